@@ -1,0 +1,339 @@
+// rackctl — drive rackd. PM2 users should feel at home:
+//   rackctl start [ecosystem.yaml] [--only app]   rackctl status|ls [--json]
+//   rackctl stop|restart|reload|delete <app|all>  rackctl reload ecosystem.yaml
+//   rackctl scale <app> <n|+n|-n>                 rackctl logs [app] [-n N] [-f]
+//   rackctl ping | kill | save | resurrect | describe <app> | flush [app]
+//   rackctl reload-logs | loglevel <app> <level>
+// Exit codes: 0 done, 1 the operation failed, 2 usage or config error,
+// 3 rackd not reachable.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "client.h"
+#include "rack/config.h"
+#include "rack/logging.h"
+#include "status_table.h"
+
+using json = nlohmann::json;
+using namespace rack::cli;
+
+namespace {
+
+std::string absolute(const std::string& path) {
+  std::error_code ec;
+  auto p = std::filesystem::absolute(path, ec);
+  return ec ? path : p.lexically_normal().string();
+}
+
+// Validates locally first: config errors are reported (exit 2) before
+// rackd is even started, and nothing changes.
+int check_config(const std::string& file, const std::string& only) {
+  try {
+    auto eco = rack::config::load_file(file);
+    if (!only.empty() && std::none_of(eco.apps.begin(), eco.apps.end(), [&](auto& a) { return a.name == only; })) {
+      std::fprintf(stderr, "rackctl: %s has no app named \"%s\"\n", file.c_str(), only.c_str());
+      return kUsage;
+    }
+  } catch (const rack::config::ConfigError& e) {
+    std::fprintf(stderr, "rackctl: %s\n", e.what());
+    return kUsage;
+  }
+  return kOk;
+}
+
+int print_status(bool as_json) {
+  Answer a = call("GET", "/v1/status");
+  if (a.exit != kOk) return a.exit;
+  if (as_json) std::cout << a.body.dump() << "\n";
+  else std::cout << render_status(a.body);
+  return kOk;
+}
+
+bool looks_like_file(const std::string& s) {
+  return s.ends_with(".yaml") || s.ends_with(".yml") || s.find('/') != std::string::npos;
+}
+
+int progress_stream(const std::string& target, const json& body) {
+  return call_stream("POST", target, body, [](const json& j) {
+    if (j.contains("progress")) std::cout << j["progress"].get<std::string>() << std::endl;
+    else if (j.contains("ok") && j["ok"] == false)
+      std::cerr << "rackctl: reload failed: " << j.value("error", "unknown error") << std::endl;
+  });
+}
+
+int cmd_start(const std::string& file_arg, const std::string& only) {
+  std::string file = absolute(file_arg);
+  if (int rc = check_config(file, only); rc != kOk) return rc;
+  if (int rc = ensure_daemon(); rc != kOk) return rc;
+  Answer a = call("POST", "/v1/start", {{"file", file}, {"only", only}});
+  if (a.exit != kOk) return a.exit;
+  for (auto& n : a.body.value("already_running", json::array()))
+    std::cout << n.get<std::string>() << ": already running (use reload or restart)\n";
+  // Wait briefly for the new workers to come up, so the table says more
+  // than "starting" (PM2 prints its table right away too; we are a bit kinder).
+  for (int i = 0; i < 50; ++i) {
+    Answer s = call("GET", "/v1/status");
+    if (s.exit != kOk) break;
+    bool settled = true;
+    for (auto& app : s.body["apps"])
+      for (auto& w : app["workers"]) settled &= w["state"] != "starting";
+    if (settled) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return print_status(false);
+}
+
+int cmd_app_op(const std::string& op, const std::string& target) {
+  if (op == "reload") {
+    if (looks_like_file(target)) {
+      std::string file = absolute(target);
+      if (int rc = check_config(file, ""); rc != kOk) return rc;
+      return progress_stream("/v1/reload", {{"file", file}});
+    }
+    return progress_stream("/v1/apps/" + target + "/reload", nullptr);
+  }
+  Answer a = op == "delete" ? call("DELETE", "/v1/apps/" + target) : call("POST", "/v1/apps/" + target + "/" + op);
+  if (a.exit != kOk) return a.exit;
+  std::cout << op << " " << target << ": done\n";
+  return print_status(false);
+}
+
+void print_log_line(const json& j, bool as_json) {
+  if (as_json) {
+    std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    return;
+  }
+  std::string app = j.value("app", "?");
+  int slot = j.value("slot", -1);
+  std::string stream = j.value("stream", "out");
+  std::cout << app << (slot >= 0 ? "[" + std::to_string(slot) + "]" : "") << (stream == "err" ? " err" : "")
+            << " | " << j.value("line", "") << "\n";
+}
+
+int cmd_logs(const std::string& app, long n, bool follow, bool err_only, bool out_only, bool as_json) {
+  std::string q = "/v1/logs?n=" + std::to_string(n);
+  if (!app.empty()) q += "&app=" + app;
+  if (err_only) q += "&stream=err";
+  if (out_only) q += "&stream=out";
+  if (!follow) {
+    auto client = rack::http::Client::unix_socket(socket_path());
+    auto r = client.request("GET", q, "", {});
+    if (r.error != rack::http::Client::Error::None) {
+      std::fprintf(stderr, "rackctl: rackd is not reachable at %s: %s\n", socket_path().c_str(), r.error_text.c_str());
+      return r.error == rack::http::Client::Error::Connect ? kUnreachable : kFailed;
+    }
+    if (r.status != 200) {
+      json j = json::parse(r.body, nullptr, false);
+      std::fprintf(stderr, "rackctl: %s\n", j.is_object() ? j.value("error", r.body).c_str() : r.body.c_str());
+      return r.status == 400 ? kUsage : kFailed;
+    }
+    size_t pos = 0, nl;
+    while ((nl = r.body.find('\n', pos)) != std::string::npos) {
+      json j = json::parse(r.body.substr(pos, nl - pos), nullptr, false);
+      pos = nl + 1;
+      if (!j.is_discarded()) print_log_line(j, as_json);
+    }
+    return kOk;
+  }
+  return call_stream("GET", q + "&follow=1", nullptr, [&](const json& j) {
+    print_log_line(j, as_json);
+    std::cout.flush();
+  });
+}
+
+int cmd_kill() {
+  if (!daemon_running()) {
+    std::cout << "rackd is not running\n";
+    return kOk;
+  }
+  std::string pidfile = rack_home() + "/rackd.pid";
+  Answer a = call("POST", "/v1/kill");
+  if (a.exit != kOk) return a.exit;
+  // Wait for rackd to be gone, so a following `start` gets a fresh daemon.
+  for (int i = 0; i < 600; ++i) {
+    if (!std::filesystem::exists(rack_home() + "/rackd.sock")) {
+      std::cout << "rackd stopped\n";
+      return kOk;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::fprintf(stderr, "rackctl: rackd did not exit within 30 s\n");
+  return kFailed;
+}
+
+int cmd_save() {
+  Answer a = call("GET", "/v1/status");
+  if (a.exit != kOk) return a.exit;
+  json dump = json::array();
+  for (auto& app : a.body["apps"]) {
+    if (!app.contains("file")) continue;
+    dump.push_back({{"name", app["name"]}, {"file", app["file"]}, {"instances", app["instances"]},
+                    {"stopped", app.value("status", "") == "stopped"}});
+  }
+  std::string path = rack_home() + "/dump.json";
+  std::ofstream(path) << dump.dump(2) << "\n";
+  std::cout << "saved " << dump.size() << " app(s) to " << path << "\n";
+  return kOk;
+}
+
+int cmd_resurrect() {
+  std::string path = rack_home() + "/dump.json";
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "rackctl: nothing to resurrect: %s does not exist (run rackctl save first)\n", path.c_str());
+    return kFailed;
+  }
+  json dump = json::parse(in, nullptr, false);
+  if (!dump.is_array()) {
+    std::fprintf(stderr, "rackctl: %s is not a saved app list\n", path.c_str());
+    return kFailed;
+  }
+  if (int rc = ensure_daemon(); rc != kOk) return rc;
+  int worst = kOk;
+  for (auto& e : dump) {
+    if (e.value("stopped", false)) continue;
+    std::string name = e.value("name", ""), file = e.value("file", "");
+    Answer a = call("POST", "/v1/start", {{"file", file}, {"only", name}});
+    if (a.exit != kOk) {
+      worst = std::max(worst, a.exit);
+      continue;
+    }
+    if (e.contains("instances")) call("POST", "/v1/apps/" + name + "/scale", {{"instances", e["instances"]}});
+  }
+  print_status(false);
+  return worst;
+}
+
+int cmd_describe(const std::string& name) {
+  Answer a = call("GET", "/v1/status");
+  if (a.exit != kOk) return a.exit;
+  for (auto& app : a.body["apps"]) {
+    if (app["name"] != name) continue;
+    for (auto& [k, v] : app.items()) {
+      if (k == "workers") continue;
+      std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
+    }
+    json only = {{"apps", json::array({app})}};
+    std::cout << "\n" << render_status(only);
+    return kOk;
+  }
+  std::fprintf(stderr, "rackctl: no app named \"%s\"\n", name.c_str());
+  return kFailed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"rackctl: drive the Rack process supervisor (rackd)"};
+  cli.require_subcommand(1);
+  cli.set_help_all_flag("--help-all");
+  int rc = kOk;
+
+  std::string file = "ecosystem.yaml", only;
+  auto* start = cli.add_subcommand("start", "Start the apps of an ecosystem file (starts rackd if needed)");
+  start->add_option("file", file, "ecosystem file")->capture_default_str();
+  start->add_option("--only", only, "start only this app");
+  start->callback([&] { rc = cmd_start(file, only); });
+
+  std::string target;
+  for (auto op : {"stop", "restart", "reload", "delete"}) {
+    const char* help = std::string(op) == "reload" ? "Replace workers one by one without dropping a request "
+                                                     "(an app, all, or an ecosystem file to apply)"
+                       : std::string(op) == "restart" ? "Kill and start workers (not graceful)"
+                       : std::string(op) == "stop"    ? "Drain and stop an app's workers"
+                                                      : "Stop an app and forget it";
+    auto* sc = cli.add_subcommand(op, help);
+    sc->add_option("app", target, "app name or all")->required();
+    if (std::string(op) == "delete") sc->alias("del");
+    std::string name = op;
+    sc->callback([&, name] { rc = cmd_app_op(name, target); });
+  }
+
+  std::string scale_n;
+  auto* scale = cli.add_subcommand("scale", "Set the number of workers: n, +n or -n");
+  scale->add_option("app", target)->required();
+  scale->add_option("n", scale_n)->required();
+  scale->callback([&] {
+    Answer a = call("POST", "/v1/apps/" + target + "/scale", {{"instances", scale_n}});
+    rc = a.exit;
+    if (rc == kOk) {
+      std::cout << "scale " << target << ": " << a.body.value("instances", 0) << " instances\n";
+      rc = print_status(false);
+    }
+  });
+
+  bool as_json = false;
+  auto* status = cli.add_subcommand("status", "Show apps and workers")->alias("ls")->alias("list");
+  status->add_flag("--json", as_json, "print GET /v1/status as is");
+  status->callback([&] { rc = print_status(as_json); });
+
+  std::string describe_app;
+  auto* describe = cli.add_subcommand("describe", "Show one app in detail");
+  describe->add_option("app", describe_app)->required();
+  describe->callback([&] { rc = cmd_describe(describe_app); });
+
+  std::string logs_app;
+  long logs_n = 15;
+  bool follow = false, err_only = false, out_only = false, logs_json = false;
+  auto* logs = cli.add_subcommand("logs", "Show the last lines of app logs, or follow them");
+  logs->add_option("app", logs_app, "app name (default: all)");
+  logs->add_option("-n,--lines", logs_n, "lines to show")->capture_default_str()->check(CLI::NonNegativeNumber);
+  logs->add_flag("-f,--follow", follow, "stream new lines");
+  auto* e = logs->add_flag("--err", err_only, "stderr only");
+  auto* o = logs->add_flag("--out", out_only, "stdout only");
+  e->excludes(o);
+  logs->add_flag("--json", logs_json, "one JSON object per line");
+  logs->callback([&] { rc = cmd_logs(logs_app, logs_n, follow, err_only, out_only, logs_json); });
+
+  std::string flush_app;
+  auto* flush = cli.add_subcommand("flush", "Empty the current log files");
+  flush->add_option("app", flush_app);
+  flush->callback([&] { rc = call("POST", "/v1/logs/flush" + (flush_app.empty() ? "" : "?app=" + flush_app)).exit; });
+
+  cli.add_subcommand("reload-logs", "Reopen all log files (after an external logrotate)")->callback([&] {
+    rc = call("POST", "/v1/logs/reopen").exit;
+  });
+
+  std::string level;
+  auto* loglevel = cli.add_subcommand("loglevel", "Change the log level of an app's workers at runtime");
+  loglevel->add_option("app", target)->required();
+  loglevel->add_option("level", level, "trace, debug, info, warn, error or fatal")->required();
+  loglevel->callback([&] {
+    if (!rack::log::parse_level(level)) {
+      std::fprintf(stderr, "rackctl: level: expected trace, debug, info, warn, error or fatal, got \"%s\"\n", level.c_str());
+      rc = kUsage;
+      return;
+    }
+    rc = call("POST", "/v1/apps/" + target + "/loglevel", {{"level", level}}).exit;
+  });
+
+  cli.add_subcommand("ping", "Check that rackd answers")->callback([&] {
+    Answer a = call("GET", "/v1/ping");
+    rc = a.exit;
+    if (rc == kOk) std::cout << "pong (rackd pid " << a.body.value("pid", 0) << ")\n";
+  });
+  cli.add_subcommand("kill", "Stop every app and rackd")->callback([&] { rc = cmd_kill(); });
+  cli.add_subcommand("save", "Remember the running apps for resurrect")->callback([&] { rc = cmd_save(); });
+  cli.add_subcommand("resurrect", "Start the apps remembered by save")->callback([&] { rc = cmd_resurrect(); });
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    cli.exit(e);
+    return kUsage;
+  }
+  return rc;
+}

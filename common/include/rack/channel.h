@@ -1,0 +1,111 @@
+// The master ⇄ worker channel for `protocol: rack`.
+//
+// Transport
+//   An AF_UNIX SOCK_SEQPACKET socketpair created by rackd before it forks a
+//   worker; the worker's end is fd 3 (RACK_CHANNEL_FD=3). SEQPACKET keeps
+//   message boundaries, so a message is exactly one sendmsg/recvmsg and a
+//   passed fd always arrives with the message it belongs to. Both ends are
+//   non-blocking.
+//
+// Framing
+//   Every message starts with a fixed 8-byte Header (host byte order: both
+//   ends are on one machine), followed by `length` bytes of payload.
+//   A message is at most kMaxMessage bytes; larger payloads (metrics
+//   snapshots) are split into several messages of the same type with
+//   kFlagMore set on all but the last.
+//
+// Exchanges (who starts → who answers)
+//   rackd  → worker  Conn{id}+fd       a client connection; the worker must
+//                                      answer with Ack{id} as soon as it has
+//                                      the fd, before reading from it. Until
+//                                      the Ack, rackd keeps its own copy of
+//                                      the fd and re-dispatches it elsewhere
+//                                      if the worker dies. Acks may batch ids.
+//   worker → rackd   Ready             setup done, put me in rotation.
+//   rackd  → worker  Ping{seq}         heartbeat; worker answers Pong{seq}
+//                                      from its event loop (a stuck loop
+//                                      does not answer).
+//   worker → rackd   Load{active}      connections the worker holds now;
+//                                      sent with Pong, feeds least-conns.
+//   rackd  → worker  Drain             stop taking connections, finish
+//                                      in-flight requests, then exit 0.
+//   worker → rackd   ConnReturn{}+fd   during drain: an idle keep-alive
+//                                      connection (nothing buffered, no
+//                                      request in flight) handed back to be
+//                                      given to another worker.
+//   rackd  → worker  MetricsReq{seq}   worker answers MetricsRep{seq} with
+//                                      its registry in Prometheus text
+//                                      format (possibly split, kFlagMore).
+//   worker → rackd   MetricsRep        also sent unasked, once, when a
+//                                      draining worker is about to exit (its
+//                                      final snapshot).
+//   rackd  → worker  LogLevel{level}   change the runtime log level.
+//
+// Anything else is an unknown type: the receiver logs it once and carries on.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rack::channel {
+
+inline constexpr int kWorkerFd = 3;
+inline constexpr std::size_t kMaxMessage = 64 * 1024;
+
+enum class Type : uint16_t {
+  // rackd → worker
+  Conn = 1,
+  Ping = 2,
+  Drain = 3,
+  MetricsReq = 4,
+  LogLevel = 5,
+  // worker → rackd
+  Ready = 100,
+  Ack = 101,
+  Pong = 102,
+  Load = 103,
+  ConnReturn = 104,
+  MetricsRep = 105,
+};
+
+inline constexpr uint16_t kFlagMore = 1;
+
+struct Header {
+  Type type;
+  uint16_t flags;
+  uint32_t length;  // payload bytes after the header
+};
+static_assert(sizeof(Header) == 8);
+
+const char* type_name(Type t);
+
+// One received message. `fd` is -1 unless the message carried a descriptor.
+struct Message {
+  Type type{};
+  uint16_t flags = 0;
+  std::string payload;
+  int fd = -1;
+};
+
+enum class IoResult { Ok, WouldBlock, Closed, Error };
+
+// Sends one message, optionally with one fd (SCM_RIGHTS). Never blocks.
+// On WouldBlock nothing was sent; the caller queues and retries when writable.
+IoResult send(int sock, Type type, std::string_view payload, int fd = -1,
+              uint16_t flags = 0);
+
+// Receives one message. On Error, errno is preserved.
+IoResult recv(int sock, Message& out);
+
+// Payload helpers for the fixed binary payloads (ids and counters are u64).
+std::string encode_u64s(std::span<const uint64_t> values);
+std::vector<uint64_t> decode_u64s(std::string_view payload);
+std::string encode_u64(uint64_t v);
+std::optional<uint64_t> decode_u64(std::string_view payload);
+
+}  // namespace rack::channel

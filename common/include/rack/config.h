@@ -1,0 +1,141 @@
+// ecosystem.yaml: the typed configuration and its loader.
+//
+//   rack::config::Ecosystem eco = rack::config::load_file("ecosystem.yaml");
+//   for (const auto& app : eco.apps) ...
+//
+// load_file() validates the whole file before returning: every error is a
+// ConfigError whose what() reads
+//   "ecosystem.yaml:7:14: apps[0].instances: expected an integer >= 1 or \"max\", got \"zero\""
+// Unknown keys are errors with a did-you-mean. Nothing here touches the
+// network or starts anything; binding the listen address is rackd's job, and
+// it reports failures with the `listen` key's location (AppConfig::listen_at).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rack::config {
+
+using Duration = std::chrono::milliseconds;
+
+// Where a value sits in the file, for error messages. line/column are 1-based.
+struct Location {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string key_path;  // "apps[0].listen"
+  std::string str() const;  // "file:line:column: key_path"
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(const Location& at, const std::string& what);
+  explicit ConfigError(const std::string& what);  // no location (file unreadable)
+  const Location& where() const { return at_; }
+
+ private:
+  Location at_;
+};
+
+enum class Protocol { Rack, Node, Inherit, None };
+enum class Dispatch { RoundRobin, LeastConnections };
+enum class OnFull { Block, Drop };
+enum class Aggregation { Sum, Min, Max, Avg, First };
+enum class ReadyMode { Auto, Notify, Http };
+
+const char* to_string(Protocol p);
+const char* to_string(Dispatch d);
+const char* to_string(OnFull o);
+const char* to_string(Aggregation a);
+
+struct ListenAddr {
+  std::string host;   // numeric IPv4 or IPv6 address ("127.0.0.1", "::1")
+  uint16_t port = 0;  // 0 = any free port (tests)
+  std::string str() const;  // "127.0.0.1:8080", "[::1]:8080"
+};
+
+struct RestartPolicy {
+  Duration min_uptime{1000};
+  unsigned max_restarts = 16;
+  Duration backoff_initial{100};
+  Duration backoff_max{15000};
+  double backoff_factor = 1.5;
+  Duration reset_after{30000};  // uptime after which the backoff starts over
+};
+
+struct LogConfig {
+  std::string dir;  // empty = $RACK_HOME/logs
+  uint64_t max_size = 50ull * 1024 * 1024;
+  unsigned keep = 5;
+  bool compress = true;
+  bool time = true;
+  OnFull on_full = OnFull::Block;
+  std::optional<Duration> rotate_every;
+  std::optional<Duration> max_age;
+  uint64_t buffer = 4ull * 1024 * 1024;  // per app, before on_full applies
+};
+
+struct AppConfig {
+  std::string name;
+  std::vector<std::string> run;  // argv; run[0] resolved (see load_file)
+  std::string cwd;               // absolute
+  unsigned instances = 1;
+  Protocol protocol = Protocol::None;
+  std::optional<ListenAddr> listen;
+  Dispatch dispatch = Dispatch::RoundRobin;
+  std::map<std::string, std::string> env;
+  Duration ready_timeout{5000};
+  Duration kill_timeout{5000};
+  Duration heartbeat_timeout{10000};
+  RestartPolicy restart;
+  std::optional<uint64_t> max_memory;     // bytes
+  std::optional<uint64_t> max_requests;   // recycle after ~N requests
+  unsigned parallel = 1;                  // slots replaced at once on reload
+  std::size_t queue_size = 1024;          // connections waiting for a worker
+  Duration queue_timeout{10000};
+  std::string metrics_path;               // "" = app port does not serve /metrics
+  std::map<std::string, Aggregation> gauges;  // per gauge name; default Sum
+  ReadyMode ready = ReadyMode::Auto;      // inherit/none
+  std::string ready_http_path;            // ReadyMode::Http
+  bool wait_ready = false;                // node: process.send('ready')
+  bool shutdown_with_message = false;     // node: send 'shutdown' instead of disconnect
+  LogConfig logs;
+
+  Location at;         // the app's entry in `apps`
+  Location listen_at;  // the `listen` key (for bind errors)
+  Location run_at;     // the `run` key (for spawn errors)
+};
+
+struct RackSection {
+  std::optional<ListenAddr> admin = ListenAddr{"127.0.0.1", 9650};  // nullopt = "off"
+  Location admin_at;
+};
+
+struct Ecosystem {
+  std::string path;      // absolute path of the file
+  RackSection rack;
+  std::vector<AppConfig> apps;
+};
+
+// Parses and validates. `path` is used for messages and to resolve relative
+// paths (cwd, run[0] containing '/'). Throws ConfigError.
+Ecosystem load_file(const std::string& path);
+Ecosystem load_string(std::string_view yaml, const std::string& path);
+
+// "100ms", "5s", "2m", "1h", "1d"; a bare integer is milliseconds.
+std::optional<Duration> parse_duration(std::string_view text);
+// "512", "512K", "50M", "1G" (powers of 1024; "KB"/"MB"/"GB" accepted too).
+std::optional<uint64_t> parse_size(std::string_view text);
+// "127.0.0.1:8080", "[::1]:8080", "localhost:8080" (= 127.0.0.1), ":8080" (= 0.0.0.0).
+std::optional<ListenAddr> parse_listen(std::string_view text);
+// Splits like a POSIX shell would (quotes, backslashes), without expansion.
+// Returns nullopt on an unterminated quote.
+std::optional<std::vector<std::string>> split_command(std::string_view text);
+
+}  // namespace rack::config

@@ -1,0 +1,130 @@
+#include "rack/channel.h"
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
+
+namespace rack::channel {
+
+const char* type_name(Type t) {
+  switch (t) {
+    case Type::Conn: return "Conn";
+    case Type::Ping: return "Ping";
+    case Type::Drain: return "Drain";
+    case Type::MetricsReq: return "MetricsReq";
+    case Type::LogLevel: return "LogLevel";
+    case Type::Ready: return "Ready";
+    case Type::Ack: return "Ack";
+    case Type::Pong: return "Pong";
+    case Type::Load: return "Load";
+    case Type::ConnReturn: return "ConnReturn";
+    case Type::MetricsRep: return "MetricsRep";
+  }
+  return "unknown";
+}
+
+IoResult send(int sock, Type type, std::string_view payload, int fd, uint16_t flags) {
+  Header h{type, flags, static_cast<uint32_t>(payload.size())};
+  iovec iov[2] = {{&h, sizeof h}, {const_cast<char*>(payload.data()), payload.size()}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = payload.empty() ? 1 : 2;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  if (fd >= 0) {
+    std::memset(control, 0, sizeof control);
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
+  for (;;) {
+    ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return IoResult::Ok;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return IoResult::WouldBlock;
+    if (errno == EPIPE || errno == ECONNRESET) return IoResult::Closed;
+    return IoResult::Error;
+  }
+}
+
+IoResult recv(int sock, Message& out) {
+  static thread_local std::string buf(kMaxMessage + sizeof(Header), '\0');
+  iovec iov{buf.data(), buf.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  for (;;) {
+    n = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n >= 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult::WouldBlock;
+    if (errno == ECONNRESET) return IoResult::Closed;
+    return IoResult::Error;
+  }
+  out.fd = -1;
+  // Collect every passed fd; keep the first, close extras (a peer bug, but
+  // never leak a descriptor because of it).
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (out.fd < 0) out.fd = fd; else ::close(fd);
+    }
+  }
+  if (n == 0) {
+    if (out.fd >= 0) { ::close(out.fd); out.fd = -1; }
+    return IoResult::Closed;
+  }
+  if (static_cast<size_t>(n) < sizeof(Header)) {
+    if (out.fd >= 0) { ::close(out.fd); out.fd = -1; }
+    errno = EPROTO;
+    return IoResult::Error;
+  }
+  Header h;
+  std::memcpy(&h, buf.data(), sizeof h);
+  size_t avail = static_cast<size_t>(n) - sizeof h;
+  if (h.length != avail) {
+    if (out.fd >= 0) { ::close(out.fd); out.fd = -1; }
+    errno = EPROTO;
+    return IoResult::Error;
+  }
+  out.type = h.type;
+  out.flags = h.flags;
+  out.payload.assign(buf.data() + sizeof h, avail);
+  return IoResult::Ok;
+}
+
+std::string encode_u64s(std::span<const uint64_t> values) {
+  std::string s(values.size() * sizeof(uint64_t), '\0');
+  std::memcpy(s.data(), values.data(), s.size());
+  return s;
+}
+
+std::vector<uint64_t> decode_u64s(std::string_view payload) {
+  std::vector<uint64_t> v(payload.size() / sizeof(uint64_t));
+  std::memcpy(v.data(), payload.data(), v.size() * sizeof(uint64_t));
+  return v;
+}
+
+std::string encode_u64(uint64_t v) { return encode_u64s(std::span<const uint64_t>(&v, 1)); }
+
+std::optional<uint64_t> decode_u64(std::string_view payload) {
+  if (payload.size() != sizeof(uint64_t)) return std::nullopt;
+  uint64_t v;
+  std::memcpy(&v, payload.data(), sizeof v);
+  return v;
+}
+
+}  // namespace rack::channel

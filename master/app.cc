@@ -1,0 +1,578 @@
+#include "app.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "uv_handle.h"
+
+namespace rack::master {
+
+using json = nlohmann::json;
+
+App::App(AppContext ctx, config::AppConfig cfg)
+    : ctx_(ctx),
+      cfg_(std::make_shared<const config::AppConfig>(std::move(cfg))),
+      listener_(ctx.loop, [this](int fd) { on_accept(fd); }),
+      dispatcher_(cfg_->dispatch),
+      queue_(cfg_->queue_size, cfg_->queue_timeout) {
+  std::string dir = cfg_->logs.dir.empty() ? ctx_.logs_dir : cfg_->logs.dir;
+  log_ = std::make_shared<AppLog>(ctx_.loop, cfg_->name, cfg_->logs, dir, *ctx_.log_stats);
+}
+
+App::SlotState::~SlotState() { close_handle(restart_timer); }
+
+App::~App() {
+  for (int fd : queue_.take_all()) ::close(fd);
+  for (auto& [id, w] : workers_) {
+    if (w->pid() > 0) ::kill(w->pid(), SIGKILL);
+  }
+}
+
+int App::bind(std::string& error) {
+  if (!cfg_->listen || cfg_->protocol == config::Protocol::None) return 0;
+  if (listener_.fd() >= 0) return 0;
+  return listener_.bind(*cfg_->listen, error);
+}
+
+void App::start() {
+  stopped_ = false;
+  manage();
+}
+
+bool App::has_processes() const {
+  return std::any_of(workers_.begin(), workers_.end(), [](auto& p) { return p.second->lifecycle().has_process(); });
+}
+
+std::size_t App::ready_workers() const {
+  return std::count_if(workers_.begin(), workers_.end(), [](auto& p) { return p.second->lifecycle().in_rotation(); });
+}
+
+const std::vector<Worker*> App::workers() const {
+  std::vector<Worker*> out;
+  for (auto& [id, w] : workers_) out.push_back(w.get());
+  return out;
+}
+
+// ---- the reconciliation loop ------------------------------------------------
+
+void App::manage() {
+  if (stopped_) return;
+  const unsigned want = cfg_->instances;
+
+  // Scale down: slots past the count drain (highest first).
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    if (it->first < static_cast<int>(want)) {
+      ++it;
+      continue;
+    }
+    SlotState& s = *it->second;
+    for (Worker* w : {s.current, s.replacement}) {
+      if (!w) continue;
+      if (w->lifecycle().has_process()) {
+        w->drain();
+      } else {
+        w->lifecycle().go(WorkerState::Exited);
+        workers_.erase(w->id());
+      }
+    }
+    close_handle(s.restart_timer);
+    it = slots_.erase(it);
+  }
+
+  unsigned replacing = 0;
+  for (auto& [i, s] : slots_) replacing += s->replacement != nullptr;
+
+  for (unsigned i = 0; i < want; ++i) {
+    auto& sp = slots_[static_cast<int>(i)];
+    if (!sp) sp = std::make_unique<SlotState>(this, static_cast<int>(i), cfg_->restart);
+    SlotState& s = *sp;
+    if (!s.current) {
+      s.current = spawn(Slot{static_cast<int>(i)}, generation_);
+      continue;
+    }
+    if (!reload_ || s.current->generation() >= generation_ || s.replacement) continue;
+    // An older worker that is not running (backoff, errored) has nothing
+    // to hand over: replace it in place.
+    if (!s.current->lifecycle().has_process()) {
+      close_handle(s.restart_timer);
+      s.current->lifecycle().go(WorkerState::Exited);
+      workers_.erase(s.current->id());
+      s.current = spawn(Slot{static_cast<int>(i)}, generation_);
+      continue;
+    }
+    if (replacing >= cfg_->parallel) continue;
+    s.replacement = spawn(Slot{static_cast<int>(i)}, generation_);
+    if (s.replacement) ++replacing;
+  }
+}
+
+Worker* App::spawn(Slot slot, uint64_t generation) {
+  WorkerId id{next_worker_id_++};
+  auto w = std::make_unique<Worker>(ctx_.loop, *this, id, slot, generation, cfg_);
+  Worker* raw = w.get();
+  workers_.emplace(id, std::move(w));
+  auto& s = *slots_[slot.index];
+  raw->restarts = s.restarts;
+  if (!start_process(*raw)) {
+    if (s.replacement == nullptr && s.current == nullptr) {
+      // Let the slot's crash path decide (backoff or errored).
+    }
+  }
+  return raw;
+}
+
+bool App::start_process(Worker& w) {
+  std::string error;
+  if (w.start(listener_.fd(), log_, error) == 0) {
+    if (!log_level_.empty()) w.set_log_level(log_level_);
+    return true;
+  }
+  spdlog::error("{} slot {}: cannot start worker: {}", name(), w.slot().index, error);
+  w.last_exit = error;
+  w.fail_reason = error;
+  // Treat like an immediate crash, on the next loop turn (we may be inside
+  // manage() iterating slots).
+  auto* t = new_handle<uv_timer_t>(this);
+  uv_timer_init(ctx_.loop, t);
+  struct Ctx { App* app; WorkerId id; };
+  t->data = new Ctx{this, w.id()};
+  uv_timer_start(t, [](uv_timer_t* t) {
+    auto* c = static_cast<Ctx*>(t->data);
+    App* app = c->app;
+    auto it = app->workers_.find(c->id);
+    delete c;
+    close_handle(t);
+    if (it == app->workers_.end()) return;
+    Worker& w = *it->second;
+    auto sit = app->slots_.find(w.slot().index);
+    if (sit == app->slots_.end()) return;
+    SlotState& s = *sit->second;
+    if (s.replacement == &w) {
+      s.replacement = nullptr;
+      std::string err = "slot " + std::to_string(w.slot().index) + ": " + w.fail_reason;
+      app->workers_.erase(it);
+      app->finish_reload(false, err, w.slot().index);
+      return;
+    }
+    if (s.current == &w) app->crashed(s, w, "crash");
+  }, 0, 0);
+  return false;
+}
+
+// ---- worker events ----------------------------------------------------------
+
+void App::on_ready(Worker& w) {
+  auto sit = slots_.find(w.slot().index);
+  if (sit != slots_.end() && sit->second->replacement == &w) {
+    SlotState& s = *sit->second;
+    Worker* old = s.current;
+    s.current = &w;
+    s.replacement = nullptr;
+    // The new worker is in rotation before the old one leaves it, so there
+    // is never a moment with fewer ready workers than before.
+    if (old) {
+      if (old->lifecycle().has_process()) {
+        old->drain();
+      } else {
+        old->lifecycle().go(WorkerState::Exited);
+        workers_.erase(old->id());
+      }
+    }
+    if (reload_) {
+      ++reload_->replaced;
+      reload_progress();
+    }
+  }
+  drain_queue();
+  manage();
+  if (reload_) {
+    bool all_new = std::all_of(slots_.begin(), slots_.end(), [&](auto& p) {
+      return p.second->current && p.second->current->generation() >= generation_ &&
+             p.second->current->lifecycle().in_rotation();
+    });
+    if (all_new) finish_reload(true, "", -1);
+  }
+}
+
+void App::on_ready_timeout(Worker& w) {
+  w.fail_reason = "no ready signal within " + std::to_string(cfg_->ready_timeout.count()) + " ms";
+  spdlog::warn("{} slot {}: pid {} failed to start: {}", name(), w.slot().index, w.pid(), w.fail_reason);
+  w.kill_now();  // the exit goes through reap() → crash or reload failure
+}
+
+void App::on_conn_returned(Worker& w, int fd) {
+  ++counters_.connections_requeued;
+  enqueue(fd, true);
+  drain_queue();
+}
+
+void App::on_metrics(Worker& w, std::string text, bool final) {
+  if (on_worker_metrics) on_worker_metrics(w, std::move(text), final);
+}
+
+// ---- exits ------------------------------------------------------------------
+
+bool App::reap(pid_t pid, int st) {
+  Worker* w = nullptr;
+  for (auto& [id, p] : workers_) {
+    if (p->pid() == pid) {
+      w = p.get();
+      break;
+    }
+  }
+  if (!w) return false;
+  double up = w->uptime_s();
+  WorkerState was = w->state();
+  w->process_exited(st);
+  // Connections it never took go to someone else, ahead of new ones.
+  auto unacked = w->take_unacked();
+  for (auto it = unacked.rbegin(); it != unacked.rend(); ++it) enqueue(*it, true);
+  counters_.connections_requeued += unacked.size();
+
+  if (!w->fail_reason.empty()) w->last_exit += " (" + w->fail_reason + ")";
+  auto sit = slots_.find(w->slot().index);
+  SlotState* s = sit == slots_.end() ? nullptr : sit->second.get();
+  bool current = s && s->current == w;
+  bool replacement = s && s->replacement == w;
+  auto level = (was == WorkerState::Draining || was == WorkerState::Stopping) && WIFEXITED(st) && WEXITSTATUS(st) == 0
+                   ? spdlog::level::info
+                   : spdlog::level::warn;
+  spdlog::log(level, "{} slot {}: pid {} ended with {} after {:.1f}s (was {})", name(), w->slot().index, pid,
+              w->last_exit, up, to_string(was));
+
+  if (!current && !replacement) {
+    retire(*w);
+  } else if (replacement) {
+    s->replacement = nullptr;
+    std::string why = w->fail_reason.empty() ? "exited with " + w->last_exit + " before it was ready" : w->fail_reason;
+    int slot = w->slot().index;
+    w->lifecycle().go(WorkerState::Exited);
+    workers_.erase(w->id());
+    finish_reload(false, "slot " + std::to_string(slot) + ": replacement " + why, slot);
+  } else if (was == WorkerState::Draining || was == WorkerState::Stopping) {
+    if (w->fail_reason.rfind("heartbeat", 0) == 0) {
+      crashed(*s, *w, "heartbeat");
+    } else {
+      // Stopped on purpose (stop, scale down) while still the current one.
+      s->current = nullptr;
+      retire(*w);
+    }
+  } else {
+    crashed(*s, *w, w->fail_reason.rfind("no ready", 0) == 0 ? "ready_timeout" : "crash");
+  }
+  drain_queue();
+  manage();
+  maybe_finish_stop();
+  return true;
+}
+
+void App::retire(Worker& w) {
+  w.lifecycle().go(WorkerState::Exited);
+  workers_.erase(w.id());
+}
+
+void App::crashed(SlotState& s, Worker& w, const std::string& reason_key) {
+  ++counters_.restarts_by_reason[reason_key];
+  if (stopped_) {
+    s.current = nullptr;
+    retire(w);
+    return;
+  }
+  auto up = std::chrono::duration_cast<Millis>(std::chrono::duration<double>(w.uptime_s()));
+  if (w.pid() < 0 && w.started_at() != Clock::time_point{})
+    up = std::chrono::duration_cast<Millis>(Clock::now() - w.started_at());
+  auto decision = s.backoff.on_exit(up);
+  if (auto* give_up = std::get_if<GiveUp>(&decision)) {
+    w.lifecycle().go(WorkerState::Errored);
+    w.last_exit = "errored after " + std::to_string(give_up->quick_exits) + " exits within min_uptime; last: " + w.last_exit;
+    spdlog::error("{} slot {}: {}", name(), w.slot().index, w.last_exit);
+    return;
+  }
+  schedule_restart(s, w, std::get<RestartAfter>(decision).delay);
+}
+
+void App::schedule_restart(SlotState& s, Worker& w, Millis delay) {
+  w.lifecycle().go(WorkerState::Backoff);
+  ++s.restarts;
+  w.restarts = s.restarts;
+  if (!s.restart_timer) {
+    s.restart_timer = new_handle<uv_timer_t>(&s);
+    uv_timer_init(ctx_.loop, s.restart_timer);
+  }
+  uv_timer_start(s.restart_timer, [](uv_timer_t* t) {
+    auto* slot = static_cast<SlotState*>(t->data);
+    if (!slot || slot->app->stopped_) return;
+    Worker* w = slot->current;
+    if (!w || w->state() != WorkerState::Backoff) return;
+    slot->app->start_process(*w);
+  }, static_cast<uint64_t>(delay.count()), 0);
+  spdlog::info("{} slot {}: restarting in {} ms (restart #{})", name(), w.slot().index, delay.count(), s.restarts);
+}
+
+// ---- user operations --------------------------------------------------------
+
+void App::stop(std::function<void()> done) {
+  if (done) stop_waiters_.push_back(std::move(done));
+  stopped_ = true;
+  finish_reload(false, "the app was stopped", -1);
+  listener_.close();
+  for (int fd : queue_.take_all()) ::close(fd);
+  for (auto& [i, s] : slots_) {
+    close_handle(s->restart_timer);
+    s->current = s->replacement = nullptr;
+  }
+  slots_.clear();
+  std::vector<WorkerId> gone;
+  for (auto& [id, w] : workers_) {
+    if (w->lifecycle().has_process()) w->drain();
+    else gone.push_back(id);
+  }
+  for (auto id : gone) {
+    workers_[id]->lifecycle().go(WorkerState::Exited);
+    workers_.erase(id);
+  }
+  maybe_finish_stop();
+}
+
+void App::maybe_finish_stop() {
+  if (!stopped_ || has_processes() || stop_waiters_.empty()) return;
+  auto waiters = std::move(stop_waiters_);
+  stop_waiters_.clear();
+  for (auto& f : waiters) f();
+}
+
+void App::restart() {
+  finish_reload(false, "superseded by restart", -1);
+  ++generation_;
+  for (auto& [i, s] : slots_) {
+    close_handle(s->restart_timer);
+    s->backoff.reset();
+    s->restarts = 0;
+    for (Worker* w : {s->current, s->replacement}) {
+      if (!w) continue;
+      if (w->lifecycle().has_process()) {
+        w->terminate();
+      } else {
+        w->lifecycle().go(WorkerState::Exited);
+        workers_.erase(w->id());
+      }
+    }
+    s->current = s->replacement = nullptr;
+  }
+  if (stopped_) {
+    std::string err;
+    if (bind(err) != 0) {
+      spdlog::error("{}: {}", name(), err);
+      return;
+    }
+    stopped_ = false;
+  }
+  manage();
+}
+
+void App::reload(std::optional<config::AppConfig> next, ReloadObserver observer) {
+  if (reload_) finish_reload(false, "superseded by a newer reload", -1);
+  if (stopped_) {
+    if (observer.done) observer.done(false, name() + " is stopped; use start or restart", -1);
+    return;
+  }
+  previous_cfg_ = cfg_;
+  if (next) {
+    cfg_ = std::make_shared<const config::AppConfig>(std::move(*next));
+    dispatcher_.set_policy(cfg_->dispatch);
+    queue_.configure(cfg_->queue_size, cfg_->queue_timeout);
+    log_->set_config(cfg_->logs);
+  }
+  ++generation_;
+  ++counters_.reloads;
+  reload_ = Reload{std::move(observer), cfg_->instances, 0};
+  spdlog::info("{}: reload to generation {} ({} slots, {} at a time)", name(), generation_, cfg_->instances,
+               cfg_->parallel);
+  reload_progress();
+  manage();
+}
+
+void App::reload_progress() {
+  if (!reload_ || !reload_->observer.progress) return;
+  reload_->observer.progress("reload " + name() + ": " + std::to_string(reload_->replaced) + "/" +
+                             std::to_string(reload_->total) + " replaced");
+}
+
+void App::finish_reload(bool ok, const std::string& error, int slot) {
+  if (!reload_) return;
+  auto r = std::move(*reload_);
+  reload_.reset();
+  if (!ok) {
+    ++counters_.reloads_failed;
+    // The old workers keep serving: stop asking for the new generation, and
+    // go back to the config they run with, so a crash restarts them as
+    // they were rather than with the config that failed.
+    uint64_t keep = 0;
+    for (auto& [i, s] : slots_) {
+      if (s->current) keep = std::max(keep, s->current->generation());
+      if (s->replacement) {
+        Worker* w = s->replacement;
+        s->replacement = nullptr;
+        w->kill_now();
+      }
+    }
+    if (previous_cfg_ && slot >= 0) cfg_ = previous_cfg_;
+    if (keep) generation_ = keep;
+    spdlog::error("{}: reload failed: {}", name(), error);
+  } else {
+    spdlog::info("{}: reload done, generation {}", name(), generation_);
+  }
+  previous_cfg_.reset();
+  if (r.observer.done) r.observer.done(ok, error, slot);
+}
+
+void App::scale(unsigned instances) {
+  auto next = std::make_shared<config::AppConfig>(*cfg_);
+  next->instances = instances;
+  cfg_ = next;
+  spdlog::info("{}: scale to {} instances", name(), instances);
+  manage();
+}
+
+void App::set_log_level(const std::string& level) {
+  log_level_ = level;
+  for (auto& [id, w] : workers_) w->set_log_level(level);
+}
+
+void App::recycle(Slot slot, const std::string& why) {
+  auto it = slots_.find(slot.index);
+  if (it == slots_.end() || it->second->replacement || stopped_) return;
+  spdlog::warn("{} slot {}: replacing worker gracefully: {}", name(), slot.index, why);
+  ++counters_.restarts_by_reason["memory"];
+  it->second->replacement = spawn(slot, it->second->current ? it->second->current->generation() : generation_);
+}
+
+// ---- periodic checks --------------------------------------------------------
+
+void App::tick(Clock::time_point now, bool sample_proc) {
+  for (int fd : queue_.expire(now)) {
+    ++counters_.connections_expired;
+    ::close(fd);
+  }
+  if (queue_.empty() && listener_.paused() && !stopped_) listener_.resume();
+  std::vector<Worker*> stuck;
+  for (auto& [id, w] : workers_) {
+    if (sample_proc) w->sample_proc(now);
+    if (cfg_->protocol != config::Protocol::Rack || !w->lifecycle().in_rotation()) continue;
+    if (now - w->last_pong() > w->cfg().heartbeat_timeout) stuck.push_back(w.get());
+    else w->ping();
+  }
+  for (Worker* w : stuck) {
+    w->fail_reason = "heartbeat timeout: no answer for " + std::to_string(w->cfg().heartbeat_timeout.count()) + " ms";
+    spdlog::warn("{} slot {}: pid {} {}", name(), w->slot().index, w->pid(), w->fail_reason);
+    w->abort_stuck();
+  }
+  if (sample_proc && cfg_->max_memory) {
+    for (auto& [i, s] : slots_) {
+      Worker* w = s->current;
+      if (w && w->lifecycle().in_rotation() && !s->replacement && w->proc() && w->proc()->rss_bytes > *cfg_->max_memory)
+        recycle(w->slot(), "rss " + std::to_string(w->proc()->rss_bytes) + " bytes over max_memory");
+    }
+  }
+}
+
+// ---- dispatch -----------------------------------------------------------------
+
+void App::on_accept(int fd) {
+  if (!queue_.empty() || !hand(fd)) enqueue(fd, false);
+}
+
+bool App::hand(int fd) {
+  candidates_.clear();
+  for (auto& [i, s] : slots_) {
+    Worker* w = s->current;
+    if (w && w->lifecycle().in_rotation()) candidates_.push_back({w->id(), w->load()});
+  }
+  while (!candidates_.empty()) {
+    auto pick = dispatcher_.pick(candidates_);
+    auto it = workers_.find(*pick);
+    if (it != workers_.end() && it->second->give(fd)) {
+      ++counters_.connections_dispatched;
+      return true;
+    }
+    std::erase_if(candidates_, [&](const Candidate& c) { return c.id == *pick; });
+  }
+  return false;
+}
+
+void App::enqueue(int fd, bool front) {
+  if (stopped_) {
+    ::close(fd);
+    return;
+  }
+  if (front) queue_.push_front(fd, Clock::now());
+  else queue_.push_back(fd, Clock::now());
+  if (queue_.full()) listener_.pause();
+}
+
+void App::drain_queue() {
+  while (!queue_.empty()) {
+    auto fd = queue_.pop();
+    if (!hand(*fd)) {
+      queue_.push_front(*fd, Clock::now());
+      break;
+    }
+  }
+  if (!queue_.full() && listener_.paused() && !stopped_) listener_.resume();
+}
+
+// ---- status -------------------------------------------------------------------
+
+std::string App::health_error() const {
+  if (stopped_) return "stopped";
+  std::size_t ready = ready_workers();
+  if (ready == 0) {
+    for (auto& [i, s] : slots_) {
+      if (s->current && s->current->state() == WorkerState::Errored) return "no ready worker: " + s->current->last_exit;
+    }
+    return "no ready worker";
+  }
+  return "";
+}
+
+json App::status() const {
+  json workers = json::array();
+  for (auto& [id, w] : workers_) {
+    json j = {
+        {"slot", w->slot().index},
+        {"pid", w->pid() > 0 ? json(w->pid()) : json(nullptr)},
+        {"state", std::string(to_string(w->state()))},
+        {"restarts", w->restarts},
+        {"generation", w->generation()},
+        {"uptime_s", std::round(w->uptime_s() * 10) / 10},
+        {"cpu_percent", std::round(w->cpu_percent() * 10) / 10},
+        {"rss_bytes", w->proc() && w->lifecycle().has_process() ? w->proc()->rss_bytes : 0},
+    };
+    if (!w->last_exit.empty()) j["last_exit"] = w->last_exit;
+    workers.push_back(std::move(j));
+  }
+  std::sort(workers.begin(), workers.end(), [](const json& a, const json& b) {
+    auto ka = std::make_pair(a["slot"].get<int>(), a["generation"].get<uint64_t>());
+    auto kb = std::make_pair(b["slot"].get<int>(), b["generation"].get<uint64_t>());
+    return ka < kb;
+  });
+  json app = {
+      {"name", cfg_->name},
+      {"protocol", config::to_string(cfg_->protocol)},
+      {"listen", listener_.fd() >= 0 ? json(listener_.bound_address()) : (cfg_->listen ? json(cfg_->listen->str()) : json(nullptr))},
+      {"instances", cfg_->instances},
+      {"status", stopped_ ? "stopped" : reload_ ? "reloading" : "online"},
+      {"generation", generation_},
+      {"file", cfg_->at.file},
+      {"queue", queue_.size()},
+      {"restart_reasons", counters_.restarts_by_reason},
+      {"workers", std::move(workers)},
+  };
+  return app;
+}
+
+}  // namespace rack::master

@@ -1,0 +1,159 @@
+// One app: its config, listening socket, slots and workers, and the
+// dispatcher in front of them.
+//
+// Every change — start, crash, reload, scale, stop — is a change of the
+// desired state followed by manage(), which compares slots with what is
+// running and starts or drains workers to close the gap (gunicorn's
+// manage_workers). A reload is "the desired generation went up": manage()
+// replaces older workers slot by slot, `parallel` at a time.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "app_log.h"
+#include "backoff.h"
+#include "dispatcher.h"
+#include "listener.h"
+#include "rack/config.h"
+#include "worker.h"
+
+namespace rack::master {
+
+// What an App needs from the daemon around it.
+struct AppContext {
+  uv_loop_t* loop = nullptr;
+  std::string logs_dir;  // default for logs.dir
+  LogStats* log_stats = nullptr;
+};
+
+// Progress of a reload, for `rackctl reload`.
+struct ReloadObserver {
+  std::function<void(const std::string& line)> progress;
+  // ok, or the error naming the slot that failed; failed_slot = -1 if none.
+  std::function<void(bool ok, const std::string& error, int failed_slot)> done;
+};
+
+// rack_* counters for metrics.
+struct AppCounters {
+  uint64_t connections_dispatched = 0;
+  uint64_t connections_requeued = 0;
+  uint64_t connections_expired = 0;
+  uint64_t reloads = 0;
+  uint64_t reloads_failed = 0;
+  std::map<std::string, uint64_t> restarts_by_reason;  // crash, ready_timeout, heartbeat, memory
+};
+
+class App final : public WorkerEvents {
+ public:
+  App(AppContext ctx, config::AppConfig cfg);
+  ~App() override;
+
+  const std::string& name() const { return cfg_->name; }
+  const config::AppConfig& cfg() const { return *cfg_; }
+
+  // Binds the listen address (when the protocol has one). Returns 0 or a
+  // negative errno with `error` set.
+  int bind(std::string& error);
+  void start();
+  // Graceful: drains every worker and closes the listener. `done` runs once
+  // no process of the app is left.
+  void stop(std::function<void()> done);
+  // Not graceful: every worker gets SIGTERM now and a fresh one is started.
+  void restart();
+  // Rolling replacement; with `next` the new config applies to the new workers.
+  void reload(std::optional<config::AppConfig> next, ReloadObserver observer);
+  void scale(unsigned instances);
+  void set_log_level(const std::string& level);
+
+  // The reaper found `pid` exited. Returns false if it is not one of ours.
+  bool reap(pid_t pid, int wait_status);
+  // Heartbeats, /proc samples, memory limit, queue deadlines.
+  void tick(Clock::time_point now, bool sample_proc);
+
+  bool stopped() const { return stopped_; }
+  bool has_processes() const;
+  std::size_t ready_workers() const;
+  std::string health_error() const;  // "" when healthy
+  nlohmann::json status() const;
+  const AppCounters& counters() const { return counters_; }
+  std::size_t queue_depth() const { return queue_.size(); }
+  const std::vector<Worker*> workers() const;
+  std::shared_ptr<AppLog> log() const { return log_; }
+
+  // Metrics from workers (rack protocol), kept by the metrics aggregator.
+  std::function<void(Worker&, std::string text, bool final)> on_worker_metrics;
+
+ private:
+  struct SlotState {
+    App* app;
+    int index;
+    Worker* current = nullptr;
+    Worker* replacement = nullptr;
+    RestartBackoff backoff;
+    unsigned restarts = 0;
+    uv_timer_t* restart_timer = nullptr;  // data = this SlotState
+    SlotState(App* a, int i, const config::RestartPolicy& p) : app(a), index(i), backoff(p) {}
+    ~SlotState();
+  };
+
+  // WorkerEvents
+  void on_ready(Worker& w) override;
+  void on_ready_timeout(Worker& w) override;
+  void on_conn_returned(Worker& w, int fd) override;
+  void on_metrics(Worker& w, std::string text, bool final) override;
+
+  void manage();
+  Worker* spawn(Slot slot, uint64_t generation);
+  bool start_process(Worker& w);
+  void crashed(SlotState& s, Worker& w, const std::string& reason_key);
+  void schedule_restart(SlotState& s, Worker& w, Millis delay);
+  void retire(Worker& w);  // leaving worker exited: forget it
+  void maybe_finish_stop();
+  void recycle(Slot slot, const std::string& why);
+
+  void on_accept(int fd);
+  bool hand(int fd);
+  void enqueue(int fd, bool front);
+  void drain_queue();
+
+  void finish_reload(bool ok, const std::string& error, int slot);
+  void reload_progress();
+
+  AppContext ctx_;
+  std::shared_ptr<const config::AppConfig> cfg_;
+  std::shared_ptr<const config::AppConfig> previous_cfg_;  // restored if a reload fails
+  Listener listener_;
+  Dispatcher dispatcher_;
+  ConnQueue queue_;
+  std::shared_ptr<AppLog> log_;
+
+  std::map<WorkerId, std::unique_ptr<Worker>> workers_;
+  std::map<int, std::unique_ptr<SlotState>> slots_;
+  uint64_t next_worker_id_ = 1;
+  uint64_t generation_ = 1;  // what manage() wants every slot to run
+
+  struct Reload {
+    ReloadObserver observer;
+    unsigned total = 0;
+    unsigned replaced = 0;
+  };
+  std::optional<Reload> reload_;
+
+  bool stopped_ = true;
+  std::vector<std::function<void()>> stop_waiters_;
+  std::string log_level_;  // set by `rackctl loglevel`, given to new workers
+  AppCounters counters_;
+  std::vector<Candidate> candidates_;  // reused per dispatch
+};
+
+}  // namespace rack::master

@@ -1,0 +1,417 @@
+// AppLog: the libuv glue around two LogFiles (out, err). Everything here runs
+// on the loop thread except the sweep job's work function, which only sees
+// its own copies (see SweepJob).
+//
+// Flow of a line: feed() -> LineSplitter -> Impl::append (prefix, back-
+// pressure, subscribers) -> LogFile buffer -> one write(2) at the end of the
+// feed() call. Writing on the loop is fine for a local file; batching per
+// read keeps it at one syscall per pipe read instead of one per line.
+#include "app_log.h"
+
+#include <array>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "log_file.h"
+#include "rotation_policy.h"
+
+namespace rack::master {
+namespace {
+
+using std::chrono::system_clock;
+
+constexpr std::string_view kContinued = " [continued]";
+constexpr uint64_t kRetryMs = 200;
+
+// A uv timer whose memory lives until libuv's close callback, which runs
+// after the AppLog that owned it may be gone.
+struct Timer {
+  uv_timer_t* h = nullptr;
+
+  void init(uv_loop_t* loop, void* owner) {
+    h = new uv_timer_t;
+    uv_timer_init(loop, h);
+    h->data = owner;
+  }
+  void close() {
+    if (h == nullptr) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(h),
+             [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
+    h = nullptr;
+  }
+};
+
+uint64_t to_ms(config::Duration d) { return uint64_t(std::max<int64_t>(d.count(), 1)); }
+
+}  // namespace
+
+struct AppLog::Impl {
+  // Shared with queued thread-pool work. The work never touches Impl; its
+  // after-work callback (on the loop) calls back only if owner is still set,
+  // which ~Impl clears. Both run on the loop, so there is no race.
+  struct Alive {
+    Impl* owner;
+  };
+
+  struct Stream {
+    LogStream which;
+    std::unique_ptr<LogFile> file;
+    bool failing = false;
+    uint64_t episode_errors = 0;
+  };
+
+  // Housekeeping of rotated files on the thread pool. Everything it reads is
+  // copied in, so a reload or ~AppLog while it runs changes nothing for it.
+  struct SweepJob {
+    uv_work_t req;
+    std::shared_ptr<Alive> alive;
+    std::string dir;
+    std::array<std::string, 2> bases;
+    unsigned keep;
+    std::optional<config::Duration> max_age;
+    bool compress;
+    SysTime now;
+    std::array<SweepResult, 2> results;
+  };
+
+  uv_loop_t* loop;
+  std::string app;
+  config::LogConfig cfg;
+  std::string dir;
+  LogStats& stats;
+  std::array<Stream, 2> streams;
+  std::shared_ptr<Alive> alive;
+
+  Timer retry, rotate, age, wake;
+  std::vector<std::function<void()>> waiters;
+  uint64_t dropped_in_episode = 0;
+  bool sweeping = false, sweep_again = false;
+
+  std::vector<std::pair<uint64_t, std::shared_ptr<Subscriber>>> subscribers;
+  uint64_t next_subscriber = 1;
+  int delivering = 0;
+  bool subscribers_dirty = false;
+
+  std::string prefix;  // this feed()'s "<time> [slot] "
+
+  Impl(uv_loop_t* l, std::string a, config::LogConfig c, std::string d, LogStats& s)
+      : loop(l), app(std::move(a)), cfg(std::move(c)), dir(std::move(d)), stats(s),
+        alive(std::make_shared<Alive>(Alive{this})) {
+    if (int e = make_dirs(dir)) {
+      spdlog::warn("creating log directory {} failed: {}", dir, std::strerror(e));
+    }
+    streams[0].which = LogStream::Out;
+    streams[0].file = std::make_unique<LogFile>(dir, app + ".out", stats);
+    streams[1].which = LogStream::Err;
+    streams[1].file = std::make_unique<LogFile>(dir, app + ".err", stats);
+    retry.init(loop, this);
+    rotate.init(loop, this);
+    age.init(loop, this);
+    wake.init(loop, this);
+    start_periodic_timers();
+    // Also the crash recovery: compresses what an earlier rackd rotated but
+    // did not get to compress, and removes its temp files.
+    schedule_sweep();
+  }
+
+  ~Impl() {
+    alive->owner = nullptr;
+    for (Stream& st : streams) {
+      LogFile::Result r = st.file->drain();
+      if (r.error) {
+        spdlog::error("{} {} failed at shutdown: {}; {} bytes lost", r.op, st.file->name(),
+                      std::strerror(r.error), st.file->pending());
+      }
+    }
+    retry.close();
+    rotate.close();
+    age.close();
+    wake.close();
+  }
+
+  Stream& stream(LogStream s) { return streams[s == LogStream::Out ? 0 : 1]; }
+  uint64_t pending() const { return streams[0].file->pending() + streams[1].file->pending(); }
+
+  void start_periodic_timers() {
+    uv_timer_stop(rotate.h);
+    uv_timer_stop(age.h);
+    if (cfg.rotate_every) {
+      uint64_t every = to_ms(*cfg.rotate_every);
+      uv_timer_start(rotate.h, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->on_rotate_timer(); },
+                     every, every);
+      uv_unref(reinterpret_cast<uv_handle_t*>(rotate.h));  // housekeeping keeps no loop alive
+    }
+    if (cfg.max_age) {
+      // Deleting up to a quarter of max_age late is fine; at most hourly.
+      uint64_t every = std::clamp<uint64_t>(to_ms(*cfg.max_age) / 4, 1000, 3600 * 1000);
+      uv_timer_start(age.h, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->schedule_sweep(); },
+                     every, every);
+      uv_unref(reinterpret_cast<uv_handle_t*>(age.h));
+    }
+  }
+
+  void append(Stream& st, int slot, SysTime now, std::string_view line, bool continued) {
+    std::string_view suffix = continued ? kContinued : std::string_view();
+    uint64_t len = prefix.size() + line.size() + suffix.size() + 1;
+    if (pending() > 0 && pending() + len > cfg.buffer) {
+      // Over the bound within one read: write what we have first if the
+      // disk lets us, so a healthy disk never drops or blocks.
+      if (!st.failing) drain(st);
+      if (cfg.on_full == config::OnFull::Drop && pending() > 0 && pending() + len > cfg.buffer) {
+        ++stats.dropped_lines;
+        if (dropped_in_episode++ == 0) {
+          spdlog::warn("log buffer of {} full ({} bytes); dropping lines", app, pending());
+        }
+        return;
+      }
+    }
+    if (dropped_in_episode > 0) {
+      spdlog::info("log buffer of {} has room again; {} lines were dropped", app,
+                   dropped_in_episode);
+      dropped_in_episode = 0;
+    }
+    st.file->append(prefix, line, suffix, cfg.max_size);
+    if (!subscribers.empty()) deliver(st.which, slot, now, line, suffix);
+  }
+
+  void deliver(LogStream which, int slot, SysTime now, std::string_view line,
+               std::string_view suffix) {
+    LogLine ll{app, slot, which, now, std::string(line)};
+    ll.text.append(suffix);
+    // By index, holding a reference: a subscriber may subscribe (growing the
+    // vector) or unsubscribe (nulling its entry) from inside its callback.
+    ++delivering;
+    for (std::size_t i = 0; i < subscribers.size(); ++i) {
+      if (std::shared_ptr<Subscriber> s = subscribers[i].second) (*s)(ll);
+    }
+    if (--delivering == 0 && subscribers_dirty) {
+      std::erase_if(subscribers, [](const auto& e) { return e.second == nullptr; });
+      subscribers_dirty = false;
+    }
+  }
+
+  void drain(Stream& st) {
+    LogFile::Result r = st.file->drain();
+    if (r.rotations > 0) schedule_sweep();
+    if (r.error) {
+      ++stats.write_errors;
+      ++st.episode_errors;
+      if (!st.failing) {
+        st.failing = true;
+        spdlog::warn("{} {} failed: {}; buffering ({} bytes)", r.op, st.file->name(),
+                     std::strerror(r.error), pending());
+      }
+      if (!uv_is_active(reinterpret_cast<uv_handle_t*>(retry.h))) {
+        uv_timer_start(retry.h, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->on_retry(); },
+                       kRetryMs, kRetryMs);
+      }
+    } else if (st.failing) {
+      st.failing = false;
+      spdlog::info("writing {} resumed after {} failed attempts", st.file->name(),
+                   st.episode_errors);
+      st.episode_errors = 0;
+    }
+    maybe_wake();
+  }
+
+  void on_retry() {
+    for (Stream& st : streams) {
+      if (st.failing) drain(st);
+    }
+    if (!streams[0].failing && !streams[1].failing) uv_timer_stop(retry.h);
+  }
+
+  void on_rotate_timer() {
+    for (Stream& st : streams) {
+      st.file->mark_rotation();
+      if (!st.failing) drain(st);
+    }
+  }
+
+  // Resumes blocked readers from the next loop iteration, not from inside
+  // feed() or a drain, so a caller's resume callback never re-enters us.
+  void maybe_wake() {
+    if (waiters.empty() || pending() > cfg.buffer / 2) return;
+    if (uv_is_active(reinterpret_cast<uv_handle_t*>(wake.h))) return;
+    uv_timer_start(wake.h, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->on_wake(); }, 0, 0);
+  }
+
+  void on_wake() {
+    if (pending() > cfg.buffer / 2) return;  // filled up again; a later drain wakes them
+    std::vector<std::function<void()>> ready;
+    ready.swap(waiters);
+    // A callback may destroy this AppLog: touch nothing of it from here on.
+    for (auto& resume : ready) resume();
+  }
+
+  void schedule_sweep() {
+    if (sweeping) {
+      sweep_again = true;  // coalesce: one job at a time per app
+      return;
+    }
+    auto* job = new SweepJob{{}, alive, dir, {app + ".out", app + ".err"}, cfg.keep,
+                             cfg.max_age, cfg.compress, system_clock::now(), {}};
+    job->req.data = job;
+    int rc = uv_queue_work(
+        loop, &job->req,
+        [](uv_work_t* req) {
+          auto* j = static_cast<SweepJob*>(req->data);
+          for (std::size_t i = 0; i < 2; ++i) {
+            sweep_rotated(j->dir, j->bases[i], j->keep, j->max_age, j->compress, j->now,
+                          j->results[i]);
+          }
+        },
+        [](uv_work_t* req, int) {
+          std::unique_ptr<SweepJob> j(static_cast<SweepJob*>(req->data));
+          for (const SweepResult& r : j->results) {
+            for (const std::string& w : r.warnings) spdlog::warn("{}", w);
+            if (r.compressed + r.deleted > 0) {
+              spdlog::debug("log sweep in {}: {} compressed, {} deleted", j->dir, r.compressed,
+                            r.deleted);
+            }
+          }
+          if (Impl* owner = j->alive->owner) owner->sweep_done();
+        });
+    if (rc != 0) {
+      spdlog::warn("queueing log sweep for {} failed: {}", app, uv_strerror(rc));
+      delete job;
+      return;
+    }
+    sweeping = true;
+  }
+
+  void sweep_done() {
+    sweeping = false;
+    if (sweep_again) {
+      sweep_again = false;
+      schedule_sweep();
+    }
+  }
+};
+
+AppLog::AppLog(uv_loop_t* loop, std::string app, config::LogConfig cfg, std::string dir,
+               LogStats& stats)
+    : impl_(std::make_unique<Impl>(loop, std::move(app), std::move(cfg), std::move(dir), stats)) {}
+
+AppLog::~AppLog() = default;
+
+bool AppLog::feed(LineSplitter& splitter, LogStream stream, int slot, std::string_view bytes) {
+  Impl& m = *impl_;
+  Impl::Stream& st = m.stream(stream);
+  // One time for the whole read: it is when rackd read these lines, and
+  // formatting it once instead of per line matters at 500k lines/s.
+  SysTime now = system_clock::now();
+  m.prefix.clear();
+  if (m.cfg.time) append_line_prefix(m.prefix, now, slot);
+  splitter.feed(bytes, [&](std::string_view line, bool continued) {
+    m.append(st, slot, now, line, continued);
+  });
+  if (!st.failing) m.drain(st);
+  return m.cfg.on_full != config::OnFull::Block || m.pending() <= m.cfg.buffer;
+}
+
+void AppLog::when_writable(std::function<void()> resume) {
+  impl_->waiters.push_back(std::move(resume));
+  impl_->maybe_wake();
+}
+
+void AppLog::reopen() {
+  for (Impl::Stream& st : impl_->streams) {
+    // What was read before the signal still belongs in the old file.
+    if (!st.failing) impl_->drain(st);
+    if (int e = st.file->reopen()) {
+      spdlog::warn("reopening {} failed: {}", st.file->path(), std::strerror(e));
+    }
+  }
+  spdlog::info("reopened the log files of {}", impl_->app);
+}
+
+void AppLog::flush() {
+  for (Impl::Stream& st : impl_->streams) {
+    if (int e = st.file->truncate()) {
+      spdlog::warn("emptying {} failed: {}", st.file->path(), std::strerror(e));
+    }
+  }
+}
+
+void AppLog::set_config(const config::LogConfig& cfg) {
+  set_config(cfg, cfg.dir.empty() ? impl_->dir : cfg.dir);
+}
+
+void AppLog::set_config(const config::LogConfig& cfg, std::string dir) {
+  Impl& m = *impl_;
+  if (dir != m.dir) {
+    for (Impl::Stream& st : m.streams) {
+      if (!st.failing) m.drain(st);  // lines read so far go to the old directory
+    }
+    if (int e = make_dirs(dir)) {
+      spdlog::warn("creating log directory {} failed: {}", dir, std::strerror(e));
+    }
+    m.dir = std::move(dir);
+    for (Impl::Stream& st : m.streams) st.file->set_dir(m.dir);
+  }
+  m.cfg = cfg;
+  m.start_periodic_timers();
+  m.schedule_sweep();  // keep, max_age or compress may have changed
+  m.maybe_wake();      // the buffer may have grown
+}
+
+uint64_t AppLog::pending_bytes() const { return impl_->pending(); }
+
+std::string AppLog::path(LogStream s) const { return impl_->stream(s).file->path(); }
+
+uint64_t AppLog::subscribe(Subscriber s) {
+  uint64_t id = impl_->next_subscriber++;
+  impl_->subscribers.emplace_back(id, std::make_shared<Subscriber>(std::move(s)));
+  return id;
+}
+
+void AppLog::unsubscribe(uint64_t id) {
+  Impl& m = *impl_;
+  for (auto& entry : m.subscribers) {
+    if (entry.first == id) entry.second = nullptr;
+  }
+  if (m.delivering > 0) {
+    m.subscribers_dirty = true;
+  } else {
+    std::erase_if(m.subscribers, [](const auto& e) { return e.second == nullptr; });
+  }
+}
+
+std::vector<LogLine> tail(const std::string& dir, const std::string& app, LogStream stream,
+                          std::size_t n) {
+  std::string base = app + (stream == LogStream::Out ? ".out" : ".err");
+  std::vector<std::string> lines = last_lines(dir + "/" + base + ".log", n);
+  if (lines.size() < n) {
+    std::vector<RotatedFile> rotated = list_rotated(dir, base);
+    if (!rotated.empty()) {
+      const RotatedFile& f = rotated.front();  // newest; its plain file when both exist
+      std::string p = dir + "/" + f.name;
+      std::size_t want = n - lines.size();
+      std::vector<std::string> older = f.compressed ? last_lines_gz(p, want) : last_lines(p, want);
+      // Race: a sweep may have compressed it since we listed the directory.
+      if (older.empty() && !f.compressed) older = last_lines_gz(p + ".gz", want);
+      lines.insert(lines.begin(), std::make_move_iterator(older.begin()),
+                   std::make_move_iterator(older.end()));
+    }
+  }
+  std::vector<LogLine> out;
+  out.reserve(lines.size());
+  for (std::string& text : lines) {
+    LogLine ll;
+    ll.app = app;
+    ll.stream = stream;
+    if (auto p = parse_line_prefix(text)) {
+      ll.time = p->time;
+      ll.slot = p->slot;
+      ll.text = text.substr(p->length);
+    } else {
+      ll.text = std::move(text);
+    }
+    out.push_back(std::move(ll));
+  }
+  return out;
+}
+
+}  // namespace rack::master

@@ -1,0 +1,133 @@
+// An app's log files: <dir>/<app>.out.log and <app>.err.log.
+//
+// rackd reads every worker's stdout/stderr pipe and feeds the bytes here:
+//
+//   AppLog log(loop, "web", cfg.logs, "/home/me/.rack/logs", stats);
+//   LineSplitter& out = ...;  // one per pipe, owned by the worker
+//   bool ok = log.feed(splitter, LogStream::Out, slot, bytes);
+//   if (!ok) { stop reading this pipe; log.when_writable([]{ resume reading; }); }
+//
+// rackd is the only writer, so rotation is rename + reopen (never copy +
+// truncate): nothing written in between can be lost. Compression and
+// deletion of old files run on libuv's thread pool, never on the loop.
+//
+// On disk, with cfg.time on:
+//   2026-11-22T03:20:59.123Z [3] the line
+// (the time rackd read the line, UTC, and the worker's slot). A piece of a
+// line cut at max_line ends with " [continued]"; the next line holds the rest.
+// Rotated files: web.out.2026-11-22T03-20-59.123Z.log, then ".log.gz" once
+// compressed; a second rotation within one millisecond gets "_1" before ".log".
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <vector>
+
+#include "rack/config.h"
+
+namespace rack::master {
+
+enum class LogStream { Out, Err };
+
+// Counters rackd exports as rack_* metrics. Owned by the caller, shared by
+// every AppLog of the daemon.
+struct LogStats {
+  uint64_t bytes_written = 0;
+  uint64_t lines_written = 0;
+  uint64_t rotations = 0;
+  uint64_t dropped_lines = 0;
+  uint64_t write_errors = 0;
+};
+
+// Splits one pipe's bytes into whole lines. A line longer than `max_line`
+// without a newline is emitted in pieces of max_line bytes, each marked as
+// continued, so one runaway writer cannot make rackd buffer without bound.
+// A line of exactly max_line bytes is not cut: the splitter waits for the
+// next byte to know whether it is the newline.
+class LineSplitter {
+ public:
+  using Emit = std::function<void(std::string_view line, bool continued)>;
+  explicit LineSplitter(std::size_t max_line = 64 * 1024);
+  // Calls emit(line, truncated) for each complete line in `bytes` (without
+  // the newline); keeps the partial tail for the next call.
+  void feed(std::string_view bytes, const std::function<void(std::string_view, bool continued)>& emit);
+  // The pipe closed: emits the partial tail, if any.
+  void finish(const std::function<void(std::string_view, bool continued)>& emit);
+  // Bytes held back waiting for a newline (at most max_line).
+  std::size_t pending() const { return partial_.size(); }
+
+ private:
+  void take_partial(std::string_view bytes, const Emit& emit);
+
+  std::string partial_;
+  std::size_t max_line_;
+};
+
+// A line as `rackctl logs` shows it.
+struct LogLine {
+  std::string app;
+  int slot = -1;
+  LogStream stream = LogStream::Out;
+  std::chrono::system_clock::time_point time;
+  std::string text;
+};
+
+class AppLog {
+ public:
+  AppLog(uv_loop_t* loop, std::string app, config::LogConfig cfg, std::string dir, LogStats& stats);
+  ~AppLog();
+  AppLog(const AppLog&) = delete;
+  AppLog& operator=(const AppLog&) = delete;
+
+  // Splits `bytes` with `splitter` and appends each line (prefixed with an
+  // ISO-8601 time and the slot when cfg.time). Returns false when the
+  // in-memory buffer is over cfg.buffer and on_full is Block: the caller must
+  // stop reading that pipe until when_writable() fires. With on_full Drop it
+  // always returns true and counts dropped lines instead.
+  bool feed(LineSplitter& splitter, LogStream stream, int slot, std::string_view bytes);
+  void when_writable(std::function<void()> resume);
+
+  void reopen();    // rackctl reload-logs, SIGUSR1
+  void flush();     // rackctl flush: empty the current files
+  // Reload with a new config. Keeps the current directory unless cfg.dir is
+  // set; the overload moves to `dir` (the resolved cfg.dir) either way.
+  void set_config(const config::LogConfig& cfg);
+  void set_config(const config::LogConfig& cfg, std::string dir);
+
+  // Bytes accepted but not yet written, both streams (what cfg.buffer bounds).
+  uint64_t pending_bytes() const;
+
+  std::string path(LogStream s) const;
+
+  // Every line appended is also given to each subscriber (rackctl logs -f).
+  using Subscriber = std::function<void(const LogLine&)>;
+  uint64_t subscribe(Subscriber s);
+  void unsubscribe(uint64_t id);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads the last `n` lines of an app's current file, and if that holds fewer,
+// of the most recent rotated one (plain or ".gz"), for `rackctl logs -n`.
+// Lines carry the time and slot parsed from their prefix when there is one.
+// A plain file is read backwards from its end; a ".gz" has to be inflated
+// from its start, so call this off the loop (uv_queue_work) when it may.
+std::vector<LogLine> tail(const std::string& dir, const std::string& app, LogStream stream, std::size_t n);
+
+// Test seam: every write(2) to a log file goes through this function, so a
+// test can make it fail with ENOSPC (return -1, errno = ENOSPC) and then
+// succeed again. nullptr restores ::write. Not for production use; it is
+// process-wide and not synchronised with writes in progress.
+using LogWriteFn = ssize_t (*)(int fd, const void* buf, size_t len);
+void set_log_write_fn_for_test(LogWriteFn fn);
+
+}  // namespace rack::master

@@ -1,0 +1,75 @@
+// Which ready worker gets the next connection, and where connections wait
+// when no worker is ready. Pure: no sockets, no clock of its own.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "rack/config.h"
+
+namespace rack::master {
+
+enum class WorkerId : uint64_t {};
+
+struct Candidate {
+  WorkerId id;
+  uint64_t load = 0;  // least-connections: last reported load + handed since
+};
+
+class Dispatcher {
+ public:
+  explicit Dispatcher(config::Dispatch policy) : policy_(policy) {}
+  void set_policy(config::Dispatch policy) { policy_ = policy; }
+
+  // `ready` in any order. Round-robin cycles through ids in ascending order
+  // starting after the last pick, so every member of a stable set gets an
+  // equal share and a joining or leaving worker does not reset the cycle.
+  std::optional<WorkerId> pick(std::span<const Candidate> ready);
+
+ private:
+  config::Dispatch policy_;
+  std::optional<WorkerId> last_;
+};
+
+using Clock = std::chrono::steady_clock;
+
+// Accepted connections waiting for a ready worker: bounded in count and in
+// time. Past the bound the caller stops accepting, so the kernel backlog
+// holds the rest instead of rackd growing without limit.
+class ConnQueue {
+ public:
+  ConnQueue(std::size_t capacity, Clock::duration timeout) : capacity_(capacity), timeout_(timeout) {}
+  void configure(std::size_t capacity, Clock::duration timeout) {
+    capacity_ = capacity;
+    timeout_ = timeout;
+  }
+
+  bool full() const { return items_.size() >= capacity_; }
+  bool empty() const { return items_.empty(); }
+  std::size_t size() const { return items_.size(); }
+
+  // Queues at the back (new connections) or the front (connections a dead
+  // or draining worker gave back: they have waited longest).
+  void push_back(int fd, Clock::time_point now) { items_.push_back({fd, now + timeout_}); }
+  void push_front(int fd, Clock::time_point now) { items_.push_front({fd, now + timeout_}); }
+  std::optional<int> pop();
+  // Removes and returns the fds whose deadline has passed.
+  std::vector<int> expire(Clock::time_point now);
+  std::optional<Clock::time_point> next_deadline() const;
+  std::vector<int> take_all();
+
+ private:
+  struct Item {
+    int fd;
+    Clock::time_point deadline;
+  };
+  std::deque<Item> items_;
+  std::size_t capacity_;
+  Clock::duration timeout_;
+};
+
+}  // namespace rack::master

@@ -1,0 +1,173 @@
+#include "listener.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "uv_handle.h"
+
+namespace rack::master {
+
+Listener::Listener(uv_loop_t* loop, OnAccept on_accept) : loop_(loop), on_accept_(std::move(on_accept)) {}
+
+Listener::~Listener() { close(); }
+
+int Listener::bind(const config::ListenAddr& addr, std::string& error) {
+  sockaddr_storage ss{};
+  socklen_t len;
+  int family;
+  if (addr.host.find(':') != std::string::npos) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    s6->sin6_family = family = AF_INET6;
+    s6->sin6_port = htons(addr.port);
+    if (inet_pton(AF_INET6, addr.host.c_str(), &s6->sin6_addr) != 1) {
+      error = "not an IPv6 address: " + addr.host;
+      return -EINVAL;
+    }
+    len = sizeof *s6;
+  } else {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+    s4->sin_family = family = AF_INET;
+    s4->sin_port = htons(addr.port);
+    if (inet_pton(AF_INET, addr.host.c_str(), &s4->sin_addr) != 1) {
+      error = "not an IPv4 address: " + addr.host;
+      return -EINVAL;
+    }
+    len = sizeof *s4;
+  }
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket() failed: ") + std::strerror(errno);
+    return -errno;
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 4096) != 0) {
+    int e = errno;
+    error = "cannot listen on " + addr.str() + ": " + std::strerror(e);
+    ::close(fd);
+    return -e;
+  }
+  fd_ = fd;
+  poll_ = new_handle<uv_poll_t>(this);
+  uv_poll_init(loop_, poll_, fd_);
+  resume();
+  return 0;
+}
+
+int Listener::bind_unix(const std::string& path, std::string& error) {
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sun.sun_path) {
+    error = "socket path too long: " + path;
+    return -ENAMETOOLONG;
+  }
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket() failed: ") + std::strerror(errno);
+    return -errno;
+  }
+  ::unlink(path.c_str());
+  // Create it 0600 from the start: a chmod after bind would leave a window
+  // in which another user could connect.
+  mode_t old = ::umask(0177);
+  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
+  ::umask(old);
+  if (rc != 0 || ::listen(fd, 128) != 0) {
+    int e = errno;
+    error = "cannot listen on " + path + ": " + std::strerror(e);
+    ::close(fd);
+    return -e;
+  }
+  same_uid_only_ = true;
+  fd_ = fd;
+  poll_ = new_handle<uv_poll_t>(this);
+  uv_poll_init(loop_, poll_, fd_);
+  resume();
+  return 0;
+}
+
+void Listener::close() {
+  close_handle(poll_);
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void Listener::pause() {
+  if (poll_ && !paused_) uv_poll_stop(poll_);
+  paused_ = true;
+}
+
+void Listener::resume() {
+  if (!poll_) return;
+  paused_ = false;
+  uv_poll_start(poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
+    if (auto* self = static_cast<Listener*>(h->data); self && status == 0) self->on_readable();
+  });
+}
+
+void Listener::on_readable() {
+  // A bounded batch per wakeup keeps the loop responsive to workers and
+  // the control socket under a connection flood.
+  for (int i = 0; i < 128 && fd_ >= 0 && !paused_; ++i) {
+    int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EMFILE || errno == ENFILE) {
+        spdlog::error("accept() failed: {}; pausing accepts for 100 ms", std::strerror(errno));
+        pause();
+        auto* t = new_handle<uv_timer_t>(this);
+        uv_timer_init(loop_, t);
+        uv_timer_start(t, [](uv_timer_t* t) {
+          if (auto* self = static_cast<Listener*>(t->data)) self->resume();
+          close_handle(t);
+        }, 100, 0);
+        return;
+      }
+      spdlog::warn("accept() failed: {}", std::strerror(errno));
+      return;
+    }
+    if (same_uid_only_) {
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != ::getuid()) {
+        spdlog::warn("control socket: refused a peer with uid {} (pid {})", cred.uid, cred.pid);
+        static const char kForbidden[] =
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 51\r\n"
+            "Connection: close\r\n\r\n{\"error\":\"rackd belongs to another user; refused\"}\n";
+        (void)!::write(c, kForbidden, sizeof kForbidden - 1);
+        ::close(c);
+        continue;
+      }
+    }
+    on_accept_(c);
+  }
+}
+
+std::string Listener::bound_address() const {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (fd_ < 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
+  char host[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(s6->sin6_port));
+  }
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+  inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+  return std::string(host) + ":" + std::to_string(ntohs(s4->sin_port));
+}
+
+}  // namespace rack::master

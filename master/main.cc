@@ -1,0 +1,185 @@
+// rackd — the Rack master daemon.
+//
+//   rackd [--home DIR] [ecosystem.yaml]              detach, then serve
+//   rackd --no-daemon [--home DIR] [ecosystem.yaml]  foreground (systemd, containers)
+//
+// rackctl starts the detached form on demand. Exit codes: 0 stopped
+// cleanly, 1 could not run (another rackd owns RACK_HOME, socket error),
+// 2 configuration error or an app could not start.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "rack/config.h"
+#include "rack/logging.h"
+#include "supervisor.h"
+
+namespace {
+
+struct Args {
+  bool foreground = false;
+  std::string home;
+  std::string ecosystem;
+};
+
+[[noreturn]] void usage(const char* msg) {
+  std::fprintf(stderr, "rackd: %s\nusage: rackd [--no-daemon] [--home DIR] [ecosystem.yaml]\n", msg);
+  std::exit(2);
+}
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "--no-daemon" || s == "-n") a.foreground = true;
+    else if (s == "--home" && i + 1 < argc) a.home = argv[++i];
+    else if (s == "--help" || s == "-h") usage("the Rack master daemon");
+    else if (!s.empty() && s[0] == '-') usage(("unknown option " + s).c_str());
+    else if (a.ecosystem.empty()) a.ecosystem = s;
+    else usage("more than one ecosystem file given");
+  }
+  if (a.home.empty()) {
+    const char* env = std::getenv("RACK_HOME");
+    const char* home = std::getenv("HOME");
+    a.home = env && *env ? env : std::string(home ? home : "/tmp") + "/.rack";
+  }
+  return a;
+}
+
+// One rackd per RACK_HOME: an flock on rackd.pid, held for our lifetime.
+int lock_home(const std::string& home) {
+  std::string path = home + "/rackd.pid";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    std::fprintf(stderr, "rackd: cannot open %s: %s\n", path.c_str(), std::strerror(errno));
+    return -1;
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {0};
+    (void)!::read(fd, buf, sizeof buf - 1);
+    std::fprintf(stderr, "rackd: already running for %s (pid %s)\n", home.c_str(), buf);
+    ::close(fd);
+    return -1;
+  }
+  (void)!::ftruncate(fd, 0);
+  std::string pid = std::to_string(::getpid()) + "\n";
+  (void)!::pwrite(fd, pid.data(), pid.size(), 0);
+  return fd;
+}
+
+// Detaches: the parent waits on a pipe until the child is serving (or has
+// failed) and exits with the child's verdict, so `rackd && rackctl ...`
+// and rackctl's auto-start both see real errors.
+int daemonize(const std::string& home, int& ready_fd) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return 1;
+  pid_t pid = ::fork();
+  if (pid < 0) return 1;
+  if (pid > 0) {
+    ::close(p[1]);
+    char code = 1;
+    ssize_t n = ::read(p[0], &code, 1);
+    std::_Exit(n == 1 ? code : 1);
+  }
+  ::close(p[0]);
+  ::setsid();
+  int devnull = ::open("/dev/null", O_RDWR);
+  std::string log = home + "/rackd.log";
+  int logfd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  ::dup2(devnull, 0);
+  // stdout/stderr to rackd.log keeps anything a library prints.
+  if (logfd >= 0) {
+    ::dup2(logfd, 1);
+    ::dup2(logfd, 2);
+    ::close(logfd);
+  }
+  if (devnull > 2) ::close(devnull);
+  ready_fd = p[1];
+  return -1;
+}
+
+void report(int ready_fd, char code) {
+  if (ready_fd < 0) return;
+  (void)!::write(ready_fd, &code, 1);
+  ::close(ready_fd);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args = parse_args(argc, argv);
+  std::error_code ec;
+  std::filesystem::create_directories(args.home + "/logs", ec);
+  if (ec) {
+    std::fprintf(stderr, "rackd: cannot create %s: %s\n", args.home.c_str(), ec.message().c_str());
+    return 1;
+  }
+  ::chmod(args.home.c_str(), 0700);
+
+  // Config errors are reported before detaching, on the caller's terminal.
+  std::optional<rack::config::Ecosystem> eco;
+  if (!args.ecosystem.empty()) {
+    try {
+      eco = rack::config::load_file(args.ecosystem);
+    } catch (const rack::config::ConfigError& e) {
+      std::fprintf(stderr, "rackd: %s\n", e.what());
+      return 2;
+    }
+  }
+
+  rack::log::Options log_opt;
+  try {
+    log_opt = rack::log::options_from_env(args.foreground || !::isatty(1));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rackd: %s\n", e.what());
+    return 2;
+  }
+
+  int ready_fd = -1;
+  if (!args.foreground) {
+    int rc = daemonize(args.home, ready_fd);
+    if (rc >= 0) return rc;
+    if (!std::getenv("LOG_FORMAT")) log_opt.format = rack::log::Format::Json;
+  }
+  log_opt.name = "rackd";
+  rack::log::init(log_opt);
+
+  int lock = lock_home(args.home);
+  if (lock < 0) {
+    report(ready_fd, 1);
+    return 1;
+  }
+
+  uv_loop_t* loop = uv_default_loop();
+  rack::master::Supervisor sup(loop, {args.home, args.foreground});
+  std::string err;
+  if (sup.open_control(err) != 0) {
+    spdlog::critical("{}", err);
+    std::fprintf(stderr, "rackd: %s\n", err.c_str());
+    report(ready_fd, 1);
+    return 1;
+  }
+  if (eco) {
+    auto r = sup.start(*eco, "");
+    if (!r.error.empty()) {
+      spdlog::critical("cannot start {}: {}", eco->path, r.error);
+      std::fprintf(stderr, "rackd: %s\n", r.error.c_str());
+      report(ready_fd, 2);
+      return 2;
+    }
+  }
+  spdlog::info("rackd {} serving {} (pid {})", "0.1.0", args.home, ::getpid());
+  report(ready_fd, 0);
+  int code = sup.run();
+  ::unlink((args.home + "/rackd.pid").c_str());
+  return code;
+}

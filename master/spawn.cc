@@ -1,0 +1,153 @@
+#include "spawn.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace rack::master {
+
+namespace {
+
+// Everything the child needs is built before fork: between fork and exec
+// only async-signal-safe calls are allowed.
+std::vector<std::string> build_env(const SpawnRequest& req) {
+  std::map<std::string, std::string> merged;
+  for (char** e = environ; e && *e; ++e) {
+    const char* eq = std::strchr(*e, '=');
+    if (eq) merged[std::string(*e, static_cast<size_t>(eq - *e))] = eq + 1;
+  }
+  for (const auto& [k, v] : req.env) merged[k] = v;
+  merged.erase("LISTEN_PID");  // set in the child, once its pid is known
+  std::vector<std::string> out;
+  out.reserve(merged.size());
+  for (const auto& [k, v] : merged) out.push_back(k + "=" + v);
+  return out;
+}
+
+[[noreturn]] void child_fail(int report_fd, int err, int step) {
+  int msg[2] = {err, step};
+  (void)!::write(report_fd, msg, sizeof msg);
+  _exit(127);
+}
+
+enum Step { kDup = 1, kChdir = 2, kExec = 3, kParent = 4 };
+
+}  // namespace
+
+int spawn(const SpawnRequest& req, Spawned& out, std::string& what) {
+  std::vector<std::string> env = build_env(req);
+  std::vector<char*> envp;
+  for (auto& s : env) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  // Room for LISTEN_PID=<pid>, written by the child.
+  char listen_pid[32] = "LISTEN_PID=";
+  if (req.set_listen_pid) {
+    envp.back() = listen_pid;
+    envp.push_back(nullptr);
+  }
+  std::vector<std::string> argv_store = req.argv;
+  std::vector<char*> argv;
+  for (auto& s : argv_store) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  int outp[2], errp[2], report[2];
+  if (::pipe2(outp, O_CLOEXEC) != 0) return what = "pipe", -errno;
+  if (::pipe2(errp, O_CLOEXEC) != 0) {
+    int e = errno;
+    ::close(outp[0]), ::close(outp[1]);
+    return what = "pipe", -e;
+  }
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    int e = errno;
+    ::close(outp[0]), ::close(outp[1]), ::close(errp[0]), ::close(errp[1]);
+    return what = "pipe", -e;
+  }
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  pid_t parent = ::getpid();
+
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Child. Die with rackd; if rackd already died between fork and prctl,
+    // getppid() has changed and the signal will never come: leave now.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) _exit(1);
+    ::setpgid(0, 0);  // Ctrl-C at rackd's terminal goes to rackd, which stops workers in order
+    sigset_t all;
+    sigemptyset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, nullptr);
+    for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
+    // fd 3 may currently sit on 0..2; move it out of the way first.
+    int fd3 = req.fd3;
+    if (fd3 >= 0 && fd3 < 3) {
+      fd3 = ::fcntl(fd3, F_DUPFD_CLOEXEC, 10);
+      if (fd3 < 0) child_fail(report[1], errno, kDup);
+    }
+    if (::dup2(devnull, 0) < 0 || ::dup2(outp[1], 1) < 0 || ::dup2(errp[1], 2) < 0)
+      child_fail(report[1], errno, kDup);
+    if (fd3 >= 0) {
+      if (fd3 == 3) {
+        ::fcntl(3, F_SETFD, 0);  // keep it across exec
+      } else if (::dup2(fd3, 3) < 0) {
+        child_fail(report[1], errno, kDup);
+      }
+    }
+    // Close everything else but the report pipe (cloexec; closes on exec).
+    int keep_from = fd3 >= 0 ? 4 : 3;
+    for (int fd = keep_from; fd < 1024; ++fd) {
+      if (fd != report[1]) ::close(fd);
+    }
+    ::close_range(1024, ~0U, 0);
+    if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) child_fail(report[1], errno, kChdir);
+    if (req.set_listen_pid) {
+      // Format our own pid by hand: snprintf is not async-signal-safe.
+      char digits[16];
+      int n = 0;
+      for (pid_t p = ::getpid(); p > 0; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
+      char* w = listen_pid + 11;
+      while (n > 0) *w++ = digits[--n];
+      *w = '\0';
+    }
+    ::execve(argv[0], argv.data(), envp.data());
+    child_fail(report[1], errno, kExec);
+  }
+
+  int fork_errno = errno;
+  ::close(outp[1]);
+  ::close(errp[1]);
+  ::close(report[1]);
+  if (devnull >= 0) ::close(devnull);
+  if (pid < 0) {
+    ::close(outp[0]), ::close(errp[0]), ::close(report[0]);
+    return what = "fork", -fork_errno;
+  }
+  // Wait until the child has exec'd (EOF: the cloexec pipe closed) or told
+  // us why it could not. This is the only blocking step and it is short.
+  int msg[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = ::read(report[0], msg, sizeof msg);
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof msg)) {
+    ::close(outp[0]), ::close(errp[0]);
+    int status;
+    ::waitpid(pid, &status, 0);
+    what = msg[1] == kChdir ? "chdir " + req.cwd : msg[1] == kExec ? "execve " + req.argv[0] : "dup2";
+    return -msg[0];
+  }
+  ::fcntl(outp[0], F_SETFL, ::fcntl(outp[0], F_GETFL) | O_NONBLOCK);
+  ::fcntl(errp[0], F_SETFL, ::fcntl(errp[0], F_GETFL) | O_NONBLOCK);
+  out.pid = pid;
+  out.out = outp[0];
+  out.err = errp[0];
+  return 0;
+}
+
+}  // namespace rack::master

@@ -1,0 +1,96 @@
+// rackd's top level: the app table, signals, the reaper, the periodic tick,
+// and the control and admin listeners. Reads like gunicorn's arbiter: see
+// run() and the handle_* methods.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "app.h"
+#include "listener.h"
+#include "rack/config.h"
+#include "rack/http.h"
+
+namespace rack::master {
+
+struct SupervisorOptions {
+  std::string home;            // $RACK_HOME
+  bool foreground = false;     // --no-daemon
+};
+
+// The outcome of starting an ecosystem, for the control API and --no-daemon.
+struct StartResult {
+  std::vector<std::string> started;
+  std::vector<std::string> already_running;
+  std::string error;           // config or bind error: nothing was started
+};
+
+class Supervisor {
+ public:
+  Supervisor(uv_loop_t* loop, SupervisorOptions options);
+  ~Supervisor();
+
+  // Opens $RACK_HOME/rackd.sock. Returns 0 or a negative errno.
+  int open_control(std::string& error);
+  // Validates and starts the apps of `eco` (all, or `only`). Every listen
+  // address is bound before any worker starts; on any error nothing is
+  // started and StartResult::error says why (file:line and key).
+  StartResult start(const config::Ecosystem& eco, const std::string& only);
+  // Applies a changed ecosystem: new apps start, changed ones roll.
+  void reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs);
+
+  App* find(const std::string& name);
+  std::vector<App*> apps();
+  // Stops and forgets the app once its workers are gone.
+  void remove(const std::string& name, std::function<void()> done);
+
+  // Graceful stop of everything, then the loop ends with `exit_code`.
+  void shutdown(int exit_code);
+  bool shutting_down() const { return shutting_down_; }
+
+  // Runs the loop until shutdown. Returns the exit code.
+  int run();
+
+  nlohmann::json status();
+  std::string health(int& http_status);
+  std::string admin_address() const;
+  const SupervisorOptions& options() const { return opt_; }
+  LogStats& log_stats() { return log_stats_; }
+  uv_loop_t* loop() { return loop_; }
+  void reopen_logs();
+
+ private:
+  void handle_signal(int sig);
+  void handle_chld();
+  void handle_term();
+  void handle_usr1();
+  void tick();
+  int open_admin(const config::ListenAddr& addr, std::string& error);
+  void serve_admin(http::Request& req, http::Responder res);
+
+  uv_loop_t* loop_;
+  SupervisorOptions opt_;
+  LogStats log_stats_;
+  std::map<std::string, std::unique_ptr<App>> apps_;
+  std::vector<uv_signal_t*> signals_;
+  uv_timer_t* tick_timer_ = nullptr;
+  unsigned ticks_ = 0;
+
+  std::unique_ptr<http::Server> control_http_;
+  std::unique_ptr<Listener> control_;
+  std::unique_ptr<http::Server> admin_http_;
+  std::unique_ptr<Listener> admin_;
+  bool admin_decided_ = false;
+
+  bool shutting_down_ = false;
+  int exit_code_ = 0;
+};
+
+}  // namespace rack::master

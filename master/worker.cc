@@ -1,0 +1,443 @@
+#include "worker.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "spawn.h"
+#include "uv_handle.h"
+
+namespace rack::master {
+
+using channel::IoResult;
+using channel::Type;
+using SteadyClock = std::chrono::steady_clock;
+
+std::string describe_exit(int st, bool we_killed) {
+  if (WIFEXITED(st)) return "exit code " + std::to_string(WEXITSTATUS(st));
+  if (WIFSIGNALED(st)) {
+    int sig = WTERMSIG(st);
+    const char* abbrev = sigabbrev_np(sig);
+    std::string s = "signal SIG" + std::string(abbrev ? abbrev : std::to_string(sig).c_str());
+    if (sig == SIGKILL) s += we_killed ? " (sent by rackd)" : " (not sent by rackd: possible OOM kill)";
+    if (WCOREDUMP(st)) s += ", core dumped";
+    return s;
+  }
+  return "status " + std::to_string(st);
+}
+
+Worker::Worker(uv_loop_t* loop, WorkerEvents& events, WorkerId id, Slot slot, uint64_t generation,
+               std::shared_ptr<const config::AppConfig> cfg)
+    : loop_(loop), events_(events), id_(id), slot_(slot), generation_(generation), cfg_(std::move(cfg)) {}
+
+Worker::~Worker() {
+  close_handle(ready_timer_);
+  close_handle(kill_timer_);
+  close_channel();
+  for (auto& [id, fd] : unacked_) ::close(fd);
+}
+
+double Worker::uptime_s() const {
+  if (!life_.has_process()) return 0;
+  return std::chrono::duration<double>(SteadyClock::now() - started_at_).count();
+}
+
+int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error) {
+  const auto& c = *cfg_;
+  SpawnRequest req;
+  req.argv = c.run;
+  req.cwd = c.cwd;
+  req.env = c.env;
+  req.env["RACK_APP"] = c.name;
+  req.env["RACK_INSTANCE"] = std::to_string(slot_.index);
+  req.env["RACK_GENERATION"] = std::to_string(generation_);
+  int theirs = -1;
+  if (c.protocol == config::Protocol::Rack) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+      error = std::string("socketpair() failed: ") + std::strerror(errno);
+      return -errno;
+    }
+    // Room for bursts of Conn messages without EAGAIN.
+    int sz = 1 << 20;
+    ::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    channel_fd_ = sv[0];
+    theirs = sv[1];
+    req.fd3 = theirs;
+    req.env["RACK_CHANNEL_FD"] = "3";
+  } else if (c.protocol == config::Protocol::Inherit) {
+    req.fd3 = listen_fd;
+    req.env["LISTEN_FDS"] = "1";
+    req.env["LISTEN_FDNAMES"] = c.name;
+    req.set_listen_pid = true;
+  }
+  if (c.protocol == config::Protocol::Node) req.env["NODE_APP_INSTANCE"] = std::to_string(slot_.index);
+
+  Spawned sp;
+  std::string what;
+  int rc = spawn(req, sp, what);
+  if (theirs >= 0) ::close(theirs);
+  if (rc < 0) {
+    close_channel();
+    error = what + " failed: " + std::strerror(-rc);
+    return rc;
+  }
+  pid_ = sp.pid;
+  started_at_ = SteadyClock::now();
+  last_pong_ = started_at_;
+  reported_load_ = handed_since_report_ = 0;
+  proc_.reset();
+  fail_reason.clear();
+  if (life_.state() != WorkerState::Starting && !life_.go(WorkerState::Starting))
+    spdlog::error("{} slot {}: bad transition {} -> starting", c.name, slot_.index, to_string(life_.state()));
+  LogPipe::open(loop_, sp.out, log, LogStream::Out, slot_);
+  LogPipe::open(loop_, sp.err, log, LogStream::Err, slot_);
+
+  if (channel_fd_ >= 0) {
+    channel_poll_ = new_handle<uv_poll_t>(this);
+    uv_poll_init(loop_, channel_poll_, channel_fd_);
+    uv_poll_start(channel_poll_, UV_READABLE, [](uv_poll_t* h, int status, int events) {
+      if (auto* self = static_cast<Worker*>(h->data)) self->on_channel_event(status, events);
+    });
+  }
+
+  // Readiness: rack workers say Ready; other protocols count as ready once
+  // they have stayed up for min_uptime (DESIGN.md), so the "ready timer"
+  // is the success path for them and the failure path for rack.
+  if (!ready_timer_) {
+    ready_timer_ = new_handle<uv_timer_t>(this);
+    uv_timer_init(loop_, ready_timer_);
+  }
+  bool signals_ready = c.protocol == config::Protocol::Rack;
+  auto wait = signals_ready ? c.ready_timeout : std::min(c.restart.min_uptime, c.ready_timeout);
+  uv_timer_start(ready_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<Worker*>(t->data);
+    if (!self || self->state() != WorkerState::Starting) return;
+    if (self->cfg().protocol == config::Protocol::Rack) {
+      self->events_.on_ready_timeout(*self);
+    } else {
+      self->life_.go(WorkerState::Ready);
+      self->events_.on_ready(*self);
+    }
+  }, static_cast<uint64_t>(wait.count()), 0);
+  spdlog::info("{} slot {}: started pid {} (generation {})", c.name, slot_.index, pid_, generation_);
+  return 0;
+}
+
+bool Worker::send(Type type, std::string_view payload, int fd) {
+  if (channel_fd_ < 0) return false;
+  if (!outbox_.empty()) {
+    // Keep order: once something is queued, everything queues behind it.
+    outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1});
+    return true;
+  }
+  switch (channel::send(channel_fd_, type, payload, fd)) {
+    case IoResult::Ok:
+      return true;
+    case IoResult::WouldBlock:
+      outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1});
+      uv_poll_start(channel_poll_, UV_READABLE | UV_WRITABLE, [](uv_poll_t* h, int status, int events) {
+        if (auto* self = static_cast<Worker*>(h->data)) self->on_channel_event(status, events);
+      });
+      return true;
+    case IoResult::Closed:
+    case IoResult::Error:
+      return false;
+  }
+  return false;
+}
+
+bool Worker::give(int fd) {
+  if (channel_fd_ < 0 || !life_.in_rotation()) return false;
+  // Connections are not queued in the outbox: if the channel is full the
+  // worker is behind, and the dispatcher should try someone else.
+  if (!outbox_.empty()) return false;
+  static uint64_t next_conn_id = 1;
+  uint64_t id = next_conn_id++;
+  auto r = channel::send(channel_fd_, Type::Conn, channel::encode_u64(id), fd);
+  if (r != IoResult::Ok) return false;
+  unacked_.emplace(id, fd);
+  ++handed_since_report_;
+  ++dispatched_;
+  return true;
+}
+
+std::vector<int> Worker::take_unacked() {
+  std::vector<int> fds;
+  fds.reserve(unacked_.size());
+  for (auto& [id, fd] : unacked_) fds.push_back(fd);
+  unacked_.clear();
+  return fds;
+}
+
+void Worker::flush_outbox() {
+  while (!outbox_.empty()) {
+    auto& m = outbox_.front();
+    auto r = channel::send(channel_fd_, m.type, m.payload, m.fd);
+    if (r == IoResult::WouldBlock) return;
+    if (m.fd >= 0) ::close(m.fd);
+    outbox_.pop_front();
+    if (r != IoResult::Ok) break;
+  }
+  if (channel_poll_) {
+    uv_poll_start(channel_poll_, UV_READABLE, [](uv_poll_t* h, int status, int events) {
+      if (auto* self = static_cast<Worker*>(h->data)) self->on_channel_event(status, events);
+    });
+  }
+}
+
+void Worker::on_channel_event(int status, int events) {
+  if (status < 0) {
+    close_channel();
+    return;
+  }
+  if (events & UV_WRITABLE) flush_outbox();
+  if (events & UV_READABLE) read_channel();
+}
+
+void Worker::read_channel() {
+  channel::Message m;
+  // Bounded per callback so one chatty worker cannot starve the loop.
+  for (int i = 0; i < 256 && channel_fd_ >= 0; ++i) {
+    auto r = channel::recv(channel_fd_, m);
+    if (r == IoResult::WouldBlock) return;
+    if (r != IoResult::Ok) {
+      // EOF: the worker is exiting; the reaper will tell us how.
+      close_channel();
+      return;
+    }
+    switch (m.type) {
+      case Type::Ready:
+        if (life_.state() == WorkerState::Starting && life_.go(WorkerState::Ready)) {
+          uv_timer_stop(ready_timer_);
+          spdlog::info("{} slot {}: pid {} ready after {:.0f} ms", cfg_->name, slot_.index, pid_,
+                       uptime_s() * 1000);
+          events_.on_ready(*this);
+        }
+        break;
+      case Type::Ack:
+        for (uint64_t id : channel::decode_u64s(m.payload)) {
+          if (auto it = unacked_.find(id); it != unacked_.end()) {
+            ::close(it->second);
+            unacked_.erase(it);
+          }
+        }
+        break;
+      case Type::Pong:
+        last_pong_ = SteadyClock::now();
+        break;
+      case Type::Load:
+        if (auto v = channel::decode_u64(m.payload)) {
+          reported_load_ = *v;
+          handed_since_report_ = 0;
+        }
+        break;
+      case Type::ConnReturn:
+        if (m.fd >= 0) {
+          events_.on_conn_returned(*this, m.fd);
+          m.fd = -1;
+        }
+        break;
+      case Type::MetricsRep: {
+        // First 8 bytes: the request's seq (0 = the final snapshot of a
+        // draining worker); then a piece of the text exposition.
+        std::string_view p = m.payload;
+        uint64_t seq = p.size() >= 8 ? channel::decode_u64(p.substr(0, 8)).value_or(0) : 0;
+        if (p.size() >= 8) metrics_buf_.append(p.substr(8));
+        if (!(m.flags & channel::kFlagMore)) {
+          events_.on_metrics(*this, std::move(metrics_buf_), seq == 0);
+          metrics_buf_.clear();
+        }
+        break;
+      }
+      default:
+        spdlog::warn("{} slot {}: unknown channel message type {} ({} bytes), ignored", cfg_->name,
+                     slot_.index, static_cast<unsigned>(m.type), m.payload.size());
+    }
+    if (m.fd >= 0) ::close(m.fd);  // a descriptor on a message that carries none
+    m.fd = -1;
+  }
+}
+
+void Worker::close_channel() {
+  close_handle(channel_poll_);
+  for (auto& m : outbox_) {
+    if (m.fd >= 0) ::close(m.fd);
+  }
+  outbox_.clear();
+  if (channel_fd_ >= 0) ::close(channel_fd_);
+  channel_fd_ = -1;
+}
+
+void Worker::signal(int sig, const char* why) {
+  if (pid_ <= 0 || !life_.has_process()) return;
+  spdlog::info("{} slot {}: sending SIG{} to pid {} ({})", cfg_->name, slot_.index, sigabbrev_np(sig), pid_,
+               why);
+  if (sig == SIGKILL) sent_sigkill_ = true;
+  ::kill(pid_, sig);
+}
+
+void Worker::arm_kill_timer(std::chrono::milliseconds after, int sig, bool then_kill) {
+  if (!kill_timer_) {
+    kill_timer_ = new_handle<uv_timer_t>(this);
+    uv_timer_init(loop_, kill_timer_);
+  }
+  next_signal_ = then_kill ? sig : -sig;  // negative: last step, no further escalation
+  uv_timer_start(kill_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<Worker*>(t->data);
+    if (!self || !self->life_.has_process()) return;
+    int sig = self->next_signal_ > 0 ? self->next_signal_ : -self->next_signal_;
+    bool more = self->next_signal_ > 0 && sig != SIGKILL;
+    if (self->life_.state() == WorkerState::Draining) self->life_.go(WorkerState::Stopping);
+    self->signal(sig, "kill_timeout passed");
+    if (more) self->arm_kill_timer(self->cfg_->kill_timeout, SIGKILL, false);
+  }, static_cast<uint64_t>(after.count()), 0);
+}
+
+void Worker::drain() {
+  if (!life_.has_process() || life_.leaving()) return;
+  if (ready_timer_) uv_timer_stop(ready_timer_);
+  if (cfg_->protocol == config::Protocol::Rack && channel_fd_ >= 0) {
+    life_.go(WorkerState::Draining);
+    send(Type::Drain, {});
+    arm_kill_timer(cfg_->kill_timeout, SIGTERM, true);
+  } else {
+    life_.go(WorkerState::Draining);
+    signal(SIGTERM, "drain");
+    arm_kill_timer(cfg_->kill_timeout, SIGKILL, false);
+  }
+}
+
+void Worker::terminate() {
+  if (!life_.has_process()) return;
+  if (ready_timer_) uv_timer_stop(ready_timer_);
+  if (life_.state() != WorkerState::Stopping) {
+    if (life_.state() != WorkerState::Draining) life_.go(WorkerState::Draining);
+    life_.go(WorkerState::Stopping);
+  }
+  signal(SIGTERM, "stop");
+  arm_kill_timer(cfg_->kill_timeout, SIGKILL, false);
+}
+
+void Worker::abort_stuck() {
+  if (!life_.has_process()) return;
+  if (ready_timer_) uv_timer_stop(ready_timer_);
+  if (life_.state() == WorkerState::Ready || life_.state() == WorkerState::Starting) life_.go(WorkerState::Stopping);
+  else if (life_.state() == WorkerState::Draining) life_.go(WorkerState::Stopping);
+  signal(SIGABRT, "event loop stuck: no heartbeat");
+  arm_kill_timer(std::chrono::milliseconds(1000), SIGKILL, false);
+}
+
+void Worker::kill_now() {
+  if (ready_timer_) uv_timer_stop(ready_timer_);
+  signal(SIGKILL, fail_reason.empty() ? "kill" : fail_reason.c_str());
+}
+
+void Worker::process_exited(int wait_status) {
+  last_wait_status = wait_status;
+  last_exit = describe_exit(wait_status, sent_sigkill_);
+  sent_sigkill_ = false;
+  if (ready_timer_) uv_timer_stop(ready_timer_);
+  if (kill_timer_) uv_timer_stop(kill_timer_);
+  // Read what the worker said before it died (a final metrics snapshot).
+  if (channel_fd_ >= 0) read_channel();
+  close_channel();
+  pid_ = -1;
+}
+
+void Worker::ping() {
+  if (cfg_->protocol != config::Protocol::Rack || channel_fd_ < 0) return;
+  send(Type::Ping, channel::encode_u64(++ping_seq_));
+}
+
+void Worker::request_metrics(uint64_t seq) {
+  if (cfg_->protocol == config::Protocol::Rack) send(Type::MetricsReq, channel::encode_u64(seq));
+}
+
+void Worker::set_log_level(const std::string& level) {
+  if (cfg_->protocol == config::Protocol::Rack) send(Type::LogLevel, level);
+}
+
+void Worker::sample_proc(SteadyClock::time_point now) {
+  if (pid_ <= 0) return;
+  auto s = read_proc(pid_);
+  if (!s) return;
+  if (proc_) {
+    double wall = std::chrono::duration<double>(now - sampled_at_).count();
+    cpu_percent_ = master::cpu_percent(*proc_, *s, wall);
+  }
+  proc_ = s;
+  sampled_at_ = now;
+}
+
+// ---- LogPipe ----------------------------------------------------------------
+
+namespace {
+
+struct PipeState {
+  uv_pipe_t pipe;
+  std::shared_ptr<AppLog> log;
+  LineSplitter splitter;
+  LogStream stream;
+  Slot slot;
+  std::string buf;
+};
+
+void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b);
+
+void resume_reading(PipeState* ps) {
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&ps->pipe),
+                [](uv_handle_t* h, size_t, uv_buf_t* b) {
+                  auto* ps = static_cast<PipeState*>(h->data);
+                  ps->buf.resize(64 * 1024);
+                  *b = uv_buf_init(ps->buf.data(), ps->buf.size());
+                },
+                on_pipe_read);
+}
+
+void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+  auto* ps = static_cast<PipeState*>(s->data);
+  if (n > 0) {
+    if (!ps->log->feed(ps->splitter, ps->stream, ps->slot.index, std::string_view(b->base, n))) {
+      // Disk slow or full and on_full=block: stop reading, so the pipe
+      // fills and the worker blocks in write() instead of losing lines.
+      uv_read_stop(s);
+      ps->log->when_writable([ps] { resume_reading(ps); });
+    }
+    return;
+  }
+  if (n < 0) {
+    // EOF or error: flush the partial last line and let go.
+    ps->splitter.finish([&](std::string_view line, bool) {
+      std::string with_nl(line);
+      with_nl += '\n';
+      LineSplitter tmp;
+      ps->log->feed(tmp, ps->stream, ps->slot.index, with_nl);
+    });
+    uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) { delete static_cast<PipeState*>(h->data); });
+  }
+}
+
+}  // namespace
+
+void LogPipe::open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStream stream, Slot slot) {
+  auto* ps = new PipeState{};
+  ps->log = std::move(log);
+  ps->stream = stream;
+  ps->slot = slot;
+  uv_pipe_init(loop, &ps->pipe, 0);
+  ps->pipe.data = ps;
+  if (uv_pipe_open(&ps->pipe, fd) != 0) {
+    ::close(fd);
+    uv_close(reinterpret_cast<uv_handle_t*>(&ps->pipe), [](uv_handle_t* h) { delete static_cast<PipeState*>(h->data); });
+    return;
+  }
+  resume_reading(ps);
+}
+
+}  // namespace rack::master

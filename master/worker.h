@@ -1,0 +1,168 @@
+// One worker process as rackd sees it: its lifecycle state, its channel
+// (rack protocol), the connections handed to it and not yet acknowledged,
+// and its timers. Decisions about what to do when it is ready, exits or
+// misbehaves belong to the App (WorkerEvents); this file does the I/O.
+#pragma once
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "app_log.h"
+#include "dispatcher.h"
+#include "proc_stats.h"
+#include "rack/channel.h"
+#include "rack/config.h"
+#include "worker_state.h"
+
+namespace rack::master {
+
+struct Slot {
+  int index = 0;
+  auto operator<=>(const Slot&) const = default;
+};
+
+class Worker;
+
+// What a worker reports upwards. Implemented by App.
+class WorkerEvents {
+ public:
+  virtual ~WorkerEvents() = default;
+  virtual void on_ready(Worker& w) = 0;
+  virtual void on_ready_timeout(Worker& w) = 0;
+  virtual void on_conn_returned(Worker& w, int fd) = 0;
+  virtual void on_metrics(Worker& w, std::string text, bool final) = 0;
+};
+
+// Why a worker ended, for status and the log line that says so.
+// `we_killed`: rackd sent the SIGKILL itself, so it is not a possible OOM.
+std::string describe_exit(int wait_status, bool we_killed = false);
+
+class Worker {
+ public:
+  Worker(uv_loop_t* loop, WorkerEvents& events, WorkerId id, Slot slot, uint64_t generation,
+         std::shared_ptr<const config::AppConfig> cfg);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Spawns the process (again, after a backoff). `listen_fd` is the app's
+  // socket for protocol inherit. Returns 0 or a negative errno with `error`
+  // set. On success the state is Starting and the ready timer runs.
+  int start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error);
+
+  // Hands a connection over the channel. Returns false when the worker
+  // cannot take it now (channel full or gone); the caller keeps the fd.
+  bool give(int fd);
+  // The fds given and not acknowledged: they go back to the dispatcher when
+  // the worker dies. Clears the list.
+  std::vector<int> take_unacked();
+
+  // Graceful: rack → Drain message; others → SIGTERM. Escalates after
+  // kill_timeout (SIGTERM, then SIGKILL).
+  void drain();
+  // Not graceful: SIGTERM now, SIGKILL after kill_timeout.
+  void terminate();
+  // Stuck: SIGABRT now so it may leave a core, SIGKILL shortly after.
+  void abort_stuck();
+  void kill_now();
+
+  // Called by the reaper. Closes the channel; the state becomes Exited,
+  // Backoff or Errored by the App's decision.
+  void process_exited(int wait_status);
+
+  void ping();  // heartbeat (rack protocol); no-op otherwise
+  void request_metrics(uint64_t seq);
+  void set_log_level(const std::string& level);
+  void sample_proc(std::chrono::steady_clock::time_point now);
+
+  // Identity.
+  WorkerId id() const { return id_; }
+  Slot slot() const { return slot_; }
+  uint64_t generation() const { return generation_; }
+  pid_t pid() const { return pid_; }
+  const config::AppConfig& cfg() const { return *cfg_; }
+
+  Lifecycle& lifecycle() { return life_; }
+  const Lifecycle& lifecycle() const { return life_; }
+  WorkerState state() const { return life_.state(); }
+
+  // Figures for status, metrics and decisions.
+  std::chrono::steady_clock::time_point started_at() const { return started_at_; }
+  double uptime_s() const;
+  double cpu_percent() const { return cpu_percent_; }
+  const std::optional<ProcSample>& proc() const { return proc_; }
+  uint64_t load() const { return reported_load_ + handed_since_report_; }
+  std::chrono::steady_clock::time_point last_pong() const { return last_pong_; }
+  uint64_t dispatched() const { return dispatched_; }
+
+  // Set by the App: restarts of this slot, and why the last process ended.
+  unsigned restarts = 0;
+  std::string last_exit;  // "exit code 1", "signal SIGKILL (possible OOM)", ...
+  std::string fail_reason;  // set when a failed start or a stuck loop is why it dies
+  int last_wait_status = 0;
+
+ private:
+  void on_channel_event(int status, int events);
+  void read_channel();
+  void flush_outbox();
+  bool send(channel::Type type, std::string_view payload, int fd = -1);
+  void close_channel();
+  void arm_kill_timer(std::chrono::milliseconds after, int signal, bool then_kill);
+  void signal(int sig, const char* why);
+
+  uv_loop_t* loop_;
+  WorkerEvents& events_;
+  WorkerId id_;
+  Slot slot_;
+  uint64_t generation_;
+  std::shared_ptr<const config::AppConfig> cfg_;
+  Lifecycle life_;
+  pid_t pid_ = -1;
+
+  int channel_fd_ = -1;
+  uv_poll_t* channel_poll_ = nullptr;
+  struct Outgoing {
+    channel::Type type;
+    std::string payload;
+    int fd;
+  };
+  std::deque<Outgoing> outbox_;
+  std::unordered_map<uint64_t, int> unacked_;  // conn id → rackd's copy of the fd
+  std::string metrics_buf_;
+
+  uv_timer_t* ready_timer_ = nullptr;
+  uv_timer_t* kill_timer_ = nullptr;
+  int next_signal_ = 0;
+  bool sent_sigkill_ = false;
+
+  std::chrono::steady_clock::time_point started_at_{};
+  std::chrono::steady_clock::time_point last_pong_{};
+  std::chrono::steady_clock::time_point sampled_at_{};
+  std::optional<ProcSample> proc_;
+  double cpu_percent_ = 0;
+  uint64_t reported_load_ = 0;
+  uint64_t handed_since_report_ = 0;
+  uint64_t dispatched_ = 0;
+  uint64_t ping_seq_ = 0;
+
+  friend class LogPipe;
+};
+
+// Reads one of a worker's output pipes into its app's log. Lives until the
+// pipe reaches EOF, which may be after the worker record is gone (a
+// grandchild may still hold the pipe).
+class LogPipe {
+ public:
+  static void open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStream stream, Slot slot);
+};
+
+}  // namespace rack::master

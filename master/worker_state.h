@@ -1,0 +1,44 @@
+// The worker lifecycle: the one place where a worker's state changes.
+//
+//   Starting ──ready──► Ready ──drain──► Draining ──kill_timeout──► Stopping
+//      │                  │                  │                          │
+//      │ crash/timeout    │ crash            └──────── exit ───────────►├─► Exited
+//      ▼                  ▼                                             │
+//   Backoff ◄─────────────┘ (restart timer) ──► Starting                │
+//      │ too many quick exits                                           │
+//      ▼                                                                │
+//   Errored ── user restart ──► Starting          Stopping ── exit ─────┘
+//
+// A Worker record is a slot's current incarnation: restarts after a crash
+// reuse the record (same generation, new pid); a reload or config change
+// creates a new record with the next generation while the old one drains.
+#pragma once
+
+#include <string_view>
+
+namespace rack::master {
+
+enum class WorkerState { Starting, Ready, Draining, Stopping, Exited, Backoff, Errored };
+
+std::string_view to_string(WorkerState s);
+
+// True when `from → to` is a transition of the machine above.
+bool allowed(WorkerState from, WorkerState to);
+
+// Holds a state and refuses transitions that are not in the machine.
+class Lifecycle {
+ public:
+  WorkerState state() const { return state_; }
+  // Returns false (and leaves the state alone) for a transition that is not
+  // allowed; the caller logs it, because it means a bug in rackd.
+  bool go(WorkerState to);
+
+  bool has_process() const;      // a live pid belongs to this state
+  bool in_rotation() const { return state_ == WorkerState::Ready; }
+  bool leaving() const { return state_ == WorkerState::Draining || state_ == WorkerState::Stopping; }
+
+ private:
+  WorkerState state_ = WorkerState::Starting;
+};
+
+}  // namespace rack::master

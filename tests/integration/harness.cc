@@ -1,0 +1,226 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+extern char** environ;
+
+namespace rack::test {
+
+std::string bin(const std::string& name) { return std::string(RACK_BIN_DIR) + "/" + name; }
+
+RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+              std::chrono::milliseconds timeout) {
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return {};
+  std::vector<std::string> envs;
+  for (char** e = environ; *e; ++e) envs.emplace_back(*e);
+  for (auto& e : env) envs.push_back(e);
+  std::vector<char*> envp, args;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& a : argv_copy) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    execve(args[0], args.data(), envp.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  RunResult r;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  int open_fds = 2;
+  char buf[4096];
+  while (open_fds > 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      kill(pid, SIGKILL);
+      r.err += "\n[harness: timed out]";
+      break;
+    }
+    if (poll(fds, 2, static_cast<int>(left.count())) <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? r.out : r.err).append(buf, n);
+      }
+    }
+  }
+  for (auto& f : fds)
+    if (f.fd >= 0) close(f.fd);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds every) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(every);
+  }
+  return pred();
+}
+
+bool pid_alive(pid_t pid) {
+  if (pid <= 0) return false;
+  if (kill(pid, 0) != 0) return false;
+  // A zombie is dead for our purposes.
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s;
+  std::getline(f, s);
+  auto p = s.rfind(')');
+  return p == std::string::npos || p + 2 >= s.size() || s[p + 2] != 'Z';
+}
+
+Rack::Rack() {
+  char tmpl[] = "/tmp/rack-test-XXXXXX";
+  home_ = mkdtemp(tmpl);
+}
+
+Rack::~Rack() {
+  // Stop rackd and every worker, whatever state the test left them in.
+  pid_t pid = rackd_pid();
+  run({bin("rackctl"), "kill"}, {"RACK_HOME=" + home_}, 20s);
+  if (pid > 0 && pid_alive(pid)) {
+    kill(pid, SIGKILL);
+    wait_until([&] { return !pid_alive(pid); }, 2s);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(home_, ec);
+}
+
+std::string Rack::write_file(const std::string& name, const std::string& content) {
+  std::string path = home_ + "/" + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+RunResult Rack::ctl(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {bin("rackctl")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, {"RACK_HOME=" + home_}, timeout);
+}
+
+json Rack::status() {
+  auto r = ctl({"status", "--json"});
+  if (r.exit_code != 0) return json::object();
+  json j = json::parse(r.out, nullptr, false);
+  return j.is_discarded() ? json::object() : j;
+}
+
+json Rack::app(const std::string& name) {
+  json s = status();
+  for (auto& a : s.value("apps", json::array()))
+    if (a["name"] == name) return a;
+  return json::object();
+}
+
+std::vector<pid_t> Rack::pids(const std::string& name, const char* state) {
+  std::vector<pid_t> out;
+  json a = app(name);
+  for (auto& w : a.value("workers", json::array())) {
+    if ((!state || w["state"] == state) && w["pid"].is_number()) out.push_back(w["pid"].get<pid_t>());
+  }
+  return out;
+}
+
+std::pair<std::string, int> Rack::address(const std::string& name) {
+  json a = app(name);
+  std::string listen = a.value("listen", "");
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return {"", 0};
+  return {listen.substr(0, colon), std::atoi(listen.c_str() + colon + 1)};
+}
+
+bool Rack::wait_ready(const std::string& name, size_t n, std::chrono::milliseconds timeout) {
+  return wait_until([&] { return pids(name, "ready").size() == n; }, timeout, 50ms);
+}
+
+pid_t Rack::rackd_pid() {
+  std::ifstream f(home_ + "/rackd.pid");
+  pid_t pid = 0;
+  f >> pid;
+  return pid;
+}
+
+std::string hello_app(const std::string& name, int instances, const std::string& extra) {
+  return "  - name: " + name + "\n    run: [" + bin("rack-hello") + "]\n    protocol: rack\n    listen: 127.0.0.1:0\n" +
+         "    instances: " + std::to_string(instances) + "\n" + extra;
+}
+
+}  // namespace rack::test
+
+namespace rack::test {
+
+Load::Load(std::string host, int port, Mode mode, int connections, std::string path)
+    : host_(std::move(host)), port_(port), mode_(mode), path_(std::move(path)) {
+  for (int i = 0; i < connections; ++i) threads_.emplace_back([this, i] { loop(i); });
+}
+
+Load::~Load() { stop(); }
+
+void Load::stop() {
+  stop_ = true;
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+std::string Load::first_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return first_error_;
+}
+
+void Load::loop(int) {
+  auto c = rack::http::Client::tcp(host_, static_cast<uint16_t>(port_));
+  c.set_timeout(std::chrono::milliseconds(10000));
+  std::vector<rack::http::Header> headers;
+  if (mode_ == Mode::Close) headers.push_back({"Connection", "close"});
+  bool told_to_close = true;  // the first request opens a connection
+  while (!stop_) {
+    uint64_t connects = c.connects();
+    auto r = c.request("GET", path_, "", headers);
+    if (!r.ok()) {
+      ++failed_;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (first_error_.empty()) first_error_ = r.error_text;
+      c.close();
+      told_to_close = true;
+      continue;
+    }
+    if (mode_ == Mode::KeepAlive && c.connects() > connects && !told_to_close) ++silent_closes_;
+    told_to_close = rack::http::iequals(r.header("Connection"), "close");
+    if (r.status >= 200 && r.status < 300) {
+      ++ok_;
+    } else {
+      ++non2xx_;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (first_error_.empty()) first_error_ = "status " + std::to_string(r.status) + ": " + r.body;
+    }
+    if (mode_ == Mode::Close) c.close();
+  }
+}
+
+}  // namespace rack::test

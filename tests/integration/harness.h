@@ -1,0 +1,97 @@
+// Integration test harness: the real rackd and rackctl, a temp RACK_HOME,
+// ports chosen by the kernel (listen: 127.0.0.1:0, read back from status),
+// and real signals. Everything a test starts is stopped by its Rack's
+// destructor, including on assertion failure.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rack/http_client.h"
+
+namespace rack::test {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string bin(const std::string& name);  // build/bin/<name>
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs a program to completion with a deadline, capturing output.
+RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+              std::chrono::milliseconds timeout = 60s);
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds every = 20ms);
+
+bool pid_alive(pid_t pid);
+
+// A temp RACK_HOME with its own rackd.
+class Rack {
+ public:
+  Rack();
+  ~Rack();
+  Rack(const Rack&) = delete;
+
+  const std::string& home() const { return home_; }
+  // Writes `yaml` to <home>/<name> and returns its path.
+  std::string write_file(const std::string& name, const std::string& content);
+  RunResult ctl(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 60s);
+  json status();                 // rackctl status --json (or {} if unreachable)
+  json app(const std::string& name);
+  std::vector<pid_t> pids(const std::string& app, const char* state = "ready");
+  // "127.0.0.1:<port>" of an app, read from status.
+  std::pair<std::string, int> address(const std::string& app);
+  bool wait_ready(const std::string& app, size_t n, std::chrono::milliseconds timeout = 15s);
+  pid_t rackd_pid();
+
+ private:
+  std::string home_;
+};
+
+// A minimal ecosystem of rack-hello workers.
+std::string hello_app(const std::string& name, int instances, const std::string& extra = "");
+
+// Constant load from a few client threads, counting every failure.
+class Load {
+ public:
+  enum class Mode { KeepAlive, Close };
+  Load(std::string host, int port, Mode mode, int connections, std::string path = "/");
+  ~Load();
+  void stop();
+  uint64_t ok() const { return ok_; }
+  uint64_t failed() const { return failed_; }
+  uint64_t non2xx() const { return non2xx_; }
+  // Keep-alive mode: connections the server closed without saying
+  // "Connection: close" first (the client had to reconnect silently).
+  uint64_t silent_closes() const { return silent_closes_; }
+  std::string first_error() const;
+
+ private:
+  void loop(int id);
+  std::string host_;
+  int port_;
+  Mode mode_;
+  std::string path_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> ok_{0}, failed_{0}, non2xx_{0}, silent_closes_{0};
+  std::vector<std::thread> threads_;
+  mutable std::mutex mu_;
+  std::string first_error_;
+};
+
+}  // namespace rack::test

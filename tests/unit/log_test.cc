@@ -1,0 +1,576 @@
+// Log capture: the line splitter and rotation policy as plain classes, and
+// AppLog on a real uv loop writing real files in a temp directory.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "app_log.h"
+#include "log_file.h"
+#include "rotation_policy.h"
+
+using namespace rack::master;
+using rack::config::LogConfig;
+using rack::config::OnFull;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Piece {
+  std::string text;
+  bool continued;
+};
+
+std::vector<Piece> split(LineSplitter& s, std::vector<std::string> reads, bool finish = false) {
+  std::vector<Piece> out;
+  auto emit = [&](std::string_view l, bool c) { out.push_back({std::string(l), c}); };
+  for (const auto& r : reads) s.feed(r, emit);
+  if (finish) s.finish(emit);
+  return out;
+}
+
+struct Fixture {
+  std::string dir;
+  uv_loop_t loop;
+  LogStats stats;
+
+  Fixture() {
+    char tmpl[] = "/tmp/rack-log-test-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    dir = std::string(tmpl) + "/logs";  // missing: AppLog must create it
+    uv_loop_init(&loop);
+  }
+  ~Fixture() {
+    // Runs the outstanding sweep jobs and close callbacks; a handle left
+    // open by AppLog would make uv_loop_close fail.
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+    fs::remove_all(fs::path(dir).parent_path());
+  }
+
+  // Runs the loop (ticking at least every 10 ms) until pred() or timeout.
+  bool run_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 5s) {
+    uv_timer_t tick;
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, [](uv_timer_t*) {}, 10, 10);
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!pred() && std::chrono::steady_clock::now() < deadline) uv_run(&loop, UV_RUN_ONCE);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    return pred();
+  }
+  void run_for(std::chrono::milliseconds d) {
+    auto until = std::chrono::steady_clock::now() + d;
+    run_until([&] { return std::chrono::steady_clock::now() >= until; }, d + 1s);
+  }
+};
+
+LogConfig small_config(uint64_t max_size, bool compress, unsigned keep = 1000) {
+  LogConfig c;
+  c.max_size = max_size;
+  c.compress = compress;
+  c.keep = keep;
+  return c;
+}
+
+// Plain or gzip: gzread passes plain files through.
+std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (gz == nullptr) return lines;
+  std::string data;
+  char buf[65536];
+  int n;
+  while ((n = gzread(gz, buf, sizeof buf)) > 0) data.append(buf, std::size_t(n));
+  gzclose(gz);
+  std::size_t at = 0;
+  while (at < data.size()) {
+    std::size_t nl = data.find('\n', at);
+    REQUIRE(nl != std::string::npos);  // rackd always ends a line
+    lines.push_back(data.substr(at, nl - at));
+    at = nl + 1;
+  }
+  return lines;
+}
+
+// Every line of a stream, oldest rotated file first, the current file last.
+std::vector<std::string> all_lines(const std::string& dir, const std::string& base) {
+  auto rotated = list_rotated(dir, base);
+  std::vector<std::string> lines;
+  for (auto it = rotated.rbegin(); it != rotated.rend(); ++it) {
+    auto part = read_lines(dir + "/" + it->name);
+    lines.insert(lines.end(), part.begin(), part.end());
+  }
+  auto cur = read_lines(dir + "/" + base + ".log");
+  lines.insert(lines.end(), cur.begin(), cur.end());
+  return lines;
+}
+
+std::string body(const std::string& line) {
+  auto p = parse_line_prefix(line);
+  return p ? line.substr(p->length) : line;
+}
+
+std::string numbered(int slot, int n) {
+  return "s=" + std::to_string(slot) + " n=" + std::to_string(n) + " " +
+         std::string(std::size_t(n % 37), 'x') + "\n";
+}
+
+void write_file(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary) << data;
+}
+
+// The disk-full seam.
+std::atomic<bool> g_disk_full{false};
+ssize_t full_disk_write(int fd, const void* buf, size_t len) {
+  if (g_disk_full) {
+    errno = ENOSPC;
+    return -1;
+  }
+  return ::write(fd, buf, len);
+}
+struct SeamGuard {
+  explicit SeamGuard(LogWriteFn fn) { set_log_write_fn_for_test(fn); }
+  ~SeamGuard() {
+    set_log_write_fn_for_test(nullptr);
+    g_disk_full = false;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("log: LineSplitter joins partial lines across reads") {
+  LineSplitter s;
+  auto out = split(s, {"he", "llo\nwor", "ld\n\nlast"});
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].text == "hello");
+  CHECK(out[1].text == "world");
+  CHECK(out[2].text == "");
+  CHECK(s.pending() == 4);
+  out = split(s, {}, true);
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].text == "last");
+  CHECK_FALSE(out[0].continued);
+  CHECK(split(s, {}, true).empty());
+}
+
+TEST_CASE("log: LineSplitter cuts lines longer than max_line and marks the pieces") {
+  LineSplitter s(4);
+  auto out = split(s, {"abcdefghij\n"});
+  REQUIRE(out.size() == 3);
+  CHECK((out[0].text == "abcd" && out[0].continued));
+  CHECK((out[1].text == "efgh" && out[1].continued));
+  CHECK((out[2].text == "ij" && !out[2].continued));
+
+  // Exactly max_line bytes, newline in the next read: one whole line.
+  out = split(s, {"wxyz", "\n"});
+  REQUIRE(out.size() == 1);
+  CHECK((out[0].text == "wxyz" && !out[0].continued));
+
+  // A runaway writer without newlines: held back at most max_line bytes.
+  out = split(s, {"12", "345", "6789"});
+  CHECK(s.pending() <= 4);
+  REQUIRE(out.size() == 2);
+  CHECK((out[0].text == "1234" && out[0].continued));
+  CHECK((out[1].text == "5678" && out[1].continued));
+  out = split(s, {"\n"});
+  REQUIRE(out.size() == 1);
+  CHECK((out[0].text == "9" && !out[0].continued));
+}
+
+TEST_CASE("log: line prefix is ISO-8601 UTC with milliseconds and the slot") {
+  SysTime t = std::chrono::sys_days(std::chrono::year(2026) / 11 / 22) + 3h + 20min + 59s + 123ms;
+  std::string p;
+  append_line_prefix(p, t, 3);
+  CHECK(p == "2026-11-22T03:20:59.123Z [3] ");
+  auto parsed = parse_line_prefix(p + "the line");
+  REQUIRE(parsed);
+  CHECK(parsed->time == t);
+  CHECK(parsed->slot == 3);
+  CHECK(parsed->length == p.size());
+  CHECK_FALSE(parse_line_prefix("2026-11-22T03:20:59.123Z without slot"));
+  CHECK_FALSE(parse_line_prefix("plain line"));
+  CHECK_FALSE(parse_line_prefix("2026-13-22T03:20:59.123Z [1] bad month"));
+}
+
+TEST_CASE("log: rotated names sort by time and parse back") {
+  SysTime t = std::chrono::sys_days(std::chrono::year(2026) / 11 / 22) + 3h + 20min + 59s + 123ms;
+  CHECK(rotated_name("web.out", t, 0) == "web.out.2026-11-22T03-20-59.123Z.log");
+  CHECK(rotated_name("web.out", t, 1) == "web.out.2026-11-22T03-20-59.123Z_1.log");
+  // ls order = rotation order, also across compression and the counter.
+  std::vector<std::string> names = {rotated_name("web.out", t, 0) + ".gz",
+                                    rotated_name("web.out", t, 1),
+                                    rotated_name("web.out", t + 1ms, 0)};
+  CHECK(std::is_sorted(names.begin(), names.end()));
+
+  auto f = parse_rotated("web.out", "web.out.2026-11-22T03-20-59.123Z_2.log.gz");
+  REQUIRE(f);
+  CHECK(f->time == t);
+  CHECK(f->counter == 2);
+  CHECK(f->compressed);
+  CHECK_FALSE(parse_rotated("web.out", "web.out.log"));
+  CHECK_FALSE(parse_rotated("web.out", "web.out.out.2026-11-22T03-20-59.123Z.log"));
+  CHECK_FALSE(parse_rotated("web.out", "web.out.2026-11-22T03-20-59.123Z.log.gz.tmp.ab12CD"));
+  CHECK_FALSE(parse_rotated("web", "web.out.2026-11-22T03-20-59.123Z.log"));
+}
+
+TEST_CASE("log: retention keeps the newest and drops what is past max_age") {
+  SysTime now = std::chrono::sys_days(std::chrono::year(2026) / 11 / 22);
+  std::vector<RotatedFile> files;
+  for (int i = 0; i < 6; ++i) {
+    SysTime t = now - std::chrono::hours(i * 10);
+    files.push_back(*parse_rotated("a.out", rotated_name("a.out", t, 0) + (i % 2 ? ".gz" : "")));
+  }
+  // Compression interrupted: plain and .gz of the newest both exist. One rotation.
+  files.push_back(*parse_rotated("a.out", rotated_name("a.out", now, 0) + ".gz"));
+
+  auto names = [](std::vector<RotatedFile> v) {
+    std::vector<std::string> n;
+    for (auto& f : v) n.push_back(f.name);
+    std::sort(n.begin(), n.end());
+    return n;
+  };
+  auto doomed = select_expired(files, 4, std::nullopt, now);
+  CHECK(doomed.size() == 2);  // the 5th and 6th rotation
+  CHECK(names(doomed) == names({files[4], files[5]}));
+
+  doomed = select_expired(files, 100, std::chrono::hours(25), now);  // 30h, 40h, 50h old
+  CHECK(names(doomed) == names({files[3], files[4], files[5]}));
+
+  doomed = select_expired(files, 0, std::nullopt, now);
+  CHECK(doomed.size() == files.size());
+}
+
+TEST_CASE("log: four writers through rotation and compression: every line once, in order") {
+  Fixture f;
+  constexpr int kSlots = 4, kLines = 50000;
+  uint64_t max_size = 256 * 1024;
+  {
+    AppLog log(&f.loop, "web", small_config(max_size, true), f.dir, f.stats);
+    std::vector<LineSplitter> splitters(kSlots);
+    std::vector<std::string> data(kSlots);
+    std::vector<std::size_t> at(kSlots, 0);
+    for (int s = 0; s < kSlots; ++s) {
+      for (int n = 0; n < kLines; ++n) data[s] += numbered(s, n);
+    }
+    std::mt19937 rng(42);
+    int left = kSlots, feeds = 0;
+    while (left > 0) {
+      int s = int(rng() % kSlots);
+      if (at[s] == data[s].size()) continue;
+      std::size_t len = std::min<std::size_t>(1 + rng() % 8192, data[s].size() - at[s]);
+      CHECK(log.feed(splitters[s], LogStream::Out, s, std::string_view(data[s]).substr(at[s], len)));
+      at[s] += len;
+      if (at[s] == data[s].size()) --left;
+      if (++feeds % 64 == 0) uv_run(&f.loop, UV_RUN_NOWAIT);  // let sweeps complete meanwhile
+    }
+  }
+  uv_run(&f.loop, UV_RUN_DEFAULT);  // until every compression is done
+
+  auto rotated = list_rotated(f.dir, "web.out");
+  CHECK(f.stats.rotations > 5);
+  CHECK(rotated.size() == f.stats.rotations);
+  for (const auto& r : rotated) CHECK(r.compressed);
+  for (const auto& e : fs::directory_iterator(f.dir)) {
+    CHECK(e.path().string().find(".tmp") == std::string::npos);
+  }
+  for (const auto& r : rotated) {  // size rotation: no file over max_size
+    uint64_t bytes = 0;
+    for (const auto& l : read_lines(f.dir + "/" + r.name)) bytes += l.size() + 1;
+    CHECK(bytes <= max_size);
+  }
+
+  std::vector<int> next(kSlots, 0);
+  auto lines = all_lines(f.dir, "web.out");
+  CHECK(lines.size() == std::size_t(kSlots * kLines));
+  bool ok = true;
+  for (const auto& line : lines) {
+    auto p = parse_line_prefix(line);
+    int s = -1, n = -1;
+    if (!p || std::sscanf(line.c_str() + p->length, "s=%d n=%d", &s, &n) != 2 || s != p->slot ||
+        s < 0 || s >= kSlots || n != next[s]) {
+      ok = false;
+      FAIL_CHECK("unexpected line: " << line);
+      break;
+    }
+    ++next[s];
+  }
+  CHECK(ok);
+  for (int s = 0; s < kSlots; ++s) CHECK(next[s] == kLines);
+  CHECK(f.stats.lines_written == uint64_t(kSlots * kLines));
+  CHECK(f.stats.dropped_lines == 0);
+  CHECK(f.stats.write_errors == 0);
+}
+
+TEST_CASE("log: keep and max_age delete old rotated files; a crash's leftovers are recovered") {
+  Fixture f;
+  fs::create_directories(f.dir);
+  SysTime now = std::chrono::system_clock::now();
+  auto p = [&](const std::string& name) { return f.dir + "/" + name; };
+  std::string ancient = rotated_name("app.out", now - 24h * 400, 0);
+  std::string r1 = rotated_name("app.out", now - 3h, 0);    // plain, never compressed
+  std::string r2 = rotated_name("app.out", now - 2h, 0);    // plain + complete .gz
+  std::string r3 = rotated_name("app.out", now - 1h, 0);
+  write_file(p(ancient), "old\n");
+  write_file(p(r1), "one\n");
+  write_file(p(r2), "two\n");
+  {
+    gzFile gz = gzopen(p(r2 + ".gz").c_str(), "wb");
+    gzputs(gz, "two\n");
+    gzclose(gz);
+  }
+  write_file(p(r3), "three\n");
+  std::string stale = r3 + ".gz.tmp.AbCdEf";
+  write_file(p(stale), "torn");
+  struct timespec old_times[2] = {{0, 0}, {0, 0}};  // the epoch: long stale
+  utimensat(AT_FDCWD, p(stale).c_str(), old_times, 0);
+
+  LogConfig cfg = small_config(0, true, 3);
+  cfg.max_age = 24h;
+  { AppLog log(&f.loop, "app", cfg, f.dir, f.stats); }
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+
+  CHECK_FALSE(fs::exists(p(ancient)));  // past max_age
+  CHECK_FALSE(fs::exists(p(stale)));
+  CHECK_FALSE(fs::exists(p(r2)));       // its .gz was complete
+  for (auto* name : {&r1, &r2, &r3}) {
+    CHECK_FALSE(fs::exists(p(*name)));
+    CHECK(read_lines(p(*name + ".gz")).size() == 1);
+  }
+
+  SUBCASE("keep bounds the rotations of a running app") {
+    LogConfig two = small_config(1024, false, 2);
+    {
+      AppLog log(&f.loop, "app", two, f.dir, f.stats);
+      LineSplitter s;
+      for (int n = 0; n < 2000; ++n) log.feed(s, LogStream::Out, 0, numbered(0, n));
+    }
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    auto left = list_rotated(f.dir, "app.out");
+    CHECK(left.size() == 2);
+    CHECK(f.stats.rotations > 10);
+    // The survivors are the newest: the current file continues where they end.
+    auto lines = all_lines(f.dir, "app.out");
+    REQUIRE(!lines.empty());
+    CHECK(body(lines.back()) == "s=0 n=1999 " + std::string(1999 % 37, 'x'));
+  }
+}
+
+TEST_CASE("log: disk full with on_full block loses nothing and resumes the reader") {
+  Fixture f;
+  SeamGuard seam(full_disk_write);
+  LogConfig cfg = small_config(0, false);
+  cfg.buffer = 16 * 1024;
+  std::string expected;
+  int n = 0;
+  {
+    AppLog log(&f.loop, "app", cfg, f.dir, f.stats);
+    LineSplitter s;
+    g_disk_full = true;
+    bool ok = true;
+    while (ok && n < 100000) {
+      std::string chunk;
+      for (int i = 0; i < 20; ++i) chunk += numbered(1, n++);
+      expected += chunk;
+      ok = log.feed(s, LogStream::Err, 1, chunk);
+    }
+    REQUIRE_FALSE(ok);  // the caller must stop reading
+    CHECK(log.pending_bytes() > cfg.buffer);
+    bool resumed = false;
+    log.when_writable([&] { resumed = true; });
+    f.run_for(450ms);  // two retries, both failing
+    CHECK_FALSE(resumed);
+    CHECK(f.stats.write_errors >= 3);
+
+    g_disk_full = false;
+    CHECK(f.run_until([&] { return resumed; }));
+    CHECK(log.pending_bytes() == 0);
+    std::string more = numbered(1, n++);
+    expected += more;
+    CHECK(log.feed(s, LogStream::Err, 1, more));
+  }
+  std::vector<std::string> want;
+  for (std::size_t at = 0; at < expected.size();) {
+    std::size_t nl = expected.find('\n', at);
+    want.push_back(expected.substr(at, nl - at));
+    at = nl + 1;
+  }
+  auto lines = read_lines(f.dir + "/app.err.log");
+  REQUIRE(lines.size() == want.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) REQUIRE(body(lines[i]) == want[i]);
+  CHECK(f.stats.dropped_lines == 0);
+}
+
+TEST_CASE("log: disk full with on_full drop drops whole lines and counts them exactly") {
+  Fixture f;
+  SeamGuard seam(full_disk_write);
+  LogConfig cfg = small_config(0, false);
+  cfg.on_full = OnFull::Drop;
+  cfg.buffer = 4096;
+  constexpr int kLines = 1000;
+  {
+    AppLog log(&f.loop, "app", cfg, f.dir, f.stats);
+    LineSplitter s;
+    g_disk_full = true;
+    for (int n = 0; n < kLines; ++n) CHECK(log.feed(s, LogStream::Out, 0, numbered(0, n)));
+    CHECK(log.pending_bytes() <= cfg.buffer + 200);
+    CHECK(f.stats.dropped_lines > 0);
+    g_disk_full = false;
+    CHECK(f.run_until([&] { return log.pending_bytes() == 0; }));
+    for (int n = kLines; n < kLines + 10; ++n) log.feed(s, LogStream::Out, 0, numbered(0, n));
+  }
+  auto lines = read_lines(f.dir + "/app.out.log");
+  uint64_t kept = kLines - f.stats.dropped_lines;
+  REQUIRE(lines.size() == kept + 10);
+  // What was kept is the head of the burst (then the disk filled), then all
+  // of the lines after recovery: whole lines, none torn.
+  for (uint64_t i = 0; i < kept; ++i) CHECK(body(lines[i]) + "\n" == numbered(0, int(i)));
+  for (int i = 0; i < 10; ++i) CHECK(body(lines[kept + i]) + "\n" == numbered(0, kLines + i));
+}
+
+TEST_CASE("log: partial writes and EINTR are retried without tearing a line") {
+  Fixture f;
+  static int calls = 0;
+  SeamGuard seam([](int fd, const void* buf, size_t len) -> ssize_t {
+    if (++calls % 3 == 0) {
+      errno = EINTR;
+      return -1;
+    }
+    return ::write(fd, buf, std::min<size_t>(len, 7));
+  });
+  {
+    AppLog log(&f.loop, "app", small_config(2048, false), f.dir, f.stats);
+    LineSplitter s;
+    for (int n = 0; n < 500; ++n) log.feed(s, LogStream::Out, 2, numbered(2, n));
+  }
+  auto lines = all_lines(f.dir, "app.out");
+  REQUIRE(lines.size() == 500);
+  for (int n = 0; n < 500; ++n) CHECK(body(lines[n]) + "\n" == numbered(2, n));
+  CHECK(f.stats.write_errors == 0);
+  CHECK(f.stats.rotations > 0);
+}
+
+TEST_CASE("log: reopen after an external rename, flush, and time off") {
+  Fixture f;
+  LogConfig cfg = small_config(0, false);
+  cfg.time = false;
+  AppLog log(&f.loop, "app", cfg, f.dir, f.stats);
+  LineSplitter s;
+  log.feed(s, LogStream::Out, 0, "one\ntwo\n");
+  fs::rename(log.path(LogStream::Out), f.dir + "/moved.log");  // logrotate
+  log.feed(s, LogStream::Out, 0, "three\n");  // still the open file
+  log.reopen();
+  log.feed(s, LogStream::Out, 0, "four\n");
+  CHECK(read_lines(f.dir + "/moved.log") == std::vector<std::string>{"one", "two", "three"});
+  CHECK(read_lines(log.path(LogStream::Out)) == std::vector<std::string>{"four"});
+
+  log.flush();
+  CHECK(fs::file_size(log.path(LogStream::Out)) == 0);
+  log.feed(s, LogStream::Out, 0, "five\n");
+  CHECK(read_lines(log.path(LogStream::Out)) == std::vector<std::string>{"five"});
+}
+
+TEST_CASE("log: subscribers see every line in order across rotations") {
+  Fixture f;
+  AppLog log(&f.loop, "app", small_config(2048, false), f.dir, f.stats);
+  std::vector<LogLine> seen;
+  int brief = 0;
+  uint64_t id = log.subscribe([&](const LogLine& l) { seen.push_back(l); });
+  uint64_t quitter = 0;
+  quitter = log.subscribe([&](const LogLine&) {
+    if (++brief == 10) log.unsubscribe(quitter);  // from inside its own callback
+  });
+  LineSplitter s;
+  auto before = std::chrono::system_clock::now();
+  for (int n = 0; n < 500; ++n) log.feed(s, LogStream::Err, 7, numbered(7, n));
+  CHECK(f.stats.rotations > 5);
+  REQUIRE(seen.size() == 500);
+  for (int n = 0; n < 500; ++n) {
+    CHECK(seen[n].text + "\n" == numbered(7, n));
+    CHECK(seen[n].slot == 7);
+    CHECK(seen[n].stream == LogStream::Err);
+    CHECK(seen[n].app == "app");
+    CHECK(seen[n].time >= before);
+  }
+  CHECK(brief == 10);
+  log.unsubscribe(id);
+  log.feed(s, LogStream::Err, 7, "after\n");
+  CHECK(seen.size() == 500);
+}
+
+TEST_CASE("log: tail reads back into the newest rotated file, plain or gzip") {
+  Fixture f;
+  auto before = std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  bool compress = false;
+  SUBCASE("plain") { compress = false; }
+  SUBCASE("gzip") { compress = true; }
+  {
+    AppLog log(&f.loop, "app", small_config(4096, compress), f.dir, f.stats);
+    LineSplitter s;
+    for (int n = 0; n < 300; ++n) log.feed(s, LogStream::Out, n % 4, numbered(n % 4, n));
+  }
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  auto current = read_lines(f.dir + "/app.out.log").size();
+  REQUIRE(current < 50);
+  auto lines = tail(f.dir, "app", LogStream::Out, 80);
+  REQUIRE(lines.size() == 80);
+  for (int i = 0; i < 80; ++i) {
+    int n = 220 + i;
+    CHECK(lines[i].text + "\n" == numbered(n % 4, n));
+    CHECK(lines[i].slot == n % 4);
+    CHECK(lines[i].time >= before);
+    CHECK(lines[i].time <= std::chrono::system_clock::now());
+  }
+  CHECK(tail(f.dir, "app", LogStream::Out, 3).back().text + "\n" == numbered(3, 299));
+  CHECK(tail(f.dir, "app", LogStream::Err, 10).empty());
+  CHECK(tail(f.dir, "nope", LogStream::Out, 10).empty());
+}
+
+TEST_CASE("log: tail of a big file reads only its end") {
+  Fixture f;
+  fs::create_directories(f.dir);
+  std::string data;
+  for (int n = 0; n < 400000; ++n) data += numbered(0, n);  // ~12 MB, many blocks
+  data += "no newline at the end";
+  write_file(f.dir + "/big.out.log", data);
+  auto lines = tail(f.dir, "big", LogStream::Out, 100000);
+  REQUIRE(lines.size() == 100000);
+  CHECK(lines.front().text + "\n" == numbered(0, 300001));
+  CHECK(lines.back().text == "no newline at the end");
+  CHECK(lines.front().slot == -1);
+  auto last = tail(f.dir, "big", LogStream::Out, 2);
+  REQUIRE(last.size() == 2);
+  CHECK(last[0].text + "\n" == numbered(0, 399999));
+}
+
+TEST_CASE("log: rotate_every rotates a file with lines in it, not an empty one") {
+  Fixture f;
+  LogConfig cfg = small_config(0, false);
+  cfg.rotate_every = 60ms;
+  AppLog log(&f.loop, "app", cfg, f.dir, f.stats);
+  LineSplitter s;
+  log.feed(s, LogStream::Out, 0, "first\n");
+  f.run_for(100ms);
+  CHECK(f.stats.rotations == 1);
+  f.run_for(200ms);  // nothing written meanwhile: no empty rotated files
+  CHECK(f.stats.rotations == 1);
+  log.feed(s, LogStream::Out, 0, "second\n");
+  auto lines = all_lines(f.dir, "app.out");
+  REQUIRE(lines.size() == 2);
+  CHECK(body(lines[0]) == "first");
+  CHECK(read_lines(log.path(LogStream::Out)).size() == 1);
+}

@@ -1,0 +1,35 @@
+#include <doctest/doctest.h>
+
+#include "worker_state.h"
+
+using namespace rack::master;
+using S = WorkerState;
+
+TEST_CASE("worker lifecycle follows the machine and refuses other transitions") {
+  Lifecycle l;
+  CHECK(l.state() == S::Starting);
+  CHECK(l.has_process());
+  CHECK_FALSE(l.in_rotation());
+  CHECK(l.go(S::Ready));
+  CHECK(l.in_rotation());
+  CHECK_FALSE(l.go(S::Starting));  // a ready worker is never "starting" again
+  CHECK(l.state() == S::Ready);
+  CHECK(l.go(S::Draining));
+  CHECK(l.leaving());
+  CHECK_FALSE(l.go(S::Ready));  // out of rotation for good
+  CHECK(l.go(S::Stopping));
+  CHECK(l.go(S::Exited));
+  CHECK_FALSE(l.has_process());
+  CHECK_FALSE(l.go(S::Starting));  // exited is terminal
+}
+
+TEST_CASE("worker lifecycle: crash loop to errored and a user restart") {
+  Lifecycle l;
+  CHECK(l.go(S::Backoff));
+  CHECK_FALSE(l.has_process());
+  CHECK(l.go(S::Starting));
+  CHECK(l.go(S::Errored));
+  CHECK_FALSE(l.go(S::Ready));
+  CHECK(l.go(S::Starting));
+  CHECK(to_string(l.state()) == "starting");
+}
