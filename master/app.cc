@@ -13,6 +13,18 @@ namespace rack::master {
 
 using json = nlohmann::json;
 
+namespace {
+
+// Every state change the App makes goes through here, so a transition the
+// machine refuses (a bug in rackd) is logged where it happened.
+void transition(Worker& w, WorkerState to) {
+  if (!w.lifecycle().go(to))
+    spdlog::error("{} slot {}: refused transition {} -> {}", w.cfg().name, w.slot().index, to_string(w.state()),
+                  to_string(to));
+}
+
+}  // namespace
+
 App::App(AppContext ctx, config::AppConfig cfg)
     : ctx_(ctx),
       cfg_(std::make_shared<const config::AppConfig>(std::move(cfg))),
@@ -75,7 +87,7 @@ void App::manage() {
       if (w->lifecycle().has_process()) {
         w->drain();
       } else {
-        w->lifecycle().go(WorkerState::Exited);
+        transition(*w, WorkerState::Exited);
         workers_.erase(w->id());
       }
     }
@@ -99,7 +111,7 @@ void App::manage() {
     // to hand over: replace it in place.
     if (!s.current->lifecycle().has_process()) {
       close_handle(s.restart_timer);
-      s.current->lifecycle().go(WorkerState::Exited);
+      transition(*s.current, WorkerState::Exited);
       workers_.erase(s.current->id());
       s.current = spawn(Slot{static_cast<int>(i)}, generation_);
       continue;
@@ -178,7 +190,7 @@ void App::on_ready(Worker& w) {
       if (old->lifecycle().has_process()) {
         old->drain();
       } else {
-        old->lifecycle().go(WorkerState::Exited);
+        transition(*old, WorkerState::Exited);
         workers_.erase(old->id());
       }
     }
@@ -250,7 +262,7 @@ bool App::reap(pid_t pid, int st) {
     s->replacement = nullptr;
     std::string why = w->fail_reason.empty() ? "exited with " + w->last_exit + " before it was ready" : w->fail_reason;
     int slot = w->slot().index;
-    w->lifecycle().go(WorkerState::Exited);
+    transition(*w, WorkerState::Exited);
     workers_.erase(w->id());
     finish_reload(false, "slot " + std::to_string(slot) + ": replacement " + why, slot);
   } else if (was == WorkerState::Draining || was == WorkerState::Stopping) {
@@ -270,8 +282,9 @@ bool App::reap(pid_t pid, int st) {
   return true;
 }
 
+
 void App::retire(Worker& w) {
-  w.lifecycle().go(WorkerState::Exited);
+  transition(w, WorkerState::Exited);
   workers_.erase(w.id());
 }
 
@@ -287,7 +300,7 @@ void App::crashed(SlotState& s, Worker& w, const std::string& reason_key) {
     up = std::chrono::duration_cast<Millis>(Clock::now() - w.started_at());
   auto decision = s.backoff.on_exit(up);
   if (auto* give_up = std::get_if<GiveUp>(&decision)) {
-    w.lifecycle().go(WorkerState::Errored);
+    transition(w, WorkerState::Errored);
     w.last_exit = "errored after " + std::to_string(give_up->quick_exits) + " exits within min_uptime; last: " + w.last_exit;
     spdlog::error("{} slot {}: {}", name(), w.slot().index, w.last_exit);
     return;
@@ -296,7 +309,7 @@ void App::crashed(SlotState& s, Worker& w, const std::string& reason_key) {
 }
 
 void App::schedule_restart(SlotState& s, Worker& w, Millis delay) {
-  w.lifecycle().go(WorkerState::Backoff);
+  transition(w, WorkerState::Backoff);
   ++s.restarts;
   w.restarts = s.restarts;
   if (!s.restart_timer) {
@@ -332,7 +345,7 @@ void App::stop(std::function<void()> done) {
     else gone.push_back(id);
   }
   for (auto id : gone) {
-    workers_[id]->lifecycle().go(WorkerState::Exited);
+    transition(*workers_[id], WorkerState::Exited);
     workers_.erase(id);
   }
   maybe_finish_stop();
@@ -357,7 +370,7 @@ void App::restart() {
       if (w->lifecycle().has_process()) {
         w->terminate();
       } else {
-        w->lifecycle().go(WorkerState::Exited);
+        transition(*w, WorkerState::Exited);
         workers_.erase(w->id());
       }
     }

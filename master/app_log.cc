@@ -49,9 +49,14 @@ uint64_t to_ms(config::Duration d) { return uint64_t(std::max<int64_t>(d.count()
 struct AppLog::Impl {
   // Shared with queued thread-pool work. The work never touches Impl; its
   // after-work callback (on the loop) calls back only if owner is still set,
-  // which ~Impl clears. Both run on the loop, so there is no race.
+  // which ~Impl clears. Both run on the loop, so there is no race. The sweep
+  // flags live here, not in Impl, so a sweep requested while one runs still
+  // happens when the AppLog is destroyed in between (rackd shutting down
+  // right after a rotation).
   struct Alive {
     Impl* owner;
+    bool running = false;  // one sweep job at a time per app
+    bool again = false;    // requested while running
   };
 
   struct Stream {
@@ -65,6 +70,7 @@ struct AppLog::Impl {
   // copied in, so a reload or ~AppLog while it runs changes nothing for it.
   struct SweepJob {
     uv_work_t req;
+    uv_loop_t* loop;
     std::shared_ptr<Alive> alive;
     std::string dir;
     std::array<std::string, 2> bases;
@@ -86,7 +92,6 @@ struct AppLog::Impl {
   Timer retry, rotate, age, wake;
   std::vector<std::function<void()>> waiters;
   uint64_t dropped_in_episode = 0;
-  bool sweeping = false, sweep_again = false;
 
   std::vector<std::pair<uint64_t, std::shared_ptr<Subscriber>>> subscribers;
   uint64_t next_subscriber = 1;
@@ -116,14 +121,15 @@ struct AppLog::Impl {
   }
 
   ~Impl() {
-    alive->owner = nullptr;
     for (Stream& st : streams) {
       LogFile::Result r = st.file->drain();
+      if (r.rotations > 0) schedule_sweep();
       if (r.error) {
         spdlog::error("{} {} failed at shutdown: {}; {} bytes lost", r.op, st.file->name(),
                       std::strerror(r.error), st.file->pending());
       }
     }
+    alive->owner = nullptr;
     retry.close();
     rotate.close();
     age.close();
@@ -246,46 +252,52 @@ struct AppLog::Impl {
   }
 
   void schedule_sweep() {
-    if (sweeping) {
-      sweep_again = true;  // coalesce: one job at a time per app
+    if (alive->running) {
+      alive->again = true;  // coalesced: the running job's completion starts one more
       return;
     }
-    auto* job = new SweepJob{{}, alive, dir, {app + ".out", app + ".err"}, cfg.keep,
-                             cfg.max_age, cfg.compress, system_clock::now(), {}};
+    launch(new SweepJob{{}, loop, alive, dir, {app + ".out", app + ".err"}, cfg.keep,
+                        cfg.max_age, cfg.compress, system_clock::now(), {}});
+  }
+
+  static void launch(SweepJob* job) {
     job->req.data = job;
-    int rc = uv_queue_work(
-        loop, &job->req,
-        [](uv_work_t* req) {
-          auto* j = static_cast<SweepJob*>(req->data);
-          for (std::size_t i = 0; i < 2; ++i) {
-            sweep_rotated(j->dir, j->bases[i], j->keep, j->max_age, j->compress, j->now,
-                          j->results[i]);
-          }
-        },
-        [](uv_work_t* req, int) {
-          std::unique_ptr<SweepJob> j(static_cast<SweepJob*>(req->data));
-          for (const SweepResult& r : j->results) {
-            for (const std::string& w : r.warnings) spdlog::warn("{}", w);
-            if (r.compressed + r.deleted > 0) {
-              spdlog::debug("log sweep in {}: {} compressed, {} deleted", j->dir, r.compressed,
-                            r.deleted);
-            }
-          }
-          if (Impl* owner = j->alive->owner) owner->sweep_done();
-        });
+    int rc = uv_queue_work(job->loop, &job->req, run_sweep, after_sweep);
     if (rc != 0) {
-      spdlog::warn("queueing log sweep for {} failed: {}", app, uv_strerror(rc));
+      spdlog::warn("queueing the log sweep of {} failed: {}", job->dir, uv_strerror(rc));
       delete job;
       return;
     }
-    sweeping = true;
+    job->alive->running = true;
   }
 
-  void sweep_done() {
-    sweeping = false;
-    if (sweep_again) {
-      sweep_again = false;
-      schedule_sweep();
+  // Thread pool.
+  static void run_sweep(uv_work_t* req) {
+    auto* j = static_cast<SweepJob*>(req->data);
+    for (std::size_t i = 0; i < 2; ++i) {
+      sweep_rotated(j->dir, j->bases[i], j->keep, j->max_age, j->compress, j->now, j->results[i]);
+    }
+  }
+
+  // Loop.
+  static void after_sweep(uv_work_t* req, int) {
+    std::unique_ptr<SweepJob> j(static_cast<SweepJob*>(req->data));
+    for (SweepResult& r : j->results) {
+      for (const std::string& w : r.warnings) spdlog::warn("{}", w);
+      if (r.compressed + r.deleted > 0) {
+        spdlog::debug("log sweep in {}: {} compressed, {} deleted", j->dir, r.compressed, r.deleted);
+      }
+      r = SweepResult{};
+    }
+    Alive& alive = *j->alive;
+    alive.running = false;
+    if (!alive.again) return;
+    alive.again = false;
+    if (alive.owner != nullptr) {
+      alive.owner->schedule_sweep();  // with the current config
+    } else {
+      j->now = system_clock::now();  // the AppLog is gone: once more with its last config
+      launch(j.release());
     }
   }
 };

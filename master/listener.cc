@@ -89,7 +89,6 @@ int Listener::bind_unix(const std::string& path, std::string& error) {
     ::close(fd);
     return -e;
   }
-  same_uid_only_ = true;
   fd_ = fd;
   poll_ = new_handle<uv_poll_t>(this);
   uv_poll_init(loop_, poll_, fd_);
@@ -138,21 +137,15 @@ void Listener::on_readable() {
       spdlog::warn("accept() failed: {}", std::strerror(errno));
       return;
     }
-    if (same_uid_only_) {
-      ucred cred{};
-      socklen_t len = sizeof cred;
-      if (::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != ::getuid()) {
-        spdlog::warn("control socket: refused a peer with uid {} (pid {})", cred.uid, cred.pid);
-        static const char kForbidden[] =
-            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 51\r\n"
-            "Connection: close\r\n\r\n{\"error\":\"rackd belongs to another user; refused\"}\n";
-        (void)!::write(c, kForbidden, sizeof kForbidden - 1);
-        ::close(c);
-        continue;
-      }
-    }
     on_accept_(c);
   }
+}
+
+long Listener::peer_uid(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+  return static_cast<long>(cred.uid);
 }
 
 std::string Listener::bound_address() const {

@@ -19,8 +19,7 @@ class Listener {
 
   // Binds and listens. Returns 0 or a negative errno; `error` says what failed.
   int bind(const config::ListenAddr& addr, std::string& error);
-  // A unix stream socket at `path`, mode 0600, that only accepts peers of
-  // our own uid (SO_PEERCRED): anyone else is answered 403 and closed.
+  // A unix stream socket at `path`, created with mode 0600.
   int bind_unix(const std::string& path, std::string& error);
   void close();
 
@@ -33,6 +32,9 @@ class Listener {
   int fd() const { return fd_; }
   std::string bound_address() const;  // actual address (port 0 resolved)
 
+  // The uid of a unix-socket peer (SO_PEERCRED), or -1.
+  static long peer_uid(int fd);
+
  private:
   void on_readable();
 
@@ -41,7 +43,6 @@ class Listener {
   int fd_ = -1;
   uv_poll_t* poll_ = nullptr;
   bool paused_ = false;
-  bool same_uid_only_ = false;
 };
 
 }  // namespace rack::master

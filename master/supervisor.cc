@@ -109,6 +109,7 @@ void Supervisor::shutdown(int exit_code) {
     if (control_) control_->close();
     if (admin_) admin_->close();
     if (control_http_) control_http_->close_all();
+    if (refuse_http_) refuse_http_->close_all();
     if (admin_http_) admin_http_->close_all();
     ::unlink((opt_.home + "/rackd.sock").c_str());
     // Give in-flight control responses (rackctl kill) a moment to flush.
@@ -323,7 +324,23 @@ int Supervisor::open_control(std::string& error) {
   control_http_ = std::make_unique<http::Server>(loop_, [this](http::Request& req, http::Responder res) {
     serve_control(*this, req, std::move(res));
   });
-  control_ = std::make_unique<Listener>(loop_, [this](int fd) { control_http_->adopt(fd); });
+  // Peers of another uid get a 403 from a server of their own, after their
+  // request has been read (answering before reading would race with their
+  // write and could reach them as a reset instead).
+  refuse_http_ = std::make_unique<http::Server>(loop_, [](http::Request&, http::Responder res) {
+    http::Response r = http::Response::error(403, "rackd belongs to another user; refused");
+    r.set("Connection", "close");
+    res.send(std::move(r));
+  });
+  control_ = std::make_unique<Listener>(loop_, [this](int fd) {
+    long uid = Listener::peer_uid(fd);
+    if (uid != static_cast<long>(::getuid())) {
+      spdlog::warn("control socket: refused a peer with uid {}", uid);
+      refuse_http_->adopt(fd);
+      return;
+    }
+    control_http_->adopt(fd);
+  });
   return control_->bind_unix(opt_.home + "/rackd.sock", error);
 }
 

@@ -85,6 +85,7 @@ class Supervisor {
 
   std::unique_ptr<http::Server> control_http_;
   std::unique_ptr<Listener> control_;
+  std::unique_ptr<http::Server> refuse_http_;
   std::unique_ptr<http::Server> admin_http_;
   std::unique_ptr<Listener> admin_;
   bool admin_decided_ = false;

@@ -27,7 +27,8 @@ bool allowed(WorkerState from, WorkerState to) {
     case S::Draining:
       return to == S::Stopping || to == S::Exited;
     case S::Stopping:
-      return to == S::Exited;
+      // Stopping for a failure (stuck loop, failed start) ends in a restart.
+      return to == S::Exited || to == S::Backoff || to == S::Errored;
     case S::Backoff:
       return to == S::Starting || to == S::Exited;
     case S::Errored:

@@ -9,6 +9,9 @@
 //      ▼                                                                │
 //   Errored ── user restart ──► Starting          Stopping ── exit ─────┘
 //
+// A worker rackd kills because it failed (stuck event loop) goes
+// Stopping → Backoff when it exits, like a crash.
+//
 // A Worker record is a slot's current incarnation: restarts after a crash
 // reuse the record (same generation, new pid); a reload or config change
 // creates a new record with the next generation while the old one drains.
