@@ -353,25 +353,28 @@ bool Connection::count_header_bytes(size_t len, int status) {
 }
 
 int Connection::on_url(const char* at, size_t len) {
+  if (!current_) return -1;
   if (!count_header_bytes(len, 414)) return -1;
   current_->request.target.append(at, len);
   return 0;
 }
 
 int Connection::on_header_field(const char* at, size_t len) {
+  if (!current_) return -1;
   if (!count_header_bytes(len + 4, 431)) return -1;  // +4: ": " and CRLF
   if (!headers_done_) field_.append(at, len);      // trailers are dropped
   return 0;
 }
 
 int Connection::on_header_value(const char* at, size_t len) {
+  if (!current_) return -1;
   if (!count_header_bytes(len, 431)) return -1;
   if (!headers_done_) value_.append(at, len);
   return 0;
 }
 
 void Connection::finish_header() {
-  if (headers_done_) return;
+  if (headers_done_ || !current_) return;
   while (!value_.empty() && (value_.back() == ' ' || value_.back() == '\t')) value_.pop_back();
   current_->request.headers.push_back({std::move(field_), std::move(value_)});
   field_.clear();
@@ -379,6 +382,7 @@ void Connection::finish_header() {
 }
 
 int Connection::on_headers_complete() {
+  if (!current_) return -1;
   headers_done_ = true;
   Exchange& ex = *current_;
   Request& r = ex.request;
@@ -398,10 +402,13 @@ int Connection::on_headers_complete() {
   // order like any other bytes.
   if (r.version_minor >= 1 && pipeline_.empty() && iequals(r.header("Expect"), "100-continue"))
     write_bytes("HTTP/1.1 100 Continue\r\n\r\n");
-  return 0;
+  // The write can fail and close us (peer reset): llhttp must not go on
+  // into the body of a request that no longer exists.
+  return state_ == State::Open ? 0 : static_cast<int>(HPE_PAUSED);
 }
 
 int Connection::on_body(const char* at, size_t len) {
+  if (!current_) return -1;
   std::string& body = current_->request.body;
   if (body.size() + len > server_->limits.max_body_bytes) {
     fail_status_ = 413;
@@ -412,6 +419,7 @@ int Connection::on_body(const char* at, size_t len) {
 }
 
 int Connection::on_message_complete() {
+  if (!current_) return -1;
   std::shared_ptr<Exchange> ex = std::move(current_);
   in_message_ = false;
   ex->request.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
