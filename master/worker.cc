@@ -1,7 +1,12 @@
 #include "worker.h"
 
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstddef>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,6 +41,9 @@ Worker::Worker(uv_loop_t* loop, WorkerEvents& events, WorkerId id, Slot slot, ui
     : loop_(loop), events_(events), id_(id), slot_(slot), generation_(generation), cfg_(std::move(cfg)) {}
 
 Worker::~Worker() {
+  close_handle(notify_poll_);
+  if (notify_fd_ >= 0) ::close(notify_fd_);
+  node_.reset();
   close_handle(ready_timer_);
   close_handle(kill_timer_);
   close_channel();
@@ -76,7 +84,25 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
     req.env["LISTEN_FDNAMES"] = c.name;
     req.set_listen_pid = true;
   }
-  if (c.protocol == config::Protocol::Node) req.env["NODE_APP_INSTANCE"] = std::to_string(slot_.index);
+  int node_ours = -1;
+  if (c.protocol == config::Protocol::Node) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+      error = std::string("socketpair() failed: ") + std::strerror(errno);
+      return -errno;
+    }
+    node_ours = sv[0];
+    theirs = sv[1];
+    req.fd3 = theirs;
+    req.env["NODE_CHANNEL_FD"] = "3";
+    req.env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json";
+    req.env["NODE_UNIQUE_ID"] = std::to_string(static_cast<uint64_t>(id_));
+    req.env["NODE_APP_INSTANCE"] = std::to_string(slot_.index);
+    // Many apps read PORT; give them the real one unless the config sets it.
+    if (!c.env.count("PORT") && c.listen) req.env["PORT"] = std::to_string(c.listen->port ? c.listen->port : 0);
+  }
+  if (c.ready == config::ReadyMode::Notify) open_notify_socket(req.env);
+  if (c.protocol == config::Protocol::Rack && !c.metrics_path.empty()) req.env["RACK_METRICS_PATH"] = c.metrics_path;
 
   Spawned sp;
   std::string what;
@@ -84,8 +110,30 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   if (theirs >= 0) ::close(theirs);
   if (rc < 0) {
     close_channel();
+    if (node_ours >= 0) ::close(node_ours);
     error = what + " failed: " + std::strerror(-rc);
     return rc;
+  }
+  if (node_ours >= 0) {
+    NodeChannel::Events ev;
+    ev.listening = [this] {
+      if (!cfg_->wait_ready) mark_ready("listening");
+    };
+    ev.user_message = [this](const nlohmann::json& m) {
+      if (m.is_string() && m.get<std::string>() == "ready" && cfg_->wait_ready) {
+        mark_ready("process.send('ready')");
+        return;
+      }
+      spdlog::debug("{} slot {}: message from pid {}: {}", cfg_->name, slot_.index, pid_, m.dump());
+    };
+    ev.conn_result = [this](int fd, bool accepted) {
+      if (accepted) {
+        ::close(fd);
+      } else {
+        events_.on_conn_returned(*this, fd);
+      }
+    };
+    node_ = std::make_unique<NodeChannel>(loop_, node_ours, c.name, node_sockname(listen_fd), std::move(ev));
   }
   pid_ = sp.pid;
   started_at_ = SteadyClock::now();
@@ -113,34 +161,34 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
     ready_timer_ = new_handle<uv_timer_t>(this);
     uv_timer_init(loop_, ready_timer_);
   }
-  bool signals_ready = c.protocol == config::Protocol::Rack;
+  bool signals_ready = c.protocol == config::Protocol::Rack || c.protocol == config::Protocol::Node ||
+                       c.ready == config::ReadyMode::Notify;
   auto wait = signals_ready ? c.ready_timeout : std::min(c.restart.min_uptime, c.ready_timeout);
   uv_timer_start(ready_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<Worker*>(t->data);
     if (!self || self->state() != WorkerState::Starting) return;
-    if (self->cfg().protocol == config::Protocol::Rack) {
-      self->events_.on_ready_timeout(*self);
-    } else {
-      self->life_.go(WorkerState::Ready);
-      self->events_.on_ready(*self);
-    }
+    const auto& c = self->cfg();
+    bool signals = c.protocol == config::Protocol::Rack || c.protocol == config::Protocol::Node ||
+                   c.ready == config::ReadyMode::Notify;
+    if (signals) self->events_.on_ready_timeout(*self);
+    else self->mark_ready("alive for min_uptime");
   }, static_cast<uint64_t>(wait.count()), 0);
   spdlog::info("{} slot {}: started pid {} (generation {})", c.name, slot_.index, pid_, generation_);
   return 0;
 }
 
-bool Worker::send(Type type, std::string_view payload, int fd) {
+bool Worker::send(Type type, std::string_view payload, int fd, uint16_t flags) {
   if (channel_fd_ < 0) return false;
   if (!outbox_.empty()) {
     // Keep order: once something is queued, everything queues behind it.
-    outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1});
+    outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1, flags});
     return true;
   }
-  switch (channel::send(channel_fd_, type, payload, fd)) {
+  switch (channel::send(channel_fd_, type, payload, fd, flags)) {
     case IoResult::Ok:
       return true;
     case IoResult::WouldBlock:
-      outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1});
+      outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1, flags});
       uv_poll_start(channel_poll_, UV_READABLE | UV_WRITABLE, [](uv_poll_t* h, int status, int events) {
         if (auto* self = static_cast<Worker*>(h->data)) self->on_channel_event(status, events);
       });
@@ -152,7 +200,21 @@ bool Worker::send(Type type, std::string_view payload, int fd) {
   return false;
 }
 
+void Worker::mark_ready(const char* how) {
+  if (life_.state() != WorkerState::Starting || !life_.go(WorkerState::Ready)) return;
+  if (ready_timer_) uv_timer_stop(ready_timer_);
+  spdlog::info("{} slot {}: pid {} ready after {:.0f} ms ({})", cfg_->name, slot_.index, pid_, uptime_s() * 1000,
+               how);
+  events_.on_ready(*this);
+}
+
 bool Worker::give(int fd) {
+  if (node_) {
+    if (!life_.in_rotation() || !node_->give(fd)) return false;
+    ++handed_since_report_;
+    ++dispatched_;
+    return true;
+  }
   if (channel_fd_ < 0 || !life_.in_rotation()) return false;
   // Connections are not queued in the outbox: if the channel is full the
   // worker is behind, and the dispatcher should try someone else.
@@ -172,13 +234,16 @@ std::vector<int> Worker::take_unacked() {
   fds.reserve(unacked_.size());
   for (auto& [id, fd] : unacked_) fds.push_back(fd);
   unacked_.clear();
+  if (node_) {
+    for (int fd : node_->take_unanswered()) fds.push_back(fd);
+  }
   return fds;
 }
 
 void Worker::flush_outbox() {
   while (!outbox_.empty()) {
     auto& m = outbox_.front();
-    auto r = channel::send(channel_fd_, m.type, m.payload, m.fd);
+    auto r = channel::send(channel_fd_, m.type, m.payload, m.fd, m.flags);
     if (r == IoResult::WouldBlock) return;
     if (m.fd >= 0) ::close(m.fd);
     outbox_.pop_front();
@@ -213,12 +278,7 @@ void Worker::read_channel() {
     }
     switch (m.type) {
       case Type::Ready:
-        if (life_.state() == WorkerState::Starting && life_.go(WorkerState::Ready)) {
-          uv_timer_stop(ready_timer_);
-          spdlog::info("{} slot {}: pid {} ready after {:.0f} ms", cfg_->name, slot_.index, pid_,
-                       uptime_s() * 1000);
-          events_.on_ready(*this);
-        }
+        mark_ready("Ready message");
         break;
       case Type::Ack:
         for (uint64_t id : channel::decode_u64s(m.payload)) {
@@ -255,6 +315,9 @@ void Worker::read_channel() {
         }
         break;
       }
+      case Type::MergedMetricsReq:
+        if (auto seq = channel::decode_u64(m.payload)) events_.on_merged_metrics_request(*this, *seq);
+        break;
       default:
         spdlog::warn("{} slot {}: unknown channel message type {} ({} bytes), ignored", cfg_->name,
                      slot_.index, static_cast<unsigned>(m.type), m.payload.size());
@@ -306,6 +369,13 @@ void Worker::drain() {
     life_.go(WorkerState::Draining);
     send(Type::Drain, {});
     arm_kill_timer(cfg_->kill_timeout, SIGTERM, true);
+  } else if (node_ && node_->open()) {
+    // node's cluster worker closes its servers (and, node >= 19, idle
+    // keep-alive sockets) and exits once the last request is done.
+    life_.go(WorkerState::Draining);
+    if (cfg_->shutdown_with_message) node_->send("shutdown");
+    else node_->disconnect();
+    arm_kill_timer(cfg_->kill_timeout, SIGTERM, true);
   } else {
     life_.go(WorkerState::Draining);
     signal(SIGTERM, "drain");
@@ -347,6 +417,15 @@ void Worker::process_exited(int wait_status) {
   // Read what the worker said before it died (a final metrics snapshot).
   if (channel_fd_ >= 0) read_channel();
   close_channel();
+  if (node_) {
+    // Connections node never answered for go back to the dispatcher.
+    uint64_t k = ~0ull;
+    for (int fd : node_->take_unanswered()) unacked_.emplace(k--, fd);
+    node_.reset();
+  }
+  close_handle(notify_poll_);
+  if (notify_fd_ >= 0) ::close(notify_fd_);
+  notify_fd_ = -1;
   pid_ = -1;
 }
 
@@ -357,6 +436,20 @@ void Worker::ping() {
 
 void Worker::request_metrics(uint64_t seq) {
   if (cfg_->protocol == config::Protocol::Rack) send(Type::MetricsReq, channel::encode_u64(seq));
+}
+
+void Worker::send_merged_metrics(uint64_t seq, std::string_view text) {
+  // Same framing as the worker's MetricsRep: u64 seq + a piece of the text,
+  // kFlagMore on all but the last piece.
+  const std::size_t per = channel::kMaxMessage - 16 - sizeof(uint64_t);
+  std::size_t off = 0;
+  do {
+    std::size_t n = std::min(per, text.size() - off);
+    std::string payload = channel::encode_u64(seq);
+    payload.append(text.substr(off, n));
+    off += n;
+    if (!send(Type::MergedMetricsRep, payload, -1, off < text.size() ? channel::kFlagMore : 0)) return;
+  } while (off < text.size());
 }
 
 void Worker::set_log_level(const std::string& level) {
@@ -373,6 +466,68 @@ void Worker::sample_proc(SteadyClock::time_point now) {
   }
   proc_ = s;
   sampled_at_ = now;
+}
+
+// ---- sd_notify readiness ----------------------------------------------------
+
+// An abstract-namespace datagram socket per worker: nothing on disk to clean
+// up, and the sender is known by which socket the datagram arrived on.
+void Worker::open_notify_socket(std::map<std::string, std::string>& env) {
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  std::string name = "rack-notify-" + std::to_string(::getpid()) + "-" + std::to_string(static_cast<uint64_t>(id_)) +
+                     "-" + std::to_string(++ping_seq_);
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path + 1, name.data(), name.size());
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sun), len) != 0) {
+    spdlog::warn("{} slot {}: cannot bind the notify socket: {}", cfg_->name, slot_.index, std::strerror(errno));
+    ::close(fd);
+    return;
+  }
+  close_handle(notify_poll_);
+  if (notify_fd_ >= 0) ::close(notify_fd_);
+  notify_fd_ = fd;
+  env["NOTIFY_SOCKET"] = "@" + name;
+  notify_poll_ = new_handle<uv_poll_t>(this);
+  uv_poll_init(loop_, notify_poll_, notify_fd_);
+  uv_poll_start(notify_poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
+    if (auto* self = static_cast<Worker*>(h->data); self && status == 0) self->read_notify();
+  });
+}
+
+void Worker::read_notify() {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::recv(notify_fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) return;
+    std::string_view msg(buf, static_cast<size_t>(n));
+    // Newline-separated assignments; READY=1 is the one that matters.
+    size_t pos = 0;
+    while (pos < msg.size()) {
+      size_t nl = msg.find('\n', pos);
+      std::string_view kv = msg.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+      if (kv == "READY=1") mark_ready("sd_notify READY=1");
+      if (nl == std::string_view::npos) break;
+      pos = nl + 1;
+    }
+  }
+}
+
+nlohmann::json node_sockname(int listen_fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (listen_fd < 0 || ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return nullptr;
+  char host[INET6_ADDRSTRLEN] = "";
+  if (ss.ss_family == AF_INET6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+    return {{"address", host}, {"family", "IPv6"}, {"port", ntohs(s6->sin6_port)}};
+  }
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+  inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+  return {{"address", host}, {"family", "IPv4"}, {"port", ntohs(s4->sin_port)}};
 }
 
 // ---- LogPipe ----------------------------------------------------------------

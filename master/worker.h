@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <unordered_map>
 
 #include "app_log.h"
+#include "node_channel.h"
 #include "dispatcher.h"
 #include "proc_stats.h"
 #include "rack/channel.h"
@@ -40,7 +42,13 @@ class WorkerEvents {
   virtual void on_ready_timeout(Worker& w) = 0;
   virtual void on_conn_returned(Worker& w, int fd) = 0;
   virtual void on_metrics(Worker& w, std::string text, bool final) = 0;
+  // The worker serves metrics_path and wants the app's merged metrics;
+  // answer with Worker::send_merged_metrics(seq, ...).
+  virtual void on_merged_metrics_request(Worker& w, uint64_t seq) {}
 };
+
+// The listening address as node's getsockname() reports it.
+nlohmann::json node_sockname(int listen_fd);
 
 // Why a worker ended, for status and the log line that says so.
 // `we_killed`: rackd sent the SIGKILL itself, so it is not a possible OOM.
@@ -81,6 +89,7 @@ class Worker {
 
   void ping();  // heartbeat (rack protocol); no-op otherwise
   void request_metrics(uint64_t seq);
+  void send_merged_metrics(uint64_t seq, std::string_view text);  // MergedMetricsRep, chunked
   void set_log_level(const std::string& level);
   void sample_proc(std::chrono::steady_clock::time_point now);
 
@@ -111,10 +120,13 @@ class Worker {
   int last_wait_status = 0;
 
  private:
+  void mark_ready(const char* how);
+  void open_notify_socket(std::map<std::string, std::string>& env);
+  void read_notify();
   void on_channel_event(int status, int events);
   void read_channel();
   void flush_outbox();
-  bool send(channel::Type type, std::string_view payload, int fd = -1);
+  bool send(channel::Type type, std::string_view payload, int fd = -1, uint16_t flags = 0);
   void close_channel();
   void arm_kill_timer(std::chrono::milliseconds after, int signal, bool then_kill);
   void signal(int sig, const char* why);
@@ -134,9 +146,13 @@ class Worker {
     channel::Type type;
     std::string payload;
     int fd;
+    uint16_t flags = 0;
   };
   std::deque<Outgoing> outbox_;
   std::unordered_map<uint64_t, int> unacked_;  // conn id → rackd's copy of the fd
+  std::unique_ptr<NodeChannel> node_;          // protocol node
+  int notify_fd_ = -1;                         // sd_notify datagrams (ready: notify)
+  uv_poll_t* notify_poll_ = nullptr;
   std::string metrics_buf_;
 
   uv_timer_t* ready_timer_ = nullptr;

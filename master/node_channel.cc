@@ -1,0 +1,279 @@
+#include "node_channel.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "uv_handle.h"
+
+namespace rack::master {
+
+using json = nlohmann::json;
+
+namespace {
+
+// Handles in flight per worker before give() says "busy". node's own
+// primary waits for each NODE_HANDLE_ACK before sending the next handle;
+// the receiving side does not need that (each fd arrives in its own read),
+// and a short pipeline is what lets one primary feed several workers fast.
+constexpr std::size_t kMaxInFlight = 64;
+
+}  // namespace
+
+NodeChannel::NodeChannel(uv_loop_t* loop, int fd, std::string app, json sockname, Events events)
+    : loop_(loop), fd_(fd), app_(std::move(app)), sockname_(std::move(sockname)), events_(std::move(events)) {
+  poll_ = new_handle<uv_poll_t>(this);
+  uv_poll_init(loop_, poll_, fd_);
+  uv_poll_start(poll_, UV_READABLE, [](uv_poll_t* h, int status, int events) {
+    if (auto* self = static_cast<NodeChannel*>(h->data)) self->on_event(status, events);
+  });
+}
+
+NodeChannel::~NodeChannel() {
+  events_ = {};  // the owner is going away: no callbacks from here on
+  close();
+  for (auto& [seq, fd] : unanswered_) ::close(fd);
+}
+
+json NodeChannel::cluster_message(json m) {
+  m["cmd"] = "NODE_CLUSTER";
+  m["seq"] = seq_++;
+  return m;
+}
+
+bool NodeChannel::give(int fd) {
+  if (fd_ < 0 || key_.empty() || unanswered_.size() >= kMaxInFlight) return false;
+  uint64_t seq = seq_;
+  json msg = cluster_message({{"act", "newconn"}, {"key", key_}});
+  json wrapper = {{"cmd", "NODE_HANDLE"}, {"type", "net.Native"}, {"msg", std::move(msg)}};
+  int copy = ::dup(fd);
+  if (copy < 0) return false;
+  if (!write(wrapper.dump() + "\n", copy)) {
+    ::close(copy);
+    return false;
+  }
+  unanswered_.emplace(seq, fd);
+  return true;
+}
+
+std::vector<int> NodeChannel::take_unanswered() {
+  std::vector<int> out;
+  for (auto& [seq, fd] : unanswered_) out.push_back(fd);
+  unanswered_.clear();
+  return out;
+}
+
+void NodeChannel::disconnect() {
+  if (fd_ >= 0) write(cluster_message({{"act", "disconnect"}}).dump() + "\n", -1);
+}
+
+void NodeChannel::send(const json& message) {
+  if (fd_ >= 0) write(message.dump() + "\n", -1);
+}
+
+bool NodeChannel::write(std::string line, int fd) {
+  if (fd_ < 0) return false;
+  outbox_.push_back({std::move(line), 0, fd});
+  if (outbox_.size() == 1) flush();
+  return true;
+}
+
+void NodeChannel::flush() {
+  while (!outbox_.empty() && fd_ >= 0) {
+    Out& o = outbox_.front();
+    iovec iov{o.data.data() + o.offset, o.data.size() - o.offset};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    if (o.fd >= 0) {
+      std::memset(control, 0, sizeof control);
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &o.fd, sizeof(int));
+    }
+    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        uv_poll_start(poll_, UV_READABLE | UV_WRITABLE, [](uv_poll_t* h, int status, int events) {
+          if (auto* self = static_cast<NodeChannel*>(h->data)) self->on_event(status, events);
+        });
+        return;
+      }
+      close();
+      return;
+    }
+    // The fd went with the first byte that was sent; the rest of the line
+    // follows without it.
+    if (o.fd >= 0) {
+      ::close(o.fd);
+      o.fd = -1;
+    }
+    o.offset += static_cast<std::size_t>(n);
+    if (o.offset == o.data.size()) outbox_.pop_front();
+  }
+  if (poll_) {
+    uv_poll_start(poll_, UV_READABLE, [](uv_poll_t* h, int status, int events) {
+      if (auto* self = static_cast<NodeChannel*>(h->data)) self->on_event(status, events);
+    });
+  }
+}
+
+void NodeChannel::on_event(int status, int events) {
+  if (status < 0) {
+    close();
+    return;
+  }
+  if (events & UV_WRITABLE) flush();
+  if (events & UV_READABLE) read();
+}
+
+void NodeChannel::read() {
+  char buf[65536];
+  for (int i = 0; i < 16 && fd_ >= 0; ++i) {
+    // node never sends us descriptors; recvmsg with MSG_CMSG_CLOEXEC would
+    // only matter if it did, and a stray one is closed below.
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      close();
+      return;
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t k = 0; k < count; ++k) {
+          int stray;
+          std::memcpy(&stray, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+          ::close(stray);
+        }
+      }
+    }
+    if (n == 0) {
+      close();
+      return;
+    }
+    inbuf_.append(buf, static_cast<size_t>(n));
+    size_t start = 0, nl;
+    while ((nl = inbuf_.find('\n', start)) != std::string::npos) {
+      handle_line(std::string_view(inbuf_).substr(start, nl - start));
+      if (fd_ < 0) return;
+      start = nl + 1;
+    }
+    inbuf_.erase(0, start);
+    if (inbuf_.size() > (1u << 24)) {
+      spdlog::warn("{}: node worker sent a line over 16 MB without a newline; closing its channel", app_);
+      close();
+      return;
+    }
+  }
+}
+
+void NodeChannel::handle_line(std::string_view line) {
+  if (line.empty()) return;
+  json m = json::parse(line, nullptr, false);
+  if (m.is_discarded()) {
+    if (!warned_unparsable_) spdlog::warn("{}: node worker sent a line that is not JSON; ignored", app_);
+    warned_unparsable_ = true;
+    return;
+  }
+  std::string cmd = m.is_object() && m.contains("cmd") && m["cmd"].is_string() ? m["cmd"].get<std::string>() : "";
+  if (cmd == "NODE_CLUSTER") return handle_cluster(m);
+  if (cmd == "NODE_HANDLE_ACK") return;  // the handle arrived; the cluster answer follows
+  if (cmd == "NODE_HANDLE_NACK") {
+    spdlog::warn("{}: node worker could not receive a connection (NODE_HANDLE_NACK)", app_);
+    return;
+  }
+  if (cmd.rfind("NODE_", 0) == 0) {
+    spdlog::debug("{}: node internal message {} ignored", app_, cmd);
+    return;
+  }
+  if (events_.user_message) events_.user_message(m);
+}
+
+void NodeChannel::handle_cluster(const json& m) {
+  // Answers to our newconn carry `ack` and `accepted`.
+  if (m.contains("ack") && m.contains("accepted")) {
+    uint64_t ack = m["ack"].is_number_unsigned() ? m["ack"].get<uint64_t>() : 0;
+    auto it = unanswered_.find(ack);
+    if (it == unanswered_.end()) return;
+    int fd = it->second;
+    unanswered_.erase(it);
+    bool accepted = m["accepted"].is_boolean() && m["accepted"].get<bool>();
+    if (events_.conn_result) events_.conn_result(fd, accepted);
+    return;
+  }
+  std::string act = m.contains("act") && m["act"].is_string() ? m["act"].get<std::string>() : "";
+  if (act == "online") return;
+  if (act == "queryServer") {
+    json reply = {{"ack", m.value("seq", json(nullptr))}, {"errno", nullptr}, {"data", nullptr}};
+    std::string address = m.contains("address") && m["address"].is_string() ? m["address"].get<std::string>() : "";
+    std::string port = m.contains("port") ? m["port"].dump() : "";
+    std::string key = address + ":" + port + ":" + (m.contains("addressType") ? m["addressType"].dump() : "") + ":" +
+                      (m.contains("fd") ? m["fd"].dump() : "") + ":" + (m.contains("index") ? m["index"].dump() : "");
+    std::string where = address + ":" + port;
+    if (key_.empty()) {
+      // The app's first server gets the app's `listen` socket, whatever
+      // port it asked for (listen(0) included): rackd owns the port.
+      key_ = key;
+      reply["key"] = key;
+      reply["sockname"] = sockname_;
+      // node checks that the port it asked for is the one it got (or it
+      // reports EADDRINUSE): answer with its own port, the app's view of
+      // where it listens; listen(0) gets the real one.
+      if (m.contains("port") && m["port"].is_number_integer() && m["port"].get<int>() > 0)
+        reply["sockname"]["port"] = m["port"];
+    } else {
+      // One listening socket per app. A second server (another port) is
+      // refused with ENOTSUP so the app sees an 'error' event on listen().
+      spdlog::warn("{}: node worker asked for a second server ({}); Rack serves one listen address per app",
+                   app_, where);
+      reply["errno"] = -95;
+      reply["key"] = key;
+    }
+    write(cluster_message(reply).dump() + "\n", -1);
+    return;
+  }
+  if (act == "listening") {
+    if (events_.listening) events_.listening();
+    return;
+  }
+  if (act == "close" || act == "exitedAfterDisconnect") {
+    spdlog::debug("{}: node worker says {}", app_, act);
+    if (act == "exitedAfterDisconnect" && m.contains("seq"))
+      write(cluster_message({{"ack", m["seq"]}}).dump() + "\n", -1);
+    return;
+  }
+  spdlog::debug("{}: node cluster message act={} ignored", app_, act);
+}
+
+void NodeChannel::close() {
+  close_handle(poll_);
+  for (auto& o : outbox_)
+    if (o.fd >= 0) ::close(o.fd);
+  outbox_.clear();
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+    if (events_.closed) events_.closed();
+  }
+}
+
+}  // namespace rack::master

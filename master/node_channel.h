@@ -1,0 +1,91 @@
+// rackd as the Node.js cluster primary, for unmodified `protocol: node`
+// workers (node 20's lib/internal/cluster/child.js on the other end).
+//
+// Transport: an AF_UNIX SOCK_STREAM socketpair on the worker's fd 3
+// (NODE_CHANNEL_FD=3, NODE_CHANNEL_SERIALIZATION_MODE=json): one JSON value
+// per line. A passed fd travels with its own sendmsg; the kernel never
+// coalesces SCM_RIGHTS messages, so node pairs each fd with its line.
+//
+// Exchanges (who starts → answer):
+//   worker  {cmd:NODE_CLUSTER, act:online}            — nothing
+//   worker  {…, act:queryServer, address, port, seq}  → {…, ack:seq, errno:null,
+//            key, data:null, sockname:{address,family,port}}   (round-robin: no handle)
+//   worker  {…, act:listening, port}                  — ready (unless wait_ready)
+//   rackd   {cmd:NODE_HANDLE, type:net.Native, msg:{cmd:NODE_CLUSTER, act:newconn,
+//            key, seq}} + fd                          → {cmd:NODE_HANDLE_ACK}, then
+//                                                       {…, ack:seq, accepted:bool}
+//   rackd   {…, act:disconnect}                        — worker closes its servers
+//                                                       (idle keep-alive sockets too,
+//                                                       node >= 19) and exits
+//   worker  {…, act:close, key} / act:exitedAfterDisconnect — noted
+//   worker  anything without cmd NODE_*: the app's own process.send(); "ready"
+//            counts as ready with wait_ready, the rest is logged at debug.
+#pragma once
+
+#include <uv.h>
+
+#include <deque>
+#include <functional>
+#include <string>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+namespace rack::master {
+
+class NodeChannel {
+ public:
+  struct Events {
+    std::function<void()> listening;
+    std::function<void(const nlohmann::json&)> user_message;
+    std::function<void(int fd, bool accepted)> conn_result;  // fd is rackd's copy
+    std::function<void()> closed;
+  };
+
+  // `sockname` is the app's listening address as node reports it:
+  // {"address":"127.0.0.1","family":"IPv4","port":8080}.
+  NodeChannel(uv_loop_t* loop, int fd, std::string app, nlohmann::json sockname, Events events);
+  ~NodeChannel();
+
+  // Hands a connection over. Returns false when the channel is gone or too
+  // many handles are in flight; the caller keeps the fd.
+  bool give(int fd);
+  // Connections given and not yet answered: for re-dispatch when the worker dies.
+  std::vector<int> take_unanswered();
+  std::size_t in_flight() const { return unanswered_.size(); }
+
+  void disconnect();            // graceful drain (cluster's worker.disconnect())
+  void send(const nlohmann::json& message);  // e.g. "shutdown", prom-client requests
+
+  bool open() const { return fd_ >= 0; }
+
+ private:
+  void on_event(int status, int events);
+  void read();
+  void handle_line(std::string_view line);
+  void handle_cluster(const nlohmann::json& m);
+  bool write(std::string line, int fd);
+  void flush();
+  void close();
+  nlohmann::json cluster_message(nlohmann::json m);
+
+  uv_loop_t* loop_;
+  int fd_;
+  uv_poll_t* poll_ = nullptr;
+  std::string app_;
+  nlohmann::json sockname_;
+  Events events_;
+  std::string inbuf_;
+  struct Out {
+    std::string data;
+    std::size_t offset;
+    int fd;  // sent with the first byte; -1 none; closed by us after sending (a dup)
+  };
+  std::deque<Out> outbox_;
+  uint64_t seq_ = 0;
+  std::string key_;  // the first server the worker asked for: where connections go
+  std::unordered_map<uint64_t, int> unanswered_;  // newconn seq → rackd's fd
+  bool warned_unparsable_ = false;
+};
+
+}  // namespace rack::master
