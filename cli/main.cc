@@ -78,9 +78,9 @@ int cmd_start(const std::string& file_arg, const std::string& only) {
   if (a.exit != kOk) return a.exit;
   for (auto& n : a.body.value("already_running", json::array()))
     std::cout << n.get<std::string>() << ": already running (use reload or restart)\n";
-  // Wait briefly for the new workers to come up, so the table says more
-  // than "starting" (PM2 prints its table right away too; we are a bit kinder).
-  for (int i = 0; i < 50; ++i) {
+  // Wait briefly (up to 3 s) for the new workers to come up, so the table
+  // says more than "starting" (PM2 prints its table right away).
+  for (int i = 0; i < 30; ++i) {
     Answer s = call("GET", "/v1/status");
     if (s.exit != kOk) break;
     bool settled = true;

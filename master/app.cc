@@ -47,7 +47,11 @@ App::~App() {
 int App::bind(std::string& error) {
   if (!cfg_->listen || cfg_->protocol == config::Protocol::None) return 0;
   if (listener_.fd() >= 0) return 0;
-  return listener_.bind(*cfg_->listen, error);
+  int rc = listener_.bind(*cfg_->listen, error);
+  // inherit: the workers accept on the socket themselves; rackd only keeps
+  // it open (so reloads never close it) and must not accept from it.
+  if (rc == 0 && !dispatches()) listener_.pause();
+  return rc;
 }
 
 void App::start() {
@@ -224,6 +228,11 @@ void App::on_conn_returned(Worker& w, int fd) {
 
 void App::on_metrics(Worker& w, std::string text, bool final) {
   if (on_worker_metrics) on_worker_metrics(w, std::move(text), final);
+}
+
+void App::on_merged_metrics_request(Worker& w, uint64_t seq) {
+  if (on_worker_merged_metrics_request) on_worker_merged_metrics_request(w, seq);
+  else w.send_merged_metrics(seq, "");
 }
 
 // ---- exits ------------------------------------------------------------------
@@ -471,7 +480,7 @@ void App::tick(Clock::time_point now, bool sample_proc) {
     ++counters_.connections_expired;
     ::close(fd);
   }
-  if (queue_.empty() && listener_.paused() && !stopped_) listener_.resume();
+  if (queue_.empty() && listener_.paused() && !stopped_ && dispatches()) listener_.resume();
   std::vector<Worker*> stuck;
   for (auto& [id, w] : workers_) {
     if (sample_proc) w->sample_proc(now);
@@ -535,7 +544,7 @@ void App::drain_queue() {
       break;
     }
   }
-  if (!queue_.full() && listener_.paused() && !stopped_) listener_.resume();
+  if (!queue_.full() && listener_.paused() && !stopped_ && dispatches()) listener_.resume();
 }
 
 // ---- status -------------------------------------------------------------------

@@ -81,6 +81,11 @@ class App final : public WorkerEvents {
   void tick(Clock::time_point now, bool sample_proc);
 
   bool stopped() const { return stopped_; }
+  // rackd accepts and hands connections over (rack, node), rather than
+  // workers accepting on the inherited socket (inherit).
+  bool dispatches() const {
+    return cfg_->protocol == config::Protocol::Rack || cfg_->protocol == config::Protocol::Node;
+  }
   bool has_processes() const;
   std::size_t ready_workers() const;
   std::string health_error() const;  // "" when healthy
@@ -92,6 +97,8 @@ class App final : public WorkerEvents {
 
   // Metrics from workers (rack protocol), kept by the metrics aggregator.
   std::function<void(Worker&, std::string text, bool final)> on_worker_metrics;
+  // A worker asks for the app's merged metrics (metrics_path on its port).
+  std::function<void(Worker&, uint64_t seq)> on_worker_merged_metrics_request;
 
  private:
   struct SlotState {
@@ -111,6 +118,7 @@ class App final : public WorkerEvents {
   void on_ready_timeout(Worker& w) override;
   void on_conn_returned(Worker& w, int fd) override;
   void on_metrics(Worker& w, std::string text, bool final) override;
+  void on_merged_metrics_request(Worker& w, uint64_t seq) override;
 
   void manage();
   Worker* spawn(Slot slot, uint64_t generation);

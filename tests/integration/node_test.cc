@@ -1,0 +1,158 @@
+// Issue 8: unmodified Node.js apps (cluster protocol), socket activation
+// (protocol: inherit) and sd_notify readiness.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "harness.h"
+
+using namespace rack::test;
+
+namespace {
+
+std::string apps_dir() { return std::string(RACK_SOURCE_DIR) + "/tests/apps"; }
+
+std::string node_app(const std::string& name, const std::string& script, int instances, const std::string& extra = "") {
+  return "  - name: " + name + "\n    run: " + script + "\n    cwd: " + apps_dir() +
+         "\n    protocol: node\n    listen: 127.0.0.1:0\n    instances: " + std::to_string(instances) + "\n" + extra;
+}
+
+std::set<pid_t> as_set(const std::vector<pid_t>& v) { return {v.begin(), v.end()}; }
+
+}  // namespace
+
+TEST_CASE("node: an unmodified http app gets round-robin, zero-failure reloads and crash restarts") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + node_app("web", "hello.js", 2))})
+              .exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 2, 20s));
+  auto [host, port] = rack.address("web");
+
+  // Round-robin: 100 new connections split evenly.
+  std::map<int, int> served;
+  for (int i = 0; i < 100; ++i) {
+    auto c = rack::http::Client::tcp(host, port);
+    auto r = c.request("GET", "/whoami", "", {{"Connection", "close"}});
+    REQUIRE_MESSAGE(r.status == 200, r.error_text);
+    served[nlohmann::json::parse(r.body)["slot"].get<int>()]++;
+  }
+  CHECK(served.size() == 2);
+  for (auto& [slot, n] : served) CHECK(std::abs(n - 50) <= 1);
+
+  // Reload under load (keep-alive and close): nothing fails.
+  auto old = as_set(rack.pids("web"));
+  {
+    Load ka(host, port, Load::Mode::KeepAlive, 4);
+    Load close(host, port, Load::Mode::Close, 4);
+    for (int i = 0; i < 2; ++i) {
+      auto r = rack.ctl({"reload", "web"});
+      CHECK_MESSAGE(r.exit_code == 0, r.err);
+    }
+    std::this_thread::sleep_for(300ms);
+    ka.stop();
+    close.stop();
+    CHECK_MESSAGE(ka.failed() == 0, ka.first_error());
+    CHECK_MESSAGE(close.failed() == 0, close.first_error());
+    CHECK(ka.non2xx() + close.non2xx() == 0);
+    CHECK(ka.ok() > 0);
+    CHECK(close.ok() > 0);
+  }
+  for (pid_t p : rack.pids("web")) CHECK(old.count(p) == 0);
+
+  // Crash: restarted, and the app's stdout reached the log file.
+  pid_t victim = rack.pids("web")[0];
+  {
+    auto c = rack::http::Client::tcp(host, port);
+    for (int i = 0; i < 2; ++i) c.request("GET", "/crash", "", {{"Connection", "close"}}), c.close();
+  }
+  CHECK(wait_until([&] {
+    auto p = rack.pids("web");
+    return p.size() == 2 && std::find(p.begin(), p.end(), victim) == p.end();
+  }, 10s));
+  auto logs = rack.ctl({"logs", "web", "-n", "200"});
+  CHECK(logs.out.find("listening pid") != std::string::npos);
+}
+
+TEST_CASE("node: listen on another port is mapped to the app's socket; wait_ready waits for process.send('ready')") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" +
+                                                           node_app("web", "hello.js", 1,
+                                                                    "    wait_ready: true\n    env: {PORT: '3999', WAIT_READY: '1'}\n"))})
+              .exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 1, 20s));
+  auto [host, port] = rack.address("web");
+  auto c = rack::http::Client::tcp(host, port);
+  CHECK(c.request("GET", "/", "", {}).status == 200);
+  auto logs = rack.ctl({"logs", "web", "-n", "50"});
+  CHECK(logs.out.find("listening pid") != std::string::npos);
+}
+
+TEST_CASE("node: an express app from npm is balanced and its prom-client metrics survive a crash") {
+  if (!std::filesystem::exists(apps_dir() + "/node_modules/express")) {
+    FAIL("tests/apps/node_modules is missing: run `npm install` in tests/apps (scripts/test does)");
+  }
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" +
+                                                           node_app("api", "express_app.js", 2))})
+              .exit_code == 0);
+  REQUIRE(rack.wait_ready("api", 2, 20s));
+  auto [host, port] = rack.address("api");
+  std::map<int, int> served;
+  for (int i = 0; i < 40; ++i) {
+    auto c = rack::http::Client::tcp(host, port);
+    auto r = c.request("GET", "/", "", {{"Connection", "close"}});
+    REQUIRE(r.status == 200);
+    served[nlohmann::json::parse(r.body)["slot"].get<int>()]++;
+  }
+  CHECK(served.size() == 2);
+  for (auto& [slot, n] : served) CHECK(n == 20);
+}
+
+TEST_CASE("node: socket activation (inherit) for node and python apps, reloaded under load") {
+  Rack rack;
+  std::string eco = "rack:\n  admin: off\napps:\n"
+                    "  - name: js\n    run: [node, inherit.js]\n    cwd: " + apps_dir() +
+                    "\n    protocol: inherit\n    listen: 127.0.0.1:0\n    instances: 2\n    restart: {min_uptime: 300ms}\n"
+                    "  - name: py\n    run: [python3, inherit.py]\n    cwd: " + apps_dir() +
+                    "\n    protocol: inherit\n    listen: 127.0.0.1:0\n    instances: 2\n    restart: {min_uptime: 300ms}\n";
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", eco)}).exit_code == 0);
+  for (auto name : {"js", "py"}) {
+    CAPTURE(name);
+    REQUIRE(rack.wait_ready(name, 2, 20s));
+    auto [host, port] = rack.address(name);
+    auto old = as_set(rack.pids(name));
+    Load load(host, port, Load::Mode::Close, 4);
+    for (int i = 0; i < 2; ++i) {
+      auto r = rack.ctl({"reload", name});
+      CHECK_MESSAGE(r.exit_code == 0, r.err);
+    }
+    std::this_thread::sleep_for(300ms);
+    load.stop();
+    CHECK_MESSAGE(load.failed() == 0, load.first_error());
+    CHECK(load.non2xx() == 0);
+    CHECK(load.ok() > 0);
+    for (pid_t p : rack.pids(name)) CHECK(old.count(p) == 0);
+  }
+}
+
+TEST_CASE("node: an sd_notify app becomes ready only when it says READY=1") {
+  Rack rack;
+  std::string trigger = rack.home() + "/say-ready";
+  std::string eco = "rack:\n  admin: off\napps:\n  - name: svc\n    run: [python3, notify.py, " + trigger +
+                    "]\n    cwd: " + apps_dir() + "\n    ready: notify\n    ready_timeout: 30s\n"
+                    "    restart: {min_uptime: 200ms}\n";
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", eco)}).exit_code == 0);
+  // Alive for far longer than min_uptime, and still not ready: alive is not ready.
+  std::this_thread::sleep_for(500ms);
+  auto w = rack.app("svc")["workers"];
+  REQUIRE(w.size() == 1);
+  CHECK(w[0]["state"] == "starting");
+  std::ofstream(trigger) << "now";
+  CHECK(rack.wait_ready("svc", 1, 10s));
+  CHECK(rack.ctl({"logs", "svc"}).out.find("sent READY=1") != std::string::npos);
+}
