@@ -1,9 +1,11 @@
 #include "app.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <spdlog/spdlog.h>
 
@@ -33,11 +35,30 @@ App::App(AppContext ctx, config::AppConfig cfg)
       queue_(cfg_->queue_size, cfg_->queue_timeout) {
   std::string dir = cfg_->logs.dir.empty() ? ctx_.logs_dir : cfg_->logs.dir;
   log_ = std::make_shared<AppLog>(ctx_.loop, cfg_->name, cfg_->logs, dir, *ctx_.log_stats);
+  create_shared_segment();
+}
+
+// One zeroed shared-memory file per app, for state every worker of the app
+// shares (the registry's rate limit, for one). It outlives reloads, because
+// the App does; workers find it through RACK_SHM.
+void App::create_shared_segment() {
+  shm_path_ = "/dev/shm/rack-" + std::to_string(::getuid()) + "-" + std::to_string(::getpid()) + "-" + cfg_->name;
+  int fd = ::open(shm_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(kSharedSegmentBytes)) != 0) {
+    spdlog::warn("{}: cannot create {}: {}; workers get no shared segment", cfg_->name, shm_path_,
+                 std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    ::unlink(shm_path_.c_str());
+    shm_path_.clear();
+    return;
+  }
+  ::close(fd);
 }
 
 App::SlotState::~SlotState() { close_handle(restart_timer); }
 
 App::~App() {
+  if (!shm_path_.empty()) ::unlink(shm_path_.c_str());
   for (int fd : queue_.take_all()) ::close(fd);
   for (auto& [id, w] : workers_) {
     if (w->pid() > 0) ::kill(w->pid(), SIGKILL);
@@ -133,6 +154,7 @@ Worker* App::spawn(Slot slot, uint64_t generation) {
   workers_.emplace(id, std::move(w));
   auto& s = *slots_[slot.index];
   raw->restarts = s.restarts;
+  raw->shm_path = shm_path_;
   if (!start_process(*raw)) {
     if (s.replacement == nullptr && s.current == nullptr) {
       // Let the slot's crash path decide (backoff or errored).

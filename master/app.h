@@ -121,6 +121,7 @@ class App final : public WorkerEvents {
   void on_merged_metrics_request(Worker& w, uint64_t seq) override;
 
   void manage();
+  void create_shared_segment();
   Worker* spawn(Slot slot, uint64_t generation);
   bool start_process(Worker& w);
   void crashed(SlotState& s, Worker& w, const std::string& reason_key);
@@ -162,6 +163,8 @@ class App final : public WorkerEvents {
   std::string log_level_;  // set by `rackctl loglevel`, given to new workers
   AppCounters counters_;
   std::vector<Candidate> candidates_;  // reused per dispatch
+  std::string shm_path_;               // RACK_SHM for the workers; "" if none
+  static constexpr std::size_t kSharedSegmentBytes = 4u << 20;
 };
 
 }  // namespace rack::master

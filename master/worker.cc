@@ -64,6 +64,7 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   req.env["RACK_APP"] = c.name;
   req.env["RACK_INSTANCE"] = std::to_string(slot_.index);
   req.env["RACK_GENERATION"] = std::to_string(generation_);
+  if (!shm_path.empty()) req.env["RACK_SHM"] = shm_path;
   int theirs = -1;
   if (c.protocol == config::Protocol::Rack) {
     int sv[2];

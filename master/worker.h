@@ -118,6 +118,7 @@ class Worker {
   std::string last_exit;  // "exit code 1", "signal SIGKILL (possible OOM)", ...
   std::string fail_reason;  // set when a failed start or a stuck loop is why it dies
   int last_wait_status = 0;
+  std::string shm_path;  // the app's shared segment, given to the worker as RACK_SHM
 
  private:
   void mark_ready(const char* how);
