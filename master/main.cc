@@ -149,6 +149,7 @@ int main(int argc, char** argv) {
     int rc = daemonize(args.home, ready_fd);
     if (rc >= 0) return rc;
     if (!std::getenv("LOG_FORMAT")) log_opt.format = rack::log::Format::Json;
+    log_opt.file = args.home + "/rackd.log";
   }
   log_opt.name = "rackd";
   rack::log::init(log_opt);

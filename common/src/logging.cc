@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace rack::log {
@@ -137,7 +137,8 @@ void init(const Options& o) {
   else if (o.file.empty())
     sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   else
-    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(o.file);
+    // rackd.log rotates like the app logs: by size, keeping a few.
+    sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(o.file, o.max_file_bytes, o.keep_files);
   auto logger = std::make_shared<spdlog::logger>(o.name, sink);
   if (o.format == Format::Json)
     logger->set_formatter(std::make_unique<JsonFormatter>());

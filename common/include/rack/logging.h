@@ -23,6 +23,8 @@ struct Options {
   spdlog::level::level_enum level = spdlog::level::info;
   Format format = Format::Pretty;
   std::string file;        // empty = stderr (or stdout, below)
+  std::size_t max_file_bytes = 50u << 20;  // rotate `file` at this size
+  std::size_t keep_files = 5;              // rotated files kept (file.1.log ...)
   std::string name = "rack";
   // Workers log to stdout: rackd captures it into <app>.out.log.
   bool to_stdout = false;
