@@ -44,6 +44,7 @@ Worker::~Worker() {
   close_handle(notify_poll_);
   if (notify_fd_ >= 0) ::close(notify_fd_);
   node_.reset();
+  probe_.reset();
   close_handle(ready_timer_);
   close_handle(kill_timer_);
   close_channel();
@@ -163,14 +164,22 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
     uv_timer_init(loop_, ready_timer_);
   }
   bool signals_ready = c.protocol == config::Protocol::Rack || c.protocol == config::Protocol::Node ||
-                       c.ready == config::ReadyMode::Notify;
+                       c.ready == config::ReadyMode::Notify || c.ready == config::ReadyMode::Http;
+  if (c.ready == config::ReadyMode::Http && c.listen) {
+    config::ListenAddr target = *c.listen;
+    if (listen_fd >= 0) {
+      auto sn = node_sockname(listen_fd);  // the bound port, when listen used port 0
+      if (sn.is_object()) target.port = sn["port"].get<uint16_t>();
+    }
+    probe_ = std::make_unique<HttpProbe>(loop_, target, c.ready_http_path, [this] { mark_ready("HTTP probe answered 2xx"); });
+  }
   auto wait = signals_ready ? c.ready_timeout : std::min(c.restart.min_uptime, c.ready_timeout);
   uv_timer_start(ready_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<Worker*>(t->data);
     if (!self || self->state() != WorkerState::Starting) return;
     const auto& c = self->cfg();
     bool signals = c.protocol == config::Protocol::Rack || c.protocol == config::Protocol::Node ||
-                   c.ready == config::ReadyMode::Notify;
+                   c.ready == config::ReadyMode::Notify || c.ready == config::ReadyMode::Http;
     if (signals) self->events_.on_ready_timeout(*self);
     else self->mark_ready("alive for min_uptime");
   }, static_cast<uint64_t>(wait.count()), 0);
@@ -203,6 +212,16 @@ bool Worker::send(Type type, std::string_view payload, int fd, uint16_t flags) {
 
 void Worker::mark_ready(const char* how) {
   if (life_.state() != WorkerState::Starting || !life_.go(WorkerState::Ready)) return;
+  // Not from inside the probe's own callback: destroy it on the next turn.
+  if (probe_) {
+    auto* t = new_handle<uv_timer_t>(nullptr);
+    uv_timer_init(loop_, t);
+    t->data = probe_.release();
+    uv_timer_start(t, [](uv_timer_t* t) {
+      delete static_cast<HttpProbe*>(t->data);
+      close_handle(t);
+    }, 0, 0);
+  }
   if (ready_timer_) uv_timer_stop(ready_timer_);
   spdlog::info("{} slot {}: pid {} ready after {:.0f} ms ({})", cfg_->name, slot_.index, pid_, uptime_s() * 1000,
                how);
@@ -427,6 +446,7 @@ void Worker::process_exited(int wait_status) {
   close_handle(notify_poll_);
   if (notify_fd_ >= 0) ::close(notify_fd_);
   notify_fd_ = -1;
+  probe_.reset();
   pid_ = -1;
 }
 

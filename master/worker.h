@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "app_log.h"
+#include "http_probe.h"
 #include "node_channel.h"
 #include "dispatcher.h"
 #include "proc_stats.h"
@@ -152,6 +153,7 @@ class Worker {
   std::deque<Outgoing> outbox_;
   std::unordered_map<uint64_t, int> unacked_;  // conn id → rackd's copy of the fd
   std::unique_ptr<NodeChannel> node_;          // protocol node
+  std::unique_ptr<HttpProbe> probe_;           // ready: {http: path}
   int notify_fd_ = -1;                         // sd_notify datagrams (ready: notify)
   uv_poll_t* notify_poll_ = nullptr;
   std::string metrics_buf_;

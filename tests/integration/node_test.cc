@@ -119,7 +119,7 @@ TEST_CASE("node: socket activation (inherit) for node and python apps, reloaded 
                     "  - name: js\n    run: [node, inherit.js]\n    cwd: " + apps_dir() +
                     "\n    protocol: inherit\n    listen: 127.0.0.1:0\n    instances: 2\n    restart: {min_uptime: 300ms}\n"
                     "  - name: py\n    run: [python3, inherit.py]\n    cwd: " + apps_dir() +
-                    "\n    protocol: inherit\n    listen: 127.0.0.1:0\n    instances: 2\n    restart: {min_uptime: 300ms}\n";
+                    "\n    protocol: inherit\n    listen: 127.0.0.1:0\n    instances: 2\n    ready: {http: /}\n";
   REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", eco)}).exit_code == 0);
   for (auto name : {"js", "py"}) {
     CAPTURE(name);
