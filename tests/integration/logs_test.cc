@@ -1,0 +1,302 @@
+// Issue 4: every line of every worker captured once, in order, across
+// rotation and compression; disk full; logs -f across rotation; redaction
+// and runtime log levels.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "harness.h"
+
+using namespace rack::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Lines of <dir>/<base>.log and its rotated files (<base>.<stamp>.log[.gz]),
+// oldest first. Rotated names sort by time.
+std::vector<std::string> read_all_lines(const std::string& dir, const std::string& base, int* rotated_count = nullptr) {
+  std::vector<std::string> rotated;
+  for (auto& e : fs::directory_iterator(dir)) {
+    std::string n = e.path().filename();
+    if (n.rfind(base + ".", 0) == 0 && n != base + ".log" && n.find(".tmp") == std::string::npos) rotated.push_back(n);
+  }
+  std::sort(rotated.begin(), rotated.end());
+  if (rotated_count) *rotated_count = static_cast<int>(rotated.size());
+  rotated.push_back(base + ".log");
+  std::vector<std::string> lines;
+  for (auto& n : rotated) {
+    std::string path = dir + "/" + n, content;
+    if (n.ends_with(".gz")) {
+      gzFile g = gzopen(path.c_str(), "rb");
+      REQUIRE(g);
+      char buf[1 << 16];
+      int k;
+      while ((k = gzread(g, buf, sizeof buf)) > 0) content.append(buf, k);
+      gzclose(g);
+    } else {
+      std::ifstream f(path);
+      content.assign(std::istreambuf_iterator<char>(f), {});
+    }
+    std::istringstream in(content);
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+  }
+  return lines;
+}
+
+// "2026-11-22T03:20:59.123Z [3] text" → "text" (with logs.time on).
+std::string strip_prefix(const std::string& line) {
+  auto p = line.find("] ");
+  return p == std::string::npos ? line : line.substr(p + 2);
+}
+
+uint64_t scrape_counter(Rack& rack, const std::string& name) {
+  std::string admin = rack.status()["rackd"]["admin"].get<std::string>();
+  auto colon = admin.rfind(':');
+  auto c = rack::http::Client::tcp(admin.substr(0, colon), std::stoi(admin.substr(colon + 1)));
+  auto r = c.request("GET", "/metrics");
+  std::istringstream in(r.body);
+  std::string line;
+  uint64_t total = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) == 0 && (line.size() > name.size() && (line[name.size()] == ' ' || line[name.size()] == '{')))
+      total += static_cast<uint64_t>(std::stod(line.substr(line.rfind(' ') + 1)));
+  }
+  return total;
+}
+
+// A producer: waits for `trigger` (if given), prints `count` numbered lines
+// "<slot> <n>" as fast as it can, touches <done>/<slot>, then idles.
+std::string producer(const std::string& name, int instances, int count, const std::string& done,
+                     const std::string& trigger, const std::string& logs) {
+  std::string wait = trigger.empty() ? "" : "while [ ! -e " + trigger + " ]; do sleep 0.05; done; ";
+  return "  - name: " + name + "\n    run: [/bin/sh, -c, '" + wait + "seq -f \"$RACK_INSTANCE %.0f\" 1 " +
+         std::to_string(count) + "; touch " + done + "/$RACK_INSTANCE; exec sleep 1000']\n    instances: " +
+         std::to_string(instances) + "\n    restart: {min_uptime: 100ms}\n    logs: " + logs + "\n";
+}
+
+bool all_done(const std::string& dir, int n) {
+  int k = 0;
+  for (int i = 0; i < n; ++i) k += fs::exists(dir + "/" + std::to_string(i));
+  return k == n;
+}
+
+// rackd has written everything it read once the files stop changing and no
+// rotated file is still waiting for compression.
+void wait_quiet(const std::string& dir, const std::string& base, bool compress) {
+  uintmax_t last = ~0ull;
+  wait_until([&] {
+    uintmax_t total = 0;
+    bool pending = false;
+    for (auto& e : fs::directory_iterator(dir)) {
+      std::string n = e.path().filename();
+      if (n.rfind(base, 0) != 0) continue;
+      total += e.file_size();
+      if (compress && n != base + ".log" && !n.ends_with(".gz")) pending = true;
+    }
+    bool quiet = total == last && !pending;
+    last = total;
+    return quiet;
+  }, 60s, 500ms);
+}
+
+}  // namespace
+
+TEST_CASE("logs: 4 workers x 250,000 lines, rotation at 1M with gzip: every line once, in order") {
+  Rack rack;
+  std::string done = rack.home() + "/done";
+  fs::create_directories(done);
+  std::string eco = "rack:\n  admin: off\napps:\n" +
+                    producer("burst", 4, 250000, done, "", "{max_size: 1M, keep: 1000, compress: true, time: true}");
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", eco)}).exit_code == 0);
+  REQUIRE(wait_until([&] { return all_done(done, 4); }, 120s, 100ms));
+  std::string dir = rack.home() + "/logs";
+  wait_quiet(dir, "burst.out", true);
+  int rotated = 0;
+  auto lines = read_all_lines(dir, "burst.out", &rotated);
+  CHECK(rotated > 10);
+  std::map<int, long> next;  // slot → next expected number
+  for (int s = 0; s < 4; ++s) next[s] = 1;
+  long bad = 0;
+  for (auto& raw : lines) {
+    std::istringstream in(strip_prefix(raw));
+    int slot;
+    long n;
+    if (!(in >> slot >> n) || !next.count(slot) || next[slot] != n) {
+      if (++bad <= 5) MESSAGE("unexpected line: " << raw);
+      continue;
+    }
+    ++next[slot];
+  }
+  CHECK(bad == 0);
+  for (auto& [slot, n] : next) CHECK_MESSAGE(n == 250001, "slot " << slot << " stopped at " << n - 1);
+  CHECK(lines.size() == 1000000);
+}
+
+TEST_CASE("logs: rackctl logs -f started before a rotation sees every line across it") {
+  Rack rack;
+  std::string done = rack.home() + "/done", trigger = rack.home() + "/go";
+  fs::create_directories(done);
+  std::string eco = "rack:\n  admin: off\napps:\n" +
+                    producer("chat", 1, 20000, done, trigger, "{max_size: 64K, keep: 100, compress: false, time: true}");
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", eco)}).exit_code == 0);
+  REQUIRE(wait_until([&] { return rack.pids("chat").size() == 1; }, 10s));
+
+  int out[2];
+  REQUIRE(pipe(out) == 0);
+  pid_t follower = fork();
+  if (follower == 0) {
+    setenv("RACK_HOME", rack.home().c_str(), 1);
+    dup2(out[1], 1);
+    close(out[0]);
+    execl(bin("rackctl").c_str(), "rackctl", "logs", "chat", "-f", "-n", "0", "--json", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  std::this_thread::sleep_for(300ms);  // the follower is subscribed
+  std::ofstream(trigger) << "go";
+  std::string buf;
+  std::map<long, int> seen;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  while (seen.size() < 20000 && std::chrono::steady_clock::now() < deadline) {
+    char chunk[65536];
+    ssize_t n = read(out[0], chunk, sizeof chunk);
+    if (n <= 0) {
+      std::this_thread::sleep_for(20ms);
+      continue;
+    }
+    buf.append(chunk, n);
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      auto j = nlohmann::json::parse(buf.substr(0, nl), nullptr, false);
+      buf.erase(0, nl + 1);
+      if (j.is_discarded()) continue;
+      std::istringstream in(strip_prefix(j.value("line", "")));
+      int slot;
+      long k;
+      if (in >> slot >> k) seen[k]++;
+    }
+  }
+  kill(follower, SIGTERM);
+  waitpid(follower, nullptr, 0);
+  close(out[0]);
+  int rotated = 0;
+  read_all_lines(rack.home() + "/logs", "chat.out", &rotated);
+  CHECK(rotated >= 3);  // 20,000 lines of ~35 bytes at 64K per file
+  CHECK(seen.size() == 20000);
+  for (auto& [k, count] : seen) CHECK_MESSAGE(count == 1, "line " << k << " seen " << count << " times");
+}
+
+TEST_CASE("logs: disk full blocks the writer without losing a line; on_full: drop counts exactly") {
+  Rack rack;
+  std::string mnt = rack.home() + "/small";
+  fs::create_directories(mnt);
+  if (geteuid() != 0 || mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    MESSAGE("cannot mount a tmpfs here; the disk-full path is covered by the unit test seam (log_test.cc)");
+    return;
+  }
+  struct Unmount {
+    std::string p;
+    ~Unmount() { umount2(p.c_str(), MNT_DETACH); }
+  } unmount{mnt};
+  // Leave ~64 KiB free: the 400 KiB the producers write cannot fit until
+  // the filler is removed.
+  {
+    std::ofstream filler(mnt + "/filler");
+    std::string block(4096, 'x');
+    for (int i = 0; i < (1024 - 16) * 1024 / 4096; ++i) filler << block;
+  }
+  std::string done = rack.home() + "/done";
+  fs::create_directories(done);
+  std::string eco = "rack:\n  admin: 127.0.0.1:0\napps:\n" +
+                    producer("full", 1, 40000, done, "",
+                             "{dir: " + mnt + ", max_size: 100M, compress: false, time: false, buffer: 64K}") +
+                    producer("lossy", 1, 40000, done + "/lossy", "",
+                             "{dir: " + mnt + ", max_size: 100M, compress: false, time: false, buffer: 64K, on_full: drop}");
+  fs::create_directories(done + "/lossy");
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", eco)}).exit_code == 0);
+  pid_t rackd = rack.rackd_pid();
+  // The blocking producer cannot finish while the disk is full; the
+  // dropping one can.
+  CHECK(wait_until([&] { return all_done(done + "/lossy", 1); }, 20s));
+  std::this_thread::sleep_for(1s);
+  CHECK_FALSE(all_done(done, 1));
+  CHECK(pid_alive(rackd));
+  uint64_t dropped = scrape_counter(rack, "rack_log_dropped_lines_total");
+  CHECK(dropped > 0);
+  fs::remove(mnt + "/filler");  // space returns
+  CHECK(wait_until([&] { return all_done(done, 1); }, 30s));
+  wait_quiet(mnt, "full.out", false);
+  auto lines = read_all_lines(mnt, "full.out");
+  REQUIRE(lines.size() == 40000);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i] != "0 " + std::to_string(i + 1)) {
+      FAIL_CHECK("line " << i << " is \"" << lines[i] << "\"");
+      break;
+    }
+  }
+  wait_quiet(mnt, "lossy.out", false);
+  auto lossy = read_all_lines(mnt, "lossy.out");
+  CHECK(lossy.size() + scrape_counter(rack, "rack_log_dropped_lines_total") == 40000);
+  CHECK(pid_alive(rackd));
+  rack.ctl({"kill"});
+}
+
+TEST_CASE("logs: sensitive headers are redacted at info and shown after loglevel debug") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" +
+                                                           hello_app("web", 2, "    env: {LOG_LEVEL: info}\n"))})
+              .exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 2));
+  auto [host, port] = rack.address("web");
+  auto ask = [&, host = host, port = port](const std::string& secret) {
+    for (int i = 0; i < 2; ++i) {  // both workers
+      auto c = rack::http::Client::tcp(host, port);
+      c.request("GET", "/no-such-page", "", {{"Authorization", "Bearer " + secret}, {"Connection", "close"}});
+    }
+  };
+  std::string out_log = rack.home() + "/logs/web.out.log";
+  auto contents = [&] {
+    std::ifstream f(out_log);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  ask("SECRET-AT-INFO");
+  CHECK(wait_until([&] { return contents().find("/no-such-page") != std::string::npos; }, 5s));
+  CHECK(contents().find("[REDACTED]") != std::string::npos);
+  CHECK(contents().find("SECRET-AT-INFO") == std::string::npos);
+
+  CHECK(rack.ctl({"loglevel", "web", "debug"}).exit_code == 0);
+  std::this_thread::sleep_for(200ms);
+  ask("SECRET-AT-DEBUG");
+  CHECK(wait_until([&] { return contents().find("SECRET-AT-DEBUG") != std::string::npos; }, 5s));
+  CHECK(rack.ctl({"loglevel", "web", "loud"}).exit_code == 2);
+}
+
+TEST_CASE("logs: flush empties the files and reload-logs reopens them after an external move") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 1))}).exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 1));
+  auto [host, port] = rack.address("web");
+  std::string log = rack.home() + "/logs/web.out.log";
+  auto c = rack::http::Client::tcp(host, port);
+  c.request("GET", "/");
+  CHECK(wait_until([&] { return fs::file_size(log) > 0; }, 5s));
+  CHECK(rack.ctl({"flush", "web"}).exit_code == 0);
+  CHECK(fs::file_size(log) == 0);
+  fs::rename(log, log + ".moved");
+  CHECK(rack.ctl({"reload-logs"}).exit_code == 0);
+  c.request("GET", "/");
+  CHECK(wait_until([&] { return fs::exists(log) && fs::file_size(log) > 0; }, 5s));
+}
