@@ -157,6 +157,20 @@ struct AppLog::Impl {
     }
   }
 
+  // feed() and finish(): `split` calls emit for each line of one read.
+  template <typename Split>
+  bool take(LogStream which, int slot, const Split& split) {
+    Stream& st = stream(which);
+    // One time for the whole read: it is when rackd read these lines, and
+    // formatting it once instead of per line matters at 500k lines/s.
+    SysTime now = system_clock::now();
+    prefix.clear();
+    if (cfg.time) append_line_prefix(prefix, now, slot);
+    split([&](std::string_view line, bool continued) { append(st, slot, now, line, continued); });
+    if (!st.failing) drain(st);
+    return cfg.on_full != config::OnFull::Block || pending() <= cfg.buffer;
+  }
+
   void append(Stream& st, int slot, SysTime now, std::string_view line, bool continued) {
     std::string_view suffix = continued ? kContinued : std::string_view();
     uint64_t len = prefix.size() + line.size() + suffix.size() + 1;
@@ -185,8 +199,9 @@ struct AppLog::Impl {
                std::string_view suffix) {
     LogLine ll{app, slot, which, now, std::string(line)};
     ll.text.append(suffix);
-    // By index, holding a reference: a subscriber may subscribe (growing the
-    // vector) or unsubscribe (nulling its entry) from inside its callback.
+    // By index, calling through a copied shared_ptr: a subscriber may
+    // subscribe (reallocating the vector) or unsubscribe (nulling its entry,
+    // erased below) from inside its callback.
     ++delivering;
     for (std::size_t i = 0; i < subscribers.size(); ++i) {
       if (std::shared_ptr<Subscriber> s = subscribers[i].second) (*s)(ll);
@@ -309,18 +324,11 @@ AppLog::AppLog(uv_loop_t* loop, std::string app, config::LogConfig cfg, std::str
 AppLog::~AppLog() = default;
 
 bool AppLog::feed(LineSplitter& splitter, LogStream stream, int slot, std::string_view bytes) {
-  Impl& m = *impl_;
-  Impl::Stream& st = m.stream(stream);
-  // One time for the whole read: it is when rackd read these lines, and
-  // formatting it once instead of per line matters at 500k lines/s.
-  SysTime now = system_clock::now();
-  m.prefix.clear();
-  if (m.cfg.time) append_line_prefix(m.prefix, now, slot);
-  splitter.feed(bytes, [&](std::string_view line, bool continued) {
-    m.append(st, slot, now, line, continued);
-  });
-  if (!st.failing) m.drain(st);
-  return m.cfg.on_full != config::OnFull::Block || m.pending() <= m.cfg.buffer;
+  return impl_->take(stream, slot, [&](const LineSplitter::Emit& emit) { splitter.feed(bytes, emit); });
+}
+
+void AppLog::finish(LineSplitter& splitter, LogStream stream, int slot) {
+  impl_->take(stream, slot, [&](const LineSplitter::Emit& emit) { splitter.finish(emit); });
 }
 
 void AppLog::when_writable(std::function<void()> resume) {

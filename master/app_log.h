@@ -6,6 +6,7 @@
 //   LineSplitter& out = ...;  // one per pipe, owned by the worker
 //   bool ok = log.feed(splitter, LogStream::Out, slot, bytes);
 //   if (!ok) { stop reading this pipe; log.when_writable([]{ resume reading; }); }
+//   on EOF: log.finish(splitter, LogStream::Out, slot);   // the unterminated last line
 //
 // rackd is the only writer, so rotation is rename + reopen (never copy +
 // truncate): nothing written in between can be lost. Compression and
@@ -39,11 +40,11 @@ enum class LogStream { Out, Err };
 // Counters rackd exports as rack_* metrics. Owned by the caller, shared by
 // every AppLog of the daemon.
 struct LogStats {
-  uint64_t bytes_written = 0;
-  uint64_t lines_written = 0;
-  uint64_t rotations = 0;
-  uint64_t dropped_lines = 0;
-  uint64_t write_errors = 0;
+  uint64_t bytes_written = 0;  // that write(2) accepted
+  uint64_t lines_written = 0;  // whose newline write(2) accepted
+  uint64_t rotations = 0;      // successful renames
+  uint64_t dropped_lines = 0;  // on_full Drop, whole lines
+  uint64_t write_errors = 0;   // failed write/open calls, retries included (every 200 ms)
 };
 
 // Splits one pipe's bytes into whole lines. A line longer than `max_line`
@@ -92,6 +93,8 @@ class AppLog {
   // stop reading that pipe until when_writable() fires. With on_full Drop it
   // always returns true and counts dropped lines instead.
   bool feed(LineSplitter& splitter, LogStream stream, int slot, std::string_view bytes);
+  // The pipe closed (EOF): appends the splitter's partial last line, if any.
+  void finish(LineSplitter& splitter, LogStream stream, int slot);
   void when_writable(std::function<void()> resume);
 
   void reopen();    // rackctl reload-logs, SIGUSR1

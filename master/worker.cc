@@ -588,13 +588,8 @@ void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
     return;
   }
   if (n < 0) {
-    // EOF or error: flush the partial last line and let go.
-    ps->splitter.finish([&](std::string_view line, bool) {
-      std::string with_nl(line);
-      with_nl += '\n';
-      LineSplitter tmp;
-      ps->log->feed(tmp, ps->stream, ps->slot.index, with_nl);
-    });
+    // EOF or error: write the unterminated last line, if any, and let go.
+    ps->log->finish(ps->splitter, ps->stream, ps->slot.index);
     uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) { delete static_cast<PipeState*>(h->data); });
   }
 }
