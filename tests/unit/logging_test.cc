@@ -1,0 +1,51 @@
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "rack/logging.h"
+
+TEST_CASE("logging: JSON lines stay valid whatever the message contains") {
+  std::string path = "/tmp/rack-logging-test-" + std::to_string(::getpid()) + ".log";
+  rack::log::Options o;
+  o.format = rack::log::Format::Json;
+  o.file = path;
+  o.name = "t";
+  rack::log::init(o);
+  std::string nasty = "quote\" backslash\\ newline\n tab\t ctl\x01 del\x7f bad-utf8\xff\xfe end";
+  spdlog::info("{}", nasty);
+  spdlog::warn("plain");
+  spdlog::default_logger()->flush();
+  std::ifstream f(path);
+  std::string line;
+  int n = 0;
+  while (std::getline(f, line)) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    REQUIRE_MESSAGE(!j.is_discarded(), line);
+    CHECK(j.contains("time"));
+    CHECK(j.contains("level"));
+    if (n == 0) CHECK(j["msg"].get<std::string>().find("quote\" backslash\\ newline\n tab") == 0);
+    ++n;
+  }
+  CHECK(n == 2);
+  std::remove(path.c_str());
+  rack::log::init({});
+}
+
+TEST_CASE("logging: LOG_LEVEL and LOG_FORMAT are validated, not silently ignored") {
+  setenv("LOG_LEVEL", "fatal", 1);
+  CHECK(rack::log::options_from_env(false).level == spdlog::level::critical);
+  setenv("LOG_LEVEL", "verbose", 1);
+  CHECK_THROWS_WITH_AS(rack::log::options_from_env(false), doctest::Contains("LOG_LEVEL"), std::invalid_argument);
+  unsetenv("LOG_LEVEL");
+  setenv("LOG_FORMAT", "xml", 1);
+  CHECK_THROWS_AS(rack::log::options_from_env(false), std::invalid_argument);
+  setenv("LOG_FORMAT", "json", 1);
+  CHECK(rack::log::options_from_env(false).format == rack::log::Format::Json);
+  unsetenv("LOG_FORMAT");
+  CHECK(rack::log::options_from_env(true).format == rack::log::Format::Json);
+  for (auto l : {"trace", "debug", "info", "warn", "error", "fatal"}) CHECK(rack::log::parse_level(l).has_value());
+}
