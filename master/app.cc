@@ -248,6 +248,12 @@ void App::on_conn_returned(Worker& w, int fd) {
   drain_queue();
 }
 
+void App::on_recycle(Worker& w) {
+  auto it = slots_.find(w.slot().index);
+  if (it == slots_.end() || it->second->current != &w) return;
+  recycle(w.slot(), "max_requests reached", "max_requests");
+}
+
 void App::on_metrics(Worker& w, std::string text, bool final) {
   if (on_worker_metrics) on_worker_metrics(w, std::move(text), final);
 }
@@ -487,11 +493,11 @@ void App::set_log_level(const std::string& level) {
   for (auto& [id, w] : workers_) w->set_log_level(level);
 }
 
-void App::recycle(Slot slot, const std::string& why) {
+void App::recycle(Slot slot, const std::string& why, const std::string& reason_key) {
   auto it = slots_.find(slot.index);
   if (it == slots_.end() || it->second->replacement || stopped_) return;
   spdlog::warn("{} slot {}: replacing worker gracefully: {}", name(), slot.index, why);
-  ++counters_.restarts_by_reason["memory"];
+  ++counters_.restarts_by_reason[reason_key];
   it->second->replacement = spawn(slot, it->second->current ? it->second->current->generation() : generation_);
 }
 
@@ -519,7 +525,7 @@ void App::tick(Clock::time_point now, bool sample_proc) {
     for (auto& [i, s] : slots_) {
       Worker* w = s->current;
       if (w && w->lifecycle().in_rotation() && !s->replacement && w->proc() && w->proc()->rss_bytes > *cfg_->max_memory)
-        recycle(w->slot(), "rss " + std::to_string(w->proc()->rss_bytes) + " bytes over max_memory");
+        recycle(w->slot(), "rss " + std::to_string(w->proc()->rss_bytes) + " bytes over max_memory", "memory");
     }
   }
 }

@@ -118,6 +118,7 @@ class App final : public WorkerEvents {
   void on_ready_timeout(Worker& w) override;
   void on_conn_returned(Worker& w, int fd) override;
   void on_metrics(Worker& w, std::string text, bool final) override;
+  void on_recycle(Worker& w) override;
   void on_merged_metrics_request(Worker& w, uint64_t seq) override;
 
   void manage();
@@ -128,7 +129,7 @@ class App final : public WorkerEvents {
   void schedule_restart(SlotState& s, Worker& w, Millis delay);
   void retire(Worker& w);  // leaving worker exited: forget it
   void maybe_finish_stop();
-  void recycle(Slot slot, const std::string& why);
+  void recycle(Slot slot, const std::string& why, const std::string& reason_key);
 
   void on_accept(int fd);
   bool hand(int fd);

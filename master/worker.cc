@@ -66,6 +66,11 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   req.env["RACK_INSTANCE"] = std::to_string(slot_.index);
   req.env["RACK_GENERATION"] = std::to_string(generation_);
   if (!shm_path.empty()) req.env["RACK_SHM"] = shm_path;
+  if (c.max_requests) {
+    // Up to +10% jitter, so workers started together do not all recycle at once.
+    uint64_t jitter = *c.max_requests / 10 ? static_cast<uint64_t>(std::rand()) % (*c.max_requests / 10 + 1) : 0;
+    req.env["RACK_MAX_REQUESTS"] = std::to_string(*c.max_requests + jitter);
+  }
   int theirs = -1;
   if (c.protocol == config::Protocol::Rack) {
     int sv[2];
@@ -337,6 +342,9 @@ void Worker::read_channel() {
       }
       case Type::MergedMetricsReq:
         if (auto seq = channel::decode_u64(m.payload)) events_.on_merged_metrics_request(*this, *seq);
+        break;
+      case Type::Recycle:
+        events_.on_recycle(*this);
         break;
       default:
         spdlog::warn("{} slot {}: unknown channel message type {} ({} bytes), ignored", cfg_->name,

@@ -43,6 +43,7 @@ class WorkerEvents {
   virtual void on_ready_timeout(Worker& w) = 0;
   virtual void on_conn_returned(Worker& w, int fd) = 0;
   virtual void on_metrics(Worker& w, std::string text, bool final) = 0;
+  virtual void on_recycle(Worker& w) = 0;  // max_requests reached
   // The worker serves metrics_path and wants the app's merged metrics;
   // answer with Worker::send_merged_metrics(seq, ...).
   virtual void on_merged_metrics_request(Worker& w, uint64_t seq) {}

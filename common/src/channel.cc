@@ -22,6 +22,9 @@ const char* type_name(Type t) {
     case Type::Load: return "Load";
     case Type::ConnReturn: return "ConnReturn";
     case Type::MetricsRep: return "MetricsRep";
+    case Type::MergedMetricsReq: return "MergedMetricsReq";
+    case Type::MergedMetricsRep: return "MergedMetricsRep";
+    case Type::Recycle: return "Recycle";
   }
   return "unknown";
 }

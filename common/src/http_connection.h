@@ -87,8 +87,10 @@ class Connection {
   explicit Connection(ServerState* server) : server_(server) {}
   void open(int fd);
 
-  // llhttp callbacks (static trampolines in the .cc forward here).
+  // Request parsing (http_request_parser.cc); llhttp's static callbacks
+  // in ParserCallbacks forward to these members.
   friend struct ParserCallbacks;
+  void init_parser();
   int on_message_begin();
   int on_url(const char* at, size_t len);
   int on_header_field(const char* at, size_t len);
@@ -119,6 +121,7 @@ class Connection {
   void update_reading();
   void arm_timer();
   void close_gracefully();
+  void abandon_pipeline();  // unanswered exchanges: mark dead, run on_close hooks
 
   ServerState* server_;
   State state_ = State::Open;

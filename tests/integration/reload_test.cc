@@ -149,3 +149,25 @@ TEST_CASE("reload: a worker with a stuck event loop is replaced within heartbeat
   auto s = run({bin("rackctl"), "status", "--json"}, {"RACK_HOME=" + rack.home()});
   CHECK(s.out.find("heartbeat") != std::string::npos);
 }
+
+TEST_CASE("reload: max_requests recycles workers gracefully under load") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" +
+                                                           hello_app("web", 2, "    max_requests: 200\n"))})
+              .exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 2));
+  auto [host, port] = rack.address("web");
+  auto first = as_set(rack.pids("web"));
+  {
+    Load ka(host, port, Load::Mode::KeepAlive, 2);
+    Load close(host, port, Load::Mode::Close, 2);
+    CHECK(wait_until([&] { return rack.app("web")["restart_reasons"].value("max_requests", 0) >= 2; }, 30s));
+    std::this_thread::sleep_for(300ms);
+    ka.stop();
+    close.stop();
+    CHECK_MESSAGE(ka.failed() + close.failed() == 0, ka.first_error() << close.first_error());
+    CHECK(ka.non2xx() + close.non2xx() == 0);
+  }
+  CHECK(rack.wait_ready("web", 2));
+  for (pid_t p : rack.pids("web")) CHECK(first.count(p) == 0);
+}

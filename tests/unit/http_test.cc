@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -44,6 +45,10 @@ void answer_later(uv_loop_t* loop, uint64_t ms, http::Responder res, Response r)
   }, ms, 0);
 }
 
+// /follow: a stream that never ends by itself (like `rackctl logs -f`).
+std::atomic<int> g_follow_closed{0};
+std::vector<http::Responder> g_followers;  // loop thread only
+
 // The handler most tests use: a Router, so HEAD and 404 behave like a worker's.
 http::Handler test_app(uv_loop_t* loop) {
   auto router = std::make_shared<Router>();
@@ -58,6 +63,12 @@ http::Handler test_app(uv_loop_t* loop) {
     res.write("two ");
     res.write("three");
     res.end();
+  });
+  router->add("GET", "/follow", [](http::Request&, http::Responder res) {
+    res.start_stream(200);
+    res.write("line 1\n");
+    res.on_close([] { ++g_follow_closed; });
+    g_followers.push_back(res);
   });
   router->add("GET", "/forget", [](http::Request&, http::Responder) {});
   router->add("GET", "/throw", [](http::Request&, http::Responder) { throw std::runtime_error("boom"); });
@@ -370,6 +381,16 @@ TEST_CASE("http client: streaming, unix sockets, idle reuse and connect errors")
   CHECK(again.ok());
   CHECK(again.body == "hello");
   CHECK(c.connects() == 2);
+
+  // A follower that hangs up is noticed at once, not at the next write.
+  Client follower = Client::unix_socket(path);
+  auto f = follower.stream("GET", "/follow", {}, {}, [](std::string_view chunk) { return chunk != "line 1\n"; });
+  CHECK(f.status == 200);
+  for (int i = 0; i < 100 && g_follow_closed == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(g_follow_closed == 1);
+  CHECK_FALSE(s.call([] { return g_followers.back().alive(); }));
+  CHECK_FALSE(s.call([] { return g_followers.back().write("more"); }));
+  s.call([] { g_followers.clear(); });
 
   auto missing = Client::unix_socket("/tmp/rack-no-such-dir/rackd.sock").request("GET", "/");
   CHECK(missing.error == Client::Error::Connect);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <map>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -31,6 +32,9 @@ namespace {
 
 constexpr uint64_t kLogFlushMs = 100;
 constexpr uint64_t kDrainTimeoutMs = 30000;
+// metrics_path: rackd answers within its collection deadline; this only
+// bounds a request whose answer can no longer come.
+constexpr uint64_t kMergedMetricsTimeoutMs = 5000;
 
 template <typename T>
 bool parse_uint(const char* text, T& out) {
@@ -70,6 +74,19 @@ struct App::Impl {
   uv_signal_t sigterm{}, sigint{};
   uv_timer_t flush_timer{}, drain_timer{};
   bool handles_open = false;
+  // metrics_path (RACK_METRICS_PATH): GETs waiting for rackd's merged text.
+  struct MergedWait {
+    uv_timer_t timer;
+    Impl* impl;
+    uint64_t seq;
+    Responder res;
+  };
+  std::string metrics_path;
+  uint64_t max_requests = 0;  // RACK_MAX_REQUESTS; 0 = no limit
+  uint64_t completed = 0;
+  bool recycle_asked = false;
+  uint64_t merged_seq = 0;
+  std::map<uint64_t, MergedWait*> merged_waiting;
   bool torn_down = false;
   int exit_code = 0;
 
@@ -81,6 +98,8 @@ struct App::Impl {
   void begin_drain(const char* why);
   void finish_drain();
   void teardown();
+  void serve_merged_metrics(Responder res);
+  void answer_merged(uint64_t seq, Response response);
 };
 
 // ---- construction ------------------------------------------------------------
@@ -135,6 +154,8 @@ void App::Impl::read_environment(int argc, char** argv) {
     }
   }
   if (const char* l = std::getenv("RACK_LISTEN"); listen.empty() && l) listen = l;
+  if (const char* p = std::getenv("RACK_METRICS_PATH"); p && *p == '/') metrics_path = p;
+  if (const char* p = std::getenv("RACK_MAX_REQUESTS"); p && *p) max_requests = std::strtoull(p, nullptr, 10);
 }
 
 App::App(int argc, char** argv) : impl_(std::make_unique<Impl>()) {
@@ -197,11 +218,21 @@ int App::run() {
     spdlog::error("{}", m.setup_error);
     return 2;
   }
+  // After the app's own routes, so an app that serves metrics_path itself wins.
+  if (m.info.supervised && !m.metrics_path.empty())
+    m.router.add("GET", m.metrics_path, [&m](Request&, Responder res) { m.serve_merged_metrics(std::move(res)); });
   m.server = std::make_unique<http::Server>(
       &m.loop, [&m](Request& req, Responder res) { m.router.dispatch(req, std::move(res)); }, m.limits);
   m.server->on_complete([&m](const Request& req, int status, std::chrono::nanoseconds d) {
     m.builtin->observe(req.method, req.route, status, static_cast<double>(d.count()) / 1e9);
     worker::log_request(req, status, d);
+    // max_requests: rackd chose the limit (with jitter, so workers do not
+    // all recycle at once) and replaces us gracefully when asked.
+    if (m.max_requests && !m.recycle_asked && m.channel && ++m.completed >= m.max_requests) {
+      m.recycle_asked = true;
+      spdlog::info("served {} requests (max_requests): asking rackd for a replacement", m.max_requests);
+      m.channel->send_recycle();
+    }
   });
   m.builtin->start(&m.loop, [&m] { return m.server ? m.server->active_connections() : 0; });
 
@@ -250,6 +281,11 @@ int App::Impl::start_channel() {
   h.on_drain = [this] { begin_drain("rackd asked"); };
   h.metrics_text = [this] { return worker::metrics_text(*registry); };
   h.load = [this] { return static_cast<uint64_t>(server->active_connections()); };
+  h.on_merged_metrics = [this](uint64_t seq, std::string text) {
+    Response r = Response::text(200, std::move(text));
+    r.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    answer_merged(seq, std::move(r));
+  };
   h.on_lost = [](std::string why) {
     // Nobody is left to hand us work, read our logs or stop us: go now,
     // without waiting for requests (their clients were rackd's to begin with).
@@ -288,6 +324,32 @@ void App::Impl::send_ready() {
   ready_sent = true;
   if (channel) channel->send_ready();
   spdlog::info("ready: app {} slot {} generation {} pid {}", info.app, info.slot, info.generation, info.pid);
+}
+
+// ---- metrics_path ------------------------------------------------------------
+
+// rackd is not in the data path: ask it over the channel for the app's
+// merged metrics and answer when they come.
+void App::Impl::serve_merged_metrics(Responder res) {
+  if (!channel) return res.send(Response::error(503, "metrics are merged by rackd; not supervised"));
+  auto* w = new MergedWait{{}, this, ++merged_seq, std::move(res)};
+  uv_timer_init(&loop, &w->timer);
+  w->timer.data = w;
+  merged_waiting[w->seq] = w;
+  uv_timer_start(&w->timer, [](uv_timer_t* t) {
+    auto* w = static_cast<MergedWait*>(t->data);
+    w->impl->answer_merged(w->seq, Response::error(504, "rackd did not answer with the merged metrics"));
+  }, kMergedMetricsTimeoutMs, 0);
+  channel->request_merged_metrics(w->seq);
+}
+
+void App::Impl::answer_merged(uint64_t seq, Response response) {
+  auto it = merged_waiting.find(seq);
+  if (it == merged_waiting.end()) return;  // timed out already
+  MergedWait* w = it->second;
+  merged_waiting.erase(it);
+  w->res.send(std::move(response));
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->timer), [](uv_handle_t* h) { delete static_cast<MergedWait*>(h->data); });
 }
 
 // ---- drain -------------------------------------------------------------------
@@ -345,6 +407,7 @@ void App::Impl::teardown() {
   if (channel_fd >= 0) ::close(channel_fd);
   for (int fd : to_return) ::close(fd);
   to_return.clear();
+  while (!merged_waiting.empty()) answer_merged(merged_waiting.begin()->first, Response::error(503, "exiting"));
   builtin->stop();
   if (handles_open) {
     for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&sigterm), reinterpret_cast<uv_handle_t*>(&sigint),

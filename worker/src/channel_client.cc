@@ -137,6 +137,17 @@ void ChannelClient::handle(channel::Message& m) {
         spdlog::warn("channel: LogLevel \"{}\" is not a level; ignored", log::json_escape(m.payload));
       }
       break;
+    case Type::MergedMetricsRep:
+      if (m.payload.size() >= sizeof(uint64_t)) {
+        uint64_t seq = channel::decode_u64(std::string_view(m.payload).substr(0, sizeof(uint64_t))).value_or(0);
+        merged_buf_.append(m.payload, sizeof(uint64_t));
+        if (!(m.flags & channel::kFlagMore)) {
+          std::string text = std::move(merged_buf_);
+          merged_buf_.clear();
+          if (handlers_.on_merged_metrics) handlers_.on_merged_metrics(seq, std::move(text));
+        }
+      }
+      break;
     default:
       if (unknown_seen_.insert(static_cast<uint16_t>(m.type)).second)
         spdlog::warn("channel: ignoring message type {} ({}); logged once",
@@ -191,7 +202,13 @@ void ChannelClient::when_flushed(std::function<void()> fn) {
 
 void ChannelClient::send_ready() { send(Type::Ready, {}); }
 
+void ChannelClient::send_recycle() { send(Type::Recycle, {}); }
+
 bool ChannelClient::send_conn_return(int fd) { return send(Type::ConnReturn, {}, fd); }
+
+void ChannelClient::request_merged_metrics(uint64_t seq) {
+  send(Type::MergedMetricsReq, channel::encode_u64(seq));
+}
 
 void ChannelClient::send_metrics(uint64_t seq) {
   std::string text = handlers_.metrics_text ? handlers_.metrics_text() : std::string();

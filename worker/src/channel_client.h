@@ -30,6 +30,8 @@ class ChannelClient {
     std::function<void()> on_drain;
     std::function<std::string()> metrics_text;
     std::function<uint64_t()> load;  // connections held now
+    // rackd's answer to request_merged_metrics (reassembled).
+    std::function<void(uint64_t seq, std::string text)> on_merged_metrics;
     // EOF or error on the channel: rackd is gone.
     std::function<void(std::string why)> on_lost;
   };
@@ -42,12 +44,15 @@ class ChannelClient {
   bool start(std::string& error);
 
   void send_ready();
+  void send_recycle();  // max_requests reached: ask rackd for a graceful replacement
   // Sends ConnReturn carrying fd. The caller may close fd on return (a
   // queued message holds its own dup). False if it could not be sent.
   bool send_conn_return(int fd);
   // MetricsRep{seq} in chunks: payload = u64 seq + text, kFlagMore on all
   // but the last. seq 0 = the final snapshot of a draining worker.
   void send_metrics(uint64_t seq);
+  // MergedMetricsReq{seq}: the app's merged metrics, for metrics_path.
+  void request_merged_metrics(uint64_t seq);
 
   // Runs `fn` once nothing is waiting to be written (at once if so now).
   void when_flushed(std::function<void()> fn);
@@ -79,6 +84,7 @@ class ChannelClient {
   std::deque<Outgoing> queue_;
   std::vector<std::function<void()>> flushed_;
   std::set<uint16_t> unknown_seen_;
+  std::string merged_buf_;  // MergedMetricsRep pieces (kFlagMore)
   bool lost_ = false;
 };
 

@@ -40,6 +40,20 @@
 //                                      draining worker is about to exit (its
 //                                      final snapshot).
 //   rackd  → worker  LogLevel{level}   change the runtime log level.
+//   worker → rackd   MergedMetricsReq{seq}
+//                                      the app's merged metrics, for an app
+//                                      that serves them on its own port
+//                                      (metrics_path; the worker learns the
+//                                      path from RACK_METRICS_PATH). rackd
+//                                      answers MergedMetricsRep: payload =
+//                                      u64 seq + a piece of the text, split
+//                                      with kFlagMore like MetricsRep, once
+//                                      its collection round ends (bounded by
+//                                      its deadline, so it always answers).
+//
+//   worker → rackd   Recycle           the worker reached RACK_MAX_REQUESTS:
+//                                      rackd replaces it as in a reload (new
+//                                      worker ready first, then Drain).
 //
 // Anything else is an unknown type: the receiver logs it once and carries on.
 #pragma once
@@ -64,6 +78,7 @@ enum class Type : uint16_t {
   Drain = 3,
   MetricsReq = 4,
   LogLevel = 5,
+  MergedMetricsRep = 6,
   // worker → rackd
   Ready = 100,
   Ack = 101,
@@ -71,6 +86,8 @@ enum class Type : uint16_t {
   Load = 103,
   ConnReturn = 104,
   MetricsRep = 105,
+  MergedMetricsReq = 106,
+  Recycle = 107,
 };
 
 inline constexpr uint16_t kFlagMore = 1;

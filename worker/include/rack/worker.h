@@ -56,7 +56,10 @@
 //
 // Built-in metrics: http_request_duration_seconds{method,route,status_code}
 // (route = the matched pattern, "unmatched" otherwise) and
-// rack_event_loop_lag_seconds. Every request is logged at info (method,
+// rack_event_loop_lag_seconds. Under rackd with `metrics_path` set, GET on
+// that path answers the app's metrics merged over all its workers (rackd
+// merges them; a route of the app's own for that path takes precedence).
+// Every request is logged at info (method,
 // target, status, milliseconds) to stdout; credentials in headers are shown
 // as [REDACTED] unless LOG_LEVEL is debug or trace.
 //
