@@ -28,6 +28,5 @@ namespace rack::master {
 class Supervisor;
 
 void serve_control(Supervisor& sup, http::Request& req, http::Responder res);
-http::Response metrics_response(Supervisor& sup);
 
 }  // namespace rack::master

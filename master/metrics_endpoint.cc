@@ -1,134 +1,302 @@
-// /metrics on the admin listener: rackd's own rack_* families and the
-// /proc figures of every worker. (Merging the workers' own registries is
-// metrics_merge.cc's job.)
+#include "metrics_endpoint.h"
+
 #include <unistd.h>
 
-#include <sstream>
+#include <spdlog/spdlog.h>
 
-#include "control_api.h"
+#include "app.h"
 #include "proc_stats.h"
 #include "supervisor.h"
+#include "uv_handle.h"
 
 namespace rack::master {
 
+using SteadyClock = std::chrono::steady_clock;
+
 namespace {
 
-// Writes one family: HELP and TYPE once, then its samples, so the output
-// keeps each family contiguous as the text format requires.
-class Family {
- public:
-  Family(std::ostringstream& out, const char* name, const char* type, const char* help) : out_(out), name_(name) {
-    out_ << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
+// A request nobody answered for this long is sent again (the answer may
+// have been lost with a channel that was closing).
+constexpr auto kAskAgainAfter = std::chrono::seconds(5);
+
+ProcessKey key_of(const Worker& w) {
+  return {static_cast<uint64_t>(w.id()),
+          std::chrono::duration_cast<std::chrono::nanoseconds>(w.started_at().time_since_epoch()).count()};
+}
+
+bool has_live_process(const Worker& w) { return w.pid() > 0 && w.lifecycle().has_process(); }
+
+bool speaks_rack(const Worker& w) { return w.cfg().protocol == config::Protocol::Rack; }
+
+// rackd's own families: counts it keeps itself and /proc figures. They are
+// `exclusive`, so a worker family of the same name cannot add to them.
+void render_rackd(Supervisor& sup, const std::vector<App*>& apps, bool with_rackd_process, Exposition& ex) {
+  auto fam = [&](const char* name, MetricType type, const char* help) {
+    return ex.family(name, type, help, true);
+  };
+  auto app_l = [](App* a) { return label_pair("app", a->name()); };
+  {
+    auto* f = fam("rack_workers", MetricType::Gauge, "Workers by app and lifecycle state.");
+    for (App* a : apps) {
+      std::map<std::string, int> by_state;
+      for (auto s : {"starting", "ready", "draining", "stopping", "backoff", "errored"}) by_state[s] = 0;
+      for (Worker* w : a->workers()) {
+        auto s = std::string(to_string(w->state()));
+        if (by_state.count(s)) by_state[s]++;
+      }
+      for (auto& [s, n] : by_state) f->sample(app_l(a) + "," + label_pair("state", s), n);
+    }
   }
-  void sample(const std::string& labels, double v) {
-    out_ << name_;
-    if (!labels.empty()) out_ << '{' << labels << '}';
-    out_ << ' ' << v << '\n';
+  {
+    auto* f = fam("rack_worker_restarts_total", MetricType::Counter, "Worker restarts by reason.");
+    for (App* a : apps)
+      for (auto& [reason, n] : a->counters().restarts_by_reason)
+        f->sample(app_l(a) + "," + label_pair("reason", reason), static_cast<double>(n));
+  }
+  struct PerApp {
+    const char* name;
+    MetricType type;
+    const char* help;
+    double (*value)(App*);
+  };
+  const PerApp per_app[] = {
+      {"rack_connections_dispatched_total", MetricType::Counter, "Connections handed to workers.",
+       [](App* a) { return static_cast<double>(a->counters().connections_dispatched); }},
+      {"rack_connections_requeued_total", MetricType::Counter,
+       "Connections given back (worker died before taking them, or idle keep-alive during drain).",
+       [](App* a) { return static_cast<double>(a->counters().connections_requeued); }},
+      {"rack_connections_expired_total", MetricType::Counter, "Queued connections closed after queue_timeout.",
+       [](App* a) { return static_cast<double>(a->counters().connections_expired); }},
+      {"rack_dispatch_queue_depth", MetricType::Gauge, "Connections waiting for a ready worker.",
+       [](App* a) { return static_cast<double>(a->queue_depth()); }},
+      {"rack_reloads_total", MetricType::Counter, "Reloads started.",
+       [](App* a) { return static_cast<double>(a->counters().reloads); }},
+      {"rack_reloads_failed_total", MetricType::Counter, "Reloads that stopped because a replacement failed.",
+       [](App* a) { return static_cast<double>(a->counters().reloads_failed); }},
+  };
+  for (auto& p : per_app) {
+    auto* f = fam(p.name, p.type, p.help);
+    for (App* a : apps) f->sample(app_l(a), p.value(a));
+  }
+  if (with_rackd_process) {
+    // Log totals are rackd-wide (one LogStats for every app).
+    const LogStats& ls = sup.log_stats();
+    fam("rack_log_bytes_total", MetricType::Counter, "Bytes written to app log files.")->sample("", ls.bytes_written);
+    fam("rack_log_lines_total", MetricType::Counter, "Lines written to app log files.")->sample("", ls.lines_written);
+    fam("rack_log_rotations_total", MetricType::Counter, "Log file rotations.")->sample("", ls.rotations);
+    fam("rack_log_dropped_lines_total", MetricType::Counter, "Lines dropped with logs.on_full: drop.")
+        ->sample("", ls.dropped_lines);
+    fam("rack_log_write_errors_total", MetricType::Counter, "Failed writes to log files (retried).")
+        ->sample("", ls.write_errors);
   }
 
- private:
-  std::ostringstream& out_;
-  const char* name_;
-};
-
-std::string label(const char* k, const std::string& v) {
-  std::string out = k;
-  out += "=\"";
-  for (char c : v) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (c == '\n') { out += "\\n"; continue; }
-    out += c;
+  // /proc figures of every worker of every protocol, and of rackd itself
+  // (app="rackd", no worker label). A slot's worker restarted after a crash
+  // keeps slot and generation, so the pid tells processes apart.
+  struct Row {
+    std::string labels;
+    ProcSample s;
+  };
+  std::vector<Row> rows;
+  for (App* a : apps) {
+    for (Worker* w : a->workers()) {
+      if (!w->proc() || !has_live_process(*w)) continue;
+      rows.push_back({app_l(a) + "," + label_pair("worker", std::to_string(w->slot().index)) + "," +
+                          label_pair("generation", std::to_string(w->generation())) + "," +
+                          label_pair("pid", std::to_string(w->pid())),
+                      *w->proc()});
+    }
   }
-  return out + '"';
+  if (with_rackd_process)
+    if (auto self = read_proc(::getpid())) rows.push_back({label_pair("app", "rackd"), *self});
+  auto* cpu = fam("process_cpu_seconds_total", MetricType::Counter, "User and system CPU time, in seconds.");
+  auto* rss = fam("process_resident_memory_bytes", MetricType::Gauge, "Resident memory, in bytes.");
+  auto* fds = fam("process_open_fds", MetricType::Gauge, "Open file descriptors.");
+  auto* start = fam("process_start_time_seconds", MetricType::Gauge, "Start time since the epoch, in seconds.");
+  for (auto& r : rows) {
+    cpu->sample(r.labels, r.s.cpu_seconds);
+    rss->sample(r.labels, static_cast<double>(r.s.rss_bytes));
+    fds->sample(r.labels, static_cast<double>(r.s.open_fds));
+    start->sample(r.labels, r.s.start_time_s);
+  }
+}
+
+http::Response text_response(std::string body) {
+  http::Response res = http::Response::text(200, std::move(body));
+  res.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  return res;
 }
 
 }  // namespace
 
-http::Response metrics_response(Supervisor& sup) {
-  std::ostringstream o;
-  o.precision(17);
-  auto apps = sup.apps();
-  {
-    Family f(o, "rack_workers", "gauge", "Workers by app and lifecycle state.");
-    for (App* a : apps) {
-      std::map<std::string, int> by_state;
-      for (auto s : {"starting", "ready", "draining", "stopping", "backoff", "errored"}) by_state[s] = 0;
-      for (Worker* w : a->workers()) by_state[std::string(to_string(w->state()))]++;
-      for (auto& [s, n] : by_state) f.sample(label("app", a->name()) + "," + label("state", s), n);
-    }
-  }
-  {
-    Family f(o, "rack_worker_restarts_total", "counter", "Worker restarts by reason.");
-    for (App* a : apps) {
-      for (auto& [reason, n] : a->counters().restarts_by_reason)
-        f.sample(label("app", a->name()) + "," + label("reason", reason), static_cast<double>(n));
-    }
-  }
-  {
-    Family f(o, "rack_connections_dispatched_total", "counter", "Connections handed to workers.");
-    for (App* a : apps) f.sample(label("app", a->name()), static_cast<double>(a->counters().connections_dispatched));
-  }
-  {
-    Family f(o, "rack_connections_requeued_total", "counter",
-             "Connections given back (worker died before taking them, or idle keep-alive during drain).");
-    for (App* a : apps) f.sample(label("app", a->name()), static_cast<double>(a->counters().connections_requeued));
-  }
-  {
-    Family f(o, "rack_connections_expired_total", "counter", "Queued connections closed after queue_timeout.");
-    for (App* a : apps) f.sample(label("app", a->name()), static_cast<double>(a->counters().connections_expired));
-  }
-  {
-    Family f(o, "rack_dispatch_queue_depth", "gauge", "Connections waiting for a ready worker.");
-    for (App* a : apps) f.sample(label("app", a->name()), static_cast<double>(a->queue_depth()));
-  }
-  {
-    Family f(o, "rack_reloads_total", "counter", "Reloads started.");
-    for (App* a : apps) f.sample(label("app", a->name()), static_cast<double>(a->counters().reloads));
-  }
-  {
-    Family f(o, "rack_reloads_failed_total", "counter", "Reloads that stopped because a replacement failed.");
-    for (App* a : apps) f.sample(label("app", a->name()), static_cast<double>(a->counters().reloads_failed));
-  }
-  const LogStats& ls = sup.log_stats();
-  Family(o, "rack_log_bytes_total", "counter", "Bytes written to app log files.").sample("", ls.bytes_written);
-  Family(o, "rack_log_lines_total", "counter", "Lines written to app log files.").sample("", ls.lines_written);
-  Family(o, "rack_log_rotations_total", "counter", "Log file rotations.").sample("", ls.rotations);
-  Family(o, "rack_log_dropped_lines_total", "counter", "Lines dropped with logs.on_full: drop.")
-      .sample("", ls.dropped_lines);
-  Family(o, "rack_log_write_errors_total", "counter", "Failed writes to log files (retried).")
-      .sample("", ls.write_errors);
+MetricsEndpoint::MetricsEndpoint(Supervisor& sup, std::chrono::milliseconds deadline)
+    : sup_(sup), deadline_(deadline) {
+  background_ = new_handle<uv_timer_t>(this);
+  uv_timer_init(sup_.loop(), background_);
+  uv_unref(reinterpret_cast<uv_handle_t*>(background_));
+  auto every = static_cast<uint64_t>(std::chrono::milliseconds(kBackgroundEvery).count());
+  uv_timer_start(background_, [](uv_timer_t* t) {
+    auto* self = static_cast<MetricsEndpoint*>(t->data);
+    if (!self || self->collecting_ || SteadyClock::now() - self->started_ < kBackgroundEvery) return;
+    self->collect([] {});
+  }, every, every);
+}
 
-  // /proc figures: per worker, and rackd itself (no app label).
-  struct Row { std::string labels; ProcSample s; };
-  std::vector<Row> rows;
-  for (App* a : apps) {
+MetricsEndpoint::~MetricsEndpoint() {
+  close_handle(timer_);
+  close_handle(background_);
+}
+
+void MetricsEndpoint::attach(App& app) {
+  App* a = &app;  // the App owns these callbacks, so it outlives every call
+  app.on_worker_metrics = [this, a](Worker& w, std::string text, bool final) {
+    on_worker_metrics(*a, w, std::move(text), final);
+  };
+  app.on_worker_merged_metrics_request = [this, a](Worker& w, uint64_t seq) { on_merged_request(*a, w, seq); };
+}
+
+void MetricsEndpoint::serve(http::Responder res) {
+  collect([this, res]() mutable { res.send(text_response(render(nullptr))); });
+}
+
+// ---- collection ---------------------------------------------------------------
+
+void MetricsEndpoint::collect(std::function<void()> done) {
+  pending_.push_back(std::move(done));
+  if (collecting_) return;  // join the round in flight
+  collecting_ = true;
+  started_ = SteadyClock::now();
+  ++seq_;  // never 0: seq 0 marks a worker's unasked final snapshot
+  waiting_.clear();
+  forget_deleted();
+  for (App* a : sup_.apps()) {
+    sync(*a);
     for (Worker* w : a->workers()) {
-      if (w->proc() && w->lifecycle().has_process())
-        rows.push_back({label("app", a->name()) + "," + label("worker", std::to_string(w->slot().index)) + "," +
-                            label("generation", std::to_string(w->generation())),
-                        *w->proc()});
+      if (!speaks_rack(*w) || !has_live_process(*w)) continue;
+      Id id{a->name(), key_of(*w)};
+      auto asked = asked_.find(id);
+      if (asked == asked_.end() || started_ - asked->second > kAskAgainAfter) {
+        w->request_metrics(seq_);
+        asked_[id] = started_;
+      }
+      waiting_.insert(std::move(id));
     }
   }
-  if (auto self = read_proc(::getpid())) rows.push_back({label("app", "rackd"), *self});
-  {
-    Family f(o, "process_cpu_seconds_total", "counter", "User and system CPU time.");
-    for (auto& r : rows) f.sample(r.labels, r.s.cpu_seconds);
+  if (!timer_) {
+    timer_ = new_handle<uv_timer_t>(this);
+    uv_timer_init(sup_.loop(), timer_);
   }
-  {
-    Family f(o, "process_resident_memory_bytes", "gauge", "Resident memory.");
-    for (auto& r : rows) f.sample(r.labels, static_cast<double>(r.s.rss_bytes));
+  // Answer on a loop turn of its own even when nobody is asked, so that
+  // scrape callbacks never run inside the caller's stack.
+  auto wait = waiting_.empty() ? 0 : static_cast<uint64_t>(deadline_.count());
+  uv_timer_start(timer_, [](uv_timer_t* t) {
+    if (auto* self = static_cast<MetricsEndpoint*>(t->data)) self->finish();
+  }, wait, 0);
+}
+
+void MetricsEndpoint::finish() {
+  if (!collecting_) return;
+  collecting_ = false;
+  uv_timer_stop(timer_);
+  last_collect_s_ = std::chrono::duration<double>(SteadyClock::now() - started_).count();
+  stale_.clear();
+  for (auto& [app, key] : waiting_) ++stale_[app];
+  waiting_.clear();
+  auto callbacks = std::move(pending_);
+  pending_.clear();
+  for (auto& cb : callbacks) cb();
+}
+
+void MetricsEndpoint::on_worker_metrics(App& app, Worker& w, std::string text, bool final) {
+  Id id{app.name(), key_of(w)};
+  asked_.erase(id);
+  std::string error;
+  if (!merge_.report(app.name(), id.second, {w.slot().index, w.generation()}, text, error)) {
+    ++parse_errors_[app.name()];
+    spdlog::warn("{} slot {}: pid {} sent metrics that do not parse ({}); keeping its previous snapshot",
+                 app.name(), w.slot().index, w.pid(), error);
   }
-  {
-    Family f(o, "process_open_fds", "gauge", "Open file descriptors.");
-    for (auto& r : rows) f.sample(r.labels, static_cast<double>(r.s.open_fds));
+  if (final)
+    spdlog::debug("{} slot {}: pid {} sent its final metrics snapshot", app.name(), w.slot().index, w.pid());
+  if (collecting_ && waiting_.erase(id) && waiting_.empty()) {
+    // Everyone answered: finish on the next loop turn, outside the
+    // worker's channel callback.
+    uv_timer_start(timer_, [](uv_timer_t* t) {
+      if (auto* self = static_cast<MetricsEndpoint*>(t->data)) self->finish();
+    }, 0, 0);
   }
-  {
-    Family f(o, "process_start_time_seconds", "gauge", "Start time since the epoch.");
-    for (auto& r : rows) f.sample(r.labels, r.s.start_time_s);
+}
+
+void MetricsEndpoint::on_merged_request(App& app, Worker& w, uint64_t seq) {
+  // The worker may be gone by the time the collection ends: find it again.
+  std::string name = app.name();
+  WorkerId wid = w.id();
+  ProcessKey key = key_of(w);
+  collect([this, name, wid, key, seq] {
+    App* a = sup_.find(name);
+    if (!a) return;
+    for (Worker* x : a->workers()) {
+      if (x->id() == wid && key_of(*x) == key && has_live_process(*x)) {
+        x->send_merged_metrics(seq, render(&name));
+        return;
+      }
+    }
+  });
+}
+
+// ---- rendering ----------------------------------------------------------------
+
+void MetricsEndpoint::sync(App& app) {
+  std::set<ProcessKey> live;
+  for (Worker* w : app.workers())
+    if (has_live_process(*w)) live.insert(key_of(*w));
+  merge_.retire_except(app.name(), live);
+  std::erase_if(asked_, [&](const auto& e) { return e.first.first == app.name() && !live.count(e.first.second); });
+}
+
+void MetricsEndpoint::forget_deleted() {
+  std::set<std::string> known;
+  for (App* a : sup_.apps()) known.insert(a->name());
+  for (auto& name : merge_.apps())
+    if (!known.count(name)) merge_.forget(name);
+  std::erase_if(asked_, [&](const auto& e) { return !known.count(e.first.first); });
+  std::erase_if(stale_, [&](const auto& e) { return !known.count(e.first); });
+  std::erase_if(parse_errors_, [&](const auto& e) { return !known.count(e.first); });
+}
+
+std::string MetricsEndpoint::render(const std::string* only) {
+  std::vector<App*> apps;
+  for (App* a : sup_.apps())
+    if (!only || a->name() == *only) apps.push_back(a);
+
+  Exposition ex;
+  render_rackd(sup_, apps, only == nullptr, ex);
+  auto* stale = ex.family("rack_metrics_stale_workers", MetricType::Gauge,
+                          "Workers that did not answer the last metrics collection in time; their last snapshot was used.",
+                          true);
+  auto* errors = ex.family("rack_metrics_parse_errors_total", MetricType::Counter,
+                           "Worker metrics snapshots rackd could not parse (the previous one was kept).", true);
+  for (App* a : apps) {
+    auto s = stale_.find(a->name());
+    stale->sample(label_pair("app", a->name()), s == stale_.end() ? 0 : static_cast<double>(s->second));
+    auto e = parse_errors_.find(a->name());
+    errors->sample(label_pair("app", a->name()), e == parse_errors_.end() ? 0 : static_cast<double>(e->second));
   }
-  http::Response res = http::Response::text(200, o.str());
-  res.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-  return res;
+  if (!only)
+    ex.family("rack_metrics_collect_seconds", MetricType::Gauge,
+              "How long the last collection of worker metrics took (bounded by its deadline).", true)
+        ->sample("", last_collect_s_);
+
+  for (App* a : apps) {
+    sync(*a);
+    std::size_t skipped = 0;
+    merge_.render(a->name(), a->cfg().gauges, ex, &skipped);
+    if (skipped && skipped_logged_.insert(a->name()).second)
+      spdlog::warn("{}: {} metric families of its workers clash with rackd's own or another app's (same name, "
+                   "other type) and are left out of /metrics",
+                   a->name(), skipped);
+  }
+  return ex.str();
 }
 
 }  // namespace rack::master

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control_api.h"
+#include "metrics_endpoint.h"
 #include "uv_handle.h"
 
 namespace rack::master {
@@ -14,6 +15,7 @@ namespace rack::master {
 using json = nlohmann::json;
 
 Supervisor::Supervisor(uv_loop_t* loop, SupervisorOptions options) : loop_(loop), opt_(std::move(options)) {
+  metrics_ = std::make_unique<MetricsEndpoint>(*this);
   for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     auto* h = new_handle<uv_signal_t>(this);
     uv_signal_init(loop_, h);
@@ -202,6 +204,7 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
     r.started.push_back(app->name());
     App* raw = app.get();
     apps_[raw->name()] = std::move(app);
+    metrics_->attach(*raw);
     raw->start();
   }
   return r;
@@ -290,7 +293,7 @@ void Supervisor::serve_admin(http::Request& req, http::Responder res) {
   } else if (req.path == "/v1/status") {
     res.send(http::Response::json(200, status().dump()));
   } else if (req.path == "/metrics") {
-    res.send(metrics_response(*this));
+    metrics_->serve(std::move(res));
   } else {
     res.send(http::Response::json(404, R"({"error":"not found"})"));
   }

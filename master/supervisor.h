@@ -20,6 +20,8 @@
 
 namespace rack::master {
 
+class MetricsEndpoint;
+
 struct SupervisorOptions {
   std::string home;            // $RACK_HOME
   bool foreground = false;     // --no-daemon
@@ -78,6 +80,9 @@ class Supervisor {
   uv_loop_t* loop_;
   SupervisorOptions opt_;
   LogStats log_stats_;
+  // Before apps_: the apps' metrics callbacks point into it, so it must be
+  // destroyed after them.
+  std::unique_ptr<MetricsEndpoint> metrics_;
   std::map<std::string, std::unique_ptr<App>> apps_;
   std::vector<uv_signal_t*> signals_;
   uv_timer_t* tick_timer_ = nullptr;

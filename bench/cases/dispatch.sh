@@ -1,0 +1,78 @@
+# Comparisons 1 and 2: connection dispatch (Connection: close, a new
+# connection per request) and keep-alive throughput, 2 workers each:
+#   rack       rack-hello x2 behind rackd (round-robin, fd passing)
+#   reuseport  the same rack-hello x2 listening by themselves (SO_REUSEPORT)
+#   nginx      2 workers, return 200 "hello\n"
+# All three run at once and take turns, so machine noise hits them alike.
+# Also rackd's CPU time per dispatched connection during the close runs.
+
+bench_dispatch() {
+  say "dispatch: Rack vs SO_REUSEPORT vs nginx, 2 workers, close and keep-alive"
+  local dir="$RUN/dispatch" p_reuse p_nginx
+  mkdir -p "$dir/nginx/tmp"
+  read -r p_reuse p_nginx <<<"$(free_ports 2)"
+
+  cat >"$dir/eco.yaml" <<YAML
+rack:
+  admin: 127.0.0.1:0
+apps:
+  - name: hello
+    run: [$BIN/rack-hello]
+    protocol: rack
+    listen: 127.0.0.1:0
+    instances: 2
+    env: {LOG_LEVEL: warn}
+YAML
+  rack_up "$dir/rack" "$dir/eco.yaml" || return 1
+  local home="$dir/rack"
+  local rack_addr admin rackd
+  rack_addr=$(rack_listen "$home" hello) admin=$(rack_admin "$home") rackd=$(rack_pid "$home")
+
+  local i peers_bg=()
+  for i in 1 2; do
+    start_bg "$dir/reuseport-$i.log" env LOG_LEVEL=warn "$BIN/rack-hello" --listen "127.0.0.1:$p_reuse"
+    peers_bg+=("$BG_PID")
+  done
+  sed -e "s|@DIR@|$dir/nginx|g" -e "s|@PORT@|$p_nginx|g" "$APPS/nginx.conf.in" >"$dir/nginx/nginx.conf"
+  start_bg "$dir/nginx/stdout.log" nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log"
+  peers_bg+=("$BG_PID")
+
+  declare -A url=(
+    [rack]="http://$rack_addr/"
+    [reuseport]="http://127.0.0.1:$p_reuse/"
+    [nginx]="http://127.0.0.1:$p_nginx/"
+  )
+  local peer
+  for peer in rack reuseport nginx; do
+    wait_http "${url[$peer]}" || return 1
+    ((WARMUP)) && wrk_json "${url[$peer]}" ka 1 >/dev/null
+  done
+
+  local rep mode peers json t0 t1 c0 c1
+  for rep in $(seq "$DISPATCH_REPS"); do
+    # Rotate the order each repetition: no peer always goes first.
+    case $((rep % 3)) in
+      1) peers=(rack reuseport nginx) ;;
+      2) peers=(reuseport nginx rack) ;;
+      0) peers=(nginx rack reuseport) ;;
+    esac
+    for mode in close ka; do
+      for peer in "${peers[@]}"; do
+        if [[ $peer == rack ]]; then
+          t0=$(cpu_ticks "$rackd") c0=$(rack_counter "$admin" rack_connections_dispatched_total hello)
+        fi
+        json=$(wrk_json "${url[$peer]}" "$mode")
+        if [[ $peer == rack ]]; then
+          t1=$(cpu_ticks "$rackd") c1=$(rack_counter "$admin" rack_connections_dispatched_total hello)
+          json=$(jq -c --argjson cpu_us "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson conns "$((c1 - c0))" \
+            '. + {rackd_cpu_us: $cpu_us, rackd_conns: $conns,
+                  rackd_cpu_us_per_conn: (if $conns > 0 then $cpu_us / $conns else null end)}' <<<"$json")
+        fi
+        record dispatch "$mode.$peer" "$rep" "$json"
+        say "  rep $rep $mode $peer: $(jq -r '"\(.rps|floor) req/s, errors \(.err_connect + .err_read + .err_write + .err_timeout + .err_status)"' <<<"$json")"
+      done
+    done
+  done
+  rack_down "$home"
+  for i in "${peers_bg[@]}"; do stop_bg "$i"; done
+}

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Small timing helpers for bench/run (python3 standard library only).
+
+Each subcommand prints one JSON object (or a plain value) on stdout:
+
+  freeport [N]                       N free TCP ports on 127.0.0.1
+  ready  --url U --n N -- CMD...     run CMD; ms until N distinct worker pids
+                                     have answered U (GET /whoami)
+  recover --url U --kill PID --known P1,P2,...
+                                     SIGKILL PID; ms until a pid not in
+                                     --known (nor PID) answers U
+  scrape --url U --count K           latency of K sequential GETs of U
+  wait-tail --file F --needle S      epoch seconds when S shows up at the end of F
+  verify-lines --n N FILE...         numbered lines L000000001..N across FILEs
+                                     (plain or .gz): found, missing, duplicated
+"""
+import argparse
+import gzip
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+
+
+def get(url, timeout=1.0):
+    """One GET on a new connection. Returns (status, body) or None on a socket error."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.request("GET", u.path or "/", headers={"Connection": "close"})
+        r = conn.getresponse()
+        return r.status, r.read()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def whoami(url):
+    r = get(url, timeout=0.5)
+    if r is None or r[0] != 200:
+        return None
+    try:
+        return int(json.loads(r[1])["pid"])
+    except (ValueError, KeyError):
+        return None
+
+
+def cmd_freeport(a):
+    socks = []
+    for _ in range(a.n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    print(" ".join(str(s.getsockname()[1]) for s in socks))
+    for s in socks:
+        s.close()
+
+
+def cmd_ready(a):
+    # Start the clock before the command: what a user waits for.
+    t0 = time.monotonic()
+    proc = subprocess.Popen(a.cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen, ready_ms = set(), None
+    deadline = t0 + a.timeout
+    while time.monotonic() < deadline:
+        pid = whoami(a.url)
+        if pid is not None:
+            seen.add(pid)
+            if len(seen) >= a.n:
+                ready_ms = (time.monotonic() - t0) * 1000
+                break
+        else:
+            time.sleep(0.002)
+    rc = proc.wait(timeout=a.timeout)
+    cmd_ms = (time.monotonic() - t0) * 1000
+    print(json.dumps({"ready_ms": ready_ms, "cmd_ms": round(cmd_ms, 1), "cmd_rc": rc, "pids": sorted(seen)}))
+
+
+def cmd_recover(a):
+    known = {int(p) for p in a.known.split(",") if p} | {a.kill}
+    os.kill(a.kill, signal.SIGKILL)
+    t0 = time.monotonic()
+    deadline = t0 + a.timeout
+    failed = 0
+    while time.monotonic() < deadline:
+        pid = whoami(a.url)
+        if pid is None:
+            failed += 1
+            time.sleep(0.001)
+        elif pid not in known:
+            print(json.dumps({"recover_ms": round((time.monotonic() - t0) * 1000, 1),
+                              "new_pid": pid, "failed_polls": failed}))
+            return
+    print(json.dumps({"recover_ms": None, "failed_polls": failed}))
+
+
+def cmd_scrape(a):
+    lat, size, series = [], 0, 0
+    for _ in range(a.count):
+        t = time.monotonic()
+        r = get(a.url, timeout=10)
+        lat.append((time.monotonic() - t) * 1000)
+        if r is None or r[0] != 200:
+            print(json.dumps({"error": "scrape failed", "status": r and r[0]}))
+            return
+        size = len(r[1])
+        series = sum(1 for line in r[1].splitlines() if line and not line.startswith(b"#"))
+    lat.sort()
+    print(json.dumps({"p50_ms": round(statistics.median(lat), 2),
+                      "p90_ms": round(lat[int(0.9 * (len(lat) - 1))], 2),
+                      "max_ms": round(lat[-1], 2), "bytes": size, "series": series}))
+
+
+def cmd_wait_tail(a):
+    needle = a.needle.encode()
+    deadline = time.monotonic() + a.timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(a.file, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 4096))
+                if needle in f.read():
+                    print(f"{time.time():.6f}")
+                    return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.002)
+    print("null")
+
+
+LINE = re.compile(rb"L(\d{9}) ")
+
+
+def cmd_verify_lines(a):
+    counts = bytearray(a.n + 1)
+    found = 0
+    for name in a.files:
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(name, "rb") as f:
+            for line in f:
+                m = LINE.search(line)
+                if not m:
+                    continue
+                i = int(m.group(1))
+                if 1 <= i <= a.n:
+                    found += 1
+                    counts[i] = min(counts[i] + 1, 255)
+    missing = sum(1 for c in counts[1:] if c == 0)
+    duplicated = sum(1 for c in counts[1:] if c > 1)
+    print(json.dumps({"expected": a.n, "found": found, "missing": missing,
+                      "duplicated": duplicated, "files": len(a.files)}))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd_name", required=True)
+
+    s = sub.add_parser("freeport")
+    s.add_argument("n", type=int, nargs="?", default=1)
+    s.set_defaults(fn=cmd_freeport)
+
+    s = sub.add_parser("ready")
+    s.add_argument("--url", required=True)
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("--timeout", type=float, default=30)
+    s.add_argument("cmd", nargs=argparse.REMAINDER)
+    s.set_defaults(fn=cmd_ready)
+
+    s = sub.add_parser("recover")
+    s.add_argument("--url", required=True)
+    s.add_argument("--kill", type=int, required=True)
+    s.add_argument("--known", default="")
+    s.add_argument("--timeout", type=float, default=30)
+    s.set_defaults(fn=cmd_recover)
+
+    s = sub.add_parser("scrape")
+    s.add_argument("--url", required=True)
+    s.add_argument("--count", type=int, default=20)
+    s.set_defaults(fn=cmd_scrape)
+
+    s = sub.add_parser("wait-tail")
+    s.add_argument("--file", required=True)
+    s.add_argument("--needle", required=True)
+    s.add_argument("--timeout", type=float, default=120)
+    s.set_defaults(fn=cmd_wait_tail)
+
+    s = sub.add_parser("verify-lines")
+    s.add_argument("--n", type=int, required=True)
+    s.add_argument("files", nargs="+")
+    s.set_defaults(fn=cmd_verify_lines)
+
+    a = p.parse_args()
+    if getattr(a, "cmd", None) and a.cmd[:1] == ["--"]:
+        a.cmd = a.cmd[1:]
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

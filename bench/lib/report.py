@@ -1,0 +1,347 @@
+#!/usr/bin/env python3
+"""Writes docs/BENCHMARKS.md (and the chart's data) from bench/out/results.jsonl.
+
+  report.py --results bench/out/results.jsonl --machine bench/out/machine.json \
+            --out docs/BENCHMARKS.md --chart-data bench/out/throughput.dat
+
+Every figure is the median over the repetitions; the raw values follow in
+parentheses. A comparison that did not run (or was skipped) says so.
+"""
+import argparse
+import json
+import statistics
+from collections import defaultdict
+
+
+class Results:
+    def __init__(self, path):
+        self.rows = defaultdict(list)  # (group, name) -> [record, ...] in rep order
+        self.skips = {}                # "group" or "group.part" -> reason
+        with open(path) as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                if "skip" in r:
+                    self.skips[r["group"]] = r["skip"]
+                else:
+                    self.rows[(r["group"], r["name"])].append(r)
+
+    def has(self, group, name=None):
+        return any(g == group and (name is None or n == name) for g, n in self.rows)
+
+    def values(self, group, name, field):
+        return [r[field] for r in self.rows.get((group, name), []) if r.get(field) is not None]
+
+    def med(self, group, name, field):
+        v = self.values(group, name, field)
+        return statistics.median(v) if v else None
+
+    def total(self, group, name, field):
+        v = self.values(group, name, field)
+        return sum(v) if v else None
+
+
+def num(x, digits=0):
+    if x is None:
+        return "—"
+    if digits == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}f}"
+
+
+def raw(vals, digits=0):
+    return "(" + ", ".join(num(v, digits) for v in vals) + ")" if len(vals) > 1 else ""
+
+
+def cell(res, group, name, field, digits=0):
+    """Median, then every repetition's value."""
+    m = res.med(group, name, field)
+    if m is None:
+        return "—"
+    return f"{num(m, digits)} {raw(res.values(group, name, field), digits)}".strip()
+
+
+def ratio(a, b):
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def times(r):
+    return "—" if r is None else f"{r:.2f}×"
+
+
+def verdict(value, target, higher_is_better=True):
+    if value is None:
+        return "not measured"
+    ok = value >= target if higher_is_better else value <= target
+    return "✅ meets" if ok else "❌ misses"
+
+
+def summary(res):
+    """Rows of the headline table: (#, what, measured, target, verdict)."""
+    rows = []
+    d = "dispatch"
+    r = ratio(res.med(d, "close.rack", "rps"), res.med(d, "close.reuseport", "rps"))
+    rows.append(("1", "Connection: close, 2 workers: Rack ÷ SO_REUSEPORT (conn/s)",
+                 times(r), "≥ 0.9×", verdict(r, 0.9)))
+    r2 = ratio(res.med(d, "close.rack", "rps"), res.med(d, "close.nginx", "rps"))
+    rows.append(("1", "Connection: close, 2 workers: Rack ÷ nginx (conn/s)", times(r2), "—", "reference"))
+    c = res.med(d, "close.rack", "rackd_cpu_us_per_conn")
+    rows.append(("1", "rackd CPU per dispatched connection", f"{num(c, 1)} µs", "—", "regression guard"))
+    r = ratio(res.med(d, "ka.rack", "rps"), res.med(d, "ka.reuseport", "rps"))
+    rows.append(("2", "Keep-alive, 2 workers: Rack ÷ SO_REUSEPORT (req/s)",
+                 times(r), "≥ 0.97×", verdict(r, 0.97)))
+
+    n = "node"
+    if "node.rack-node" in res.skips or not res.has(n, "close.rack-node"):
+        why = res.skips.get("node.rack-node", "did not run")
+        rows.append(("3", "Node app, Connection: close: Rack ÷ PM2 cluster", "skipped", "≥ 2×", why))
+    else:
+        r = ratio(res.med(n, "close.rack-node", "rps"), res.med(n, "close.pm2", "rps"))
+        rows.append(("3", "Node app, Connection: close: Rack ÷ PM2 cluster", times(r), "≥ 2×", verdict(r, 2)))
+        r = ratio(res.med(n, "ka.rack-node", "rps"), res.med(n, "ka.pm2", "rps"))
+        rows.append(("3", "Node app, keep-alive: Rack ÷ PM2 cluster", times(r), "—", "reference"))
+
+    g = "reload"
+    for mode, label in (("ka", "keep-alive"), ("close", "Connection: close")):
+        f = res.total(g, f"{mode}.rack", "failed")
+        p = res.total(g, f"{mode}.pm2", "failed")
+        reloads = res.total(g, f"{mode}.rack", "reloads")
+        rows.append(("4", f"Failed requests during {num(reloads)} reloads of 4 workers, {label}: Rack (PM2)",
+                     f"{num(f)} ({num(p)})", "0", verdict(f, 0, higher_is_better=False)))
+
+    r = ratio(res.med("logs", "rack", "lines_per_s"), res.med("logs", "pipe", "lines_per_s"))
+    rows.append(("5", "Log capture, rotated + gzip: Rack ÷ plain pipe (lines/s)", times(r), "≥ 0.8×", verdict(r, 0.8)))
+    lost = res.total("logs", "rack", "lost")
+    rows.append(("5", "Log lines lost by Rack (all repetitions)", num(lost), "0", verdict(lost, 0, False)))
+    r = ratio(res.med("logs", "rack", "lines_per_s"), res.med("logs", "pm2", "lines_per_s"))
+    rows.append(("5", "Log capture: Rack ÷ PM2 (lines/s)", times(r), "—", "reference"))
+
+    rss = res.med("footprint", "rack", "supervisor_rss_kb")
+    pm2 = res.med("footprint", "pm2", "supervisor_rss_kb")
+    mb = rss / 1024 if rss is not None else None
+    rows.append(("6", "Supervisor RSS, 2 apps × 4 workers: rackd (PM2 daemon)",
+                 f"{num(mb, 1)} MiB ({num(pm2 / 1024 if pm2 else None, 1)} MiB)", "≤ 10 MiB",
+                 verdict(mb, 10, higher_is_better=False)))
+
+    rv = "recovery"
+    for field, label in (("kill9_ms", "kill -9 until a new worker serves"),
+                         ("cold_start_ms", "start (daemon not running) until 2 workers serve"),
+                         ("warm_start_ms", "start (daemon running) until 2 workers serve")):
+        a, b = res.med(rv, "rack", field), res.med(rv, "pm2", field)
+        rows.append(("7", f"{label[0].upper() + label[1:]}: Rack (PM2)",
+                     f"{num(a)} ms ({num(b)} ms)", "—", f"{num(ratio(b, a), 1)}× faster" if a and b else "—"))
+
+    p50 = res.med("scrape", "rack", "p50_ms")
+    series = res.med("scrape", "rack", "series")
+    note = res.skips.get("scrape.series", "")
+    rows.append(("8", f"GET /metrics p50, 16 workers ({num(series)} series merged)", f"{num(p50, 1)} ms", "—",
+                 "partly skipped: see 8" if note else "measured"))
+    return rows
+
+
+def chart_data(res, path):
+    """Peers' throughput for gnuplot: label, close req/s, keep-alive req/s."""
+    peers = [("dispatch", "rack", "Rack"), ("dispatch", "reuseport", "SO_REUSEPORT"),
+             ("dispatch", "nginx", "nginx"), ("node", "rack-node", "Rack (node)"),
+             ("node", "pm2", "PM2 cluster"), ("node", "node-cluster", "node cluster"),
+             ("node", "node-alone", "1 node")]
+    with open(path, "w") as f:
+        f.write("# label close_rps keepalive_rps\n")
+        for group, name, label in peers:
+            c, k = res.med(group, f"close.{name}", "rps"), res.med(group, f"ka.{name}", "rps")
+            if c is None and k is None:
+                continue
+            f.write(f'"{label}" {c or 0:.0f} {k or 0:.0f}\n')
+
+
+def section_dispatch(res, reps):
+    g = "dispatch"
+    if not res.has(g):
+        return ["Did not run."]
+    out = ["Same rack-hello binary behind rackd and listening by itself; nginx answers from its config.", "",
+           "| peer | close: conn/s | close: p99 ms | keep-alive: req/s | keep-alive: p99 ms | errors |",
+           "|---|---|---|---|---|---|"]
+    for name, label in (("rack", "Rack, round-robin"), ("reuseport", "rack-hello ×2, SO_REUSEPORT"),
+                        ("nginx", "nginx, 2 workers")):
+        errs = sum((res.total(g, f"{m}.{name}", k) or 0) for m in ("close", "ka")
+                   for k in ("err_connect", "err_read", "err_write", "err_timeout", "err_status"))
+        out.append(f"| {label} | {cell(res, g, 'close.' + name, 'rps')} | {cell(res, g, 'close.' + name, 'lat_p99_ms', 1)} "
+                   f"| {cell(res, g, 'ka.' + name, 'rps')} | {cell(res, g, 'ka.' + name, 'lat_p99_ms', 1)} | {errs} |")
+    out += ["", f"rackd CPU time per dispatched connection (utime+stime from /proc/<rackd>/stat over the "
+                f"close runs ÷ `rack_connections_dispatched_total`): **{cell(res, g, 'close.rack', 'rackd_cpu_us_per_conn', 1)} µs**; "
+                f"during keep-alive runs rackd used {cell(res, g, 'ka.rack', 'rackd_cpu_us')} µs of CPU in total "
+                f"(it only sees the {cell(res, g, 'ka.rack', 'rackd_conns')} connections wrk opens)."]
+    return out
+
+
+def section_node(res):
+    g = "node"
+    out = []
+    if "node.rack-node" in res.skips:
+        out += [f"**Rack's part skipped:** {res.skips['node.rack-node']}. It runs by itself once "
+                "`protocol: node` serves the app (bench/cases/node.sh checks on every run).", ""]
+    if not res.has(g):
+        return out + ["Did not run."]
+    out += ["| peer | close: conn/s | close: p99 ms | keep-alive: req/s | keep-alive: p99 ms |", "|---|---|---|---|---|"]
+    for name, label in (("rack-node", "Rack `protocol: node`, 2 workers"), ("pm2", "PM2 cluster mode, 2 workers"),
+                        ("node-cluster", "node cluster module, 2 workers"), ("node-alone", "one node process (reference)")):
+        if res.has(g, f"close.{name}"):
+            out.append(f"| {label} | {cell(res, g, 'close.' + name, 'rps')} | {cell(res, g, 'close.' + name, 'lat_p99_ms', 1)} "
+                       f"| {cell(res, g, 'ka.' + name, 'rps')} | {cell(res, g, 'ka.' + name, 'lat_p99_ms', 1)} |")
+    return out
+
+
+def section_reload(res, reloads):
+    g = "reload"
+    out = []
+    if "reload.rack-node" in res.skips:
+        out += [f"Rack with the node app skipped: {res.skips['reload.rack-node']}.", ""]
+    if not res.has(g):
+        return out + ["Did not run."]
+    out += [f"wrk (same settings) runs through {reloads} consecutive reloads per repetition; failed = wrk socket "
+            "errors (connect/read/write/timeout) + non-2xx responses, per repetition.", "",
+            "| peer | load | failed requests | of requests | error kinds (sum) | reload wall time, ms (median) |",
+            "|---|---|---|---|---|---|"]
+    for name, label in (("rack", "Rack, rack-hello ×4"), ("rack-node", "Rack, hello.js ×4 (`protocol: node`)"),
+                        ("pm2", "PM2 cluster, hello.js ×4")):
+        for mode, mlabel in (("ka", "keep-alive"), ("close", "close")):
+            rows = res.rows.get((g, f"{mode}.{name}"))
+            if not rows:
+                continue
+            kinds = {k: sum(r[f"err_{k}"] for r in rows) for k in ("connect", "read", "write", "timeout", "status")}
+            kinds = ", ".join(f"{k} {v}" for k, v in kinds.items() if v) or "none"
+            times = [t for r in rows for t in r["reload_ms"]]
+            out.append(f"| {label} | {mlabel} | {', '.join(str(r['failed']) for r in rows)} "
+                       f"| {', '.join(num(r['requests']) for r in rows)} | {kinds} "
+                       f"| {num(statistics.median(times)) if times else '—'} {raw(times)} |")
+    out += ["", "PM2's reload time includes its CLI's start-up (a node process), as a user waits for it; "
+            "`rackctl reload` returns when the last old worker has been told to drain."]
+    return out
+
+
+def section_logs(res, lines):
+    g = "logs"
+    if not res.has(g):
+        return ["Did not run."]
+    out = [f"{num(lines)} lines of 72 bytes from the same producer (`bench/apps/lines.c`).", "",
+           "| path | lines/s | seconds | lost | duplicated | files checked |", "|---|---|---|---|---|---|"]
+    for name, label in (("pipe", "`lines | cat > file`"),
+                        ("rack", "Rack, `protocol: none`, max_size 8M, compress, keep 100"),
+                        ("pm2", "PM2 fork mode, `interpreter: none`, one file")):
+        if res.has(g, name):
+            out.append(f"| {label} | {cell(res, g, name, 'lines_per_s')} | {cell(res, g, name, 'seconds', 2)} "
+                       f"| {res.total(g, name, 'missing')} | {res.total(g, name, 'duplicated')} | {cell(res, g, name, 'files')} |")
+    out += ["", "Rack's lines were counted across the current file and every rotated `.gz` after compression "
+            "finished; PM2 does not rotate (pm2-logrotate is a separate module that copies and truncates)."]
+    return out
+
+
+def section_footprint(res):
+    g = "footprint"
+    if not res.has(g):
+        return ["Did not run."]
+    return ["| supervisor | daemon RSS, KiB | workers | workers' RSS, KiB (total) |", "|---|---|---|---|",
+            f"| rackd (rack-hello ×4 ×2) | {cell(res, g, 'rack', 'supervisor_rss_kb')} | 8 | {cell(res, g, 'rack', 'workers_rss_kb')} |",
+            f"| PM2 God daemon (hello.js ×4 ×2, cluster) | {cell(res, g, 'pm2', 'supervisor_rss_kb')} | 8 | {cell(res, g, 'pm2', 'workers_rss_kb')} |",
+            "", "Measured from VmRSS after each app served a second of Connection: close load. "
+                "The workers differ (C++ vs Node.js): their column is for scale only."]
+
+
+def section_recovery(res):
+    g = "recovery"
+    if not res.has(g):
+        return ["Did not run."]
+    out = ["| | Rack, ms | PM2, ms |", "|---|---|---|"]
+    for field, label in (("kill9_ms", "kill -9 of a worker → a new pid answers"),
+                         ("cold_start_ms", "`start` with no daemon → both workers answered"),
+                         ("cold_cmd_ms", "… the `start` command itself returned"),
+                         ("warm_start_ms", "`start` with the daemon running → both workers answered"),
+                         ("warm_cmd_ms", "… the `start` command itself returned")):
+        out.append(f"| {label} | {cell(res, g, 'rack', field, 1)} | {cell(res, g, 'pm2', field, 1)} |")
+    out += ["", "Rack runs its defaults: a crashed worker is respawned after `backoff_initial` (100 ms). "
+                "rack-hello vs hello.js: PM2's times include node's own start-up."]
+    return out
+
+
+def section_scrape(res):
+    g = "scrape"
+    out = []
+    if "scrape.series" in res.skips:
+        out += [f"**1,000 series per worker skipped:** {res.skips['scrape.series']}.", ""]
+    if not res.has(g):
+        return out + ["Did not run."]
+    out += ["| workers | series per worker | series in the answer | bytes | p50 ms | p90 ms | max ms |",
+            "|---|---|---|---|---|---|---|",
+            f"| {num(res.med(g, 'rack', 'workers'))} | {num(res.med(g, 'rack', 'series_per_worker'))} "
+            f"| {cell(res, g, 'rack', 'series')} | {cell(res, g, 'rack', 'bytes')} | {cell(res, g, 'rack', 'p50_ms', 1)} "
+            f"| {cell(res, g, 'rack', 'p90_ms', 1)} | {cell(res, g, 'rack', 'max_ms', 1)} |"]
+    return out
+
+
+def write_report(res, m, path):
+    mode = m.get("mode", "full")
+    L = ["# Benchmarks", "",
+         "<!-- Generated by bench/run: edit bench/lib/report.py, not this file. -->", "",
+         f"Rack against the tools people run today, side by side in one run of `bench/run` "
+         f"({m['date']}, {mode} run: {m.get('runtime_s', '?')} s of measuring, after the build). "
+         "Absolute numbers drift on a shared machine; **the ratios, measured in the same run with the peers taking "
+         f"turns, are what we quote.** Every figure is the median of the repetitions "
+         f"({m.get('dispatch_reps', m['reps'])} for comparisons 1 and 2, {m['reps']} for the others); the raw values "
+         "follow in parentheses.", ""]
+    if mode != "full":
+        L += ["> **Smoke run (`--quick`): one short repetition each, Rack and the native baselines only "
+              "(PM2 and the plain node peers are left out). Do not quote these numbers.**", ""]
+    L += ["## Summary", "", "| # | comparison | measured | target | |", "|---|---|---|---|---|"]
+    L += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in summary(res)]
+    L += ["", "![Throughput of each peer, Connection: close and keep-alive](bench-throughput.svg)", ""]
+
+    v = m["versions"]
+    L += ["## Machine", "",
+          f"- {m['nproc']} CPUs: {m['cpu']} ({m['virtualization']} guest), {m['mem_gib']} GiB RAM",
+          f"- {m['os']}, Linux {m['kernel']}",
+          f"- load average (1 min) at start {m['load_start']:.1f}, at end {m.get('load_end', float('nan')):.1f}: "
+          "the machine is shared, so other work competed with every peer alike",
+          f"- Rack {m['rack_commit']} (RelWithDebInfo, gcc {v['gcc']}); wrk {v['wrk']}; nginx {v['nginx']}; "
+          f"node {v['node']}; PM2 {v['pm2']} (npm, local to bench/.deps)",
+          f"- load generator: `{m['wrk']}` for every HTTP peer (one wrk thread and 32 connections: on 2 cores the "
+          "servers and the client share the CPUs; more wrk threads would only take cores from the servers), "
+          "`-H 'Connection: close'` for the new-connection-per-request runs; everything on 127.0.0.1", ""]
+
+    L += ["## How to re-run", "", "```sh",
+          "bench/run            # everything (installs wrk, nginx-light, nodejs, npm, gnuplot-nox, jq if missing;",
+          "                     # PM2 into bench/.deps; builds Rack; rewrites this file and bench-throughput.svg)",
+          "bench/run --quick    # smoke run, under a minute",
+          "bench/run --only dispatch,logs --no-build   # some comparisons (the report then shows only those)",
+          "REPS=5 DURATION=10 bench/run                # more and longer repetitions",
+          "```", "",
+          "Raw results (one JSON object per measurement) are in `bench/out/results.jsonl`; every process the "
+          "run starts (rackd, PM2, nginx, node, rack-hello) is stopped at the end, also on Ctrl-C.", ""]
+
+    L += ["## 1 and 2. Connection dispatch and keep-alive throughput, 2 workers", ""] + section_dispatch(res, m["reps"])
+    L += ["", "## 3. Node.js app: Rack `protocol: node` vs PM2 cluster vs node cluster", ""] + section_node(res)
+    L += ["", "## 4. Failed requests during reloads under load", ""] + section_reload(res, m.get("reloads", "?"))
+    L += ["", "## 5. Log capture", ""] + section_logs(res, m.get("log_lines", 0))
+    L += ["", "## 6. Footprint, 2 apps × 4 workers", ""] + section_footprint(res)
+    L += ["", "## 7. Latency to recover, 2 workers", ""] + section_recovery(res)
+    L += ["", "## 8. Scrape: merged /metrics on the admin listener", ""] + section_scrape(res)
+    with open(path, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--results", required=True)
+    p.add_argument("--machine", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--chart-data", required=True)
+    a = p.parse_args()
+    res = Results(a.results)
+    with open(a.machine) as f:
+        m = json.load(f)
+    write_report(res, m, a.out)
+    chart_data(res, a.chart_data)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+// Merging the workers' Prometheus registries into one exposition per app.
+// Pure: text in, text out; no sockets, no clock. metrics_endpoint.cc does
+// the asking and the serving.
+//
+//   MetricsMerge merge;
+//   std::string err;
+//   merge.report("web", ProcessKey{1, t0}, {.slot = 0, .generation = 1}, text_from_worker_0, err);
+//   merge.report("web", ProcessKey{2, t1}, {.slot = 1, .generation = 1}, text_from_worker_1, err);
+//   merge.retire("web", ProcessKey{2, t1});      // worker 1 exited (crash, drain, scale-down)
+//   Exposition out;
+//   merge.render("web", app_config.gauges, out);
+//   std::string body = out.str();                // passes promtool check metrics
+//
+// How series merge (DESIGN.md "Metrics and health"); every series gets an
+// `app` label:
+//   counter    summed per label set over live workers plus the app's
+//              retired totals;
+//   histogram  summed per label set and bucket (`le`), _sum and _count too;
+//   summary    _sum and _count summed like counters; quantiles cannot be
+//              added, so they are reported per worker (`worker` label);
+//   gauge      per worker with a `worker` label (the slot), and once more
+//   untyped    without it, aggregated over the workers by the app's
+//              `gauges:` choice for that name (sum by default; min, max,
+//              avg, first = lowest slot).
+//
+// Never backwards. A counter sample is the sum over parts: each live
+// process's last report, and the retired totals, into which a process's
+// last report moves when it is gone. A process's own counts only grow, and
+// the move keeps the sum, so every merged counter and bucket is monotonic
+// across crashes, reloads and scale-down. What a crashed process counted
+// after its last report is lost (it sent no final snapshot); that makes the
+// merged value low, never lower than before.
+//
+// Processes, not slots: a slot's worker is restarted in place after a crash
+// (same Worker record, new pid), and a reload runs two processes on one slot
+// for a while, so snapshots are keyed by ProcessKey (worker record id +
+// start time). When two live processes share a slot, per-worker series come
+// from the newest generation so `worker` stays unique.
+//
+// Buckets that differ between workers (a reload changed them): the merged
+// buckets are the union of the boundaries, each part contributing its count
+// at its largest boundary <= le, so the result stays cumulative and every
+// bucket still only grows.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "rack/config.h"
+
+namespace rack::master {
+
+enum class MetricType { Counter, Gauge, Histogram, Summary, Untyped };
+const char* to_string(MetricType t);
+
+// One label set of one family, as a worker reported it.
+struct MetricPoint {
+  double value = 0;  // counter, gauge, untyped
+  // histogram: (le, cumulative count), ascending, +Inf last;
+  // summary: (quantile, value), ascending.
+  std::vector<std::pair<double, double>> buckets;
+  double sum = 0;    // histogram, summary
+  double count = 0;  // histogram, summary
+};
+
+struct MetricFamily {
+  MetricType type = MetricType::Untyped;
+  std::string help;
+  // Key: the canonical label set, `a="x",b="y"` sorted by name and escaped,
+  // without `le` (histograms) or `quantile` (summaries). A worker's own
+  // `app` and `worker` labels become `exported_app` / `exported_worker`
+  // (as Prometheus does when labels clash).
+  std::map<std::string, MetricPoint> series;
+};
+
+// Family name → family, in name order.
+using MetricSnapshot = std::map<std::string, MetricFamily, std::less<>>;
+
+// Parses the Prometheus text exposition format 0.0.4. nullopt and `error`
+// ("line 7: expected a value after the labels") when it is malformed.
+std::optional<MetricSnapshot> parse_exposition(std::string_view text, std::string& error);
+
+// `name="value"` with the text format's escapes.
+std::string label_pair(std::string_view name, std::string_view value);
+// Shortest text that reads back as the same double; +Inf, -Inf, NaN.
+std::string format_value(double v);
+
+// The text an endpoint serves, built family by family: HELP and TYPE once,
+// each family's samples together, families in the order first asked for.
+class Exposition {
+ public:
+  class Family {
+   public:
+    // `labels` is a ready label list without braces (may be empty).
+    void sample(std::string_view suffix, std::string_view labels, double value);
+    void sample(std::string_view labels, double value) { sample({}, labels, value); }
+    std::size_t samples() const { return samples_; }
+
+   private:
+    friend class Exposition;
+    std::string name_;
+    MetricType type_ = MetricType::Untyped;
+    bool exclusive_ = false;
+    std::string help_;
+    std::string body_;
+    std::size_t samples_ = 0;
+  };
+
+  // The family called `name`, created on first use. nullptr when it exists
+  // with another type, or was created `exclusive` (rackd's own families:
+  // a worker exporting process_open_fds must not add to rackd's series).
+  Family* family(std::string_view name, MetricType type, std::string_view help, bool exclusive = false);
+  std::string str() const;
+  std::size_t families() const { return order_.size(); }
+
+ private:
+  std::vector<std::unique_ptr<Family>> order_;
+  std::unordered_map<std::string, Family*> by_name_;
+};
+
+// One worker process over its lifetime.
+struct ProcessKey {
+  uint64_t worker = 0;   // the Worker record's id
+  int64_t started = 0;   // its process's start time (any clock, ns): tells restarts apart
+  auto operator<=>(const ProcessKey&) const = default;
+};
+
+struct ProcessInfo {
+  int slot = 0;
+  uint64_t generation = 0;
+};
+
+class MetricsMerge {
+ public:
+  // A process's snapshot: an answer, or the final one of a draining worker.
+  // Replaces what it reported before. False with `error` if the text does
+  // not parse; its previous snapshot then stays.
+  bool report(const std::string& app, ProcessKey key, ProcessInfo info, std::string_view text, std::string& error);
+
+  // The process is gone: its counters, histograms and summary sums/counts
+  // move into the app's retired totals; its gauges go away. No-op for an
+  // unknown key.
+  void retire(const std::string& app, ProcessKey key);
+  // Retires every process of `app` that is not in `live`.
+  void retire_except(const std::string& app, const std::set<ProcessKey>& live);
+  // Forgets an app entirely (deleted): its series disappear.
+  void forget(const std::string& app);
+  std::vector<std::string> apps() const;
+  std::size_t processes(const std::string& app) const;  // live processes with a snapshot
+
+  // Adds app's merged families to `out`. Families that `out` refuses
+  // (clash with rackd's own, or with another app's type) are skipped and
+  // counted in `skipped` if given.
+  void render(const std::string& app, const std::map<std::string, config::Aggregation>& gauges, Exposition& out,
+              std::size_t* skipped = nullptr) const;
+
+ private:
+  struct Process {
+    ProcessInfo info;
+    MetricSnapshot snapshot;
+  };
+  struct AppState {
+    std::map<ProcessKey, Process> live;
+    MetricSnapshot retired;  // counters, histograms, summaries (sum/count only)
+  };
+  std::map<std::string, AppState> apps_;
+};
+
+}  // namespace rack::master
