@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "rack/channel.h"
 #include "uv_handle.h"
 
 namespace rack::master {
@@ -89,17 +90,8 @@ void NodeChannel::flush() {
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    if (o.fd >= 0) {
-      std::memset(control, 0, sizeof control);
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &o.fd, sizeof(int));
-    }
+    channel::FdControl control;
+    channel::attach_fd(msg, control, o.fd);
     ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -156,16 +148,7 @@ void NodeChannel::read() {
       close();
       return;
     }
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t k = 0; k < count; ++k) {
-          int stray;
-          std::memcpy(&stray, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
-          ::close(stray);
-        }
-      }
-    }
+    if (int stray = channel::take_fd(msg); stray >= 0) ::close(stray);
     if (n == 0) {
       close();
       return;

@@ -109,6 +109,10 @@ def summary(res):
         reloads = res.total(g, f"{mode}.rack", "reloads")
         rows.append(("4", f"Failed requests during {num(reloads)} reloads of 4 workers, {label}: Rack (PM2)",
                      f"{num(f)} ({num(p)})", "0", verdict(f, 0, higher_is_better=False)))
+        n = res.total(g, f"{mode}.rack-node", "failed")
+        if n is not None:
+            rows.append(("4", f"… the same with the Node app under Rack `protocol: node` (PM2)",
+                         f"{num(n)} ({num(p)})", "0", verdict(n, 0, higher_is_better=False)))
 
     r = ratio(res.med("logs", "rack", "lines_per_s"), res.med("logs", "pipe", "lines_per_s"))
     rows.append(("5", "Log capture, rotated + gzip: Rack ÷ plain pipe (lines/s)", times(r), "≥ 0.8×", verdict(r, 0.8)))
@@ -226,7 +230,7 @@ def section_logs(res, lines):
         return ["Did not run."]
     out = [f"{num(lines)} lines of 72 bytes from the same producer (`bench/apps/lines.c`).", "",
            "| path | lines/s | seconds | lost | duplicated | files checked |", "|---|---|---|---|---|---|"]
-    for name, label in (("pipe", "`lines | cat > file`"),
+    for name, label in (("pipe", "`lines \\| cat > file`"),
                         ("rack", "Rack, `protocol: none`, max_size 8M, compress, keep 100"),
                         ("pm2", "PM2 fork mode, `interpreter: none`, one file")):
         if res.has(g, name):
@@ -273,7 +277,7 @@ def section_scrape(res):
         return out + ["Did not run."]
     out += ["| workers | series per worker | series in the answer | bytes | p50 ms | p90 ms | max ms |",
             "|---|---|---|---|---|---|---|",
-            f"| {num(res.med(g, 'rack', 'workers'))} | {num(res.med(g, 'rack', 'series_per_worker'))} "
+            f"| {num(res.med(g, 'rack', 'workers'))} | {num(res.med(g, 'rack', 'series_per_worker')) if res.med(g, 'rack', 'series_per_worker') else 'rack-hello defaults'} "
             f"| {cell(res, g, 'rack', 'series')} | {cell(res, g, 'rack', 'bytes')} | {cell(res, g, 'rack', 'p50_ms', 1)} "
             f"| {cell(res, g, 'rack', 'p90_ms', 1)} | {cell(res, g, 'rack', 'max_ms', 1)} |"]
     return out

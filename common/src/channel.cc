@@ -35,17 +35,8 @@ IoResult send(int sock, Type type, std::string_view payload, int fd, uint16_t fl
   msghdr msg{};
   msg.msg_iov = iov;
   msg.msg_iovlen = payload.empty() ? 1 : 2;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  if (fd >= 0) {
-    std::memset(control, 0, sizeof control);
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  }
+  FdControl control;
+  attach_fd(msg, control, fd);
   for (;;) {
     ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n >= 0) return IoResult::Ok;
@@ -74,18 +65,7 @@ IoResult recv(int sock, Message& out) {
     if (errno == ECONNRESET) return IoResult::Closed;
     return IoResult::Error;
   }
-  out.fd = -1;
-  // Collect every passed fd; keep the first, close extras (a peer bug, but
-  // never leak a descriptor because of it).
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (out.fd < 0) out.fd = fd; else ::close(fd);
-    }
-  }
+  out.fd = take_fd(msg);
   if (n == 0) {
     if (out.fd >= 0) { ::close(out.fd); out.fd = -1; }
     return IoResult::Closed;
@@ -107,6 +87,33 @@ IoResult recv(int sock, Message& out) {
   out.flags = h.flags;
   out.payload.assign(buf.data() + sizeof h, avail);
   return IoResult::Ok;
+}
+
+void attach_fd(msghdr& msg, FdControl& control, int fd) {
+  if (fd < 0) return;
+  std::memset(control.buf, 0, sizeof control.buf);
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+}
+
+int take_fd(msghdr& msg) {
+  int first = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (first < 0) first = fd;
+      else ::close(fd);
+    }
+  }
+  return first;
 }
 
 std::string encode_u64s(std::span<const uint64_t> values) {

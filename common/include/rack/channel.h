@@ -58,6 +58,8 @@
 // Anything else is an unknown type: the receiver logs it once and carries on.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -118,6 +120,17 @@ IoResult send(int sock, Type type, std::string_view payload, int fd = -1,
 
 // Receives one message. On Error, errno is preserved.
 IoResult recv(int sock, Message& out);
+
+// SCM_RIGHTS plumbing, shared with rackd's node channel (JSON lines over a
+// stream socket), which passes fds the same way.
+struct FdControl {
+  alignas(cmsghdr) char buf[CMSG_SPACE(sizeof(int))];
+};
+// Attaches `fd` to `msg` (no-op when fd < 0). `control` must outlive sendmsg.
+void attach_fd(msghdr& msg, FdControl& control, int fd);
+// Returns the first fd a received message carried (-1 if none) and closes
+// any others, so a misbehaving peer cannot leak descriptors into us.
+int take_fd(msghdr& msg);
 
 // Payload helpers for the fixed binary payloads (ids and counters are u64).
 std::string encode_u64s(std::span<const uint64_t> values);
