@@ -9,7 +9,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
-set key top left
+set key outside bottom center horizontal
 set grid ytics
 set ylabel "requests per second"
 set yrange [0:*]

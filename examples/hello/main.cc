@@ -10,7 +10,7 @@
 //
 // Flags (and env): --listen host:port (RACK_LISTEN), --never-ready
 // (HELLO_NEVER_READY=1), --ready-delay MS (HELLO_READY_DELAY_MS),
-// --exit-at-start (exit 1 at once).
+// --exit-at-start (exit 1 at once), --series N (HELLO_SERIES: N dummy counter series).
 #include <unistd.h>
 
 #include <chrono>
@@ -31,6 +31,7 @@ struct Options {
   bool never_ready = false;
   bool exit_at_start = false;
   uint64_t ready_delay_ms = 0;
+  uint64_t series = 0;  // dummy metric series, for the scrape benchmark
 };
 
 bool parse_ms(std::string_view s, uint64_t& out) {
@@ -41,6 +42,10 @@ bool parse_ms(std::string_view s, uint64_t& out) {
 // Returns false (after printing why) on a usage error.
 bool parse_options(const std::vector<std::string>& args, Options& o) {
   if (const char* e = std::getenv("HELLO_NEVER_READY"); e && std::strcmp(e, "1") == 0) o.never_ready = true;
+  if (const char* e = std::getenv("HELLO_SERIES"); e && !parse_ms(e, o.series)) {
+    std::fprintf(stderr, "rack-hello: HELLO_SERIES=\"%s\" is not a number\n", e);
+    return false;
+  }
   if (const char* e = std::getenv("HELLO_READY_DELAY_MS"); e && !parse_ms(e, o.ready_delay_ms)) {
     std::fprintf(stderr, "rack-hello: HELLO_READY_DELAY_MS=\"%s\" is not a number of milliseconds\n", e);
     return false;
@@ -53,9 +58,11 @@ bool parse_options(const std::vector<std::string>& args, Options& o) {
       o.exit_at_start = true;
     } else if (a == "--ready-delay" && i + 1 < args.size() && parse_ms(args[i + 1], o.ready_delay_ms)) {
       ++i;
+    } else if (a == "--series" && i + 1 < args.size() && parse_ms(args[i + 1], o.series)) {
+      ++i;
     } else {
       std::fprintf(stderr, "rack-hello: unknown or incomplete argument \"%s\"\n"
-                           "usage: rack-hello [--listen host:port] [--never-ready] [--ready-delay MS] [--exit-at-start]\n",
+                           "usage: rack-hello [--listen host:port] [--never-ready] [--ready-delay MS] [--exit-at-start] [--series N]\n",
                    a.c_str());
       return false;
     }
@@ -91,6 +98,13 @@ int main(int argc, char** argv) {
   if (opt.exit_at_start) {
     spdlog::error("--exit-at-start: exiting with status 1");
     return 1;
+  }
+
+  // --series N: N extra counter series, so a scrape benchmark can measure
+  // merging a realistic registry (16 workers x 1,000 series).
+  if (opt.series > 0) {
+    auto& family = prometheus::BuildCounter().Name("hello_dummy_total").Help("Dummy series for benchmarks.").Register(app.metrics());
+    for (uint64_t i = 0; i < opt.series; ++i) family.Add({{"series", std::to_string(i)}}).Increment(static_cast<double>(i));
   }
 
   auto& hello_requests = prometheus::BuildCounter()
