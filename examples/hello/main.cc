@@ -70,25 +70,6 @@ bool parse_options(const std::vector<std::string>& args, Options& o) {
   return true;
 }
 
-// A uv timer that owns a callback and frees itself after firing once.
-void after(uv_loop_t* loop, uint64_t ms, std::function<void()> fn) {
-  struct Timer {
-    uv_timer_t handle;
-    std::function<void()> fn;
-  };
-  auto* t = new Timer{{}, std::move(fn)};
-  uv_timer_init(loop, &t->handle);
-  t->handle.data = t;
-  uv_timer_start(
-      &t->handle,
-      [](uv_timer_t* h) {
-        auto* t = static_cast<Timer*>(h->data);
-        t->fn();
-        uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
-      },
-      ms, 0);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,7 +106,7 @@ int main(int argc, char** argv) {
     uint64_t ms = 0;
     auto q = req.query_param("ms");
     if (q && !parse_ms(*q, ms)) return res.send(rack::Response::error(400, "ms must be a number"));
-    after(app.loop(), ms, [res]() mutable { res.send(rack::Response::text(200, "slept\n")); });
+    rack::after(app.loop(), ms, [res]() mutable { res.send(rack::Response::text(200, "slept\n")); });
   });
 
   app.get("/count", [&hello_requests](rack::Request&, rack::Responder res) {
@@ -149,7 +130,7 @@ int main(int argc, char** argv) {
     app.defer_ready();  // and never call ready(): rackd's ready_timeout must fire
   } else if (opt.ready_delay_ms > 0) {
     app.defer_ready();
-    after(app.loop(), opt.ready_delay_ms, [&app] { app.ready(); });
+    rack::after(app.loop(), opt.ready_delay_ms, [&app] { app.ready(); });
   }
   return app.run();
 }

@@ -8,6 +8,8 @@
 //   registry::after(loop, 2, [self] { self->resume(); });  // in 2 ms, on the loop
 #pragma once
 
+#include "rack/worker.h"
+
 #include <uv.h>
 
 #include <cstdint>
@@ -43,23 +45,6 @@ void offload(uv_loop_t* loop, Work work, Done done) {
   }
 }
 
-inline void after(uv_loop_t* loop, uint64_t ms, std::function<void()> fn) {
-  struct Timer {
-    uv_timer_t handle;
-    std::function<void()> fn;
-  };
-  auto* t = new Timer{{}, std::move(fn)};
-  uv_timer_init(loop, &t->handle);
-  t->handle.data = t;
-  uv_timer_start(
-      &t->handle,
-      [](uv_timer_t* h) {
-        auto* t = static_cast<Timer*>(h->data);
-        std::function<void()> fn = std::move(t->fn);
-        uv_close(reinterpret_cast<uv_handle_t*>(h), [](uv_handle_t* h) { delete static_cast<Timer*>(h->data); });
-        fn();
-      },
-      ms, 0);
-}
+using rack::after;  // one-shot timer, from the worker runtime
 
 }  // namespace registry

@@ -18,15 +18,7 @@
 //
 //     // Answer later without blocking the loop: keep the Responder.
 //     app.get("/slow", [&app](rack::Request&, rack::Responder res) {
-//       struct Wait { uv_timer_t timer; rack::Responder res; };
-//       auto* w = new Wait{{}, std::move(res)};
-//       uv_timer_init(app.loop(), &w->timer);
-//       w->timer.data = w;
-//       uv_timer_start(&w->timer, [](uv_timer_t* t) {
-//         auto* w = static_cast<Wait*>(t->data);
-//         w->res.send(rack::Response::text(200, "done\n"));
-//         uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) { delete static_cast<Wait*>(h->data); });
-//       }, 100, 0);
+//       rack::after(app.loop(), 100, [res]() mutable { res.send(rack::Response::text(200, "done\n")); });
 //     });
 //
 //     // Your own metrics land next to the built-in ones in rackd's /metrics.
@@ -67,6 +59,8 @@
 // a blocked loop stops answering rackd's heartbeats and gets replaced.
 #pragma once
 
+#include <functional>
+
 #include <sys/types.h>
 #include <uv.h>
 
@@ -98,6 +92,10 @@ struct WorkerInfo {
   pid_t pid = 0;
   bool supervised = false;   // true when connections come from rackd
 };
+
+// Runs `fn` once, `ms` from now, on `loop` (app.loop()): answering later
+// without blocking the loop, e.g. after(app.loop(), 100, [res]() mutable { res.send(...); }).
+void after(uv_loop_t* loop, uint64_t ms, std::function<void()> fn);
 
 class App {
  public:
