@@ -7,6 +7,7 @@
 // cleanly, 1 could not run (another rackd owns RACK_HOME, socket error),
 // 2 configuration error or an app could not start.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -107,6 +108,20 @@ int daemonize(const std::string& home, int& ready_fd) {
   return -1;
 }
 
+// Shared segments are named rack-<uid>-<rackd pid>-<app>; a rackd that was
+// killed with SIGKILL could not remove its own. Remove those of our uid
+// whose rackd is gone.
+void sweep_stale_segments() {
+  std::string prefix = "rack-" + std::to_string(::getuid()) + "-";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    std::string name = e.path().filename();
+    if (name.rfind(prefix, 0) != 0) continue;
+    long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) ::unlink(e.path().c_str());
+  }
+}
+
 void report(int ready_fd, char code) {
   if (ready_fd < 0) return;
   (void)!::write(ready_fd, &code, 1);
@@ -160,6 +175,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  sweep_stale_segments();
   uv_loop_t* loop = uv_default_loop();
   rack::master::Supervisor sup(loop, {args.home, args.foreground});
   std::string err;
