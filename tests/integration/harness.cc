@@ -110,6 +110,13 @@ Rack::~Rack() {
   }
   std::error_code ec;
   std::filesystem::remove_all(home_, ec);
+  // A rackd this test killed with SIGKILL could not remove its shared
+  // segments (rack-<uid>-<pid>-<app>); do it for it.
+  if (pid > 0) {
+    std::string prefix = "rack-" + std::to_string(getuid()) + "-" + std::to_string(pid) + "-";
+    for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec))
+      if (e.path().filename().string().rfind(prefix, 0) == 0) std::filesystem::remove(e.path(), ec);
+  }
 }
 
 std::string Rack::write_file(const std::string& name, const std::string& content) {
