@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "rack/timer.h"
 #include "uv_handle.h"
 
 namespace rack::master {
@@ -174,30 +175,23 @@ bool App::start_process(Worker& w) {
   w.fail_reason = error;
   // Treat like an immediate crash, on the next loop turn (we may be inside
   // manage() iterating slots).
-  auto* t = new_handle<uv_timer_t>(this);
-  uv_timer_init(ctx_.loop, t);
-  struct Ctx { App* app; WorkerId id; };
-  t->data = new Ctx{this, w.id()};
-  uv_timer_start(t, [](uv_timer_t* t) {
-    auto* c = static_cast<Ctx*>(t->data);
-    App* app = c->app;
-    auto it = app->workers_.find(c->id);
-    delete c;
-    close_handle(t);
-    if (it == app->workers_.end()) return;
+  rack::after(ctx_.loop, 0, [this, id = w.id()] {
+    auto it = workers_.find(id);
+    if (it == workers_.end()) return;
     Worker& w = *it->second;
-    auto sit = app->slots_.find(w.slot().index);
-    if (sit == app->slots_.end()) return;
+    auto sit = slots_.find(w.slot().index);
+    if (sit == slots_.end()) return;
     SlotState& s = *sit->second;
     if (s.replacement == &w) {
       s.replacement = nullptr;
       std::string err = "slot " + std::to_string(w.slot().index) + ": " + w.fail_reason;
-      app->workers_.erase(it);
-      app->finish_reload(false, err, w.slot().index);
+      int slot = w.slot().index;
+      workers_.erase(it);
+      finish_reload(false, err, slot);
       return;
     }
-    if (s.current == &w) app->crashed(s, w, "crash");
-  }, 0, 0);
+    if (s.current == &w) crashed(s, w, "crash");
+  });
   return false;
 }
 

@@ -97,6 +97,7 @@ int Listener::bind_unix(const std::string& path, std::string& error) {
 }
 
 void Listener::close() {
+  close_handle(retry_);
   close_handle(poll_);
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
@@ -126,11 +127,12 @@ void Listener::on_readable() {
       if (errno == EMFILE || errno == ENFILE) {
         spdlog::error("accept() failed: {}; pausing accepts for 100 ms", std::strerror(errno));
         pause();
-        auto* t = new_handle<uv_timer_t>(this);
-        uv_timer_init(loop_, t);
-        uv_timer_start(t, [](uv_timer_t* t) {
+        if (!retry_) {
+          retry_ = new_handle<uv_timer_t>(this);
+          uv_timer_init(loop_, retry_);
+        }
+        uv_timer_start(retry_, [](uv_timer_t* t) {
           if (auto* self = static_cast<Listener*>(t->data)) self->resume();
-          close_handle(t);
         }, 100, 0);
         return;
       }

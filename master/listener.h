@@ -42,6 +42,7 @@ class Listener {
   OnAccept on_accept_;
   int fd_ = -1;
   uv_poll_t* poll_ = nullptr;
+  uv_timer_t* retry_ = nullptr;  // resumes accepting after EMFILE
   bool paused_ = false;
 };
 

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control_api.h"
+#include "rack/timer.h"
 #include "metrics_endpoint.h"
 #include "uv_handle.h"
 
@@ -141,18 +142,11 @@ void Supervisor::remove(const std::string& name, std::function<void()> done) {
   app->stop([this, name, done] {
     // Deleting the App from inside its own callback would free `this` of
     // the caller: defer to the next loop turn.
-    auto* t = new_handle<uv_timer_t>(this);
-    uv_timer_init(loop_, t);
-    struct Ctx { Supervisor* s; std::string name; std::function<void()> done; };
-    t->data = new Ctx{this, name, done};
-    uv_timer_start(t, [](uv_timer_t* t) {
-      auto* c = static_cast<Ctx*>(t->data);
-      c->s->apps_.erase(c->name);
-      spdlog::info("{}: deleted", c->name);
-      if (c->done) c->done();
-      delete c;
-      close_handle(t);
-    }, 0, 0);
+    rack::after(loop_, 0, [this, name, done] {
+      apps_.erase(name);
+      spdlog::info("{}: deleted", name);
+      if (done) done();
+    });
   });
 }
 

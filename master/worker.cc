@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "rack/timer.h"
 #include "spawn.h"
 #include "uv_handle.h"
 
@@ -219,13 +220,8 @@ void Worker::mark_ready(const char* how) {
   if (life_.state() != WorkerState::Starting || !life_.go(WorkerState::Ready)) return;
   // Not from inside the probe's own callback: destroy it on the next turn.
   if (probe_) {
-    auto* t = new_handle<uv_timer_t>(nullptr);
-    uv_timer_init(loop_, t);
-    t->data = probe_.release();
-    uv_timer_start(t, [](uv_timer_t* t) {
-      delete static_cast<HttpProbe*>(t->data);
-      close_handle(t);
-    }, 0, 0);
+    std::shared_ptr<HttpProbe> doomed(probe_.release());
+    rack::after(loop_, 0, [doomed] {});
   }
   if (ready_timer_) uv_timer_stop(ready_timer_);
   spdlog::info("{} slot {}: pid {} ready after {:.0f} ms ({})", cfg_->name, slot_.index, pid_, uptime_s() * 1000,

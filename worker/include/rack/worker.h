@@ -75,6 +75,7 @@
 #include <prometheus/registry.h>
 
 #include "rack/http.h"
+#include "rack/timer.h"  // rack::after: answer later without blocking the loop
 #include "rack/router.h"
 
 namespace rack {
@@ -92,10 +93,6 @@ struct WorkerInfo {
   pid_t pid = 0;
   bool supervised = false;   // true when connections come from rackd
 };
-
-// Runs `fn` once, `ms` from now, on `loop` (app.loop()): answering later
-// without blocking the loop, e.g. after(app.loop(), 100, [res]() mutable { res.send(...); }).
-void after(uv_loop_t* loop, uint64_t ms, std::function<void()> fn);
 
 class App {
  public:

@@ -2,7 +2,7 @@
 
 #include <functional>
 
-#include "rack/worker.h"
+#include "rack/timer.h"
 
 namespace rack {
 
