@@ -73,21 +73,19 @@ void app_operation(Supervisor& sup, const std::string& target, const std::string
     res.send(error(404, "no app named \"" + target + "\""));
     return;
   }
-  if (op == "stop") {
-    auto left = std::make_shared<size_t>(apps.size() + 1);
-    auto done = [res, left]() mutable {
-      if (--*left == 0) res.send(ok());
-    };
-    for (App* a : apps) a->stop(done);
-    done();
-  } else if (op == "delete") {
+  if (op == "stop" || op == "delete") {
+    // Answer once every app has no process left (+1: the loop below may
+    // finish synchronously for apps that have nothing running).
     auto left = std::make_shared<size_t>(apps.size() + 1);
     auto done = [res, left]() mutable {
       if (--*left == 0) res.send(ok());
     };
     std::vector<std::string> names;
     for (App* a : apps) names.push_back(a->name());
-    for (auto& n : names) sup.remove(n, done);
+    for (auto& n : names) {
+      if (op == "stop") sup.find(n)->stop(done);
+      else sup.remove(n, done);
+    }
     done();
   } else if (op == "restart") {
     for (App* a : apps) a->restart();
