@@ -22,6 +22,7 @@
 
 #include "rack/config.h"
 #include "rack/logging.h"
+#include "node_preload.h"
 #include "supervisor.h"
 
 namespace {
@@ -176,6 +177,9 @@ int main(int argc, char** argv) {
   }
 
   sweep_stale_segments();
+  std::string preload_err;
+  if (!rack::master::node_preload::install(args.home, preload_err))
+    spdlog::warn("node workers run without Rack's preload (their reloads may fail requests): {}", preload_err);
   uv_loop_t* loop = uv_default_loop();
   rack::master::Supervisor sup(loop, {args.home, args.foreground});
   std::string err;

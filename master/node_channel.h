@@ -15,8 +15,12 @@
 //            key, seq}} + fd                          → {cmd:NODE_HANDLE_ACK}, then
 //                                                       {…, ack:seq, accepted:bool}
 //   rackd   {…, act:disconnect}                        — worker closes its servers
-//                                                       (idle keep-alive sockets too,
-//                                                       node >= 19) and exits
+//                                                       and exits (Rack's preload,
+//                                                       node_preload.js, keeps node
+//                                                       >= 19 from destroying idle
+//                                                       keep-alive sockets meanwhile)
+//   rackd   {type:prom-client:getMetricsReq, requestId} → {type:…Res, requestId,
+//            metrics} (prom_client.h; a user message as far as node is concerned)
 //   worker  {…, act:close, key} / act:exitedAfterDisconnect — noted
 //   worker  anything without cmd NODE_*: the app's own process.send(); "ready"
 //            counts as ready with wait_ready, the rest is logged at debug.
@@ -64,8 +68,10 @@ class NodeChannel {
   void read();
   void handle_line(std::string_view line);
   void handle_cluster(const nlohmann::json& m);
+  void conn_answered(uint64_t seq, bool accepted);
   bool write(std::string line, int fd);
   void flush();
+  void watch(bool writable);
   void close();
   nlohmann::json cluster_message(nlohmann::json m);
 
@@ -84,8 +90,10 @@ class NodeChannel {
   std::deque<Out> outbox_;
   uint64_t seq_ = 0;
   std::string key_;  // the first server the worker asked for: where connections go
+  std::string newconn_prefix_;  // a newconn line up to its seq
   std::unordered_map<uint64_t, int> unanswered_;  // newconn seq → rackd's fd
   bool warned_unparsable_ = false;
+  bool watching_writable_ = false;
 };
 
 }  // namespace rack::master

@@ -10,11 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
 
 #include "rack/timer.h"
+#include "node_preload.h"
+#include "prom_client.h"
 #include "spawn.h"
 #include "uv_handle.h"
 
@@ -106,6 +109,9 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
     req.env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json";
     req.env["NODE_UNIQUE_ID"] = std::to_string(static_cast<uint64_t>(id_));
     req.env["NODE_APP_INSTANCE"] = std::to_string(slot_.index);
+    const char* inherited = std::getenv("NODE_OPTIONS");
+    auto own = c.env.find("NODE_OPTIONS");
+    req.env["NODE_OPTIONS"] = node_preload::node_options(own != c.env.end() ? own->second : inherited ? inherited : "");
     // Many apps read PORT; give them the real one unless the config sets it.
     if (!c.env.count("PORT") && c.listen) req.env["PORT"] = std::to_string(c.listen->port ? c.listen->port : 0);
   }
@@ -130,6 +136,15 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
     ev.user_message = [this](const nlohmann::json& m) {
       if (m.is_string() && m.get<std::string>() == "ready" && cfg_->wait_ready) {
         mark_ready("process.send('ready')");
+        return;
+      }
+      if (prom_client::is_response(m)) {
+        std::string err;
+        if (auto text = prom_client::to_exposition(m, err))
+          events_.on_metrics(*this, std::move(*text), life_.state() == WorkerState::Draining);
+        else
+          spdlog::warn("{} slot {}: pid {} answered the metrics request with no usable metrics: {}", cfg_->name,
+                       slot_.index, pid_, err);
         return;
       }
       spdlog::debug("{} slot {}: message from pid {}: {}", cfg_->name, slot_.index, pid_, m.dump());
@@ -394,9 +409,13 @@ void Worker::drain() {
     send(Type::Drain, {});
     arm_kill_timer(cfg_->kill_timeout, SIGTERM, true);
   } else if (node_ && node_->open()) {
-    // node's cluster worker closes its servers (and, node >= 19, idle
-    // keep-alive sockets) and exits once the last request is done.
+    // node's cluster worker closes its servers and exits once the last
+    // request is done (node_preload.js keeps idle keep-alive connections
+    // until their next response says Connection: close).
     life_.go(WorkerState::Draining);
+    // Its final metrics snapshot: node answers before it handles the
+    // disconnect that follows (messages are handled in order).
+    node_->send(prom_client::request(0));
     if (cfg_->shutdown_with_message) node_->send("shutdown");
     else node_->disconnect();
     arm_kill_timer(cfg_->kill_timeout, SIGTERM, true);
@@ -461,6 +480,7 @@ void Worker::ping() {
 
 void Worker::request_metrics(uint64_t seq) {
   if (cfg_->protocol == config::Protocol::Rack) send(Type::MetricsReq, channel::encode_u64(seq));
+  else if (node_ && node_->open()) node_->send(prom_client::request(seq));
 }
 
 void Worker::send_merged_metrics(uint64_t seq, std::string_view text) {

@@ -1,0 +1,108 @@
+// Rack's preload for `protocol: node` workers. rackd compiles this file into
+// itself, writes it to $RACK_HOME/node/preload.js and starts every node
+// worker with NODE_OPTIONS="--require <that file>" (in front of any
+// NODE_OPTIONS of the app's own), so the app itself stays unmodified. It does two things
+// node's cluster worker does not do well enough on its own:
+//
+// 1. Drain without failing a request. On a reload rackd sends the cluster's
+//    `disconnect`; node closes the worker's servers, and node >= 19's
+//    server.close() destroys every connection with no request in progress:
+//    idle keep-alive connections, and connections rackd handed over a moment
+//    ago whose first request is not read yet. A client that sent a request
+//    on such a connection as it was destroyed sees a reset, not an answer.
+//    While the worker drains, this preload keeps those connections: each
+//    one's next response says `Connection: close` and ends it, and one that
+//    stays silent for the server's keepAliveTimeout is closed then (the
+//    same race any keep-alive server has). rackd's kill_timeout still bounds
+//    the whole drain.
+//
+// 2. Answer prom-client's cluster metrics request: rackd asks every node
+//    worker with prom-client's own message ({type:
+//    'prom-client:getMetricsReq', requestId}). prom-client answers it only
+//    in apps that construct an AggregatorRegistry; this preload answers for
+//    the others, from prom-client's default registry when the app loaded
+//    prom-client, with no metrics when it did not.
+'use strict';
+
+const cluster = require('cluster');
+const http = require('http');
+const https = require('https');
+const net = require('net');
+
+const kConnections = Symbol('rack.connections');
+const kDraining = Symbol('rack.draining');
+
+function draining() {
+  return Boolean(cluster.isWorker && cluster.worker && cluster.worker.exitedAfterDisconnect);
+}
+
+function track(server, connectionEvent) {
+  if (server[kConnections]) return;
+  const sockets = new Set();
+  server[kConnections] = sockets;
+  server.prependListener(connectionEvent, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.prependListener('request', (req, res) => {
+    if (server[kDraining]) res.shouldKeepAlive = false;
+  });
+}
+
+function drain(server) {
+  server[kDraining] = true;
+  const idleFor = server.keepAliveTimeout > 0 ? server.keepAliveTimeout : 5000;
+  for (const socket of server[kConnections] || []) {
+    const res = socket._httpMessage;
+    if (res) {
+      // A response in progress: make it the connection's last.
+      if (!res.headersSent) res.shouldKeepAlive = false;
+    } else {
+      // Between requests, or before the first one: the next request is
+      // answered (with Connection: close); silence ends it.
+      socket.setTimeout(idleFor, () => socket.destroy());
+    }
+  }
+}
+
+for (const [Server, connectionEvent] of [[http.Server, 'connection'], [https.Server, 'secureConnection']]) {
+  const proto = Server.prototype;
+  const listen = proto.listen || net.Server.prototype.listen;
+  proto.listen = function rackListen(...args) {
+    track(this, connectionEvent);
+    return listen.apply(this, args);
+  };
+  const closeIdle = proto.closeIdleConnections;
+  if (typeof closeIdle === 'function') {
+    proto.closeIdleConnections = function rackCloseIdleConnections() {
+      if (draining() && this[kConnections]) return drain(this);
+      return closeIdle.call(this);
+    };
+  }
+}
+
+if (cluster.isWorker) {
+  // prom-client answers by itself only once the app has constructed an
+  // AggregatorRegistry (what apps written for node's cluster module do);
+  // apps written for PM2 never do. So: leave the request to prom-client's
+  // own listener when there is one, answer from the app's prom-client
+  // default registry when it is loaded without one, and with no metrics
+  // when the app does not use prom-client.
+  const promClientAnswers = () => process.listeners('message').some((f) => String(f).includes('GET_METRICS_REQ'));
+  const loadedPromClient = () => {
+    const key = Object.keys(require.cache).find((p) => /[\\/]prom-client[\\/]index\.js$/.test(p));
+    return key ? require.cache[key].exports : null;
+  };
+  const answer = (requestId, reply) => {
+    if (process.connected) process.send({ type: 'prom-client:getMetricsRes', requestId, ...reply }, () => {});
+  };
+  process.on('message', (message) => {
+    if (!message || message.type !== 'prom-client:getMetricsReq' || promClientAnswers()) return;
+    const promClient = loadedPromClient();
+    if (!promClient || !promClient.register) return answer(message.requestId, { metrics: [] });
+    Promise.resolve()
+      .then(() => promClient.register.getMetricsAsJSON())
+      .then((metrics) => answer(message.requestId, { metrics: [metrics] }))
+      .catch((error) => answer(message.requestId, { error: String(error && error.message) }));
+  });
+}
