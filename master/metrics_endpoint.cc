@@ -26,7 +26,12 @@ ProcessKey key_of(const Worker& w) {
 
 bool has_live_process(const Worker& w) { return w.pid() > 0 && w.lifecycle().has_process(); }
 
-bool speaks_rack(const Worker& w) { return w.cfg().protocol == config::Protocol::Rack; }
+// Workers rackd can ask for metrics: rack workers, and node workers
+// (prom-client's cluster request; answered empty by Rack's preload when the
+// app does not use prom-client).
+bool reports_metrics(const Worker& w) {
+  return w.cfg().protocol == config::Protocol::Rack || w.cfg().protocol == config::Protocol::Node;
+}
 
 // rackd's own families: counts it keeps itself and /proc figures. They are
 // `exclusive`, so a worker family of the same name cannot add to them.
@@ -172,7 +177,7 @@ void MetricsEndpoint::collect(std::function<void()> done) {
   for (App* a : sup_.apps()) {
     sync(*a);
     for (Worker* w : a->workers()) {
-      if (!speaks_rack(*w) || !has_live_process(*w)) continue;
+      if (!reports_metrics(*w) || !has_live_process(*w)) continue;
       Id id{a->name(), key_of(*w)};
       auto asked = asked_.find(id);
       if (asked == asked_.end() || started_ - asked->second > kAskAgainAfter) {

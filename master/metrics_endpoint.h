@@ -5,7 +5,8 @@
 // MergedMetricsReq/Rep in rack/channel.h).
 //
 // A scrape never waits on a slow worker. A collection sends MetricsReq to
-// every live rack worker and ends when all have answered or after the
+// every live rack worker (and prom-client's cluster request to every node
+// worker: prom_client.h) and ends when all have answered or after the
 // deadline (200 ms); a worker that has not answered by then contributes its
 // last snapshot and is counted in rack_metrics_stale_workers. A scrape that
 // arrives while a collection runs joins it, so concurrent scrapers cost one

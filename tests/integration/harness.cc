@@ -162,6 +162,34 @@ std::pair<std::string, int> Rack::address(const std::string& name) {
   return {listen.substr(0, colon), std::atoi(listen.c_str() + colon + 1)};
 }
 
+std::pair<std::string, int> Rack::admin() {
+  json s = status();
+  std::string addr = s.contains("rackd") && s["rackd"].is_object() ? s["rackd"].value("admin", "") : "";
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos) return {"", 0};
+  return {addr.substr(0, colon), std::atoi(addr.c_str() + colon + 1)};
+}
+
+rack::http::Client::Result http_get(const std::pair<std::string, int>& at, const std::string& path,
+                                    std::chrono::milliseconds timeout) {
+  auto c = rack::http::Client::tcp(at.first, static_cast<uint16_t>(at.second));
+  c.set_timeout(timeout);
+  return c.request("GET", path, "", {{"Connection", "close"}});
+}
+
+std::optional<double> metric_sample(const std::string& text, const std::string& series) {
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + at, end - at);
+    if (line.size() > series.size() && line.substr(0, series.size()) == series && line[series.size()] == ' ')
+      return std::stod(std::string(line.substr(series.size() + 1)));
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
 bool Rack::wait_ready(const std::string& name, size_t n, std::chrono::milliseconds timeout) {
   return wait_until([&] { return pids(name, "ready").size() == n; }, timeout, 50ms);
 }

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,12 +57,21 @@ class Rack {
   std::vector<pid_t> pids(const std::string& app, const char* state = "ready");
   // "127.0.0.1:<port>" of an app, read from status.
   std::pair<std::string, int> address(const std::string& app);
+  // rackd's admin listener (rack.admin), read from status.
+  std::pair<std::string, int> admin();
   bool wait_ready(const std::string& app, size_t n, std::chrono::milliseconds timeout = 15s);
   pid_t rackd_pid();
 
  private:
   std::string home_;
 };
+
+// GET with Connection: close on a fresh connection.
+rack::http::Client::Result http_get(const std::pair<std::string, int>& at, const std::string& path,
+                                    std::chrono::milliseconds timeout = 5s);
+// The value of one exact sample line (`name{labels}`) of a Prometheus
+// exposition, if present.
+std::optional<double> metric_sample(const std::string& text, const std::string& series);
 
 // A minimal ecosystem of rack-hello workers.
 std::string hello_app(const std::string& name, int instances, const std::string& extra = "");

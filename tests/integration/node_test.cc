@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -61,6 +62,10 @@ TEST_CASE("node: an unmodified http app gets round-robin, zero-failure reloads a
     CHECK(ka.non2xx() + close.non2xx() == 0);
     CHECK(ka.ok() > 0);
     CHECK(close.ok() > 0);
+    // No kept-alive connection was closed under a client without a
+    // `Connection: close` first (Rack's preload keeps node from destroying
+    // them on disconnect), so even a client that never retries sees no error.
+    CHECK(ka.silent_closes() == 0);
   }
   for (pid_t p : rack.pids("web")) CHECK(old.count(p) == 0);
 
@@ -98,7 +103,9 @@ TEST_CASE("node: an express app from npm is balanced and its prom-client metrics
   }
   Rack rack;
   REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" +
-                                                           node_app("api", "express_app.js", 2))})
+                                                           node_app("api", "express_app.js", 2) + node_app("plain", "hello.js", 1) +
+                                                           node_app("agg", "express_app.js", 1,
+                                                                    "    env: {AGGREGATOR: '1'}\n"))})
               .exit_code == 0);
   REQUIRE(rack.wait_ready("api", 2, 20s));
   auto [host, port] = rack.address("api");
@@ -111,6 +118,40 @@ TEST_CASE("node: an express app from npm is balanced and its prom-client metrics
   }
   CHECK(served.size() == 2);
   for (auto& [slot, n] : served) CHECK(n == 20);
+
+  // prom-client's counters, merged across the workers on rackd's /metrics
+  // (rackd asks with prom-client's own cluster request).
+  auto admin = rack.admin();
+  const std::string hits = R"(express_hits_total{app="api",route="/"})";
+  auto merged = [&]() -> double {
+    auto r = http_get(admin, "/metrics");
+    return r.status == 200 ? metric_sample(r.body, hits).value_or(-1) : -1;
+  };
+  REQUIRE_MESSAGE(wait_until([&] { return merged() == 40; }, 10s), "merged " << merged());
+  auto text = http_get(admin, "/metrics").body;
+  CHECK(metric_sample(text, R"(rack_metrics_stale_workers{app="api"})") == 0.0);
+  // The app without prom-client is answered by Rack's preload: never stale.
+  CHECK(metric_sample(text, R"(rack_metrics_stale_workers{app="plain"})") == 0.0);
+  // An app that constructs an AggregatorRegistry (written for node's cluster
+  // module) is answered by prom-client itself, once.
+  REQUIRE(rack.wait_ready("agg", 1, 20s));
+  auto agg = rack.address("agg");
+  for (int i = 0; i < 3; ++i) REQUIRE(http_get(agg, "/").status == 200);
+  CHECK(wait_until([&] {
+    return metric_sample(http_get(admin, "/metrics").body, R"(express_hits_total{app="agg",route="/"})") == 3.0;
+  }, 10s));
+
+  // A crash: the merged counter keeps what the crashed worker last reported,
+  // and goes on counting with its replacement.
+  pid_t victim = rack.pids("api")[0];
+  http_get({host, port}, "/crash");
+  REQUIRE(wait_until([&] {
+    auto p = rack.pids("api");
+    return p.size() == 2 && std::find(p.begin(), p.end(), victim) == p.end();
+  }, 10s));
+  CHECK(merged() >= 40);
+  for (int i = 0; i < 10; ++i) REQUIRE(http_get({host, port}, "/").status == 200);
+  CHECK_MESSAGE(wait_until([&] { return merged() == 50; }, 10s), "merged " << merged());
 }
 
 TEST_CASE("node: socket activation (inherit) for node and python apps, reloaded under load") {
