@@ -48,12 +48,15 @@ json NodeChannel::cluster_message(json m) {
 
 bool NodeChannel::give(int fd) {
   if (fd_ < 0 || key_.empty() || unanswered_.size() >= kMaxInFlight) return false;
-  uint64_t seq = seq_;
-  json msg = cluster_message({{"act", "newconn"}, {"key", key_}});
-  json wrapper = {{"cmd", "NODE_HANDLE"}, {"type", "net.Native"}, {"msg", std::move(msg)}};
+  // The hot path: the line is put together by hand, not through a json
+  // object (same text as cluster_message() would give).
+  uint64_t seq = seq_++;
+  std::string line = newconn_prefix_;
+  line += std::to_string(seq);
+  line += "}}\n";
   int copy = ::dup(fd);
   if (copy < 0) return false;
-  if (!write(wrapper.dump() + "\n", copy)) {
+  if (!write(std::move(line), copy)) {
     ::close(copy);
     return false;
   }
@@ -95,12 +98,7 @@ void NodeChannel::flush() {
     ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        uv_poll_start(poll_, UV_READABLE | UV_WRITABLE, [](uv_poll_t* h, int status, int events) {
-          if (auto* self = static_cast<NodeChannel*>(h->data)) self->on_event(status, events);
-        });
-        return;
-      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return watch(true);
       close();
       return;
     }
@@ -113,11 +111,17 @@ void NodeChannel::flush() {
     o.offset += static_cast<std::size_t>(n);
     if (o.offset == o.data.size()) outbox_.pop_front();
   }
-  if (poll_) {
-    uv_poll_start(poll_, UV_READABLE, [](uv_poll_t* h, int status, int events) {
-      if (auto* self = static_cast<NodeChannel*>(h->data)) self->on_event(status, events);
-    });
-  }
+  watch(false);
+}
+
+// uv_poll_start re-registers the fd with epoll even when nothing changes,
+// so only call it when writability interest does (not once per connection).
+void NodeChannel::watch(bool writable) {
+  if (!poll_ || writable == watching_writable_) return;
+  watching_writable_ = writable;
+  uv_poll_start(poll_, writable ? UV_READABLE | UV_WRITABLE : UV_READABLE, [](uv_poll_t* h, int status, int events) {
+    if (auto* self = static_cast<NodeChannel*>(h->data)) self->on_event(status, events);
+  });
 }
 
 void NodeChannel::on_event(int status, int events) {
@@ -169,8 +173,46 @@ void NodeChannel::read() {
   }
 }
 
+namespace {
+
+// node's answers to newconn, as node 20 writes them:
+//   {"cmd":"NODE_HANDLE_ACK"}
+//   {"ack":17,"accepted":true,"cmd":"NODE_CLUSTER","seq":3}
+// Recognised without a JSON parse (they come once per connection); any
+// other shape goes through the parser.
+enum class Fast { No, HandleAck, Answer };
+
+Fast fast_path(std::string_view line, uint64_t& ack, bool& accepted) {
+  if (line == R"({"cmd":"NODE_HANDLE_ACK"})") return Fast::HandleAck;
+  constexpr std::string_view head = R"({"ack":)";
+  if (line.substr(0, head.size()) != head) return Fast::No;
+  std::size_t i = head.size();
+  if (i >= line.size() || line[i] < '0' || line[i] > '9') return Fast::No;
+  ack = 0;
+  for (; i < line.size() && line[i] >= '0' && line[i] <= '9'; ++i) ack = ack * 10 + static_cast<uint64_t>(line[i] - '0');
+  std::string_view rest = line.substr(i);
+  constexpr std::string_view yes = R"(,"accepted":true,"cmd":"NODE_CLUSTER","seq":)";
+  constexpr std::string_view no = R"(,"accepted":false,"cmd":"NODE_CLUSTER","seq":)";
+  if (rest.substr(0, yes.size()) == yes) accepted = true, rest.remove_prefix(yes.size());
+  else if (rest.substr(0, no.size()) == no) accepted = false, rest.remove_prefix(no.size());
+  else return Fast::No;
+  if (rest.size() < 2 || rest.back() != '}') return Fast::No;
+  for (char c : rest.substr(0, rest.size() - 1))
+    if (c < '0' || c > '9') return Fast::No;
+  return Fast::Answer;
+}
+
+}  // namespace
+
 void NodeChannel::handle_line(std::string_view line) {
   if (line.empty()) return;
+  uint64_t ack = 0;
+  bool accepted = false;
+  switch (fast_path(line, ack, accepted)) {
+    case Fast::HandleAck: return;
+    case Fast::Answer: return conn_answered(ack, accepted);
+    case Fast::No: break;
+  }
   json m = json::parse(line, nullptr, false);
   if (m.is_discarded()) {
     if (!warned_unparsable_) spdlog::warn("{}: node worker sent a line that is not JSON; ignored", app_);
@@ -195,13 +237,7 @@ void NodeChannel::handle_cluster(const json& m) {
   // Answers to our newconn carry `ack` and `accepted`.
   if (m.contains("ack") && m.contains("accepted")) {
     uint64_t ack = m["ack"].is_number_unsigned() ? m["ack"].get<uint64_t>() : 0;
-    auto it = unanswered_.find(ack);
-    if (it == unanswered_.end()) return;
-    int fd = it->second;
-    unanswered_.erase(it);
-    bool accepted = m["accepted"].is_boolean() && m["accepted"].get<bool>();
-    if (events_.conn_result) events_.conn_result(fd, accepted);
-    return;
+    return conn_answered(ack, m["accepted"].is_boolean() && m["accepted"].get<bool>());
   }
   std::string act = m.contains("act") && m["act"].is_string() ? m["act"].get<std::string>() : "";
   if (act == "online") return;
@@ -216,6 +252,8 @@ void NodeChannel::handle_cluster(const json& m) {
       // The app's first server gets the app's `listen` socket, whatever
       // port it asked for (listen(0) included): rackd owns the port.
       key_ = key;
+      newconn_prefix_ = R"({"cmd":"NODE_HANDLE","type":"net.Native","msg":{"act":"newconn","cmd":"NODE_CLUSTER","key":)" +
+                        json(key).dump() + R"(,"seq":)";
       reply["key"] = key;
       reply["sockname"] = sockname_;
       // node checks that the port it asked for is the one it got (or it
@@ -245,6 +283,14 @@ void NodeChannel::handle_cluster(const json& m) {
     return;
   }
   spdlog::debug("{}: node cluster message act={} ignored", app_, act);
+}
+
+void NodeChannel::conn_answered(uint64_t seq, bool accepted) {
+  auto it = unanswered_.find(seq);
+  if (it == unanswered_.end()) return;
+  int fd = it->second;
+  unanswered_.erase(it);
+  if (events_.conn_result) events_.conn_result(fd, accepted);
 }
 
 void NodeChannel::close() {
