@@ -175,44 +175,38 @@ void NodeChannel::read() {
 
 namespace {
 
-// node's answers to newconn, as node 20 writes them:
-//   {"cmd":"NODE_HANDLE_ACK"}
-//   {"ack":17,"accepted":true,"cmd":"NODE_CLUSTER","seq":3}
-// Recognised without a JSON parse (they come once per connection); any
-// other shape goes through the parser.
-enum class Fast { No, HandleAck, Answer };
+bool digits(std::string_view& s, uint64_t& out) {
+  std::size_t i = 0;
+  out = 0;
+  for (; i < s.size() && s[i] >= '0' && s[i] <= '9' && i < 19; ++i) out = out * 10 + static_cast<uint64_t>(s[i] - '0');
+  s.remove_prefix(i);
+  return i > 0;
+}
 
-Fast fast_path(std::string_view line, uint64_t& ack, bool& accepted) {
-  if (line == R"({"cmd":"NODE_HANDLE_ACK"})") return Fast::HandleAck;
-  constexpr std::string_view head = R"({"ack":)";
-  if (line.substr(0, head.size()) != head) return Fast::No;
-  std::size_t i = head.size();
-  if (i >= line.size() || line[i] < '0' || line[i] > '9') return Fast::No;
-  ack = 0;
-  for (; i < line.size() && line[i] >= '0' && line[i] <= '9'; ++i) ack = ack * 10 + static_cast<uint64_t>(line[i] - '0');
-  std::string_view rest = line.substr(i);
-  constexpr std::string_view yes = R"(,"accepted":true,"cmd":"NODE_CLUSTER","seq":)";
-  constexpr std::string_view no = R"(,"accepted":false,"cmd":"NODE_CLUSTER","seq":)";
-  if (rest.substr(0, yes.size()) == yes) accepted = true, rest.remove_prefix(yes.size());
-  else if (rest.substr(0, no.size()) == no) accepted = false, rest.remove_prefix(no.size());
-  else return Fast::No;
-  if (rest.size() < 2 || rest.back() != '}') return Fast::No;
-  for (char c : rest.substr(0, rest.size() - 1))
-    if (c < '0' || c > '9') return Fast::No;
-  return Fast::Answer;
+bool skip(std::string_view& s, std::string_view prefix) {
+  if (s.substr(0, prefix.size()) != prefix) return false;
+  s.remove_prefix(prefix.size());
+  return true;
 }
 
 }  // namespace
 
+bool parse_conn_answer(std::string_view line, uint64_t& ack, bool& accepted) {
+  uint64_t seq = 0;
+  if (!skip(line, R"({"cmd":"NODE_CLUSTER","ack":)") || !digits(line, ack)) return false;
+  if (skip(line, R"(,"accepted":true)")) accepted = true;
+  else if (skip(line, R"(,"accepted":false)")) accepted = false;
+  else return false;
+  return skip(line, R"(,"seq":)") && digits(line, seq) && line == "}";
+}
+
 void NodeChannel::handle_line(std::string_view line) {
   if (line.empty()) return;
+  // The two lines node sends for every connection skip the JSON parser.
+  if (line == R"({"cmd":"NODE_HANDLE_ACK"})") return;
   uint64_t ack = 0;
   bool accepted = false;
-  switch (fast_path(line, ack, accepted)) {
-    case Fast::HandleAck: return;
-    case Fast::Answer: return conn_answered(ack, accepted);
-    case Fast::No: break;
-  }
+  if (parse_conn_answer(line, ack, accepted)) return conn_answered(ack, accepted);
   json m = json::parse(line, nullptr, false);
   if (m.is_discarded()) {
     if (!warned_unparsable_) spdlog::warn("{}: node worker sent a line that is not JSON; ignored", app_);

@@ -31,11 +31,18 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
 namespace rack::master {
+
+// node's answer to a newconn, as node 20 writes it:
+//   {"cmd":"NODE_CLUSTER","ack":17,"accepted":true,"seq":3}
+// recognised without a JSON parse (one comes per connection). False for any
+// other shape, which then goes through the JSON parser.
+bool parse_conn_answer(std::string_view line, uint64_t& ack, bool& accepted);
 
 class NodeChannel {
  public:
