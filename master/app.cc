@@ -583,6 +583,33 @@ std::string App::health_error() const {
   return "";
 }
 
+std::map<std::string, std::string> App::app_checks() const {
+  struct Tally {
+    std::size_t failing = 0, seen = 0;
+    std::string first;
+  };
+  std::map<std::string, Tally> tally;
+  for (auto& [id, w] : workers_) {
+    if (!w->lifecycle().in_rotation()) continue;
+    for (const channel::CheckResult& c : w->health_checks()) {
+      Tally& t = tally[c.name];
+      ++t.seen;
+      if (c.error.empty()) continue;
+      if (t.failing++ == 0)
+        t.first = c.error + " (slot " + std::to_string(w->slot().index) + ", pid " + std::to_string(w->pid());
+    }
+  }
+  std::map<std::string, std::string> out;
+  for (auto& [name, t] : tally) {
+    std::string& error = out[name];
+    if (t.failing == 0) continue;
+    error = std::move(t.first);
+    if (t.seen > 1) error += "; failing in " + std::to_string(t.failing) + " of " + std::to_string(t.seen) + " workers";
+    error += ")";
+  }
+  return out;
+}
+
 json App::status() const {
   json workers = json::array();
   for (auto& [id, w] : workers_) {

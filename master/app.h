@@ -89,6 +89,9 @@ class App final : public WorkerEvents {
   bool has_processes() const;
   std::size_t ready_workers() const;
   std::string health_error() const;  // "" when healthy
+  // The app's own checks (App::health_check in its workers) over its ready
+  // workers: name → error, "" when it passes in every one of them.
+  std::map<std::string, std::string> app_checks() const;
   nlohmann::json status() const;
   const AppCounters& counters() const { return counters_; }
   std::size_t queue_depth() const { return queue_.size(); }

@@ -280,9 +280,9 @@ void Supervisor::serve_admin(http::Request& req, http::Responder res) {
     res.send(http::Response::json(405, R"({"error":"method not allowed"})"));
     return;
   }
-  if (req.path == "/health") {
+  if (req.path == "/health" || req.path == "/health/live") {
     int status = 200;
-    std::string body = health(status);
+    std::string body = health(status, req.path == "/health");
     res.send(http::Response::json(status, body));
   } else if (req.path == "/v1/status") {
     res.send(http::Response::json(200, status().dump()));
@@ -301,7 +301,7 @@ json Supervisor::status() {
   return j;
 }
 
-std::string Supervisor::health(int& http_status) {
+std::string Supervisor::health(int& http_status, bool app_checks) {
   json checks = json::object();
   bool ok = true;
   for (auto& [name, app] : apps_) {
@@ -311,6 +311,15 @@ std::string Supervisor::health(int& http_status) {
     } else {
       ok = false;
       checks[name] = {{"status", "error"}, {"error", err}};
+    }
+    if (!app_checks) continue;
+    for (auto& [check, error] : app->app_checks()) {
+      if (error.empty()) {
+        checks[name + ":" + check] = {{"status", "ok"}};
+      } else {
+        ok = false;
+        checks[name + ":" + check] = {{"status", "error"}, {"error", error}};
+      }
     }
   }
   http_status = ok ? 200 : 503;

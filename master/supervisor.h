@@ -61,7 +61,11 @@ class Supervisor {
   int run();
 
   nlohmann::json status();
-  std::string health(int& http_status);
+  // GET /health: every app has a ready worker and, with app_checks, every
+  // check of the apps' own passes in all their ready workers. /health/live
+  // leaves the app checks out (a liveness probe must not restart rackd for
+  // an outage a restart cannot fix).
+  std::string health(int& http_status, bool app_checks);
   std::string admin_address() const;
   const SupervisorOptions& options() const { return opt_; }
   LogStats& log_stats() { return log_stats_; }

@@ -357,6 +357,13 @@ void Worker::read_channel() {
       case Type::Recycle:
         events_.on_recycle(*this);
         break;
+      case Type::Health:
+        if (auto checks = channel::decode_health(m.payload))
+          health_checks_ = std::move(*checks);
+        else
+          spdlog::warn("{} slot {}: malformed Health message ({} bytes), ignored", cfg_->name, slot_.index,
+                       m.payload.size());
+        break;
       default:
         spdlog::warn("{} slot {}: unknown channel message type {} ({} bytes), ignored", cfg_->name,
                      slot_.index, static_cast<unsigned>(m.type), m.payload.size());
@@ -470,6 +477,7 @@ void Worker::process_exited(int wait_status) {
   if (notify_fd_ >= 0) ::close(notify_fd_);
   notify_fd_ = -1;
   probe_.reset();
+  health_checks_.clear();
   pid_ = -1;
 }
 

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "app_log.h"
 #include "http_probe.h"
@@ -114,6 +115,8 @@ class Worker {
   uint64_t load() const { return reported_load_ + handed_since_report_; }
   std::chrono::steady_clock::time_point last_pong() const { return last_pong_; }
   uint64_t dispatched() const { return dispatched_; }
+  // The app's own health checks as this worker last reported them.
+  const std::vector<channel::CheckResult>& health_checks() const { return health_checks_; }
 
   // Set by the App: restarts of this slot, and why the last process ended.
   unsigned restarts = 0;
@@ -169,6 +172,7 @@ class Worker {
   std::chrono::steady_clock::time_point sampled_at_{};
   std::optional<ProcSample> proc_;
   double cpu_percent_ = 0;
+  std::vector<channel::CheckResult> health_checks_;
   uint64_t reported_load_ = 0;
   uint64_t handed_since_report_ = 0;
   uint64_t dispatched_ = 0;

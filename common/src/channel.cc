@@ -25,6 +25,7 @@ const char* type_name(Type t) {
     case Type::MergedMetricsReq: return "MergedMetricsReq";
     case Type::MergedMetricsRep: return "MergedMetricsRep";
     case Type::Recycle: return "Recycle";
+    case Type::Health: return "Health";
   }
   return "unknown";
 }
@@ -135,6 +136,44 @@ std::optional<uint64_t> decode_u64(std::string_view payload) {
   uint64_t v;
   std::memcpy(&v, payload.data(), sizeof v);
   return v;
+}
+
+bool valid_check_name(std::string_view name) {
+  if (name.empty() || name.size() > kMaxCheckName) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string encode_health(std::span<const CheckResult> checks) {
+  std::string out;
+  for (const CheckResult& c : checks) {
+    out += c.name;
+    out += '\t';
+    std::string_view error = std::string_view(c.error).substr(0, kMaxCheckError);
+    for (char ch : error) out += (ch == '\t' || ch == '\n' || ch == '\r') ? ' ' : ch;
+    out += '\n';
+  }
+  return out;
+}
+
+std::optional<std::vector<CheckResult>> decode_health(std::string_view payload) {
+  std::vector<CheckResult> checks;
+  while (!payload.empty()) {
+    std::size_t nl = payload.find('\n');
+    if (nl == std::string_view::npos) return std::nullopt;
+    std::string_view line = payload.substr(0, nl);
+    payload.remove_prefix(nl + 1);
+    std::size_t tab = line.find('\t');
+    if (tab == std::string_view::npos || !valid_check_name(line.substr(0, tab))) return std::nullopt;
+    std::string_view error = line.substr(tab + 1);
+    if (error.size() > kMaxCheckError) return std::nullopt;
+    checks.push_back({std::string(line.substr(0, tab)), std::string(error)});
+  }
+  return checks;
 }
 
 }  // namespace rack::channel

@@ -59,6 +59,8 @@ prometheus::Counter& counter(prometheus::Registry& r, const std::string& name, c
   return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add(labels);
 }
 
+std::string storage_check_error(int err) { return "Storage health check failed: " + errno_text(err); }
+
 }  // namespace
 
 Registry::Registry(rack::App& app, Options options, std::unique_ptr<Auth> auth,
@@ -87,6 +89,12 @@ void Registry::install() {
   auto self = shared_from_this();
   app_.get("/", limited(&Registry::index));
   app_.get("/health", [self](rack::Request& req, rack::Responder res) { self->health(req, std::move(res)); });
+  // The same check in rackd's GET /health, as "<app>:storage".
+  app_.health_check("storage", [loop = app_.loop(), storage = storage_](rack::App::HealthDone done) {
+    offload(loop, [storage] { return storage->check(); }, [done](int err) {
+      done(err == 0 ? "" : storage_check_error(err));
+    });
+  });
   // With metrics_path: /metrics the runtime answers with the merged metrics
   // of every worker (its route is added after ours, so we must not add one).
   const char* merged = std::getenv("RACK_METRICS_PATH");
@@ -148,7 +156,7 @@ void Registry::index(rack::Request&, rack::Responder res) {
 void Registry::health(rack::Request&, rack::Responder res) {
   offload(app_.loop(), [storage = storage_] { return storage->check(); }, [res](int err) mutable {
     nlohmann::ordered_json storage = {{"status", "ok"}};
-    if (err != 0) storage = {{"status", "error"}, {"error", "Storage health check failed: " + errno_text(err)}};
+    if (err != 0) storage = {{"status", "error"}, {"error", storage_check_error(err)}};
     nlohmann::ordered_json body = {{"status", err == 0 ? "ok" : "error"}, {"checks", {{"storage", storage}}}};
     rack::Response r = rack::Response::json(err == 0 ? 200 : 503, body.dump());
     r.set("Cache-Control", "no-store");

@@ -56,7 +56,7 @@ struct Registry {
   }
   // Starts `apps` (YAML list items) and waits until `app` has n ready workers.
   void start(const std::string& apps, const std::string& app, size_t n) {
-    std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + apps);
+    std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + apps);
     auto r = rack.ctl({"start", eco});
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     REQUIRE(rack.wait_ready(app, n));
@@ -465,6 +465,11 @@ TEST_CASE("registry: /health flips to 503 when the storage is removed and back t
   reg.start(registry_app("web", 2, reg.storage), "web", 2);
   const std::string ok = R"({"status":"ok","checks":{"storage":{"status":"ok"}}})";
   const std::string err = R"({"status":"error","checks":{"storage":{"status":"error","error":"Storage health check failed: ENOENT: no such file or directory"}}})";
+  // rackd's /health carries the same check of every ready worker as "web:storage".
+  const auto admin = reg.rack.admin();
+  const std::string rack_ok = R"({"checks":{"web":{"status":"ok"},"web:storage":{"status":"ok"}},"status":"ok"})";
+  auto rack_health = [&] { return http_get(admin, "/health"); };
+  CHECK(wait_until([&] { return rack_health().body == rack_ok; }, 5s));
   for (int i = 0; i < 2; ++i) {  // each worker
     auto h = reg.req("GET", "/health");
     CHECK(h.status == 200);
@@ -478,6 +483,18 @@ TEST_CASE("registry: /health flips to 503 when the storage is removed and back t
     CHECK(h.header("Cache-Control") == "no-store");
   }
   CHECK(reg.req("GET", "/a.txt").status == 404);
+  CHECK(wait_until([&] { return rack_health().status == 503; }, 5s));
+  auto r = nlohmann::json::parse(rack_health().body);
+  CHECK(r["status"] == "error");
+  CHECK(r["checks"]["web"]["status"] == "ok");  // its workers are still ready
+  CHECK(r["checks"]["web:storage"]["status"] == "error");
+  std::string why = r["checks"]["web:storage"].value("error", "");
+  CHECK_MESSAGE(why.find("Storage health check failed: ENOENT") == 0, why);
+  CHECK_MESSAGE(why.find("failing in 2 of 2 workers") != std::string::npos, why);
+  // Liveness leaves the app's checks out: the workers are up.
+  auto live = http_get(admin, "/health/live");
+  CHECK(live.status == 200);
+  CHECK(live.body == R"({"checks":{"web":{"status":"ok"}},"status":"ok"})");
   fs::rename(reg.storage + ".away", reg.storage);
   for (int i = 0; i < 2; ++i) {
     auto h = reg.req("GET", "/health");
@@ -485,6 +502,7 @@ TEST_CASE("registry: /health flips to 503 when the storage is removed and back t
     CHECK(h.body == ok);
   }
   CHECK(reg.req("GET", "/a.txt").body == "a\n");
+  CHECK(wait_until([&] { return rack_health().body == rack_ok; }, 5s));
 }
 
 TEST_CASE("registry: publishes are atomic: kill -9 mid-upload leaves the old file, readers never see a torn one") {

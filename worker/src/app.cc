@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <chrono>
 #include <map>
 #include <csignal>
 #include <cstdio>
@@ -21,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "channel_client.h"
+#include "health.h"
 #include "metrics.h"
 #include "rack/http_listener.h"
 #include "rack/logging.h"
@@ -35,6 +37,8 @@ constexpr uint64_t kDrainTimeoutMs = 30000;
 // metrics_path: rackd answers within its collection deadline; this only
 // bounds a request whose answer can no longer come.
 constexpr uint64_t kMergedMetricsTimeoutMs = 5000;
+// Health check rounds start at most this often (paced by rackd's Ping).
+constexpr auto kHealthEvery = std::chrono::seconds(1);
 
 template <typename T>
 bool parse_uint(const char* text, T& out) {
@@ -68,6 +72,8 @@ struct App::Impl {
   std::unique_ptr<http::Server> server;
   std::unique_ptr<http::Listener> listener;
   std::unique_ptr<worker::ChannelClient> channel;
+  worker::HealthChecks health{&loop};
+  std::chrono::steady_clock::time_point health_started{};
   std::vector<int> to_return;  // Conn that arrived during drain; returned after their Ack
   Phase phase = Phase::Setup;
   bool ready_deferred = false, ready_wanted = false, ready_sent = false;
@@ -94,6 +100,7 @@ struct App::Impl {
   int start_channel();
   int start_listener();
   void send_ready();
+  void run_health_checks();
   void on_signal(int signum);
   void begin_drain(const char* why);
   void finish_drain();
@@ -195,6 +202,16 @@ std::string App::metrics_text() const { return worker::metrics_text(*impl_->regi
 http::Limits& App::limits() { return impl_->limits; }
 const std::vector<std::string>& App::args() const { return impl_->args; }
 
+App& App::health_check(std::string name, std::function<void(HealthDone done)> check) {
+  impl_->health.add(std::move(name), std::move(check));
+  return *this;
+}
+
+App& App::health_check(std::string name, std::function<std::string()> check) {
+  if (!check) throw std::invalid_argument("health check \"" + name + "\" has no function");
+  return health_check(std::move(name), [check = std::move(check)](HealthDone done) { done(check()); });
+}
+
 void App::defer_ready() { impl_->ready_deferred = true; }
 
 void App::ready() {
@@ -281,6 +298,7 @@ int App::Impl::start_channel() {
   h.on_drain = [this] { begin_drain("rackd asked"); };
   h.metrics_text = [this] { return worker::metrics_text(*registry); };
   h.load = [this] { return static_cast<uint64_t>(server->active_connections()); };
+  h.on_ping = [this] { run_health_checks(); };
   h.on_merged_metrics = [this](uint64_t seq, std::string text) {
     Response r = Response::text(200, std::move(text));
     r.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
@@ -301,7 +319,17 @@ int App::Impl::start_channel() {
     spdlog::error("{}", error);
     return 1;
   }
+  run_health_checks();  // the first results are there soon after Ready
   return 0;
+}
+
+void App::Impl::run_health_checks() {
+  auto now = std::chrono::steady_clock::now();
+  if (health.empty() || health.running() || phase == Phase::Exiting || now - health_started < kHealthEvery) return;
+  health_started = now;
+  health.run([this](std::vector<channel::CheckResult> results) {
+    if (channel) channel->send_health(channel::encode_health(results));
+  });
 }
 
 int App::Impl::start_listener() {

@@ -119,6 +119,7 @@ void ChannelClient::handle(channel::Message& m) {
       // Echo the payload (the seq) whatever it is: rackd matches it.
       send(Type::Pong, m.payload);
       send(Type::Load, channel::encode_u64(handlers_.load ? handlers_.load() : 0));
+      if (handlers_.on_ping) handlers_.on_ping();
       break;
     case Type::Drain:
       if (handlers_.on_drain) handlers_.on_drain();
@@ -203,6 +204,8 @@ void ChannelClient::when_flushed(std::function<void()> fn) {
 void ChannelClient::send_ready() { send(Type::Ready, {}); }
 
 void ChannelClient::send_recycle() { send(Type::Recycle, {}); }
+
+void ChannelClient::send_health(std::string payload) { send(Type::Health, std::move(payload)); }
 
 bool ChannelClient::send_conn_return(int fd) { return send(Type::ConnReturn, {}, fd); }
 

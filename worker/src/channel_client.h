@@ -30,6 +30,7 @@ class ChannelClient {
     std::function<void()> on_drain;
     std::function<std::string()> metrics_text;
     std::function<uint64_t()> load;  // connections held now
+    std::function<void()> on_ping;   // after Pong + Load: paces the health checks
     // rackd's answer to request_merged_metrics (reassembled).
     std::function<void(uint64_t seq, std::string text)> on_merged_metrics;
     // EOF or error on the channel: rackd is gone.
@@ -45,6 +46,7 @@ class ChannelClient {
 
   void send_ready();
   void send_recycle();  // max_requests reached: ask rackd for a graceful replacement
+  void send_health(std::string payload);  // channel::encode_health
   // Sends ConnReturn carrying fd. The caller may close fd on return (a
   // queued message holds its own dup). False if it could not be sent.
   bool send_conn_return(int fd);

@@ -54,6 +54,13 @@
 //   worker → rackd   Recycle           the worker reached RACK_MAX_REQUESTS:
 //                                      rackd replaces it as in a reload (new
 //                                      worker ready first, then Drain).
+//   worker → rackd   Health            the results of the app's own health
+//                                      checks (App::health_check), sent after
+//                                      each round; a worker runs a round when
+//                                      it starts and then at most once per
+//                                      kHealthEvery, paced by Ping. Payload:
+//                                      encode_health. rackd shows them in
+//                                      GET /health as "<app>:<check>".
 //
 // Anything else is an unknown type: the receiver logs it once and carries on.
 #pragma once
@@ -90,6 +97,7 @@ enum class Type : uint16_t {
   MetricsRep = 105,
   MergedMetricsReq = 106,
   Recycle = 107,
+  Health = 108,
 };
 
 inline constexpr uint16_t kFlagMore = 1;
@@ -137,5 +145,21 @@ std::string encode_u64s(std::span<const uint64_t> values);
 std::vector<uint64_t> decode_u64s(std::string_view payload);
 std::string encode_u64(uint64_t v);
 std::optional<uint64_t> decode_u64(std::string_view payload);
+
+// Health payload: one "name\terror\n" line per check, error empty when the
+// check passed. Names are 1–64 of [A-Za-z0-9_.-] (valid_check_name); an
+// error has tabs and line breaks turned into spaces and is cut at
+// kMaxCheckError bytes, so any text the app gives fits the framing.
+inline constexpr std::size_t kMaxCheckName = 64;
+inline constexpr std::size_t kMaxCheckError = 1024;
+struct CheckResult {
+  std::string name;
+  std::string error;  // "" = passed
+  bool operator==(const CheckResult&) const = default;
+};
+bool valid_check_name(std::string_view name);
+std::string encode_health(std::span<const CheckResult> checks);
+// nullopt when any line is malformed (no tab, bad name, missing final \n).
+std::optional<std::vector<CheckResult>> decode_health(std::string_view payload);
 
 }  // namespace rack::channel

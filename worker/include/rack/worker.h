@@ -46,6 +46,22 @@
 // Readiness: run() reports Ready once listening/connected. An app that must
 // warm up first calls defer_ready() before run() and ready() when done.
 //
+// Health: rackd's GET /health says whether each app has ready workers. An
+// app adds checks of its own with health_check(); they appear there as
+// "<app>:<name>" and turn /health into a 503 while they fail in any ready
+// worker:
+//
+//     app.health_check("storage", [&](rack::App::HealthDone done) {
+//       // blocking I/O belongs off the loop (uv_queue_work), then done() on it
+//       done(std::filesystem::is_directory(dir) ? "" : dir + " is not a directory");
+//     });
+//
+// Under rackd a worker runs its checks when it starts and then about once a
+// second; a check answers by calling done("") when healthy or done(error)
+// — at once, or later from the loop. One that has not answered within 5 s,
+// or throws, counts as failed. Checks only report: a failing check does not
+// take the worker out of rotation. Run alone, checks are not run.
+//
 // Built-in metrics: http_request_duration_seconds{method,route,status_code}
 // (route = the matched pattern, "unmatched" otherwise) and
 // rack_event_loop_lag_seconds. Under rackd with `metrics_path` set, GET on
@@ -118,6 +134,13 @@ class App {
   std::string metrics_text() const;  // the registry in Prometheus text format
   http::Limits& limits();            // adjust before run()
   const std::vector<std::string>& args() const;
+
+  // The app's own health checks (see "Health" above). Names: 1-64 of
+  // [A-Za-z0-9_.-], unique. Throws std::invalid_argument otherwise.
+  using HealthDone = std::function<void(std::string error)>;
+  App& health_check(std::string name, std::function<void(HealthDone done)> check);
+  // The same for a check that answers at once: returns "" when healthy.
+  App& health_check(std::string name, std::function<std::string()> check);
 
   void defer_ready();  // before run(): do not report Ready by itself
   void ready();        // report Ready now (or as soon as run() starts)

@@ -1,0 +1,119 @@
+// The app's own health checks: the payload that carries them to rackd, and
+// the worker's rounds (sync, async, late, throwing and silent checks).
+#include <doctest/doctest.h>
+
+#include <uv.h>
+
+#include <optional>
+#include <stdexcept>
+
+#include "health.h"
+#include "rack/channel.h"
+#include "rack/timer.h"
+
+using rack::channel::CheckResult;
+using rack::worker::HealthChecks;
+
+TEST_CASE("health payload: round trip; errors are flattened and capped; malformed payloads refused") {
+  std::vector<CheckResult> in = {{"storage", ""}, {"db.primary", "connect: refused\n\tretrying"},
+                                 {"big", std::string(5000, 'x')}};
+  auto out = rack::channel::decode_health(rack::channel::encode_health(in));
+  REQUIRE(out);
+  REQUIRE(out->size() == 3);
+  CHECK((*out)[0] == CheckResult{"storage", ""});
+  CHECK((*out)[1] == CheckResult{"db.primary", "connect: refused  retrying"});
+  CHECK((*out)[2].error.size() == rack::channel::kMaxCheckError);
+  CHECK(rack::channel::decode_health("")->empty());
+
+  for (const char* bad : {"storage", "storage\n", "sto rage\tx\n", "\tx\n", "a\tb\nc", "a\tok\nb\n"})
+    CHECK_MESSAGE(!rack::channel::decode_health(bad), bad);
+  CHECK(!rack::channel::decode_health(std::string(65, 'n') + "\t\n"));
+  CHECK(!rack::channel::decode_health("a\t" + std::string(rack::channel::kMaxCheckError + 1, 'e') + "\n"));
+
+  CHECK(rack::channel::valid_check_name("a-b_c.9"));
+  CHECK_FALSE(rack::channel::valid_check_name(""));
+  CHECK_FALSE(rack::channel::valid_check_name("a:b"));
+  CHECK_FALSE(rack::channel::valid_check_name("é"));
+}
+
+namespace {
+
+struct Loop {
+  uv_loop_t loop{};
+  Loop() { uv_loop_init(&loop); }
+  ~Loop() {
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("health checks: a round reports every check once all have answered, at once or later") {
+  Loop l;
+  HealthChecks checks(&l.loop, 2000);
+  CHECK(checks.empty());
+  checks.add("sync", [](HealthChecks::Done done) { done(""); });
+  checks.add("later", [&](HealthChecks::Done done) { rack::after(&l.loop, 20, [done] { done("disk gone"); }); });
+  CHECK_THROWS_AS(checks.add("sync", [](HealthChecks::Done d) { d(""); }), std::invalid_argument);
+  CHECK_THROWS_AS(checks.add("bad name", [](HealthChecks::Done d) { d(""); }), std::invalid_argument);
+  CHECK_THROWS_AS(checks.add("empty", HealthChecks::Check{}), std::invalid_argument);
+
+  std::optional<std::vector<CheckResult>> got;
+  int reports = 0;
+  checks.run([&](std::vector<CheckResult> r) {
+    ++reports;
+    got = std::move(r);
+  });
+  CHECK(checks.running());
+  checks.run([&](std::vector<CheckResult>) { FAIL("a second round while one runs"); });
+  CHECK(!got);  // "later" has not answered yet
+  uv_run(&l.loop, UV_RUN_DEFAULT);  // the 20 ms check, then the 2 s guard expires harmlessly
+  CHECK(reports == 1);
+  REQUIRE(got);
+  CHECK(*got == std::vector<CheckResult>{{"sync", ""}, {"later", "disk gone"}});
+  CHECK(!checks.running());
+}
+
+TEST_CASE("health checks: silent checks fail at the deadline; throwing ones fail; late or repeated answers are ignored") {
+  Loop l;
+  HealthChecks checks(&l.loop, 50);
+  HealthChecks::Done kept;
+  checks.add("silent", [&](HealthChecks::Done done) { kept = done; });
+  checks.add("throws", [](HealthChecks::Done) { throw std::runtime_error("boom"); });
+  checks.add("twice", [](HealthChecks::Done done) {
+    done("");
+    done("changed its mind");
+  });
+  std::vector<std::vector<CheckResult>> rounds;
+  checks.run([&](std::vector<CheckResult> r) { rounds.push_back(std::move(r)); });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  REQUIRE(rounds.size() == 1);
+  CHECK(rounds[0] == std::vector<CheckResult>{{"silent", "did not answer within 50 ms"},
+                                              {"throws", "threw: boom"},
+                                              {"twice", ""}});
+  HealthChecks::Done first = kept;
+  first("too late");  // the round is over: nothing happens
+  CHECK(rounds.size() == 1);
+
+  // The next round is independent of the last one's stragglers.
+  checks.run([&](std::vector<CheckResult> r) { rounds.push_back(std::move(r)); });
+  first("");  // an answer of the old round
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  REQUIRE(rounds.size() == 2);
+  CHECK(rounds[1][0].error == "did not answer within 50 ms");
+  kept("");  // this round's own answer, once it is over: ignored too
+  CHECK(rounds.size() == 2);
+}
+
+TEST_CASE("health checks: with none registered a round reports an empty list at once") {
+  Loop l;
+  HealthChecks checks(&l.loop);
+  bool reported = false;
+  checks.run([&](std::vector<CheckResult> r) {
+    reported = true;
+    CHECK(r.empty());
+  });
+  CHECK(reported);
+  CHECK(!checks.running());
+}
