@@ -8,8 +8,14 @@
 // read keeps it at one syscall per pipe read instead of one per line.
 #include "app_log.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <array>
 #include <cstring>
+#include <system_error>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -43,6 +49,16 @@ struct Timer {
 };
 
 uint64_t to_ms(config::Duration d) { return uint64_t(std::max<int64_t>(d.count(), 1)); }
+
+// The calling thread only (on Linux, nice and ioprio are per thread): the
+// lowest CPU priority and the lowest best-effort I/O priority, as Debian's
+// logrotate.service runs (Nice=19, IOSchedulingPriority=7). Failures are
+// ignored: the work then runs at normal priority, as it did before.
+void lower_this_thread_priority() {
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+  constexpr int kWhoProcess = 1, kClassBestEffort = 2, kClassShift = 13;
+  ::syscall(SYS_ioprio_set, kWhoProcess, 0, (kClassBestEffort << kClassShift) | 7);
+}
 
 }  // namespace
 
@@ -155,6 +171,33 @@ struct AppLog::Impl {
                      every, every);
       uv_unref(reinterpret_cast<uv_handle_t*>(age.h));
     }
+  }
+
+  // The common case of feed() without per-line work: no prefix, nobody
+  // following, no partial line held back, nothing waiting to be written,
+  // no line to cut and no rotation inside this read. Buffers every complete
+  // line of `bytes` as one block and returns its length; 0 means "go line
+  // by line" (and nothing was taken). The per-line path costs a
+  // std::function call and four appends per line, which at a few million
+  // lines/s is a good part of the loop's time.
+  std::size_t take_whole_lines(const LineSplitter& splitter, LogStream which, std::string_view bytes) {
+    Stream& st = stream(which);
+    if (cfg.time || !subscribers.empty() || splitter.pending() > 0 || st.failing || dropped_in_episode > 0 ||
+        pending() > 0)
+      return 0;
+    const void* last = ::memrchr(bytes.data(), '\n', bytes.size());
+    if (last == nullptr) return 0;
+    const char* begin = bytes.data();
+    const char* end = static_cast<const char*>(last) + 1;
+    std::size_t len = std::size_t(end - begin);
+    if (len > cfg.buffer) return 0;  // on_full applies: line by line
+    uint64_t lines = 0;
+    for (const char* p = begin; p < end; ++lines) {
+      const char* nl = static_cast<const char*>(std::memchr(p, '\n', std::size_t(end - p)));
+      if (std::size_t(nl - p) > splitter.max_line()) return 0;  // to be cut into pieces
+      p = nl + 1;
+    }
+    return st.file->append_block(bytes.substr(0, len), lines, cfg.max_size) ? len : 0;
   }
 
   // feed() and finish(): `split` calls emit for each line of one read.
@@ -286,11 +329,29 @@ struct AppLog::Impl {
     job->alive->running = true;
   }
 
-  // Thread pool.
+  // Thread pool. The sweep itself runs on a thread of its own at the lowest
+  // priority: zlib level 6 compresses on the order of 100 MB/s, so every
+  // rotated file is up to a CPU-second of work, and at normal priority that
+  // competes with the loop reading the pipes and with the apps themselves;
+  // on a small machine it is what makes a burst of output slow (a log burst
+  // rotates often). Housekeeping can wait for idle CPU. Not on the pool
+  // thread itself: an unprivileged thread cannot raise its priority again
+  // (RLIMIT_NICE), and pool threads serve other work too.
   static void run_sweep(uv_work_t* req) {
     auto* j = static_cast<SweepJob*>(req->data);
-    for (std::size_t i = 0; i < 2; ++i) {
-      sweep_rotated(j->dir, j->bases[i], j->keep, j->max_age, j->compress, j->now, j->results[i]);
+    auto sweep = [j] {
+      for (std::size_t i = 0; i < 2; ++i) {
+        sweep_rotated(j->dir, j->bases[i], j->keep, j->max_age, j->compress, j->now, j->results[i]);
+      }
+    };
+    try {
+      std::thread background([&sweep] {
+        lower_this_thread_priority();
+        sweep();
+      });
+      background.join();
+    } catch (const std::system_error&) {
+      sweep();  // no thread to be had: at normal priority, as before
     }
   }
 
@@ -324,6 +385,10 @@ AppLog::AppLog(uv_loop_t* loop, std::string app, config::LogConfig cfg, std::str
 AppLog::~AppLog() = default;
 
 bool AppLog::feed(LineSplitter& splitter, LogStream stream, int slot, std::string_view bytes) {
+  // Whole lines in bulk when nothing needs them one by one; the rest (a
+  // partial last line, or everything) through the splitter. take() then
+  // writes what was buffered and reports back-pressure as before.
+  bytes.remove_prefix(impl_->take_whole_lines(splitter, stream, bytes));
   return impl_->take(stream, slot, [&](const LineSplitter::Emit& emit) { splitter.feed(bytes, emit); });
 }
 

@@ -63,6 +63,7 @@ class LineSplitter {
   void finish(const std::function<void(std::string_view, bool continued)>& emit);
   // Bytes held back waiting for a newline (at most max_line).
   std::size_t pending() const { return partial_.size(); }
+  std::size_t max_line() const { return max_line_; }
 
  private:
   void take_partial(std::string_view bytes, const Emit& emit);

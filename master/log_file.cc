@@ -114,6 +114,19 @@ void LogFile::append(std::string_view prefix, std::string_view text, std::string
   tail_size_ += len;
 }
 
+bool LogFile::append_block(std::string_view block, uint64_t lines, uint64_t max_size) {
+  // No line starts a new file iff the whole block fits (starts_new_file is
+  // false for every line exactly when tail + block <= max_size).
+  if (max_size > 0 && tail_size_ + block.size() > max_size) return false;
+  if (segs_.empty()) segs_.emplace_back();
+  Segment& s = segs_.back();
+  s.data.append(block);
+  s.lines += lines;
+  pending_ += block.size();
+  tail_size_ += block.size();
+  return true;
+}
+
 void LogFile::mark_rotation() {
   if (tail_size_ == 0) return;
   if (!segs_.empty() && segs_.back().data.empty()) {

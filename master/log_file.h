@@ -46,6 +46,10 @@ class LogFile {
   // line starts a new file (see rotation_policy.h).
   void append(std::string_view prefix, std::string_view text, std::string_view suffix,
               uint64_t max_size);
+  // Buffers `block`: `lines` whole lines, each ending in '\n', as append()
+  // would one by one, when none of them starts a new file. Returns false
+  // (and buffers nothing) when one would: the caller then goes line by line.
+  bool append_block(std::string_view block, uint64_t lines, uint64_t max_size);
   // rotate_every: the next line goes to a new file, unless the file it would
   // go to is still empty.
   void mark_rotation();
