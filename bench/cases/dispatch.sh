@@ -28,14 +28,27 @@ YAML
   local rack_addr admin rackd
   rack_addr=$(rack_listen "$home" hello) admin=$(rack_admin "$home") rackd=$(rack_pid "$home")
 
-  local i peers_bg=()
-  for i in 1 2; do
-    start_bg "$dir/reuseport-$i.log" env LOG_LEVEL=warn "$BIN/rack-hello" --listen "127.0.0.1:$p_reuse"
-    peers_bg+=("$BG_PID")
-  done
+  # Both baseline workers in one session, as any supervisor (systemd, a
+  # shell script, rackd) runs them: with kernel.sched_autogroup_enabled=1
+  # the scheduler gives each session one CPU share, so a worker in a session
+  # of its own would get more CPU than the same worker under rackd (where
+  # rackd and its workers share one session) and the ratio would measure the
+  # scheduler, not dispatch. nginx (master + workers) is one session too.
+  local peers_bg=()
+  start_bg "$dir/reuseport.log" bash -c "for i in 1 2; do LOG_LEVEL=warn \"$BIN/rack-hello\" --listen 127.0.0.1:$p_reuse & done; wait"
+  peers_bg+=("$BG_PID")
   sed -e "s|@DIR@|$dir/nginx|g" -e "s|@PORT@|$p_nginx|g" "$APPS/nginx.conf.in" >"$dir/nginx/nginx.conf"
   start_bg "$dir/nginx/stdout.log" nginx -p "$dir/nginx" -c "$dir/nginx/nginx.conf" -e "$dir/nginx/error.log"
   peers_bg+=("$BG_PID")
+
+  # Which scheduling group (session) each competitor is in, for the record.
+  {
+    echo "kernel.sched_autogroup_enabled=$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo n/a)"
+    local p
+    for p in "$rackd" $(pgrep -s "$(ps -o sid= -p "$rackd" | tr -d " ")") $(pgrep -s "${peers_bg[0]}") $(pgrep -s "${peers_bg[1]}"); do
+      echo "$p $(cat "/proc/$p/comm" 2>/dev/null) $(cat "/proc/$p/autogroup" 2>/dev/null)"
+    done | sort -u -k1,1n
+  } >"$dir/autogroups.txt"
 
   declare -A url=(
     [rack]="http://$rack_addr/"
