@@ -54,6 +54,29 @@ bool NodeChannel::give(int fd) {
   std::string line = newconn_prefix_;
   line += std::to_string(seq);
   line += "}}\n";
+  if (outbox_.empty()) {
+    // The channel is idle (the common case): send now with rackd's own fd.
+    // SCM_RIGHTS takes its own reference in the kernel, so the dup (and
+    // its close after sending) that a queued line needs is two syscalls
+    // per connection for nothing.
+    ssize_t n = send_some(line, fd);
+    if (n == static_cast<ssize_t>(line.size())) {
+      unanswered_.emplace(seq, fd);
+      return true;
+    }
+    if (n > 0) {
+      // The fd went with the first byte; the rest of the line follows.
+      outbox_.push_back({line.substr(static_cast<std::size_t>(n)), 0, -1});
+      watch(true);
+      unanswered_.emplace(seq, fd);
+      return true;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      close();
+      return false;
+    }
+    // Full: queue it behind, as below.
+  }
   int copy = ::dup(fd);
   if (copy < 0) return false;
   if (!write(std::move(line), copy)) {
@@ -86,18 +109,26 @@ bool NodeChannel::write(std::string line, int fd) {
   return true;
 }
 
+// One sendmsg of `data`, with `fd` attached when >= 0. EINTR is retried.
+ssize_t NodeChannel::send_some(std::string_view data, int fd) {
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  channel::FdControl control;
+  channel::attach_fd(msg, control, fd);
+  ssize_t n;
+  do {
+    n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
 void NodeChannel::flush() {
   while (!outbox_.empty() && fd_ >= 0) {
     Out& o = outbox_.front();
-    iovec iov{o.data.data() + o.offset, o.data.size() - o.offset};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    channel::FdControl control;
-    channel::attach_fd(msg, control, o.fd);
-    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = send_some(std::string_view(o.data).substr(o.offset), o.fd);
     if (n < 0) {
-      if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return watch(true);
       close();
       return;
