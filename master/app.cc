@@ -248,8 +248,8 @@ void App::on_recycle(Worker& w) {
   recycle(w.slot(), "max_requests reached", "max_requests");
 }
 
-void App::on_metrics(Worker& w, std::string text, bool final) {
-  if (on_worker_metrics) on_worker_metrics(w, std::move(text), final);
+void App::on_metrics(Worker& w, std::string text, std::string error, bool final) {
+  if (on_worker_metrics) on_worker_metrics(w, std::move(text), std::move(error), final);
 }
 
 void App::on_merged_metrics_request(Worker& w, uint64_t seq) {

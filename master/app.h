@@ -99,7 +99,7 @@ class App final : public WorkerEvents {
   std::shared_ptr<AppLog> log() const { return log_; }
 
   // Metrics from workers (rack protocol), kept by the metrics aggregator.
-  std::function<void(Worker&, std::string text, bool final)> on_worker_metrics;
+  std::function<void(Worker&, std::string text, std::string error, bool final)> on_worker_metrics;
   // A worker asks for the app's merged metrics (metrics_path on its port).
   std::function<void(Worker&, uint64_t seq)> on_worker_merged_metrics_request;
 
@@ -120,7 +120,7 @@ class App final : public WorkerEvents {
   void on_ready(Worker& w) override;
   void on_ready_timeout(Worker& w) override;
   void on_conn_returned(Worker& w, int fd) override;
-  void on_metrics(Worker& w, std::string text, bool final) override;
+  void on_metrics(Worker& w, std::string text, std::string error, bool final) override;
   void on_recycle(Worker& w) override;
   void on_merged_metrics_request(Worker& w, uint64_t seq) override;
 

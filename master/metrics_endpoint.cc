@@ -154,8 +154,8 @@ MetricsEndpoint::~MetricsEndpoint() {
 
 void MetricsEndpoint::attach(App& app) {
   App* a = &app;  // the App owns these callbacks, so it outlives every call
-  app.on_worker_metrics = [this, a](Worker& w, std::string text, bool final) {
-    on_worker_metrics(*a, w, std::move(text), final);
+  app.on_worker_metrics = [this, a](Worker& w, std::string text, std::string error, bool final) {
+    on_worker_metrics(*a, w, std::move(text), std::move(error), final);
   };
   app.on_worker_merged_metrics_request = [this, a](Worker& w, uint64_t seq) { on_merged_request(*a, w, seq); };
 }
@@ -212,14 +212,20 @@ void MetricsEndpoint::finish() {
   for (auto& cb : callbacks) cb();
 }
 
-void MetricsEndpoint::on_worker_metrics(App& app, Worker& w, std::string text, bool final) {
+void MetricsEndpoint::on_worker_metrics(App& app, Worker& w, std::string text, std::string error, bool final) {
   Id id{app.name(), key_of(w)};
   asked_.erase(id);
-  std::string error;
-  if (!merge_.report(app.name(), id.second, {w.slot().index, w.generation()}, text, error)) {
+  if (error.empty() && !merge_.report(app.name(), id.second, {w.slot().index, w.generation()}, text, error) &&
+      error.empty())
+    error = "unparseable";
+  if (!error.empty()) {
+    // Counted every time; said once per process (it would say it at every
+    // collection otherwise).
     ++parse_errors_[app.name()];
-    spdlog::warn("{} slot {}: pid {} sent metrics that do not parse ({}); keeping its previous snapshot",
-                 app.name(), w.slot().index, w.pid(), error);
+    if (warned_.insert(id).second)
+      spdlog::warn("{} slot {}: pid {} sent no usable metrics ({}); keeping its previous snapshot; "
+                   "rack_metrics_parse_errors_total counts further ones",
+                   app.name(), w.slot().index, w.pid(), error);
   }
   if (final)
     spdlog::debug("{} slot {}: pid {} sent its final metrics snapshot", app.name(), w.slot().index, w.pid());
@@ -257,6 +263,7 @@ void MetricsEndpoint::sync(App& app) {
     if (has_live_process(*w)) live.insert(key_of(*w));
   merge_.retire_except(app.name(), live);
   std::erase_if(asked_, [&](const auto& e) { return e.first.first == app.name() && !live.count(e.first.second); });
+  std::erase_if(warned_, [&](const Id& id) { return id.first == app.name() && !live.count(id.second); });
 }
 
 void MetricsEndpoint::forget_deleted() {
@@ -265,6 +272,7 @@ void MetricsEndpoint::forget_deleted() {
   for (auto& name : merge_.apps())
     if (!known.count(name)) merge_.forget(name);
   std::erase_if(asked_, [&](const auto& e) { return !known.count(e.first.first); });
+  std::erase_if(warned_, [&](const Id& id) { return !known.count(id.first); });
   std::erase_if(stale_, [&](const auto& e) { return !known.count(e.first); });
   std::erase_if(parse_errors_, [&](const auto& e) { return !known.count(e.first); });
 }

@@ -58,7 +58,7 @@ class MetricsEndpoint {
 
   void collect(std::function<void()> done);
   void finish();
-  void on_worker_metrics(App& app, Worker& w, std::string text, bool final);
+  void on_worker_metrics(App& app, Worker& w, std::string text, std::string error, bool final);
   void on_merged_request(App& app, Worker& w, uint64_t seq);
   // The exposition of every app (only == nullptr) or of one app.
   std::string render(const std::string* only);
@@ -76,6 +76,7 @@ class MetricsEndpoint {
   std::chrono::steady_clock::time_point started_{};
   std::set<Id> waiting_;                                           // this collection
   std::map<Id, std::chrono::steady_clock::time_point> asked_;      // requests not answered yet
+  std::set<Id> warned_;                                            // processes whose bad answer was logged
   std::vector<std::function<void()>> pending_;                     // scrapes to answer
   std::map<std::string, std::size_t> stale_;                      // per app, last collection
   std::map<std::string, uint64_t> parse_errors_;

@@ -262,7 +262,14 @@ void NodeChannel::handle_cluster(const json& m) {
   // Answers to our newconn carry `ack` and `accepted`.
   if (m.contains("ack") && m.contains("accepted")) {
     uint64_t ack = m["ack"].is_number_unsigned() ? m["ack"].get<uint64_t>() : 0;
-    return conn_answered(ack, m["accepted"].is_boolean() && m["accepted"].get<bool>());
+    if (!m["accepted"].is_boolean()) {
+      // Not node's shape. The worker may already be serving the
+      // connection: giving it to another worker could serve it twice.
+      spdlog::warn("{}: node worker answered a connection with accepted={}; taken as accepted", app_,
+                   m["accepted"].dump());
+      return conn_answered(ack, true);
+    }
+    return conn_answered(ack, m["accepted"].get<bool>());
   }
   std::string act = m.contains("act") && m["act"].is_string() ? m["act"].get<std::string>() : "";
   if (act == "online") return;
@@ -273,7 +280,17 @@ void NodeChannel::handle_cluster(const json& m) {
     std::string key = address + ":" + port + ":" + (m.contains("addressType") ? m["addressType"].dump() : "") + ":" +
                       (m.contains("fd") ? m["fd"].dump() : "") + ":" + (m.contains("index") ? m["index"].dump() : "");
     std::string where = address + ":" + port;
-    if (key_.empty()) {
+    const json type = m.value("addressType", json(nullptr));
+    if (!(type == 4 || type == 6)) {
+      // Not a TCP server: a UDP socket (dgram in a cluster worker asks
+      // with addressType "udp4"/"udp6"), a pipe or an fd (-1). Rack
+      // dispatches one TCP address per app; refused with ENOTSUP, and the
+      // app's TCP server can still come after it.
+      spdlog::warn("{}: node worker asked for a non-TCP server (addressType {}, {}); Rack dispatches TCP only",
+                   app_, type.dump(), where);
+      reply["errno"] = -95;
+      reply["key"] = key;
+    } else if (key_.empty()) {
       // The app's first server gets the app's `listen` socket, whatever
       // port it asked for (listen(0) included): rackd owns the port.
       key_ = key;

@@ -12,6 +12,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -140,11 +143,10 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
       }
       if (prom_client::is_response(m)) {
         std::string err;
-        if (auto text = prom_client::to_exposition(m, err))
-          events_.on_metrics(*this, std::move(*text), life_.state() == WorkerState::Draining);
-        else
-          spdlog::warn("{} slot {}: pid {} answered the metrics request with no usable metrics: {}", cfg_->name,
-                       slot_.index, pid_, err);
+        auto text = prom_client::to_exposition(m, err);
+        if (!text && err.empty()) err = "no metrics";
+        events_.on_metrics(*this, text ? std::move(*text) : std::string(), text ? std::string() : err,
+                           life_.state() == WorkerState::Draining);
         return;
       }
       spdlog::debug("{} slot {}: message from pid {}: {}", cfg_->name, slot_.index, pid_, m.dump());
@@ -346,7 +348,7 @@ void Worker::read_channel() {
         uint64_t seq = p.size() >= 8 ? channel::decode_u64(p.substr(0, 8)).value_or(0) : 0;
         if (p.size() >= 8) metrics_buf_.append(p.substr(8));
         if (!(m.flags & channel::kFlagMore)) {
-          events_.on_metrics(*this, std::move(metrics_buf_), seq == 0);
+          events_.on_metrics(*this, std::move(metrics_buf_), {}, seq == 0);
           metrics_buf_.clear();
         }
         break;
@@ -534,7 +536,13 @@ void Worker::open_notify_socket(std::map<std::string, std::string>& env) {
   sun.sun_family = AF_UNIX;
   std::memcpy(sun.sun_path + 1, name.data(), name.size());
   socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&sun), len) != 0) {
+  // The abstract namespace has no file permissions: any local process
+  // could send to it. SO_PASSCRED makes the kernel attach the sender's pid,
+  // so read_notify() believes only the worker and its descendants (systemd's
+  // NotifyAccess, roughly).
+  int on = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&sun), len) != 0) {
     spdlog::warn("{} slot {}: cannot bind the notify socket: {}", cfg_->name, slot_.index, std::strerror(errno));
     ::close(fd);
     return;
@@ -550,11 +558,61 @@ void Worker::open_notify_socket(std::map<std::string, std::string>& env) {
   });
 }
 
+namespace {
+
+// True when `pid` is `ancestor` or descends from it (a worker started
+// through a shell that forks, say). Reads /proc/<pid>/stat up the chain.
+bool is_same_or_descendant(pid_t pid, pid_t ancestor) {
+  for (int hops = 0; hops < 32 && pid > 1; ++hops) {
+    if (pid == ancestor) return true;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    std::size_t close = text.rfind(')');  // comm may hold spaces and parentheses
+    if (close == std::string::npos) return false;
+    char state = 0;
+    long ppid = 0;
+    if (std::sscanf(text.c_str() + close + 1, " %c %ld", &state, &ppid) != 2) return false;
+    pid = static_cast<pid_t>(ppid);
+  }
+  return false;
+}
+
+}  // namespace
+
 void Worker::read_notify() {
   char buf[4096];
   for (;;) {
-    ssize_t n = ::recv(notify_fd_, buf, sizeof buf, MSG_DONTWAIT);
+    iovec iov{buf, sizeof buf};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(notify_fd_, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n <= 0) return;
+    pid_t sender = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+        ucred cred;
+        std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+        sender = cred.pid;
+      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        // sd_notify may carry fds (FDSTORE=1); Rack keeps none of them.
+        std::size_t fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < fds; ++i) {
+          int fd;
+          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+          ::close(fd);
+        }
+      }
+    }
+    if (pid_ <= 0 || sender <= 0 || !is_same_or_descendant(sender, pid_)) {
+      if (std::exchange(foreign_notify_logged_, true)) continue;  // once per worker: no log flooding
+      spdlog::warn("{} slot {}: ignored a notify message from pid {}, not the worker (pid {}) or its child",
+                   cfg_->name, slot_.index, sender, pid_);
+      continue;
+    }
     std::string_view msg(buf, static_cast<size_t>(n));
     // Newline-separated assignments; READY=1 is the one that matters.
     size_t pos = 0;

@@ -43,7 +43,9 @@ class WorkerEvents {
   virtual void on_ready(Worker& w) = 0;
   virtual void on_ready_timeout(Worker& w) = 0;
   virtual void on_conn_returned(Worker& w, int fd) = 0;
-  virtual void on_metrics(Worker& w, std::string text, bool final) = 0;
+  // A metrics snapshot (text exposition), or `error` when the worker
+  // answered with none it could give (prom-client's error answer).
+  virtual void on_metrics(Worker& w, std::string text, std::string error, bool final) = 0;
   virtual void on_recycle(Worker& w) = 0;  // max_requests reached
   // The worker serves metrics_path and wants the app's merged metrics;
   // answer with Worker::send_merged_metrics(seq, ...).
@@ -173,6 +175,7 @@ class Worker {
   std::optional<ProcSample> proc_;
   double cpu_percent_ = 0;
   std::vector<channel::CheckResult> health_checks_;
+  bool foreign_notify_logged_ = false;
   uint64_t reported_load_ = 0;
   uint64_t handed_since_report_ = 0;
   uint64_t dispatched_ = 0;

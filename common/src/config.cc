@@ -760,7 +760,8 @@ void Loader::check_app(AppConfig& app, const Field& entry, const Seen& seen) {
              "rack and node workers report ready themselves; for node see wait_ready");
     only_for("wait_ready", app.protocol == Protocol::Node, "it is for node apps");
     only_for("shutdown_with_message", app.protocol == Protocol::Node, "it is for node apps");
-    only_for("metrics_path", has_port, "the app has no port to serve it on");
+    only_for("metrics_path", app.protocol == Protocol::Rack,
+             "the rack worker runtime serves it; scrape rackd's admin /metrics for the other protocols");
     if (seen.has("ready") && seen.ok("ready") && app.ready == ReadyMode::Http && !has_port) {
       record(ConfigError(at(seen["ready"]), "ready: {http: ...} needs the app to have a listen address"));
     }

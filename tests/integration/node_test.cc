@@ -10,6 +10,10 @@
 #include <map>
 #include <set>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <cstddef>
+#include <cstring>
 #include "harness.h"
 
 using namespace rack::test;
@@ -193,6 +197,27 @@ TEST_CASE("node: an sd_notify app becomes ready only when it says READY=1") {
   auto w = rack.app("svc")["workers"];
   REQUIRE(w.size() == 1);
   CHECK(w[0]["state"] == "starting");
+  // READY=1 from a process that is not the worker (this test) is not believed.
+  {
+    std::ifstream environ("/proc/" + std::to_string(w[0]["pid"].get<int>()) + "/environ");
+    std::string var, addr;
+    while (std::getline(environ, var, '\0'))
+      if (var.rfind("NOTIFY_SOCKET=", 0) == 0) addr = var.substr(14);
+    REQUIRE(addr.size() > 1);
+    REQUIRE(addr[0] == '@');
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path + 1, addr.data() + 1, addr.size() - 1);
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    const char msg[] = "READY=1\n";
+    ssize_t sent = ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&sun),
+                            static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + addr.size()));
+    ::close(fd);
+    CHECK(sent == static_cast<ssize_t>(sizeof msg - 1));
+    std::this_thread::sleep_for(300ms);
+    CHECK(rack.app("svc")["workers"][0]["state"] == "starting");
+  }
   std::ofstream(trigger) << "now";
   CHECK(rack.wait_ready("svc", 1, 10s));
   CHECK(rack.ctl({"logs", "svc"}).out.find("sent READY=1") != std::string::npos);

@@ -406,6 +406,11 @@ TEST_CASE("config: listen is required for socket protocols and refused for none"
             .find("ready does not apply to protocol rack") != std::string::npos);
   CHECK(what_of("apps:\n  - {name: a, run: [sh], protocol: inherit, listen: :1, dispatch: round-robin}\n")
             .find("dispatch does not apply to protocol inherit") != std::string::npos);
+  CHECK(what_of("apps:\n  - {name: a, run: [sh], protocol: node, listen: :1, metrics_path: /metrics}\n")
+            .find("metrics_path does not apply to protocol node (the rack worker runtime serves it") !=
+        std::string::npos);
+  CHECK(what_of("apps:\n  - {name: a, run: [sh], protocol: inherit, listen: :1, metrics_path: /metrics}\n")
+            .find("metrics_path does not apply to protocol inherit") != std::string::npos);
 }
 
 TEST_CASE("config: run[0] is resolved to an absolute executable") {

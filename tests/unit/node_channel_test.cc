@@ -2,6 +2,12 @@
 // parse. The accepted line is what node 20 writes (seen with strace).
 #include <doctest/doctest.h>
 
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "node_channel.h"
 
 using rack::master::parse_conn_answer;
@@ -29,4 +35,134 @@ TEST_CASE("node channel: newconn answers are read without the JSON parser, anyth
        }) {
     CHECK_MESSAGE(!parse_conn_answer(other, ack, accepted), other);
   }
+}
+
+// ---- NodeChannel against a fake node worker on a socketpair ------------------
+
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+struct FakeWorker {
+  uv_loop_t loop{};
+  int sv[2] = {-1, -1};
+  std::unique_ptr<rack::master::NodeChannel> ch;
+  std::vector<std::pair<int, bool>> results;
+  int listening = 0;
+
+  FakeWorker() {
+    uv_loop_init(&loop);
+    REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    rack::master::NodeChannel::Events ev;
+    ev.conn_result = [this](int fd, bool accepted) { results.emplace_back(fd, accepted); };
+    ev.listening = [this] { ++listening; };
+    ch = std::make_unique<rack::master::NodeChannel>(
+        &loop, sv[0], "api", nlohmann::json{{"address", "127.0.0.1"}, {"family", "IPv4"}, {"port", 8080}}, ev);
+  }
+  ~FakeWorker() {
+    ch.reset();
+    ::close(sv[1]);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+  }
+  // What the worker writes; then rackd's loop runs a few turns.
+  void say(const std::string& line) {
+    std::string l = line + "\n";
+    REQUIRE(::write(sv[1], l.data(), l.size()) == static_cast<ssize_t>(l.size()));
+    for (int i = 0; i < 5; ++i) uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  // The next line rackd wrote to the worker, with the fd it carried (if any).
+  nlohmann::json hear(int* fd = nullptr) {
+    std::string line;
+    char c;
+    while (true) {
+      char control[CMSG_SPACE(sizeof(int))];
+      iovec iov{&c, 1};
+      msghdr mh{};
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      mh.msg_control = control;
+      mh.msg_controllen = sizeof control;
+      ssize_t n = ::recvmsg(sv[1], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      if (n != 1) return nullptr;
+      if (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm && cm->cmsg_type == SCM_RIGHTS && fd)
+        std::memcpy(fd, CMSG_DATA(cm), sizeof(int));
+      if (c == '\n') return nlohmann::json::parse(line);
+      line += c;
+    }
+  }
+};
+
+std::string query(int seq, const std::string& address_type, int port = 8080) {
+  return R"({"cmd":"NODE_CLUSTER","act":"queryServer","address":"127.0.0.1","port":)" + std::to_string(port) +
+         R"(,"addressType":)" + address_type + R"(,"fd":null,"index":0,"seq":)" + std::to_string(seq) + "}";
+}
+
+}  // namespace
+
+TEST_CASE("node channel: queryServer: the first TCP server gets the app's socket; UDP and a second server get ENOTSUP") {
+  FakeWorker w;
+  // A dgram socket first (node asks with addressType "udp4"): refused, and
+  // it must not take the app's socket from the HTTP server after it.
+  w.say(query(1, R"("udp4")", 5353));
+  auto r = w.hear();
+  REQUIRE(r.is_object());
+  CHECK(r["ack"] == 1);
+  CHECK(r["errno"] == -95);
+  CHECK(!w.ch->give(-1));  // no server yet: nothing to give connections to
+
+  w.say(query(2, "4", 3000));
+  r = w.hear();
+  REQUIRE(r.is_object());
+  CHECK(r["ack"] == 2);
+  CHECK(r["errno"].is_null());
+  CHECK(r["sockname"]["port"] == 3000);  // the port it asked for: node checks it
+  CHECK(r["sockname"]["address"] == "127.0.0.1");
+  const auto key = r["key"];
+
+  w.say(query(3, "4", 3001));  // a second port
+  r = w.hear();
+  CHECK(r["errno"] == -95);
+
+  w.say(R"({"cmd":"NODE_CLUSTER","act":"listening","seq":4})");
+  CHECK(w.listening == 1);
+
+  // A connection goes out as NODE_HANDLE newconn with the app's key and a fd;
+  // node's answer (either key order) settles it.
+  int sv2[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv2) == 0);
+  REQUIRE(w.ch->give(sv2[0]));
+  int got = -1;
+  r = w.hear(&got);
+  REQUIRE(r.is_object());
+  CHECK(r["cmd"] == "NODE_HANDLE");
+  CHECK(r["msg"]["act"] == "newconn");
+  CHECK(r["msg"]["key"] == key);
+  CHECK(got >= 0);
+  if (got >= 0) ::close(got);
+  CHECK(w.ch->in_flight() == 1);
+  uint64_t seq = r["msg"]["seq"];
+  w.say(R"({"cmd":"NODE_CLUSTER","ack":)" + std::to_string(seq) + R"(,"accepted":true,"seq":5})");
+  REQUIRE(w.results.size() == 1);
+  CHECK(w.results[0] == std::make_pair(sv2[0], true));
+
+  // A non-boolean `accepted` is taken as accepted (the worker may be serving it).
+  REQUIRE(w.ch->give(sv2[1]));
+  r = w.hear(&got);
+  if (got >= 0) ::close(got);
+  seq = r["msg"]["seq"];
+  w.say(R"({"accepted":"yes","ack":)" + std::to_string(seq) + R"(,"cmd":"NODE_CLUSTER","seq":6})");
+  REQUIRE(w.results.size() == 2);
+  CHECK(w.results[1] == std::make_pair(sv2[1], true));
+  ::close(sv2[0]);
+  ::close(sv2[1]);
+
+  // Junk is not fatal: the channel stays open.
+  w.say("{not json");
+  w.say(R"({"cmd":"NODE_CLUSTER","act":42})");
+  CHECK(w.ch->open());
 }
