@@ -1,5 +1,15 @@
 // A plain node http app, unmodified for Rack: it knows nothing of clusters.
+//   WAIT_READY=ms     process.send('ready') that long after listening
+//   DGRAM=1           bind a UDP socket first (Rack refuses it: ENOTSUP)
+//   SECOND_PORT=n     a second http server on another port (refused too)
 const http = require('http');
+if (process.env.DGRAM) {
+  const dgram = require('dgram');
+  const sock = dgram.createSocket('udp4');
+  sock.on('error', (err) => console.log(`dgram: ${err.code}`));
+  sock.on('listening', () => console.log('dgram: listening'));
+  sock.bind(0, '127.0.0.1');
+}
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
   if (url.pathname === '/crash') process.exit(3);
@@ -16,5 +26,12 @@ const server = http.createServer((req, res) => {
   res.end('hello\n');
 });
 server.keepAliveTimeout = 5000;
-server.listen(process.env.PORT || 3000, () => console.log(`listening pid ${process.pid}`));
-if (process.env.WAIT_READY) setTimeout(() => process.send('ready'), 300);
+server.listen(process.env.PORT || 3000, () => {
+  console.log(`listening pid ${process.pid}`);
+  if (process.env.WAIT_READY) setTimeout(() => process.send('ready'), Number(process.env.WAIT_READY));
+  if (process.env.SECOND_PORT) {
+    const second = http.createServer((req, res) => res.end('second\n'));
+    second.on('error', (err) => console.log(`second server: ${err.code}`));
+    second.listen(Number(process.env.SECOND_PORT), () => console.log('second server: listening'));
+  }
+});

@@ -89,16 +89,29 @@ TEST_CASE("node: an unmodified http app gets round-robin, zero-failure reloads a
 
 TEST_CASE("node: listen on another port is mapped to the app's socket; wait_ready waits for process.send('ready')") {
   Rack rack;
+  // The app binds a UDP socket before its server, and opens a second server
+  // on another port after it: both are refused (ENOTSUP) and the first HTTP
+  // server still gets the app's socket. It says ready 6 s after listening (rackctl start waits up to 3 s for workers to settle).
   REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" +
                                                            node_app("web", "hello.js", 1,
-                                                                    "    wait_ready: true\n    env: {PORT: '3999', WAIT_READY: '1'}\n"))})
+                                                                    "    wait_ready: true\n    ready_timeout: 30s\n    env: {PORT: '3999', "
+                                                                    "WAIT_READY: '6000', DGRAM: '1', SECOND_PORT: '3998'}\n"))})
               .exit_code == 0);
+  auto logs_have = [&](const std::string& what) {
+    return rack.ctl({"logs", "web", "-n", "50"}).out.find(what) != std::string::npos;
+  };
+  // Listening is not ready with wait_ready: it stays starting until the message.
+  REQUIRE(wait_until([&] { return logs_have("listening pid"); }, 20s));
+  CHECK(rack.app("web")["workers"][0]["state"] == "starting");
   REQUIRE(rack.wait_ready("web", 1, 20s));
   auto [host, port] = rack.address("web");
   auto c = rack::http::Client::tcp(host, port);
-  CHECK(c.request("GET", "/", "", {}).status == 200);
-  auto logs = rack.ctl({"logs", "web", "-n", "50"});
-  CHECK(logs.out.find("listening pid") != std::string::npos);
+  auto r = c.request("GET", "/", "", {});
+  CHECK(r.status == 200);
+  CHECK(r.body == "hello\n");  // the first server's answer
+  CHECK(wait_until([&] { return logs_have("dgram: ENOTSUP") && logs_have("second server: ENOTSUP"); }, 5s));
+  CHECK_FALSE(logs_have("second server: listening"));
+  CHECK_FALSE(logs_have("dgram: listening"));
 }
 
 TEST_CASE("node: an express app from npm is balanced and its prom-client metrics survive a crash") {
@@ -122,6 +135,7 @@ TEST_CASE("node: an express app from npm is balanced and its prom-client metrics
   }
   CHECK(served.size() == 2);
   for (auto& [slot, n] : served) CHECK(n == 20);
+
 
   // prom-client's counters, merged across the workers on rackd's /metrics
   // (rackd asks with prom-client's own cluster request).
@@ -156,6 +170,31 @@ TEST_CASE("node: an express app from npm is balanced and its prom-client metrics
   CHECK(merged() >= 40);
   for (int i = 0; i < 10; ++i) REQUIRE(http_get({host, port}, "/").status == 200);
   CHECK_MESSAGE(wait_until([&] { return merged() == 50; }, 10s), "merged " << merged());
+
+  // Reload under load, keep-alive and close (on a path that counts no
+  // hits): nothing fails, the merged counter does not go back, and the
+  // app's own output is in its log.
+  auto old = as_set(rack.pids("api"));
+  {
+    Load ka(host, port, Load::Mode::KeepAlive, 4, "/missing");
+    Load close(host, port, Load::Mode::Close, 4, "/missing");
+    auto r = rack.ctl({"reload", "api"});
+    CHECK_MESSAGE(r.exit_code == 0, r.err);
+    std::this_thread::sleep_for(300ms);
+    ka.stop();
+    close.stop();
+    CHECK_MESSAGE(ka.failed() == 0, ka.first_error());
+    CHECK_MESSAGE(close.failed() == 0, close.first_error());
+    // Every request got express's 404: answered, none failed.
+    CHECK(ka.non2xx() > 0);
+    CHECK(close.non2xx() > 0);
+    CHECK(ka.ok() + close.ok() == 0);
+  }
+  for (pid_t p : rack.pids("api")) CHECK(old.count(p) == 0);
+  CHECK(merged() == 50);
+  for (int i = 0; i < 5; ++i) REQUIRE(http_get({host, port}, "/").status == 200);
+  CHECK_MESSAGE(wait_until([&] { return merged() == 55; }, 10s), "merged " << merged());
+  CHECK(rack.ctl({"logs", "api", "-n", "50"}).out.find("express listening pid") != std::string::npos);
 }
 
 TEST_CASE("node: socket activation (inherit) for node and python apps, reloaded under load") {
