@@ -139,7 +139,9 @@ def summary(res):
     p50 = res.med("scrape", "rack", "p50_ms")
     series = res.med("scrape", "rack", "series")
     note = res.skips.get("scrape.series", "")
-    rows.append(("8", f"GET /metrics p50, 16 workers ({num(series)} series merged)", f"{num(p50, 1)} ms", "—",
+    cpu = res.med("scrape", "rack", "rackd_cpu_ms_per_scrape")
+    rows.append(("8", f"GET /metrics p50 (rackd CPU per scrape), 16 workers ({num(series)} series merged)",
+                 f"{num(p50, 1)} ms ({num(cpu, 1)} ms)", "—",
                  "partly skipped: see 8" if note else "measured"))
     return rows
 
@@ -275,11 +277,12 @@ def section_scrape(res):
         out += [f"**1,000 series per worker skipped:** {res.skips['scrape.series']}.", ""]
     if not res.has(g):
         return out + ["Did not run."]
-    out += ["| workers | series per worker | series in the answer | bytes | p50 ms | p90 ms | max ms |",
-            "|---|---|---|---|---|---|---|",
+    out += ["| workers | series per worker | series in the answer | bytes | p50 ms | p90 ms | max ms | rackd CPU ms per scrape |",
+            "|---|---|---|---|---|---|---|---|",
             f"| {num(res.med(g, 'rack', 'workers'))} | {num(res.med(g, 'rack', 'series_per_worker')) if res.med(g, 'rack', 'series_per_worker') else 'rack-hello defaults'} "
             f"| {cell(res, g, 'rack', 'series')} | {cell(res, g, 'rack', 'bytes')} | {cell(res, g, 'rack', 'p50_ms', 1)} "
-            f"| {cell(res, g, 'rack', 'p90_ms', 1)} | {cell(res, g, 'rack', 'max_ms', 1)} |"]
+            f"| {cell(res, g, 'rack', 'p90_ms', 1)} | {cell(res, g, 'rack', 'max_ms', 1)} "
+            f"| {cell(res, g, 'rack', 'rackd_cpu_ms_per_scrape', 1)} |"]
     return out
 
 
