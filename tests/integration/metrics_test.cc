@@ -17,6 +17,8 @@
 #include <mutex>
 #include <sstream>
 
+#include <cstdio>
+
 #include "harness.h"
 
 using namespace rack::test;
@@ -359,7 +361,11 @@ TEST_CASE("metrics: a hung worker does not hold up the scrape; it counts as stal
 TEST_CASE("metrics: a real Prometheus scrapes rackd through a reload and sees no counter reset") {
   std::string prometheus = required_tool("prometheus");
   Rack rack;
-  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("web", 4));
+  // Each new worker takes 1.2 s to be ready, so a reload lasts several
+  // seconds and Prometheus (every second) must scrape in the middle of it.
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n  - name: web\n    run: [" +
+                                                    bin("rack-hello") + ", --ready-delay, '1200']\n" +
+                                                    "    protocol: rack\n    listen: 127.0.0.1:0\n    instances: 4\n");
   REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
   REQUIRE(rack.wait_ready("web", 4));
   auto [h, p] = rack.address("web");
@@ -390,11 +396,22 @@ TEST_CASE("metrics: a real Prometheus scrapes rackd through a reload and sees no
   double before = samples_seen();
   // Two reloads back to back: every worker is replaced twice while
   // Prometheus scrapes once a second.
+  auto unix_now = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  double reload_start = unix_now();
   for (int i = 0; i < 2; ++i) {
     auto r = rack.ctl({"reload", "web"});
     CHECK_MESSAGE(r.exit_code == 0, r.err);
   }
+  double reload_end = unix_now();
   REQUIRE(wait_until([&] { return samples_seen() >= before + 3; }, 15s, 250ms));
+  // Scrapes landed while workers were being replaced, not only around it.
+  CHECK(reload_end - reload_start >= 2.0);
+  char during[160];
+  std::snprintf(during, sizeof during, "count_over_time(%s[%dms] @ %.3f)", kCounter.c_str(),
+                static_cast<int>((reload_end - reload_start) * 1000), reload_end);
+  CHECK_MESSAGE(prom_query(prom, during).value_or(0) >= 2, during);
   load.stop();
   CHECK_MESSAGE(load.failed() == 0, load.first_error());
 
