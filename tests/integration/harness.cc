@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include <doctest/doctest.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -199,6 +201,25 @@ pid_t Rack::rackd_pid() {
   pid_t pid = 0;
   f >> pid;
   return pid;
+}
+
+BothLoads::BothLoads(const std::string& host, int port, int connections, const std::string& path)
+    : ka(host, port, Load::Mode::KeepAlive, connections, path), close(host, port, Load::Mode::Close, connections, path) {}
+
+void BothLoads::finish(bool any_status) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ka.stop();
+  close.stop();
+  CHECK_MESSAGE(ka.failed() == 0, ka.first_error());
+  CHECK_MESSAGE(close.failed() == 0, close.first_error());
+  if (any_status) {
+    CHECK(ka.ok() + ka.non2xx() > 0);
+    CHECK(close.ok() + close.non2xx() > 0);
+  } else {
+    CHECK(ka.non2xx() + close.non2xx() == 0);
+    CHECK(ka.ok() > 0);
+    CHECK(close.ok() > 0);
+  }
 }
 
 std::string hello_app(const std::string& name, int instances, const std::string& extra) {

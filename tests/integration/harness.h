@@ -104,4 +104,14 @@ class Load {
   std::string first_error_;
 };
 
+// Keep-alive and Connection: close load at once, for "nothing fails while
+// ..." checks. finish() lets the load run 300 ms more, stops it, and checks
+// that no request failed and both kinds were answered: with a 2xx, or with
+// any status when `any_status` (a path the app answers 404).
+struct BothLoads {
+  BothLoads(const std::string& host, int port, int connections = 4, const std::string& path = "/");
+  void finish(bool any_status = false);
+  Load ka, close;
+};
+
 }  // namespace rack::test
