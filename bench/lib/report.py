@@ -165,7 +165,12 @@ def section_dispatch(res, reps):
     g = "dispatch"
     if not res.has(g):
         return ["Did not run."]
-    out = ["Same rack-hello binary behind rackd and listening by itself; nginx answers from its config.", "",
+    out = ["Same rack-hello binary behind rackd and listening by itself; nginx answers from its config. "
+           "Each peer runs in one session of its own (rackd with its workers; both SO_REUSEPORT workers "
+           "together; nginx's master with its workers): with `kernel.sched_autogroup_enabled=1` the scheduler "
+           "shares the CPU per session, so a baseline worker alone in a session would get more CPU than the "
+           "same worker under any supervisor (earlier runs did that, and showed Rack at 0.63× close, 0.83× "
+           "keep-alive). The groups of a run are in `bench/out/run/dispatch/autogroups.txt`.", "",
            "| peer | close: conn/s | close: p99 ms | keep-alive: req/s | keep-alive: p99 ms | errors |",
            "|---|---|---|---|---|---|"]
     for name, label in (("rack", "Rack, round-robin"), ("reuseport", "rack-hello ×2, SO_REUSEPORT"),

@@ -256,6 +256,11 @@ TEST_CASE("registry: files with Cache-Control and ETag, 304 on If-None-Match, HE
   CHECK(m.status == 200);
   CHECK(m.body.find("http_request_duration_seconds_count") != std::string::npos);
   CHECK(m.body.find("registry_sent_bytes_total") != std::string::npos);
+  // The route label is the matched pattern, not the path: bounded cardinality.
+  CHECK(metric_sample(m.body, R"(http_request_duration_seconds_count{app="web",method="GET",route="/*",status_code="404"})")
+            .value_or(0) >= 2);  // /nope.txt and /dir
+  CHECK(m.body.find("route=\"/nope.txt\"") == std::string::npos);
+  CHECK(m.body.find("route=\"/dir/big.bin\"") == std::string::npos);
 }
 
 TEST_CASE("registry: br, gzip and deflate by Accept-Encoding with q-values, each decoding to the original") {
