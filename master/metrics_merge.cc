@@ -105,11 +105,51 @@ struct GaugeAcc {
 
 }  // namespace
 
+namespace {
+
+// Counts of a process's counters and histograms only grow, unless the
+// process reset them itself (prom-client's register.resetMetrics(), say).
+bool went_back(MetricType type, const MetricPoint& before, const MetricPoint& now) {
+  if (type == MetricType::Counter) return now.value < before.value;
+  return now.count < before.count;  // histogram, summary (a _sum may go down: negative observations)
+}
+
+// Adds a counter/histogram/summary family's counts into `retired`.
+void add_to_retired(MetricSnapshot& retired, const std::string& name, const MetricFamily& fam) {
+  if (!monotonic(fam.type)) return;
+  auto [it, fresh] = retired.try_emplace(name);
+  MetricFamily& r = it->second;
+  if (fresh) {
+    r.type = fam.type;
+    r.help = fam.help;
+  } else if (r.type != fam.type) {
+    return;  // the name changed type between versions: keep the first meaning
+  }
+  accumulate(r, fam);
+}
+
+}  // namespace
+
 bool MetricsMerge::report(const std::string& app, ProcessKey key, ProcessInfo info, std::string_view text,
                           std::string& error) {
   auto snap = parse_exposition(text, error);
   if (!snap) return false;
-  Process& p = apps_[app].live[key];
+  AppState& st = apps_[app];
+  Process& p = st.live[key];
+  // A series that went back within the process (reset by the app): what it
+  // had counted moves to the retired totals, as if a new process had taken
+  // over, so the merged sum does not drop.
+  for (auto& [name, old] : p.snapshot) {
+    if (!monotonic(old.type)) continue;
+    auto it = snap->find(name);
+    if (it == snap->end() || it->second.type != old.type) continue;
+    MetricFamily reset{old.type, old.help, {}};
+    for (auto& [labels, before] : old.series) {
+      auto now = it->second.series.find(labels);
+      if (now != it->second.series.end() && went_back(old.type, before, now->second)) reset.series.emplace(labels, before);
+    }
+    if (!reset.series.empty()) add_to_retired(st.retired, name, reset);
+  }
   // A series the process reported before and no longer does (a removed
   // label set) keeps its last value: the merged sum must not drop.
   for (auto& [name, old] : p.snapshot) {
@@ -135,19 +175,7 @@ void MetricsMerge::retire(const std::string& app, ProcessKey key) {
   if (a == apps_.end()) return;
   auto p = a->second.live.find(key);
   if (p == a->second.live.end()) return;
-  MetricSnapshot& retired = a->second.retired;
-  for (auto& [name, fam] : p->second.snapshot) {
-    if (!monotonic(fam.type)) continue;
-    auto [it, fresh] = retired.try_emplace(name);
-    MetricFamily& r = it->second;
-    if (fresh) {
-      r.type = fam.type;
-      r.help = fam.help;
-    } else if (r.type != fam.type) {
-      continue;  // the name changed type between versions: keep the first meaning
-    }
-    accumulate(r, fam);
-  }
+  for (auto& [name, fam] : p->second.snapshot) add_to_retired(a->second.retired, name, fam);
   a->second.live.erase(p);
 }
 

@@ -27,7 +27,9 @@
 // process's last report, and the retired totals, into which a process's
 // last report moves when it is gone. A process's own counts only grow, and
 // the move keeps the sum, so every merged counter and bucket is monotonic
-// across crashes, reloads and scale-down. What a crashed process counted
+// across crashes, reloads and scale-down. A process that resets a counter
+// itself (prom-client's resetMetrics()) is treated the same way: what the
+// series had counted moves to the retired totals when it goes back. What a crashed process counted
 // after its last report is lost (it sent no final snapshot); that makes the
 // merged value low, never lower than before.
 //

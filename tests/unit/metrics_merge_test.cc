@@ -274,6 +274,32 @@ TEST_CASE("metrics: a series a worker stops reporting keeps its last value") {
   CHECK(value(render(m, "a"), R"(jobs_total{app="a",kind="y"})") == 3);
 }
 
+TEST_CASE("metrics: a worker that resets its own counters (resetMetrics) does not make the merged ones go back") {
+  MetricsMerge m;
+  auto counter = [](int v) { return "# TYPE jobs_total counter\njobs_total " + std::to_string(v) + "\n"; };
+  auto histogram = [](int le1, int inf, double sum) {
+    return "# TYPE lat_seconds histogram\nlat_seconds_bucket{le=\"1\"} " + std::to_string(le1) +
+           "\nlat_seconds_bucket{le=\"+Inf\"} " + std::to_string(inf) + "\nlat_seconds_sum " + std::to_string(sum) +
+           "\nlat_seconds_count " + std::to_string(inf) + "\n";
+  };
+  REQUIRE(report(m, "a", {1, 0}, 0, 1, counter(10) + histogram(4, 6, 3.0)));
+  REQUIRE(report(m, "a", {2, 0}, 1, 1, counter(1)));
+  CHECK(value(render(m, "a"), R"(jobs_total{app="a"})") == 11);
+  REQUIRE(report(m, "a", {1, 0}, 0, 1, counter(3) + histogram(1, 1, 0.5)));  // reset, then 3 more
+  auto text = render(m, "a");
+  CHECK(value(text, R"(jobs_total{app="a"})") == 14);
+  CHECK(value(text, R"(lat_seconds_bucket{app="a",le="1"})") == 5);
+  CHECK(value(text, R"(lat_seconds_bucket{app="a",le="+Inf"})") == 7);
+  CHECK(value(text, R"(lat_seconds_count{app="a"})") == 7);
+  CHECK(value(text, R"(lat_seconds_sum{app="a"})") == 3.5);
+  REQUIRE(report(m, "a", {1, 0}, 0, 1, counter(5) + histogram(1, 2, 0.7)));  // counting on
+  text = render(m, "a");
+  CHECK(value(text, R"(jobs_total{app="a"})") == 16);
+  CHECK(value(text, R"(lat_seconds_count{app="a"})") == 8);
+  m.retire("a", {1, 0});  // and its exit keeps the sum
+  CHECK(value(render(m, "a"), R"(jobs_total{app="a"})") == 16);
+}
+
 TEST_CASE("metrics: gauges per worker and aggregated by the configured function") {
   MetricsMerge m;
   for (int slot = 0; slot < 3; ++slot) {
