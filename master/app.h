@@ -33,7 +33,7 @@ namespace rack::master {
 struct AppContext {
   uv_loop_t* loop = nullptr;
   std::string logs_dir;  // default for logs.dir
-  LogStats* log_stats = nullptr;
+  LogStats* log_stats = nullptr;  // the app's, kept by the Supervisor (its AppLog may outlive the App)
 };
 
 // Progress of a reload, for `rackctl reload`.
@@ -94,6 +94,7 @@ class App final : public WorkerEvents {
   std::map<std::string, std::string> app_checks() const;
   nlohmann::json status() const;
   const AppCounters& counters() const { return counters_; }
+  const LogStats& log_stats() const { return *ctx_.log_stats; }
   std::size_t queue_depth() const { return queue_.size(); }
   const std::vector<Worker*> workers() const;
   std::shared_ptr<AppLog> log() const { return log_; }

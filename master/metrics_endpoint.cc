@@ -78,21 +78,20 @@ void render_rackd(Supervisor& sup, const std::vector<App*>& apps, bool with_rack
        [](App* a) { return static_cast<double>(a->counters().reloads); }},
       {"rack_reloads_failed_total", MetricType::Counter, "Reloads that stopped because a replacement failed.",
        [](App* a) { return static_cast<double>(a->counters().reloads_failed); }},
+      {"rack_log_bytes_total", MetricType::Counter, "Bytes written to the app's log files.",
+       [](App* a) { return static_cast<double>(a->log_stats().bytes_written); }},
+      {"rack_log_lines_total", MetricType::Counter, "Lines written to the app's log files.",
+       [](App* a) { return static_cast<double>(a->log_stats().lines_written); }},
+      {"rack_log_rotations_total", MetricType::Counter, "Rotations of the app's log files.",
+       [](App* a) { return static_cast<double>(a->log_stats().rotations); }},
+      {"rack_log_dropped_lines_total", MetricType::Counter, "Lines dropped with logs.on_full: drop.",
+       [](App* a) { return static_cast<double>(a->log_stats().dropped_lines); }},
+      {"rack_log_write_errors_total", MetricType::Counter, "Failed writes to the app's log files (retried).",
+       [](App* a) { return static_cast<double>(a->log_stats().write_errors); }},
   };
   for (auto& p : per_app) {
     auto* f = fam(p.name, p.type, p.help);
     for (App* a : apps) f->sample(app_l(a), p.value(a));
-  }
-  if (with_rackd_process) {
-    // Log totals are rackd-wide (one LogStats for every app).
-    const LogStats& ls = sup.log_stats();
-    fam("rack_log_bytes_total", MetricType::Counter, "Bytes written to app log files.")->sample("", ls.bytes_written);
-    fam("rack_log_lines_total", MetricType::Counter, "Lines written to app log files.")->sample("", ls.lines_written);
-    fam("rack_log_rotations_total", MetricType::Counter, "Log file rotations.")->sample("", ls.rotations);
-    fam("rack_log_dropped_lines_total", MetricType::Counter, "Lines dropped with logs.on_full: drop.")
-        ->sample("", ls.dropped_lines);
-    fam("rack_log_write_errors_total", MetricType::Counter, "Failed writes to log files (retried).")
-        ->sample("", ls.write_errors);
   }
 
   // /proc figures of every worker of every protocol, and of rackd itself

@@ -68,7 +68,10 @@ class Supervisor {
   std::string health(int& http_status, bool app_checks);
   std::string admin_address() const;
   const SupervisorOptions& options() const { return opt_; }
-  LogStats& log_stats() { return log_stats_; }
+  // Per app name; kept for the daemon's life so that an app deleted and
+  // started again counts on (and an AppLog still flushing has somewhere
+  // to count).
+  LogStats& log_stats(const std::string& app) { return log_stats_[app]; }
   uv_loop_t* loop() { return loop_; }
   void reopen_logs();
 
@@ -83,7 +86,7 @@ class Supervisor {
 
   uv_loop_t* loop_;
   SupervisorOptions opt_;
-  LogStats log_stats_;
+  std::map<std::string, LogStats> log_stats_;  // node-based: addresses stay valid
   // Before apps_: the apps' metrics callbacks point into it, so it must be
   // destroyed after them.
   std::unique_ptr<MetricsEndpoint> metrics_;

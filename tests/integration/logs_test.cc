@@ -234,8 +234,9 @@ TEST_CASE("logs: disk full blocks the writer without losing a line; on_full: dro
   std::this_thread::sleep_for(1s);
   CHECK_FALSE(all_done(done, 1));
   CHECK(pid_alive(rackd));
-  uint64_t dropped = scrape_counter(rack, "rack_log_dropped_lines_total");
+  uint64_t dropped = scrape_counter(rack, R"(rack_log_dropped_lines_total{app="lossy"})");
   CHECK(dropped > 0);
+  CHECK(scrape_counter(rack, R"(rack_log_dropped_lines_total{app="full"})") == 0);  // blocked, not dropped
   fs::remove(mnt + "/filler");  // space returns
   CHECK(wait_until([&] { return all_done(done, 1); }, 30s));
   wait_quiet(mnt, "full.out", false);
@@ -249,7 +250,7 @@ TEST_CASE("logs: disk full blocks the writer without losing a line; on_full: dro
   }
   wait_quiet(mnt, "lossy.out", false);
   auto lossy = read_all_lines(mnt, "lossy.out");
-  CHECK(lossy.size() + scrape_counter(rack, "rack_log_dropped_lines_total") == 40000);
+  CHECK(lossy.size() + scrape_counter(rack, R"(rack_log_dropped_lines_total{app="lossy"})") == 40000);
   CHECK(pid_alive(rackd));
   rack.ctl({"kill"});
 }
