@@ -235,7 +235,10 @@ def section_logs(res, lines):
     g = "logs"
     if not res.has(g):
         return ["Did not run."]
-    out = [f"{num(lines)} lines of 72 bytes from the same producer (`bench/apps/lines.c`).", "",
+    out = [f"{num(lines)} lines of 72 bytes from the same producer (`bench/apps/lines.c`). Each measurement "
+           "lasts well under a second, so on a shared machine the repetitions spread widely (see the raw "
+           "values); `LOG_LINES=10000000 bench/run --only logs` gives steadier figures. Rack compresses "
+           "rotated files on a thread at nice 19 while it captures, as logrotate runs.", "",
            "| path | lines/s | seconds | lost | duplicated | files checked |", "|---|---|---|---|---|---|"]
     for name, label in (("pipe", "`lines \\| cat > file`"),
                         ("rack", "Rack, `protocol: none`, max_size 8M, compress, keep 100"),
