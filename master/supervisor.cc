@@ -302,28 +302,22 @@ json Supervisor::status() {
 }
 
 std::string Supervisor::health(int& http_status, bool app_checks) {
-  json checks = json::object();
+  // Ordered as documented: {"status":…,"checks":{"<app>":{"status":…,"error":…}}}.
+  nlohmann::ordered_json checks = nlohmann::ordered_json::object();
   bool ok = true;
+  auto add = [&](const std::string& name, const std::string& error) {
+    nlohmann::ordered_json c = {{"status", error.empty() ? "ok" : "error"}};
+    if (!error.empty()) c["error"] = error;
+    checks[name] = std::move(c);
+    ok = ok && error.empty();
+  };
   for (auto& [name, app] : apps_) {
-    std::string err = app->health_error();
-    if (err.empty()) {
-      checks[name] = {{"status", "ok"}};
-    } else {
-      ok = false;
-      checks[name] = {{"status", "error"}, {"error", err}};
-    }
+    add(name, app->health_error());
     if (!app_checks) continue;
-    for (auto& [check, error] : app->app_checks()) {
-      if (error.empty()) {
-        checks[name + ":" + check] = {{"status", "ok"}};
-      } else {
-        ok = false;
-        checks[name + ":" + check] = {{"status", "error"}, {"error", error}};
-      }
-    }
+    for (auto& [check, error] : app->app_checks()) add(name + ":" + check, error);
   }
   http_status = ok ? 200 : 503;
-  return json{{"status", ok ? "ok" : "error"}, {"checks", checks}}.dump();
+  return nlohmann::ordered_json{{"status", ok ? "ok" : "error"}, {"checks", std::move(checks)}}.dump();
 }
 
 int Supervisor::open_control(std::string& error) {
