@@ -29,7 +29,10 @@
 // the move keeps the sum, so every merged counter and bucket is monotonic
 // across crashes, reloads and scale-down. A process that resets a counter
 // itself (prom-client's resetMetrics()) is treated the same way: what the
-// series had counted moves to the retired totals when it goes back. What a crashed process counted
+// series had counted moves to the retired totals when it goes back (seen
+// by the value, or a histogram's count, being lower than last time; a
+// reset followed by as many new counts before the next report goes
+// unnoticed, as it would by Prometheus itself). What a crashed process counted
 // after its last report is lost (it sent no final snapshot); that makes the
 // merged value low, never lower than before.
 //

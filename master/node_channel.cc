@@ -75,7 +75,13 @@ bool NodeChannel::give(int fd) {
       close();
       return false;
     }
-    // Full: queue it behind, as below.
+    // Full: queued with a dup of the fd, sent when the socket is writable.
+    int copy = ::dup(fd);
+    if (copy < 0) return false;
+    outbox_.push_back({std::move(line), 0, copy});
+    watch(true);
+    unanswered_.emplace(seq, fd);
+    return true;
   }
   int copy = ::dup(fd);
   if (copy < 0) return false;

@@ -560,9 +560,14 @@ void Worker::open_notify_socket(std::map<std::string, std::string>& env) {
 
 namespace {
 
-// True when `pid` is `ancestor` or descends from it (a worker started
-// through a shell that forks, say). Reads /proc/<pid>/stat up the chain.
+// True when `pid` is `ancestor`, in its process group (rackd makes every
+// worker a group leader) or descends from it (a worker started through a
+// shell that forks, say). Reads /proc/<pid>/stat up the chain. A sender
+// that has already exited cannot be told apart from a stranger: it is not
+// believed (systemd-notify --no-block can lose that race; without it,
+// systemd-notify waits until rackd has read the message).
 bool is_same_or_descendant(pid_t pid, pid_t ancestor) {
+  if (pid == ancestor || ::getpgid(pid) == ancestor) return true;
   for (int hops = 0; hops < 32 && pid > 1; ++hops) {
     if (pid == ancestor) return true;
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
@@ -583,7 +588,9 @@ void Worker::read_notify() {
   char buf[4096];
   for (;;) {
     iovec iov{buf, sizeof buf};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+    // Room for the credentials and some fds (FDSTORE=1, or the pipe of
+    // sd_notify_barrier) for us to close; the kernel closes any beyond.
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(16 * sizeof(int))];
     msghdr mh{};
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;

@@ -176,11 +176,13 @@ class Scraper {
     while (!stop_) {
       auto r = get(admin_, "/metrics");
       auto v = r.status == 200 ? sample(r.body, kCounter) : std::nullopt;
-      std::lock_guard<std::mutex> lock(mu_);
-      if (v)
-        values_.push_back(*v);
-      else if (r.status != 200 || !values_.empty())  // once there, the counter must stay there
-        ++failures_;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (v)
+          values_.push_back(*v);
+        else if (r.status != 200 || !values_.empty())  // once there, the counter must stay there
+          ++failures_;
+      }
       std::this_thread::sleep_for(30ms);
     }
   }

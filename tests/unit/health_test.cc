@@ -117,3 +117,50 @@ TEST_CASE("health checks: with none registered a round reports an empty list at 
   CHECK(reported);
   CHECK(!checks.running());
 }
+
+TEST_CASE("health checks: at most kMaxChecks, so a Health message always fits the channel; adding one mid-round is safe") {
+  Loop l;
+  HealthChecks checks(&l.loop, 50);
+  for (std::size_t i = 0; i + 1 < rack::channel::kMaxChecks; ++i)
+    checks.add("c" + std::to_string(i), [](HealthChecks::Done done) { done(std::string(5000, 'e')); });
+  // The last one registers another check while the round runs: that one
+  // joins from the next round on.
+  checks.add("adder", [&](HealthChecks::Done done) {
+    CHECK_THROWS_AS(checks.add("late", [](HealthChecks::Done d) { d(""); }), std::invalid_argument);  // full
+    done("");
+  });
+  CHECK_THROWS_AS(checks.add("one-too-many", [](HealthChecks::Done d) { d(""); }), std::invalid_argument);
+  std::optional<std::vector<CheckResult>> got;
+  checks.run([&](std::vector<CheckResult> r) { got = std::move(r); });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  REQUIRE(got);
+  CHECK(got->size() == rack::channel::kMaxChecks);
+  std::string payload = rack::channel::encode_health(*got);
+  CHECK(payload.size() <= rack::channel::kMaxMessage);
+  CHECK(rack::channel::decode_health(payload)->size() == rack::channel::kMaxChecks);
+}
+
+TEST_CASE("health checks: a check that registers another during a round does not disturb it") {
+  Loop l;
+  HealthChecks checks(&l.loop, 50);
+  checks.add("first", [&](HealthChecks::Done done) {
+    if (!checks.running()) return done("");
+    static bool added = false;
+    if (!added) {
+      added = true;
+      for (int i = 0; i < 8; ++i)  // enough to move the vector's storage
+        checks.add("extra" + std::to_string(i), [](HealthChecks::Done d) { d(""); });
+    }
+    done("");
+  });
+  checks.add("second", [](HealthChecks::Done done) { done("second ran"); });
+  std::vector<std::vector<CheckResult>> rounds;
+  checks.run([&](std::vector<CheckResult> r) { rounds.push_back(std::move(r)); });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  REQUIRE(rounds.size() == 1);
+  CHECK(rounds[0] == std::vector<CheckResult>{{"first", ""}, {"second", "second ran"}});
+  checks.run([&](std::vector<CheckResult> r) { rounds.push_back(std::move(r)); });
+  uv_run(&l.loop, UV_RUN_DEFAULT);
+  REQUIRE(rounds.size() == 2);
+  CHECK(rounds[1].size() == 10);  // the added ones join the next round
+}

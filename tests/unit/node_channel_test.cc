@@ -152,7 +152,9 @@ TEST_CASE("node channel: queryServer: the first TCP server gets the app's socket
 
   // A non-boolean `accepted` is taken as accepted (the worker may be serving it).
   REQUIRE(w.ch->give(sv2[1]));
+  got = -1;
   r = w.hear(&got);
+  CHECK(got >= 0);
   if (got >= 0) ::close(got);
   seq = r["msg"]["seq"];
   w.say(R"({"accepted":"yes","ack":)" + std::to_string(seq) + R"(,"cmd":"NODE_CLUSTER","seq":6})");

@@ -20,6 +20,9 @@ void HealthChecks::add(std::string name, Check check) {
                                 "\": use 1-64 letters, digits, '_', '.' or '-'");
   for (auto& [n, c] : checks_)
     if (n == name) throw std::invalid_argument("health check \"" + name + "\" is already registered");
+  if (checks_.size() >= channel::kMaxChecks)
+    throw std::invalid_argument("health check \"" + name + "\": at most " + std::to_string(channel::kMaxChecks) +
+                                " checks per app");
   if (!check) throw std::invalid_argument("health check \"" + name + "\" has no function");
   checks_.emplace_back(std::move(name), std::move(check));
 }
@@ -42,7 +45,10 @@ void HealthChecks::run(Report report) {
       if (!r->answered[i]) r->results[i].error = "did not answer within " + std::to_string(timeout_ms_) + " ms";
     finish(r);
   });
-  for (std::size_t i = 0; i < checks_.size() && !round->finished; ++i) {
+  // A check may add another (health_check) while it runs: the round covers
+  // the checks it started with, and calls each through a copy.
+  const std::size_t n = round->answered.size();
+  for (std::size_t i = 0; i < n && !round->finished; ++i) {
     Done done = [this, weak, i](std::string error) {
       auto r = weak.lock();
       if (!r || r->finished || r->answered[i]) return;
@@ -51,7 +57,8 @@ void HealthChecks::run(Report report) {
       if (--r->remaining == 0) finish(r);
     };
     try {
-      checks_[i].second(done);
+      Check check = checks_[i].second;
+      check(done);
     } catch (const std::exception& e) {
       done(std::string("threw: ") + e.what());
     } catch (...) {

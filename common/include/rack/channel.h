@@ -152,6 +152,8 @@ std::optional<uint64_t> decode_u64(std::string_view payload);
 // kMaxCheckError bytes, so any text the app gives fits the framing.
 inline constexpr std::size_t kMaxCheckName = 64;
 inline constexpr std::size_t kMaxCheckError = 1024;
+inline constexpr std::size_t kMaxChecks = 32;  // per worker: a Health message always fits kMaxMessage
+static_assert(kMaxChecks * (kMaxCheckName + kMaxCheckError + 2) <= kMaxMessage);
 struct CheckResult {
   std::string name;
   std::string error;  // "" = passed

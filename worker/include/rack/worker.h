@@ -136,7 +136,8 @@ class App {
   const std::vector<std::string>& args() const;
 
   // The app's own health checks (see "Health" above). Names: 1-64 of
-  // [A-Za-z0-9_.-], unique. Throws std::invalid_argument otherwise.
+  // [A-Za-z0-9_.-], unique; at most 32 checks; an error text is cut at
+  // 1 KiB. Throws std::invalid_argument otherwise.
   using HealthDone = std::function<void(std::string error)>;
   App& health_check(std::string name, std::function<void(HealthDone done)> check);
   // The same for a check that answers at once: returns "" when healthy.
