@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "rack/logging.h"
+#include "rack/offload.h"
 #include "supervisor.h"
 
 namespace rack::master {
@@ -180,27 +181,45 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
   else return res.send(error(404, "no app named \"" + app + "\""));
   bool want_out = stream != "err", want_err = stream != "out";
 
-  std::vector<LogLine> lines;
+  // What to read: the newest file of each stream, and the rotated ones
+  // before it if it has fewer than n lines (a .gz is inflated to read it).
+  struct Source {
+    std::string dir, app;
+    LogStream stream;
+  };
+  std::vector<Source> sources;
   for (App* a : apps) {
     std::string dir = a->cfg().logs.dir.empty() ? sup.options().home + "/logs" : a->cfg().logs.dir;
-    for (auto s : {LogStream::Out, LogStream::Err}) {
-      if ((s == LogStream::Out && !want_out) || (s == LogStream::Err && !want_err)) continue;
-      for (auto& l : tail(dir, a->name(), s, n)) {
-        l.app = a->name();
-        l.stream = s;
+    for (auto s : {LogStream::Out, LogStream::Err})
+      if ((s == LogStream::Out && want_out) || (s == LogStream::Err && want_err)) sources.push_back({dir, a->name(), s});
+  }
+  auto read_tail = [sources, n] {
+    std::vector<LogLine> lines;
+    for (const Source& src : sources) {
+      for (auto& l : tail(src.dir, src.app, src.stream, n)) {
+        l.app = src.app;
+        l.stream = src.stream;
         lines.push_back(std::move(l));
       }
     }
-  }
-  std::stable_sort(lines.begin(), lines.end(), [](const LogLine& a, const LogLine& b) { return a.time < b.time; });
-  if (lines.size() > n) lines.erase(lines.begin(), lines.end() - static_cast<long>(n));
-  std::string body;
-  for (auto& l : lines) body += line_json(l).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    std::stable_sort(lines.begin(), lines.end(), [](const LogLine& a, const LogLine& b) { return a.time < b.time; });
+    if (lines.size() > n) lines.erase(lines.begin(), lines.end() - static_cast<long>(n));
+    std::string body;
+    for (auto& l : lines) body += line_json(l).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    return body;
+  };
   if (!follow) {
-    http::Response r = http::Response::json(200, body);
-    r.set("Content-Type", "application/x-ndjson");
-    return res.send(std::move(r));
+    // The files are read (and inflated) on the thread pool: dispatch never
+    // waits for `rackctl logs`.
+    return offload(sup.loop(), std::move(read_tail), [res](std::string body) mutable {
+      http::Response r = http::Response::json(200, std::move(body));
+      r.set("Content-Type", "application/x-ndjson");
+      res.send(std::move(r));
+    });
   }
+  // Follow: the tail and the subscription in the same loop turn, so that no
+  // line falls between them.
+  std::string body = read_tail();
   res.start_stream(200, {{"Content-Type", "application/x-ndjson"}});
   if (!body.empty()) res.write(body);
   // Follow: subscribe to every selected app's log until the client leaves.
