@@ -158,12 +158,7 @@ struct AppLog::Impl {
   void start_periodic_timers() {
     uv_timer_stop(rotate.h);
     uv_timer_stop(age.h);
-    if (cfg.rotate_every) {
-      uint64_t every = to_ms(*cfg.rotate_every);
-      uv_timer_start(rotate.h, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->on_rotate_timer(); },
-                     every, every);
-      uv_unref(reinterpret_cast<uv_handle_t*>(rotate.h));  // housekeeping keeps no loop alive
-    }
+    if (cfg.rotate_every) arm_rotate_timer(ms_until_boundary(system_clock::now(), to_ms(*cfg.rotate_every)));
     if (cfg.max_age) {
       // Deleting up to a quarter of max_age late is fine; at most hourly.
       uint64_t every = std::clamp<uint64_t>(to_ms(*cfg.max_age) / 4, 1000, 3600 * 1000);
@@ -286,7 +281,21 @@ struct AppLog::Impl {
     if (!streams[0].failing && !streams[1].failing) uv_timer_stop(retry.h);
   }
 
+  // One-shot, re-armed from the wall clock each time, so rotations stay on
+  // the boundaries (the loop's timers run on the monotonic clock).
+  void arm_rotate_timer(uint64_t ms) {
+    uv_timer_start(rotate.h, [](uv_timer_t* t) { static_cast<Impl*>(t->data)->on_rotate_timer(); }, ms, 0);
+    uv_unref(reinterpret_cast<uv_handle_t*>(rotate.h));  // housekeeping keeps no loop alive
+  }
+
   void on_rotate_timer() {
+    if (cfg.rotate_every) {
+      // From half an interval ahead: a timer that fires a moment before
+      // the boundary does not fire again right after it.
+      uint64_t every = to_ms(*cfg.rotate_every);
+      arm_rotate_timer(ms_until_boundary(system_clock::now() + std::chrono::milliseconds(every / 2), every) +
+                       every / 2);
+    }
     for (Stream& st : streams) {
       st.file->mark_rotation();
       if (!st.failing) drain(st);

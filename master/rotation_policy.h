@@ -66,6 +66,18 @@ void sort_newest_first(std::vector<RotatedFile>& files);
 std::vector<RotatedFile> select_expired(std::vector<RotatedFile> files, unsigned keep,
                                         std::optional<config::Duration> max_age, SysTime now);
 
+// rotate_every is on the clock, like logrotate's daily run or a cron line:
+// rotations happen at multiples of `every` since the Unix epoch, in UTC
+// (`1d` at midnight UTC, `1h` on the hour), whenever rackd started. The
+// milliseconds from `now` to the next such boundary after `now`
+// (a whole `every` when `now` is on one).
+inline uint64_t ms_until_boundary(SysTime now, uint64_t every_ms) {
+  if (every_ms == 0) return 0;
+  auto since_epoch = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  uint64_t into = static_cast<uint64_t>(since_epoch < 0 ? 0 : since_epoch) % every_ms;
+  return every_ms - into;
+}
+
 // Whether a line of `line_bytes` must start a new file, given the bytes the
 // file it would go to already holds (written or waiting). A line never goes
 // to an empty file's successor, so a line longer than max_size gets a file of

@@ -584,6 +584,21 @@ TEST_CASE("log: tail of a big file reads only its end") {
   CHECK(last[0].text + "\n" == numbered(0, 399999));
 }
 
+TEST_CASE("log: rotate_every is on the clock: the next multiple of the interval since the epoch, in UTC") {
+  using std::chrono::milliseconds;
+  const uint64_t day = 24 * 3600 * 1000, hour = 3600 * 1000;
+  SysTime t = SysTime{} + std::chrono::seconds(1796017430) + milliseconds(250);
+  CHECK(format_iso_ms(t) == "2026-11-30T05:43:50.250Z");
+  CHECK(format_iso_ms(t + milliseconds(ms_until_boundary(t, day))) == "2026-12-01T00:00:00.000Z");
+  CHECK(format_iso_ms(t + milliseconds(ms_until_boundary(t, hour))) == "2026-11-30T06:00:00.000Z");
+  CHECK(format_iso_ms(t + milliseconds(ms_until_boundary(t, 15 * 60 * 1000))) == "2026-11-30T05:45:00.000Z");
+  // On a boundary: a whole interval to the next one.
+  SysTime midnight = SysTime{} + std::chrono::seconds(1796083200);
+  CHECK(format_iso_ms(midnight) == "2026-12-01T00:00:00.000Z");
+  CHECK(ms_until_boundary(midnight, day) == day);
+  CHECK(ms_until_boundary(midnight - milliseconds(1), day) == 1);
+}
+
 TEST_CASE("log: rotate_every rotates a file with lines in it, not an empty one") {
   Fixture f;
   LogConfig cfg = small_config(0, false);
