@@ -214,10 +214,9 @@ void MetricsEndpoint::finish() {
 void MetricsEndpoint::on_worker_metrics(App& app, Worker& w, std::string text, std::string error, bool final) {
   Id id{app.name(), key_of(w)};
   asked_.erase(id);
-  if (error.empty() && !merge_.report(app.name(), id.second, {w.slot().index, w.generation()}, text, error) &&
-      error.empty())
-    error = "unparseable";
-  if (!error.empty()) {
+  // `error`: the worker had none to give; else report() says why it does not parse.
+  bool usable = error.empty() && merge_.report(app.name(), id.second, {w.slot().index, w.generation()}, text, error);
+  if (!usable) {
     // Counted every time; said once per process (it would say it at every
     // collection otherwise).
     ++parse_errors_[app.name()];

@@ -136,22 +136,10 @@ bool MetricsMerge::report(const std::string& app, ProcessKey key, ProcessInfo in
   if (!snap) return false;
   AppState& st = apps_[app];
   Process& p = st.live[key];
-  // A series that went back within the process (reset by the app): what it
-  // had counted moves to the retired totals, as if a new process had taken
-  // over, so the merged sum does not drop.
-  for (auto& [name, old] : p.snapshot) {
-    if (!monotonic(old.type)) continue;
-    auto it = snap->find(name);
-    if (it == snap->end() || it->second.type != old.type) continue;
-    MetricFamily reset{old.type, old.help, {}};
-    for (auto& [labels, before] : old.series) {
-      auto now = it->second.series.find(labels);
-      if (now != it->second.series.end() && went_back(old.type, before, now->second)) reset.series.emplace(labels, before);
-    }
-    if (!reset.series.empty()) add_to_retired(st.retired, name, reset);
-  }
-  // A series the process reported before and no longer does (a removed
-  // label set) keeps its last value: the merged sum must not drop.
+  // The merged sum must not drop. A series the process reported before
+  // and no longer does (a removed label set) keeps its last value; one
+  // that went back within the process (reset by the app) moves what it had
+  // counted to the retired totals, as if a new process had taken over.
   for (auto& [name, old] : p.snapshot) {
     if (!monotonic(old.type)) continue;
     auto it = snap->find(name);
@@ -159,11 +147,17 @@ bool MetricsMerge::report(const std::string& app, ProcessKey key, ProcessInfo in
       snap->emplace(name, std::move(old));
       continue;
     }
+    if (it->second.type != old.type) continue;
     auto& now = it->second.series;
-    // Usually every old label set is still there: one linear pass tells.
-    bool all_there = std::includes(now.begin(), now.end(), old.series.begin(), old.series.end(),
-                                   [](const auto& a, const auto& b) { return a.first < b.first; });
-    if (!all_there && it->second.type == old.type) now.merge(old.series);
+    MetricFamily reset{old.type, old.help, {}};
+    bool missing = false;
+    for (auto& [labels, before] : old.series) {
+      auto n = now.find(labels);
+      if (n == now.end()) missing = true;
+      else if (went_back(old.type, before, n->second)) reset.series.emplace(labels, before);
+    }
+    if (!reset.series.empty()) add_to_retired(st.retired, name, reset);
+    if (missing) now.merge(old.series);
   }
   p.info = info;
   p.snapshot = std::move(*snap);

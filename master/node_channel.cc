@@ -75,20 +75,13 @@ bool NodeChannel::give(int fd) {
       close();
       return false;
     }
-    // Full: queued with a dup of the fd, sent when the socket is writable.
-    int copy = ::dup(fd);
-    if (copy < 0) return false;
-    outbox_.push_back({std::move(line), 0, copy});
-    watch(true);
-    unanswered_.emplace(seq, fd);
-    return true;
   }
+  // Behind other lines, or the socket is full: queued with a dup of the fd
+  // (ours may be closed before the line goes), sent when writable.
   int copy = ::dup(fd);
   if (copy < 0) return false;
-  if (!write(std::move(line), copy)) {
-    ::close(copy);
-    return false;
-  }
+  outbox_.push_back({std::move(line), 0, copy});
+  watch(true);
   unanswered_.emplace(seq, fd);
   return true;
 }
@@ -101,18 +94,17 @@ std::vector<int> NodeChannel::take_unanswered() {
 }
 
 void NodeChannel::disconnect() {
-  if (fd_ >= 0) write(cluster_message({{"act", "disconnect"}}).dump() + "\n", -1);
+  if (fd_ >= 0) write(cluster_message({{"act", "disconnect"}}).dump() + "\n");
 }
 
 void NodeChannel::send(const json& message) {
-  if (fd_ >= 0) write(message.dump() + "\n", -1);
+  if (fd_ >= 0) write(message.dump() + "\n");
 }
 
-bool NodeChannel::write(std::string line, int fd) {
-  if (fd_ < 0) return false;
-  outbox_.push_back({std::move(line), 0, fd});
+void NodeChannel::write(std::string line) {
+  if (fd_ < 0) return;
+  outbox_.push_back({std::move(line), 0, -1});
   if (outbox_.size() == 1) flush();
-  return true;
 }
 
 // One sendmsg of `data`, with `fd` attached when >= 0. EINTR is retried.
@@ -317,7 +309,7 @@ void NodeChannel::handle_cluster(const json& m) {
       reply["errno"] = -95;
       reply["key"] = key;
     }
-    write(cluster_message(reply).dump() + "\n", -1);
+    write(cluster_message(reply).dump() + "\n");
     return;
   }
   if (act == "listening") {
@@ -327,7 +319,7 @@ void NodeChannel::handle_cluster(const json& m) {
   if (act == "close" || act == "exitedAfterDisconnect") {
     spdlog::debug("{}: node worker says {}", app_, act);
     if (act == "exitedAfterDisconnect" && m.contains("seq"))
-      write(cluster_message({{"ack", m["seq"]}}).dump() + "\n", -1);
+      write(cluster_message({{"ack", m["seq"]}}).dump() + "\n");
     return;
   }
   spdlog::debug("{}: node cluster message act={} ignored", app_, act);

@@ -76,7 +76,7 @@ class NodeChannel {
   void handle_line(std::string_view line);
   void handle_cluster(const nlohmann::json& m);
   void conn_answered(uint64_t seq, bool accepted);
-  bool write(std::string line, int fd);
+  void write(std::string line);  // a line with no fd
   ssize_t send_some(std::string_view data, int fd);
   void flush();
   void watch(bool writable);

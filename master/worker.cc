@@ -598,20 +598,14 @@ void Worker::read_notify() {
     mh.msg_controllen = sizeof control;
     ssize_t n = ::recvmsg(notify_fd_, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n <= 0) return;
+    // sd_notify may carry fds (FDSTORE=1); Rack keeps none of them.
+    if (int fd = channel::take_fd(mh); fd >= 0) ::close(fd);
     pid_t sender = 0;
     for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
       if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
         ucred cred;
         std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
         sender = cred.pid;
-      } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-        // sd_notify may carry fds (FDSTORE=1); Rack keeps none of them.
-        std::size_t fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < fds; ++i) {
-          int fd;
-          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-          ::close(fd);
-        }
       }
     }
     if (pid_ <= 0 || sender <= 0 || !is_same_or_descendant(sender, pid_)) {
