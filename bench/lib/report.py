@@ -238,7 +238,8 @@ def section_logs(res, lines):
     out = [f"{num(lines)} lines of 72 bytes from the same producer (`bench/apps/lines.c`). Each measurement "
            "lasts well under a second, so on a shared machine the repetitions spread widely (see the raw "
            "values); `LOG_LINES=10000000 bench/run --only logs` gives steadier figures. Rack compresses "
-           "rotated files on a thread at nice 19 while it captures, as logrotate runs.", "",
+           "rotated files while it captures, on a `SCHED_IDLE` thread (with nice 19, as logrotate runs, the "
+           "compression took a CPU from the producer: nice weighs a thread only within its own autogroup).", "",
            "| path | lines/s | seconds | lost | duplicated | files checked |", "|---|---|---|---|---|---|"]
     for name, label in (("pipe", "`lines \\| cat > file`"),
                         ("rack", "Rack, `protocol: none`, max_size 8M, compress, keep 100"),
