@@ -62,7 +62,7 @@ YAML
   done
 
   local rep mode peers json t0 t1 c0 c1
-  for rep in $(seq "$DISPATCH_REPS"); do
+  for rep in $(seq "$RATIO_REPS"); do
     # Rotate the order each repetition: no peer always goes first.
     case $((rep % 3)) in
       1) peers=(rack reuseport nginx) ;;

@@ -14,7 +14,7 @@ bench_logs() {
   mkdir -p "$dir"
   local last
   last=$(printf 'L%09d ' "$LOG_LINES")
-  for rep in $(seq "$REPS"); do
+  for rep in $(seq "$RATIO_REPS"); do
     for peer in pipe rack $( ((WITH_PM2)) && echo pm2); do
       rm -rf "${dir:?}/$peer" && mkdir -p "$dir/$peer"
       "logs_$peer" "$dir/$peer" "$last" || { warn "  logs $peer failed"; continue; }

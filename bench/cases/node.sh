@@ -39,7 +39,7 @@ bench_node() {
   done
 
   local rep mode json n=${#peers[@]} k
-  for rep in $(seq "$REPS"); do
+  for rep in $(seq "$RATIO_REPS"); do
     for mode in close ka; do
       for k in $(seq 0 $((n - 1))); do
         peer=${peers[$(((k + rep) % n))]}  # rotate the order

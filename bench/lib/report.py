@@ -321,7 +321,7 @@ def write_report(res, m, path):
          f"({m['date']}, {mode} run: {m.get('runtime_s', '?')} s of measuring, after the build). "
          "Absolute numbers drift on a shared machine; **the ratios, measured in the same run with the peers taking "
          f"turns, are what we quote.** Every figure is the median of the repetitions "
-         f"({m.get('dispatch_reps', m['reps'])} for comparisons 1 and 2, {m['reps']} for the others); the raw values "
+         f"({m.get('ratio_reps', m['reps'])} for comparisons 1, 2, 3 and 5, {m['reps']} for the others); the raw values "
          "follow in parentheses. A ratio is the median of the per-repetition ratios: within one repetition the peers "
          "run back to back, seconds apart, so a slow spell of the machine weighs on both sides of that repetition's "
          "ratio; the medians of the sections' tables, divided, can differ from it.", ""]
