@@ -8,10 +8,6 @@
 // read keeps it at one syscall per pipe read instead of one per line.
 #include "app_log.h"
 
-#include <pthread.h>
-#include <sched.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -51,23 +47,6 @@ struct Timer {
 };
 
 uint64_t to_ms(config::Duration d) { return uint64_t(std::max<int64_t>(d.count(), 1)); }
-
-// The calling thread only (on Linux, scheduling policy, nice and ioprio are
-// per thread): SCHED_IDLE and the lowest best-effort I/O priority, lower
-// still than Debian's logrotate.service (Nice=19, IOSchedulingPriority=7).
-// SCHED_IDLE rather than nice 19, because nice only weighs a thread against
-// the others of its autogroup (rackd's session), not against the apps in
-// theirs, and because the scheduler counts a CPU that runs only SCHED_IDLE
-// work as idle: a woken loop or app is placed there and preempts the
-// compression at once, instead of queueing behind another busy thread.
-// Failures are ignored: the work then runs at nice 19, or at normal priority.
-void lower_this_thread_priority() {
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
-  sched_param none{};
-  ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &none);
-  constexpr int kWhoProcess = 1, kClassBestEffort = 2, kClassShift = 13;
-  ::syscall(SYS_ioprio_set, kWhoProcess, 0, (kClassBestEffort << kClassShift) | 7);
-}
 
 }  // namespace
 
@@ -364,7 +343,7 @@ struct AppLog::Impl {
     };
     try {
       std::thread background([&sweep] {
-        lower_this_thread_priority();
+        lower_this_thread_priority_for_housekeeping();
         sweep();
       });
       background.join();

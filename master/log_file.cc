@@ -5,7 +5,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -331,6 +335,14 @@ int compress_file(const std::string& path, std::string& err) {
 
 std::vector<RotatedFile> list_rotated(const std::string& dir, const std::string& base) {
   return scan(dir, base).rotated;
+}
+
+void lower_this_thread_priority_for_housekeeping() {
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+  sched_param none{};
+  ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &none);
+  constexpr int kWhoProcess = 1, kClassBestEffort = 2, kClassShift = 13;
+  ::syscall(SYS_ioprio_set, kWhoProcess, 0, (kClassBestEffort << kClassShift) | 7);
 }
 
 void sweep_rotated(const std::string& dir, const std::string& base, unsigned keep,

@@ -111,6 +111,17 @@ void sweep_rotated(const std::string& dir, const std::string& base, unsigned kee
                    std::optional<config::Duration> max_age, bool compress, SysTime now,
                    SweepResult& out);
 
+// The calling thread only (on Linux, scheduling policy, nice and ioprio are
+// per thread): SCHED_IDLE and the lowest best-effort I/O priority, lower
+// still than Debian's logrotate.service (Nice=19, IOSchedulingPriority=7).
+// SCHED_IDLE rather than nice 19, because nice only weighs a thread against
+// the others of its autogroup (rackd's session), not against the apps in
+// theirs, and because the scheduler counts a CPU that runs only SCHED_IDLE
+// work as idle: a woken loop or app is placed there and preempts the
+// compression at once, instead of queueing behind another busy thread.
+// Failures are ignored: the work then runs at nice 19, or at normal priority.
+void lower_this_thread_priority_for_housekeeping();
+
 // Rotated files of `base` in `dir`, newest first.
 std::vector<RotatedFile> list_rotated(const std::string& dir, const std::string& base);
 

@@ -2,6 +2,8 @@
 // AppLog on a real uv loop writing real files in a temp directory.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -16,6 +18,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app_log.h"
@@ -597,6 +600,19 @@ TEST_CASE("log: rotate_every is on the clock: the next multiple of the interval 
   CHECK(format_iso_ms(midnight) == "2026-12-01T00:00:00.000Z");
   CHECK(ms_until_boundary(midnight, day) == day);
   CHECK(ms_until_boundary(midnight - milliseconds(1), day) == 1);
+}
+
+TEST_CASE("log: the compression thread runs SCHED_IDLE at nice 19; the thread that started it keeps its priority") {
+  int policy = -1, nice = 0, caller_policy = ::sched_getscheduler(0);
+  std::thread t([&] {
+    lower_this_thread_priority_for_housekeeping();
+    policy = ::sched_getscheduler(0);  // 0: the calling thread
+    nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  });
+  t.join();
+  CHECK(policy == SCHED_IDLE);
+  CHECK(nice == 19);
+  CHECK(::sched_getscheduler(0) == caller_policy);
 }
 
 TEST_CASE("log: rotate_every rotates a file with lines in it, not an empty one") {
