@@ -255,7 +255,8 @@ def section_logs(res, lines):
         return ["Did not run."]
     out = [f"{num(lines)} lines of 72 bytes from the same producer (`bench/apps/lines.c`). Each measurement "
            "lasts well under a second, so on a shared machine the repetitions spread widely (see the raw "
-           "values); `LOG_LINES=10000000 bench/run --only logs` gives steadier figures. Rack compresses "
+           "values; the plain pipe alone spreads as much, and longer runs spread no less); more repetitions "
+           "(`RATIO_REPS=9 bench/run --only logs`) narrow the median. Rack compresses "
            "rotated files while it captures, on a `SCHED_IDLE` thread (with nice 19, as logrotate runs, the "
            "compression took a CPU from the producer: nice weighs a thread only within its own autogroup).", "",
            "| path | lines/s | seconds | lost | duplicated | files checked |", "|---|---|---|---|---|---|"]
