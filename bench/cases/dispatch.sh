@@ -61,7 +61,7 @@ YAML
     ((WARMUP)) && wrk_json "${url[$peer]}" ka 1 >/dev/null
   done
 
-  local rep mode peers json t0 t1 c0 c1
+  local rep mode peers json
   for rep in $(seq "$RATIO_REPS"); do
     # Rotate the order each repetition: no peer always goes first.
     case $((rep % 3)) in
@@ -72,14 +72,9 @@ YAML
     for mode in close ka; do
       for peer in "${peers[@]}"; do
         if [[ $peer == rack ]]; then
-          t0=$(cpu_ticks "$rackd") c0=$(rack_counter "$admin" rack_connections_dispatched_total hello)
-        fi
-        json=$(wrk_json "${url[$peer]}" "$mode")
-        if [[ $peer == rack ]]; then
-          t1=$(cpu_ticks "$rackd") c1=$(rack_counter "$admin" rack_connections_dispatched_total hello)
-          json=$(jq -c --argjson cpu_us "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson conns "$((c1 - c0))" \
-            '. + {rackd_cpu_us: $cpu_us, rackd_conns: $conns,
-                  rackd_cpu_us_per_conn: (if $conns > 0 then $cpu_us / $conns else null end)}' <<<"$json")
+          json=$(wrk_rackd_cost "$rackd" "$admin" hello "${url[$peer]}" "$mode")
+        else
+          json=$(wrk_json "${url[$peer]}" "$mode")
         fi
         record dispatch "$mode.$peer" "$rep" "$json"
         say "  rep $rep $mode $peer: $(jq -r '"\(.rps|floor) req/s, errors \(.err_connect + .err_read + .err_write + .err_timeout + .err_status)"' <<<"$json")"

@@ -27,8 +27,10 @@ bench_node() {
     [node-cluster]="http://127.0.0.1:$p_cluster/"
     [pm2]="http://127.0.0.1:$p_pm2/"
   )
+  local rackd="" admin=""
   if node_rack_up "$dir" 2 node.rack-node; then
     url[rack-node]="http://$(rack_listen "$dir/rack" hello)/"
+    rackd=$(rack_pid "$dir/rack") admin=$(rack_admin "$dir/rack")
     peers=(rack-node "${peers[@]}")
   fi
 
@@ -43,7 +45,11 @@ bench_node() {
     for mode in close ka; do
       for k in $(seq 0 $((n - 1))); do
         peer=${peers[$(((k + rep) % n))]}  # rotate the order
-        json=$(wrk_json "${url[$peer]}" "$mode")
+        if [[ $peer == rack-node ]]; then
+          json=$(wrk_rackd_cost "$rackd" "$admin" hello "${url[$peer]}" "$mode")
+        else
+          json=$(wrk_json "${url[$peer]}" "$mode")
+        fi
         record node "$mode.$peer" "$rep" "$json"
         say "  rep $rep $mode $peer: $(jq -r '"\(.rps|floor) req/s, errors \(.err_connect + .err_read + .err_write + .err_timeout + .err_status)"' <<<"$json")"
       done
@@ -71,7 +77,7 @@ node_rack_up() {
   local dir=$1 instances=$2 group=$3
   cat >"$dir/eco.yaml" <<YAML
 rack:
-  admin: off
+  admin: 127.0.0.1:0
 apps:
   - name: hello
     run: [node, $APPS/hello.js]

@@ -93,6 +93,19 @@ free_ports() { python3 "$LIB/benchtool.py" freeport "$1"; }
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 CLK_TCK=$(getconf CLK_TCK)
 
+# wrk_rackd_cost RACKD_PID ADMIN APP URL MODE: wrk_json's result plus
+# rackd's CPU time over the run and per connection it dispatched
+# (rack_connections_dispatched_total of APP, from the admin listener).
+wrk_rackd_cost() {
+  local t0 c0 t1 c1 json
+  t0=$(cpu_ticks "$1") c0=$(rack_counter "$2" rack_connections_dispatched_total "$3")
+  json=$(wrk_json "$4" "$5")
+  t1=$(cpu_ticks "$1") c1=$(rack_counter "$2" rack_connections_dispatched_total "$3")
+  jq -c --argjson cpu_us "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson conns "$((c1 - c0))" \
+    '. + {rackd_cpu_us: $cpu_us, rackd_conns: $conns,
+          rackd_cpu_us_per_conn: (if $conns > 0 then $cpu_us / $conns else null end)}' <<<"$json"
+}
+
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # ---- wrk -----------------------------------------------------------------------

@@ -119,6 +119,9 @@ def summary(res):
         rows.append(("3", "Node app, Connection: close: Rack ÷ PM2 cluster", t, "≥ 2×", verdict(r, 2)))
         t, _ = paired_times(res, n, "ka.rack-node", "ka.pm2", "rps")
         rows.append(("3", "Node app, keep-alive: Rack ÷ PM2 cluster", t, "—", "reference"))
+        c = res.med(n, "close.rack-node", "rackd_cpu_us_per_conn")
+        if c is not None:
+            rows.append(("3", "rackd CPU per connection dispatched to node", f"{num(c, 1)} µs", "—", "regression guard"))
 
     g = "reload"
     for mode, label in (("ka", "keep-alive"), ("close", "Connection: close")):
@@ -218,6 +221,11 @@ def section_node(res):
         if res.has(g, f"close.{name}"):
             out.append(f"| {label} | {cell(res, g, 'close.' + name, 'rps')} | {cell(res, g, 'close.' + name, 'lat_p99_ms', 1)} "
                        f"| {cell(res, g, 'ka.' + name, 'rps')} | {cell(res, g, 'ka.' + name, 'lat_p99_ms', 1)} |")
+    if res.values(g, "close.rack-node", "rackd_cpu_us_per_conn"):
+        out += ["", "rackd CPU time per dispatched connection to the node workers (measured as in comparison 1): "
+                f"**{cell(res, g, 'close.rack-node', 'rackd_cpu_us_per_conn', 1)} µs**. node answers every "
+                "connection with a message of its own, which wakes rackd, where a rack worker's Ack covers "
+                "all the connections of one read."]
     return out
 
 
