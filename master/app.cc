@@ -242,6 +242,13 @@ void App::on_conn_returned(Worker& w, int fd) {
   drain_queue();
 }
 
+void App::on_capacity(Worker&) {
+  // Without this, connections queued while every worker was full would
+  // wait for an unrelated event (a worker starting or ending) or expire,
+  // and every new one would queue behind them.
+  if (!queue_.empty()) drain_queue();
+}
+
 void App::on_recycle(Worker& w) {
   auto it = slots_.find(w.slot().index);
   if (it == slots_.end() || it->second->current != &w) return;
@@ -502,6 +509,9 @@ void App::tick(Clock::time_point now, bool sample_proc) {
     ++counters_.connections_expired;
     ::close(fd);
   }
+  // A worker says when it has room again (on_capacity); this catches a
+  // refusal no event follows (the kernel's limit on descriptors in flight).
+  if (!queue_.empty()) drain_queue();
   if (queue_.empty() && listener_.paused() && !stopped_ && dispatches()) listener_.resume();
   std::vector<Worker*> stuck;
   for (auto& [id, w] : workers_) {

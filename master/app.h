@@ -121,6 +121,7 @@ class App final : public WorkerEvents {
   void on_ready(Worker& w) override;
   void on_ready_timeout(Worker& w) override;
   void on_conn_returned(Worker& w, int fd) override;
+  void on_capacity(Worker& w) override;
   void on_metrics(Worker& w, std::string text, std::string error, bool final) override;
   void on_recycle(Worker& w) override;
   void on_merged_metrics_request(Worker& w, uint64_t seq) override;

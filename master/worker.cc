@@ -154,6 +154,7 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
     ev.conn_result = [this](int fd, bool accepted) {
       if (accepted) {
         ::close(fd);
+        events_.on_capacity(*this);
       } else {
         events_.on_conn_returned(*this, fd);
       }
@@ -174,9 +175,7 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   if (channel_fd_ >= 0) {
     channel_poll_ = new_handle<uv_poll_t>(this);
     uv_poll_init(loop_, channel_poll_, channel_fd_);
-    uv_poll_start(channel_poll_, UV_READABLE, [](uv_poll_t* h, int status, int events) {
-      if (auto* self = static_cast<Worker*>(h->data)) self->on_channel_event(status, events);
-    });
+    watch_channel(false);
   }
 
   // Readiness: rack workers say Ready; other protocols count as ready once
@@ -222,9 +221,7 @@ bool Worker::send(Type type, std::string_view payload, int fd, uint16_t flags) {
       return true;
     case IoResult::WouldBlock:
       outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1, flags});
-      uv_poll_start(channel_poll_, UV_READABLE | UV_WRITABLE, [](uv_poll_t* h, int status, int events) {
-        if (auto* self = static_cast<Worker*>(h->data)) self->on_channel_event(status, events);
-      });
+      watch_channel(true);
       return true;
     case IoResult::Closed:
     case IoResult::Error:
@@ -260,6 +257,8 @@ bool Worker::give(int fd) {
   static uint64_t next_conn_id = 1;
   uint64_t id = next_conn_id++;
   auto r = channel::send(channel_fd_, Type::Conn, channel::encode_u64(id), fd);
+  // Full: told when it has room again (flush_outbox → on_capacity).
+  if (r == IoResult::WouldBlock) watch_channel(true);
   if (r != IoResult::Ok) return false;
   unacked_.emplace(id, fd);
   ++handed_since_report_;
@@ -287,11 +286,15 @@ void Worker::flush_outbox() {
     outbox_.pop_front();
     if (r != IoResult::Ok) break;
   }
-  if (channel_poll_) {
-    uv_poll_start(channel_poll_, UV_READABLE, [](uv_poll_t* h, int status, int events) {
-      if (auto* self = static_cast<Worker*>(h->data)) self->on_channel_event(status, events);
-    });
-  }
+  watch_channel(false);
+  if (outbox_.empty()) events_.on_capacity(*this);  // give() refuses while anything is queued
+}
+
+void Worker::watch_channel(bool writable) {
+  if (!channel_poll_) return;
+  uv_poll_start(channel_poll_, writable ? UV_READABLE | UV_WRITABLE : UV_READABLE, [](uv_poll_t* h, int status, int events) {
+    if (auto* self = static_cast<Worker*>(h->data)) self->on_channel_event(status, events);
+  });
 }
 
 void Worker::on_channel_event(int status, int events) {

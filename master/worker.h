@@ -43,6 +43,9 @@ class WorkerEvents {
   virtual void on_ready(Worker& w) = 0;
   virtual void on_ready_timeout(Worker& w) = 0;
   virtual void on_conn_returned(Worker& w, int fd) = 0;
+  // The worker can take connections again after give() refused one: node
+  // answered connections it had in flight, or a full channel drained.
+  virtual void on_capacity(Worker& w) = 0;
   // A metrics snapshot (text exposition), or `error` when the worker
   // answered with none it could give (prom-client's error answer).
   virtual void on_metrics(Worker& w, std::string text, std::string error, bool final) = 0;
@@ -132,6 +135,7 @@ class Worker {
   void open_notify_socket(std::map<std::string, std::string>& env);
   void read_notify();
   void on_channel_event(int status, int events);
+  void watch_channel(bool writable);  // readable always; writable while waiting for room
   void read_channel();
   void flush_outbox();
   bool send(channel::Type type, std::string_view payload, int fd = -1, uint16_t flags = 0);

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
+#include <atomic>
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -77,6 +79,33 @@ TEST_CASE("node: an unmodified http app gets round-robin, zero-failure reloads a
   }, 10s));
   auto logs = rack.ctl({"logs", "web", "-n", "200"});
   CHECK(logs.out.find("listening pid") != std::string::npos);
+}
+
+TEST_CASE("node: connections queued while every worker is full go out as soon as one answers") {
+  // rackd hands a node worker at most 64 connections it has not answered
+  // for; the rest wait in the app's queue. A worker whose event loop is
+  // blocked answers none, so 100 clients fill it and the queue; once it
+  // answers, the queue must drain then, not when queue_timeout (10 s)
+  // expires the waiting connections.
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + node_app("web", "hello.js", 1))})
+              .exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 1, 20s));
+  auto at = rack.address("web");
+  std::thread blocker([&] { CHECK(http_get(at, "/block?ms=1500", 10s).status == 200); });
+  std::this_thread::sleep_for(400ms);  // the worker is busy-waiting now
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 100; ++i) {
+    clients.emplace_back([&] {
+      if (http_get(at, "/", 6s).status == 200) ++ok;
+    });
+  }
+  CHECK(wait_until([&] { return rack.app("web")["queue"].get<int>() > 0; }, 3s));  // some had to wait
+  for (auto& t : clients) t.join();
+  blocker.join();
+  CHECK(ok == 100);
+  CHECK(rack.app("web")["queue"] == 0);
 }
 
 TEST_CASE("node: listen on another port is mapped to the app's socket; wait_ready waits for process.send('ready')") {
