@@ -569,14 +569,13 @@ void App::enqueue(int fd, bool front) {
 }
 
 void App::drain_queue() {
-  while (!queue_.empty()) {
-    auto fd = queue_.pop();
-    if (!hand(*fd)) {
-      queue_.push_front(*fd, Clock::now());
-      break;
-    }
+  // Popped only once handed: one that stays keeps its deadline.
+  while (auto fd = queue_.front()) {
+    if (!hand(*fd)) break;
+    queue_.pop();
   }
-  if (!queue_.full() && listener_.paused() && !stopped_ && dispatches()) listener_.resume();
+  // `queue_size: 0` is always full: resume once it is empty.
+  if ((!queue_.full() || queue_.empty()) && listener_.paused() && !stopped_ && dispatches()) listener_.resume();
 }
 
 // ---- status -------------------------------------------------------------------

@@ -56,6 +56,7 @@ class ConnQueue {
   // or draining worker gave back: they have waited longest).
   void push_back(int fd, Clock::time_point now) { items_.push_back({fd, now + timeout_}); }
   void push_front(int fd, Clock::time_point now) { items_.push_front({fd, now + timeout_}); }
+  std::optional<int> front() const { return items_.empty() ? std::nullopt : std::optional<int>(items_.front().fd); }
   std::optional<int> pop();
   // Removes and returns the fds whose deadline has passed.
   std::vector<int> expire(Clock::time_point now);

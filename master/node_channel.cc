@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -48,6 +49,10 @@ json NodeChannel::cluster_message(json m) {
 
 bool NodeChannel::give(int fd) {
   if (fd_ < 0 || key_.empty() || unanswered_.size() >= kMaxInFlight) return false;
+  if (refusing_until_ != 0) {
+    if (uv_now(loop_) < refusing_until_) return false;
+    refusing_until_ = 0;
+  }
   // The hot path: the line is put together by hand, not through a json
   // object (same text as cluster_message() would give).
   uint64_t seq = seq_++;
@@ -87,6 +92,7 @@ bool NodeChannel::give(int fd) {
 }
 
 std::vector<int> NodeChannel::take_unanswered() {
+  if (fd_ >= 0) read(~0u);  // the worker is gone: what it sent is finite
   std::vector<int> out;
   for (auto& [seq, fd] : unanswered_) out.push_back(fd);
   unanswered_.clear();
@@ -162,9 +168,9 @@ void NodeChannel::on_event(int status, int events) {
   if (events & UV_READABLE) read();
 }
 
-void NodeChannel::read() {
+void NodeChannel::read(unsigned max_reads) {
   char buf[65536];
-  for (int i = 0; i < 16 && fd_ >= 0; ++i) {
+  for (unsigned i = 0; i < max_reads && fd_ >= 0; ++i) {
     // node never sends us descriptors; recvmsg with MSG_CMSG_CLOEXEC would
     // only matter if it did, and a stray one is closed below.
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
@@ -246,7 +252,14 @@ void NodeChannel::handle_line(std::string_view line) {
   if (cmd == "NODE_CLUSTER") return handle_cluster(m);
   if (cmd == "NODE_HANDLE_ACK") return;  // the handle arrived; the cluster answer follows
   if (cmd == "NODE_HANDLE_NACK") {
-    spdlog::warn("{}: node worker could not receive a connection (NODE_HANDLE_NACK)", app_);
+    // The descriptor did not arrive (the worker is out of fds, say), so no
+    // answer follows. Node handles messages in order and every earlier
+    // connection is answered by now: it is the oldest unanswered one. Give
+    // it to someone else.
+    spdlog::warn("{}: node worker could not receive a connection (NODE_HANDLE_NACK); handing it on", app_);
+    auto oldest = std::min_element(unanswered_.begin(), unanswered_.end(),
+                                   [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (oldest != unanswered_.end()) conn_answered(oldest->first, false);
     return;
   }
   if (cmd.rfind("NODE_", 0) == 0) {
@@ -316,6 +329,13 @@ void NodeChannel::handle_cluster(const json& m) {
     if (events_.listening) events_.listening();
     return;
   }
+  if (act == "close" && !key_.empty() && m.contains("key") && m["key"] == key_) {
+    // The app closed its server: no more connections for this worker
+    // (node would refuse each one). A later listen() asks again.
+    spdlog::info("{}: node worker closed its server; it gets no more connections", app_);
+    key_.clear();
+    return;
+  }
   if (act == "close" || act == "exitedAfterDisconnect") {
     spdlog::debug("{}: node worker says {}", app_, act);
     if (act == "exitedAfterDisconnect" && m.contains("seq"))
@@ -330,6 +350,7 @@ void NodeChannel::conn_answered(uint64_t seq, bool accepted) {
   if (it == unanswered_.end()) return;
   int fd = it->second;
   unanswered_.erase(it);
+  if (!accepted) refusing_until_ = uv_now(loop_) + 100;
   if (events_.conn_result) events_.conn_result(fd, accepted);
 }
 

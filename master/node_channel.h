@@ -14,6 +14,12 @@
 //   rackd   {cmd:NODE_HANDLE, type:net.Native, msg:{cmd:NODE_CLUSTER, act:newconn,
 //            key, seq}} + fd                          → {cmd:NODE_HANDLE_ACK}, then
 //                                                       {…, ack:seq, accepted:bool}
+//                                                       accepted:false (server closing or
+//                                                       at maxConnections): the fd goes
+//                                                       elsewhere, no more for 100 ms;
+//                                                       {cmd:NODE_HANDLE_NACK} (fd lost):
+//                                                       the oldest unanswered goes elsewhere,
+//                                                       with the same pause
 //   rackd   {…, act:disconnect}                        — worker closes its servers
 //                                                       and exits (Rack's preload,
 //                                                       node_preload.js, keeps node
@@ -21,7 +27,8 @@
 //                                                       keep-alive sockets meanwhile)
 //   rackd   {type:prom-client:getMetricsReq, requestId} → {type:…Res, requestId,
 //            metrics} (prom_client.h; a user message as far as node is concerned)
-//   worker  {…, act:close, key} / act:exitedAfterDisconnect — noted
+//   worker  {…, act:close, key}: its server closed; no more connections for it
+//   worker  {…, act:exitedAfterDisconnect, seq}       → {…, ack:seq}
 //   worker  anything without cmd NODE_*: the app's own process.send(); "ready"
 //            counts as ready with wait_ready, the rest is logged at debug.
 #pragma once
@@ -61,7 +68,9 @@ class NodeChannel {
   // Hands a connection over. Returns false when the channel is gone or too
   // many handles are in flight; the caller keeps the fd.
   bool give(int fd);
-  // Connections given and not yet answered: for re-dispatch when the worker dies.
+  // Connections given and not yet answered: for re-dispatch when the worker
+  // dies. Reads whatever answers are still in the socket first, so a
+  // connection the worker took is never given to another.
   std::vector<int> take_unanswered();
   std::size_t in_flight() const { return unanswered_.size(); }
 
@@ -72,7 +81,7 @@ class NodeChannel {
 
  private:
   void on_event(int status, int events);
-  void read();
+  void read(unsigned max_reads = 16);
   void handle_line(std::string_view line);
   void handle_cluster(const nlohmann::json& m);
   void conn_answered(uint64_t seq, bool accepted);
@@ -100,6 +109,11 @@ class NodeChannel {
   std::string key_;  // the first server the worker asked for: where connections go
   std::string newconn_prefix_;  // a newconn line up to its seq
   std::unordered_map<uint64_t, int> unanswered_;  // newconn seq → rackd's fd
+  // After node refuses a connection (accepted: false: its server is at
+  // maxConnections, or closing), give() refuses until then (uv_now ms), so a
+  // refused connection goes to another worker or waits, instead of
+  // bouncing between rackd and this worker at full speed.
+  uint64_t refusing_until_ = 0;
   bool warned_unparsable_ = false;
   bool watching_writable_ = false;
 };

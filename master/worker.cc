@@ -165,6 +165,7 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   started_at_ = SteadyClock::now();
   last_pong_ = started_at_;
   reported_load_ = handed_since_report_ = 0;
+  exited_ = false;
   proc_.reset();
   fail_reason.clear();
   if (life_.state() != WorkerState::Starting && !life_.go(WorkerState::Starting))
@@ -175,6 +176,7 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   if (channel_fd_ >= 0) {
     channel_poll_ = new_handle<uv_poll_t>(this);
     uv_poll_init(loop_, channel_poll_, channel_fd_);
+    channel_poll_started_ = watching_writable_ = false;
     watch_channel(false);
   }
 
@@ -244,6 +246,7 @@ void Worker::mark_ready(const char* how) {
 }
 
 bool Worker::give(int fd) {
+  if (exited_) return false;
   if (node_) {
     if (!life_.in_rotation() || !node_->give(fd)) return false;
     ++handed_since_report_;
@@ -291,7 +294,10 @@ void Worker::flush_outbox() {
 }
 
 void Worker::watch_channel(bool writable) {
-  if (!channel_poll_) return;
+  // uv_poll_start re-registers with epoll even when nothing changes.
+  if (!channel_poll_ || (writable == watching_writable_ && channel_poll_started_)) return;
+  watching_writable_ = writable;
+  channel_poll_started_ = true;
   uv_poll_start(channel_poll_, writable ? UV_READABLE | UV_WRITABLE : UV_READABLE, [](uv_poll_t* h, int status, int events) {
     if (auto* self = static_cast<Worker*>(h->data)) self->on_channel_event(status, events);
   });
@@ -306,10 +312,10 @@ void Worker::on_channel_event(int status, int events) {
   if (events & UV_READABLE) read_channel();
 }
 
-void Worker::read_channel() {
+void Worker::read_channel(unsigned max_messages) {
   channel::Message m;
   // Bounded per callback so one chatty worker cannot starve the loop.
-  for (int i = 0; i < 256 && channel_fd_ >= 0; ++i) {
+  for (unsigned i = 0; i < max_messages && channel_fd_ >= 0; ++i) {
     auto r = channel::recv(channel_fd_, m);
     if (r == IoResult::WouldBlock) return;
     if (r != IoResult::Ok) {
@@ -464,13 +470,16 @@ void Worker::kill_now() {
 }
 
 void Worker::process_exited(int wait_status) {
+  exited_ = true;  // what the reads below set off (a drained queue) must not give it more
   last_wait_status = wait_status;
   last_exit = describe_exit(wait_status, sent_sigkill_);
   sent_sigkill_ = false;
   if (ready_timer_) uv_timer_stop(ready_timer_);
   if (kill_timer_) uv_timer_stop(kill_timer_);
-  // Read what the worker said before it died (a final metrics snapshot).
-  if (channel_fd_ >= 0) read_channel();
+  // Read all the worker said before it died: a final metrics snapshot, and
+  // Acks and ConnReturns, so no connection it took goes to another worker
+  // and none it handed back is dropped. The peer is gone: this ends.
+  if (channel_fd_ >= 0) read_channel(~0u);
   close_channel();
   if (node_) {
     // Connections node never answered for go back to the dispatcher.

@@ -136,7 +136,10 @@ class Worker {
   void read_notify();
   void on_channel_event(int status, int events);
   void watch_channel(bool writable);  // readable always; writable while waiting for room
-  void read_channel();
+  bool watching_writable_ = false;
+  bool exited_ = false;  // process_exited() has begun
+  bool channel_poll_started_ = false;
+  void read_channel(unsigned max_messages = 256);
   void flush_outbox();
   bool send(channel::Type type, std::string_view payload, int fd = -1, uint16_t flags = 0);
   void close_channel();

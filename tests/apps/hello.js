@@ -1,5 +1,6 @@
 // A plain node http app, unmodified for Rack: it knows nothing of clusters.
 //   GET /block?ms=n   busy-waits n ms (its event loop reads nothing meanwhile)
+//   GET /close-server server.close(): the process stays, serving nothing new
 //   WAIT_READY=ms     process.send('ready') that long after listening
 //   DGRAM=1           bind a UDP socket first (Rack refuses it: ENOTSUP)
 //   SECOND_PORT=n     a second http server on another port (refused too)
@@ -14,6 +15,11 @@ if (process.env.DGRAM) {
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
   if (url.pathname === '/crash') process.exit(3);
+  if (url.pathname === '/close-server') {
+    server.close();
+    res.end('closed\n');
+    return;
+  }
   if (url.pathname === '/block') {
     // Blocks the event loop: nothing else is read, the cluster channel included.
     const until = Date.now() + Number(url.searchParams.get('ms') || 1000);

@@ -108,6 +108,55 @@ TEST_CASE("node: connections queued while every worker is full go out as soon as
   CHECK(rack.app("web")["queue"] == 0);
 }
 
+TEST_CASE("node: a queued connection expires after queue_timeout even while the worker stays blocked") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" +
+                                                           node_app("web", "hello.js", 1, "    queue: {timeout: 1s}\n"))})
+              .exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 1, 20s));
+  auto at = rack.address("web");
+  auto start = std::chrono::steady_clock::now();
+  std::thread blocker([&] { CHECK(http_get(at, "/block?ms=5000", 10s).status == 200); });
+  std::this_thread::sleep_for(400ms);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 100; ++i) clients.emplace_back([&] { http_get(at, "/", 10s); });
+  CHECK(wait_until([&] { return rack.app("web")["queue"].get<int>() > 0; }, 3s));
+  // Every queued connection, the oldest included, is closed after 1 s
+  // (+ the 250 ms tick), long before the worker is back at 5 s.
+  CHECK(wait_until([&] { return rack.app("web")["queue"].get<int>() == 0; }, 3s));
+  CHECK(std::chrono::steady_clock::now() - start < 4500ms);
+  for (auto& t : clients) t.join();
+  blocker.join();
+}
+
+TEST_CASE("node: a worker whose app closed its server gets no more connections") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" +
+                                                           node_app("web", "hello.js", 2))})
+              .exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 2, 20s));
+  auto at = rack.address("web");
+  auto admin = rack.admin();
+  auto requeued = [&] {
+    auto m = http_get(admin, "/metrics");
+    return metric_sample(m.body, R"(rack_connections_requeued_total{app="web"})").value_or(-1);
+  };
+  auto closed = http_get(at, "/close-server");
+  REQUIRE(closed.status == 200);
+  std::this_thread::sleep_for(300ms);  // node's {act: close} reaches rackd
+  double before = requeued();
+  std::set<int> slots;
+  for (int i = 0; i < 20; ++i) {
+    auto r = http_get(at, "/whoami");
+    REQUIRE(r.status == 200);
+    slots.insert(nlohmann::json::parse(r.body)["slot"].get<int>());
+  }
+  CHECK(slots.size() == 1);  // the other worker serves all of them
+  // ... handed to it directly, not first to the closed one that refuses
+  // them (node answers accepted: false) and then on.
+  CHECK(requeued() == before);
+}
+
 TEST_CASE("node: listen on another port is mapped to the app's socket; wait_ready waits for process.send('ready')") {
   Rack rack;
   // The app binds a UDP socket before its server, and opens a second server

@@ -168,3 +168,53 @@ TEST_CASE("node channel: queryServer: the first TCP server gets the app's socket
   w.say(R"({"cmd":"NODE_CLUSTER","act":42})");
   CHECK(w.ch->open());
 }
+
+TEST_CASE("node channel: a NACK hands the oldest connection on; a refusal pauses the worker; a closed server gets none") {
+  FakeWorker w;
+  w.say(query(1, "4", 3000));
+  auto key = w.hear()["key"];
+  auto give_one = [&](int fd) {
+    REQUIRE(w.ch->give(fd));
+    int got = -1;
+    auto r = w.hear(&got);
+    if (got >= 0) ::close(got);
+    return r["msg"]["seq"].get<uint64_t>();
+  };
+  int a[2], b[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) == 0);
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b) == 0);
+
+  // The descriptor did not arrive: node NACKs and never answers it. It is
+  // the oldest unanswered one, and it comes back to be given elsewhere.
+  give_one(a[0]);
+  uint64_t second = give_one(a[1]);
+  w.say(R"({"cmd":"NODE_HANDLE_NACK"})");
+  REQUIRE(w.results.size() == 1);
+  CHECK(w.results[0] == std::make_pair(a[0], false));
+  CHECK(w.ch->in_flight() == 1);
+  w.say(R"({"cmd":"NODE_CLUSTER","ack":)" + std::to_string(second) + R"(,"accepted":true,"seq":2})");
+  CHECK(w.results.back() == std::make_pair(a[1], true));
+
+  CHECK_FALSE(w.ch->give(b[0]));  // a worker out of descriptors gets a pause too
+
+  // accepted: false (maxConnections): back to rackd, and no more for a moment.
+  uv_sleep(120);
+  uv_update_time(&w.loop);
+  uint64_t s = give_one(b[0]);
+  w.say(R"({"cmd":"NODE_CLUSTER","ack":)" + std::to_string(s) + R"(,"accepted":false,"seq":3})");
+  CHECK(w.results.back() == std::make_pair(b[0], false));
+  CHECK_FALSE(w.ch->give(b[1]));
+  uv_sleep(120);
+  uv_update_time(&w.loop);
+  s = give_one(b[1]);  // 100 ms later it takes connections again
+  w.say(R"({"cmd":"NODE_CLUSTER","ack":)" + std::to_string(s) + R"(,"accepted":true,"seq":4})");
+
+  // The app closed its server (server.close()): nothing more goes to it,
+  // until it listens again.
+  w.say(R"({"cmd":"NODE_CLUSTER","act":"close","key":)" + key.dump() + R"(,"seq":5})");
+  CHECK_FALSE(w.ch->give(b[0]));
+  w.say(query(6, "4", 3000));
+  CHECK(w.hear()["errno"].is_null());
+  CHECK(w.ch->give(b[0]));
+  for (int fd : {a[0], a[1], b[0], b[1]}) ::close(fd);
+}
