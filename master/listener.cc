@@ -99,18 +99,32 @@ int Listener::bind_unix(const std::string& path, std::string& error) {
 void Listener::close() {
   close_handle(retry_);
   close_handle(poll_);
+  polling_ = backing_off_ = false;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
 
 void Listener::pause() {
-  if (poll_ && !paused_) uv_poll_stop(poll_);
   paused_ = true;
+  update();
 }
 
 void Listener::resume() {
-  if (!poll_) return;
   paused_ = false;
+  update();
+}
+
+// Two reasons to stop accepting, each lifted on its own: the owner's resume
+// does not cut the EMFILE back-off short, and the back-off's end does not
+// override a full queue.
+void Listener::update() {
+  bool want = poll_ && !paused_ && !backing_off_;
+  if (want == polling_) return;
+  polling_ = want;
+  if (!want) {
+    if (poll_) uv_poll_stop(poll_);
+    return;
+  }
   uv_poll_start(poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
     if (auto* self = static_cast<Listener*>(h->data); self && status == 0) self->on_readable();
   });
@@ -119,20 +133,24 @@ void Listener::resume() {
 void Listener::on_readable() {
   // A bounded batch per wakeup keeps the loop responsive to workers and
   // the control socket under a connection flood.
-  for (int i = 0; i < 128 && fd_ >= 0 && !paused_; ++i) {
+  for (int i = 0; i < 128 && fd_ >= 0 && polling_; ++i) {
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EMFILE || errno == ENFILE) {
         spdlog::error("accept() failed: {}; pausing accepts for 100 ms", std::strerror(errno));
-        pause();
+        backing_off_ = true;
+        update();
         if (!retry_) {
           retry_ = new_handle<uv_timer_t>(this);
           uv_timer_init(loop_, retry_);
         }
         uv_timer_start(retry_, [](uv_timer_t* t) {
-          if (auto* self = static_cast<Listener*>(t->data)) self->resume();
+          if (auto* self = static_cast<Listener*>(t->data)) {
+            self->backing_off_ = false;
+            self->update();
+          }
         }, 100, 0);
         return;
       }

@@ -37,13 +37,16 @@ class Listener {
 
  private:
   void on_readable();
+  void update();  // polls while neither paused nor backing off
 
   uv_loop_t* loop_;
   OnAccept on_accept_;
   int fd_ = -1;
   uv_poll_t* poll_ = nullptr;
-  uv_timer_t* retry_ = nullptr;  // resumes accepting after EMFILE
-  bool paused_ = false;
+  uv_timer_t* retry_ = nullptr;  // ends the EMFILE back-off
+  bool paused_ = false;           // by the owner (its queue is full)
+  bool backing_off_ = false;      // after EMFILE/ENFILE, for 100 ms
+  bool polling_ = false;
 };
 
 }  // namespace rack::master

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -127,6 +128,37 @@ TEST_CASE("node: a queued connection expires after queue_timeout even while the 
   CHECK(std::chrono::steady_clock::now() - start < 4500ms);
   for (auto& t : clients) t.join();
   blocker.join();
+}
+
+TEST_CASE("node: rackd out of file descriptors backs off, then serves everyone") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + node_app("web", "hello.js", 1))})
+              .exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 1, 20s));
+  auto at = rack.address("web");
+  // Room for 24 more descriptors: the connections a blocked worker cannot
+  // take pile up in rackd's queue until accept4 fails with EMFILE.
+  pid_t rackd = rack.rackd_pid();
+  auto open_fds = std::distance(std::filesystem::directory_iterator("/proc/" + std::to_string(rackd) + "/fd"),
+                                std::filesystem::directory_iterator{});
+  rlimit old{}, tight{};
+  REQUIRE(::prlimit(rackd, RLIMIT_NOFILE, nullptr, &old) == 0);
+  tight.rlim_cur = tight.rlim_max = static_cast<rlim_t>(open_fds + 24);
+  REQUIRE(::prlimit(rackd, RLIMIT_NOFILE, &tight, nullptr) == 0);
+
+  std::thread blocker([&] { CHECK(http_get(at, "/block?ms=1500", 10s).status == 200); });
+  std::this_thread::sleep_for(300ms);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 150; ++i) clients.emplace_back([&] { ok += http_get(at, "/", 15s).status == 200; });
+  for (auto& t : clients) t.join();
+  blocker.join();
+  CHECK(ok == 150);  // the kernel backlog held the rest meanwhile
+  std::ifstream log(rack.home() + "/rackd.log");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK(text.find("accept() failed: Too many open files") != std::string::npos);
+  ::prlimit(rackd, RLIMIT_NOFILE, &old, nullptr);
+  CHECK(http_get(at, "/").status == 200);
 }
 
 TEST_CASE("node: a worker whose app closed its server gets no more connections") {
