@@ -144,10 +144,18 @@ int cmd_logs(const std::string& app, long n, bool follow, bool err_only, bool ou
     }
     return kOk;
   }
-  return call_stream("GET", q + "&follow=1", nullptr, [&](const json& j) {
+  bool ended = false;
+  int rc = call_stream("GET", q + "&follow=1", nullptr, [&](const json& j) {
+    if (j.contains("error") && !j.contains("line")) {  // rackd ended the stream (this client fell behind)
+      std::cout.flush();
+      std::fprintf(stderr, "rackctl: %s\n", j["error"].is_string() ? j["error"].get<std::string>().c_str() : j.dump().c_str());
+      ended = true;
+      return;
+    }
     print_log_line(j, as_json);
     std::cout.flush();
   });
+  return ended && rc == kOk ? kFailed : rc;
 }
 
 int cmd_kill() {

@@ -17,8 +17,16 @@ using json = nlohmann::json;
 
 namespace {
 
+// `rackctl logs -n`: the lines are read (a .gz inflated) and sent in one body.
+constexpr std::size_t kMaxTailLines = 100000;
+// Log lines queued for a `logs -f` client that does not read, before rackd
+// ends its stream rather than keep them all.
+constexpr std::size_t kMaxFollowBacklog = 4u << 20;
+
+// replace: messages may carry paths that are not UTF-8, and the strict
+// dump would throw.
 http::Response error(int status, const std::string& message) {
-  return http::Response::json(status, json{{"error", message}}.dump());
+  return http::Response::json(status, json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 http::Response ok(json extra = json::object()) {
@@ -46,18 +54,33 @@ std::string str_field(const json& body, const char* key) {
   return body.contains(key) && body[key].is_string() ? body[key].get<std::string>() : "";
 }
 
+// `only`: one app of the file, or all of them when absent. Any other type
+// is an error, not "all".
+bool only_field(const json& body, std::string& only, http::Responder& res) {
+  if (body.contains("only") && !body["only"].is_string() && !body["only"].is_null()) {
+    res.send(error(400, "only: expected an app name (a string), got " + body["only"].dump()));
+    return false;
+  }
+  only = str_field(body, "only");
+  return true;
+}
+
 // Runs a reload and streams its progress as JSON lines.
 ReloadObserver streaming_observer(http::Responder res) {
   res.start_stream(200, {{"Content-Type", "application/x-ndjson"}});
   ReloadObserver obs;
-  obs.progress = [res](const std::string& line) mutable { res.write(json{{"progress", line}}.dump() + "\n"); };
+  // replace: a message may carry a path that is not UTF-8 (a cwd), and the
+  // strict dump would throw out of a timer callback.
+  obs.progress = [res](const std::string& line) mutable {
+    res.write(json{{"progress", line}}.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+  };
   obs.done = [res](bool ok, const std::string& err, int slot) mutable {
     json j = {{"ok", ok}};
     if (!ok) {
       j["error"] = err;
       if (slot >= 0) j["slot"] = slot;
     }
-    res.write(j.dump() + "\n");
+    res.write(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
     res.end();
   };
   return obs;
@@ -174,6 +197,10 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
     auto [p, ec] = std::from_chars(n_text.data(), n_text.data() + n_text.size(), n);
     if (ec != std::errc() || p != n_text.data() + n_text.size())
       return res.send(error(400, "n: expected a number, got \"" + n_text + "\""));
+    // Lines are read (a .gz inflated) and answered in one body: bounded.
+    if (n > kMaxTailLines)
+      return res.send(error(400, "n: at most " + std::to_string(kMaxTailLines) + " lines, got " + n_text +
+                                     " (read the files in the logs directory for more)"));
   }
   std::vector<App*> apps;
   if (app.empty()) apps = sup.apps();
@@ -224,18 +251,29 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
   if (!body.empty()) res.write(body);
   // Follow: subscribe to every selected app's log until the client leaves.
   auto subs = std::make_shared<std::vector<std::pair<std::shared_ptr<AppLog>, uint64_t>>>();
+  auto unsubscribe = [subs] {
+    for (auto& [log, id] : *subs) log->unsubscribe(id);
+    subs->clear();
+  };
   for (App* a : apps) {
     auto log = a->log();
-    uint64_t id = log->subscribe([res, want_out, want_err](const LogLine& l) mutable {
+    uint64_t id = log->subscribe([res, want_out, want_err, unsubscribe](const LogLine& l) mutable {
       if ((l.stream == LogStream::Out && !want_out) || (l.stream == LogStream::Err && !want_err)) return;
+      if (res.buffered_bytes() > kMaxFollowBacklog) {
+        // The follower does not read (stopped, or a pipe nobody drains):
+        // rackd would keep every line for it. It is told, and let go.
+        res.write(json{{"error", "follower too slow: " + std::to_string(res.buffered_bytes()) +
+                                     " bytes of log lines unread; stream ended (follow again to resume)"}}
+                      .dump() + "\n");
+        res.end();
+        unsubscribe();
+        return;
+      }
       res.write(line_json(l).dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
     });
     subs->emplace_back(log, id);
   }
-  res.on_close([subs] {
-    for (auto& [log, id] : *subs) log->unsubscribe(id);
-    subs->clear();
-  });
+  res.on_close(unsubscribe);
 }
 
 }  // namespace
@@ -258,16 +296,20 @@ void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
     return res.send(http::Response::json(200, sup.status().dump()));
   }
   if (m == "POST" && p == "/v1/start") {
+    std::string only;
+    if (!only_field(body, only, res)) return;
     auto eco = load_ecosystem(body, res);
     if (!eco) return;
-    auto r = sup.start(*eco, str_field(body, "only"));
+    auto r = sup.start(*eco, only);
     if (!r.error.empty()) return res.send(error(400, r.error));
     return res.send(ok({{"started", r.started}, {"already_running", r.already_running}}));
   }
   if (m == "POST" && p == "/v1/reload") {
+    std::string only;
+    if (!only_field(body, only, res)) return;
     auto eco = load_ecosystem(body, res);
     if (!eco) return;
-    return sup.reload_ecosystem(*eco, str_field(body, "only"), streaming_observer(res));
+    return sup.reload_ecosystem(*eco, only, streaming_observer(res));
   }
   if (m == "POST" && p == "/v1/kill") {
     res.send(ok());

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "harness.h"
 
@@ -197,6 +198,47 @@ TEST_CASE("logs: rackctl logs -f started before a rotation sees every line acros
   CHECK(rotated >= 3);  // 20,000 lines of ~35 bytes at 64K per file
   CHECK(seen.size() == 20000);
   for (auto& [k, count] : seen) CHECK_MESSAGE(count == 1, "line " << k << " seen " << count << " times");
+}
+
+TEST_CASE("logs: a follower that stops reading is let go with an error; the app loses no line; -n is bounded") {
+  Rack rack;
+  std::string done = rack.home() + "/done", trigger = rack.home() + "/go";
+  fs::create_directories(done);
+  const int kLines = 300000;  // ~25 MB of follow stream: far past rackd's 4 MiB for one follower
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" +
+                                                           producer("flood", 1, kLines, done, trigger, "{compress: false}"))})
+              .exit_code == 0);
+  REQUIRE(wait_until([&] { return rack.pids("flood").size() == 1; }, 10s));
+
+  auto c = rack::http::Client::unix_socket(rack.home() + "/rackd.sock");
+  std::string got;
+  bool first = true;
+  auto start = std::chrono::steady_clock::now();
+  std::thread go([&] {
+    std::this_thread::sleep_for(300ms);
+    std::ofstream(trigger) << "go";
+  });
+  auto r = c.stream("GET", "/v1/logs?follow=1&app=flood&n=0", "", {}, [&](std::string_view chunk) {
+    if (first) {
+      first = false;
+      std::this_thread::sleep_for(3s);  // a follower that does not read, while the app floods
+    }
+    got.append(chunk);
+    return std::chrono::steady_clock::now() - start < 20s;  // without the limit the stream never ends
+  });
+  go.join();
+  CHECK(r.error == rack::http::Client::Error::None);
+  CHECK(got.find("follower too slow") != std::string::npos);
+  CHECK(std::chrono::steady_clock::now() - start < 20s);
+
+  REQUIRE(wait_until([&] { return all_done(done, 1); }, 30s));
+  wait_quiet(rack.home() + "/logs", "flood.out", false);
+  CHECK(read_all_lines(rack.home() + "/logs", "flood.out").size() == kLines);
+
+  auto many = rack.ctl({"logs", "flood", "-n", "1000000"});
+  CHECK(many.exit_code == 2);
+  CHECK(many.err.find("at most 100000") != std::string::npos);
+  CHECK(rack.ctl({"logs", "flood", "-n", "100000"}).exit_code == 0);
 }
 
 TEST_CASE("logs: disk full blocks the writer without losing a line; on_full: drop counts exactly") {
