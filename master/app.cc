@@ -35,7 +35,12 @@ App::App(AppContext ctx, config::AppConfig cfg)
       dispatcher_(cfg_->dispatch),
       queue_(cfg_->queue_size, cfg_->queue_timeout) {
   std::string dir = cfg_->logs.dir.empty() ? ctx_.logs_dir : cfg_->logs.dir;
-  log_ = std::make_shared<AppLog>(ctx_.loop, cfg_->name, cfg_->logs, dir, *ctx_.log_stats);
+  if (ctx_.log && (log_ = ctx_.log->lock())) {
+    log_->set_config(cfg_->logs, dir);
+  } else {
+    log_ = std::make_shared<AppLog>(ctx_.loop, cfg_->name, cfg_->logs, dir, *ctx_.log_stats);
+    if (ctx_.log) *ctx_.log = log_;
+  }
   create_shared_segment();
 }
 

@@ -34,6 +34,10 @@ struct AppContext {
   uv_loop_t* loop = nullptr;
   std::string logs_dir;  // default for logs.dir
   LogStats* log_stats = nullptr;  // the app's, kept by the Supervisor (its AppLog may outlive the App)
+  // The AppLog of an earlier App of the same name, while something still
+  // holds it (a `logs -f` client, a pipe a worker's child keeps open): the
+  // new App takes it over, so two AppLogs never write and rotate one file.
+  std::weak_ptr<AppLog>* log = nullptr;
 };
 
 // Progress of a reload, for `rackctl reload`.

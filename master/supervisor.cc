@@ -173,7 +173,7 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
       restarted.push_back(existing);
       continue;
     }
-    AppContext ctx{loop_, opt_.home + "/logs", &log_stats_[a->name]};
+    AppContext ctx{loop_, opt_.home + "/logs", &log_stats_[a->name], &app_logs_[a->name]};
     auto app = std::make_unique<App>(ctx, *a);
     std::string err;
     if (app->bind(err) != 0) {

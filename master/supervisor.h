@@ -87,6 +87,7 @@ class Supervisor {
   uv_loop_t* loop_;
   SupervisorOptions opt_;
   std::map<std::string, LogStats> log_stats_;  // node-based: addresses stay valid
+  std::map<std::string, std::weak_ptr<AppLog>> app_logs_;  // likewise; see AppContext::log
   // Before apps_: the apps' metrics callbacks point into it, so it must be
   // destroyed after them.
   std::unique_ptr<MetricsEndpoint> metrics_;

@@ -241,6 +241,52 @@ TEST_CASE("logs: a follower that stops reading is let go with an error; the app 
   CHECK(rack.ctl({"logs", "flood", "-n", "100000"}).exit_code == 0);
 }
 
+TEST_CASE("logs: a follower keeps following an app that is deleted and started again (one log per app name)") {
+  Rack rack;
+  auto ticker = [](const std::string& word) {
+    return "rack:\n  admin: off\napps:\n  - name: chat\n    run: [/bin/sh, -c, 'while :; do echo " + word +
+           "; sleep 0.05; done']\n    logs: {rotate_every: 1s, compress: false}\n";
+  };
+  REQUIRE(rack.ctl({"start", rack.write_file("one.yaml", ticker("first"))}).exit_code == 0);
+  REQUIRE(wait_until([&] { return rack.pids("chat").size() == 1; }, 10s));
+
+  int out[2];
+  REQUIRE(pipe(out) == 0);
+  pid_t follower = fork();
+  if (follower == 0) {
+    setenv("RACK_HOME", rack.home().c_str(), 1);
+    dup2(out[1], 1);
+    close(out[0]);
+    execl(bin("rackctl").c_str(), "rackctl", "logs", "chat", "-f", "-n", "0", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  std::string seen;
+  auto saw = [&](const std::string& what) {
+    return wait_until([&] {
+      char chunk[4096];
+      ssize_t n;
+      while ((n = read(out[0], chunk, sizeof chunk)) > 0) seen.append(chunk, n);
+      return seen.find(what) != std::string::npos;
+    }, 5s);
+  };
+  CHECK(saw("first"));
+  REQUIRE(rack.ctl({"delete", "chat"}).exit_code == 0);
+  REQUIRE(rack.ctl({"start", rack.write_file("two.yaml", ticker("second"))}).exit_code == 0);
+  CHECK(saw("second"));
+  // Rotations every second: the follower's log and the new app's are one,
+  // so no rotation moves the file from under the other (lines lost).
+  std::this_thread::sleep_for(2500ms);
+  kill(follower, SIGTERM);
+  waitpid(follower, nullptr, 0);
+  close(out[0]);
+  int rotated = 0;
+  auto lines = read_all_lines(rack.home() + "/logs", "chat.out", &rotated);
+  CHECK(rotated >= 2);
+  CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) { return strip_prefix(l) == "second"; }) >= 40);
+}
+
 TEST_CASE("logs: disk full blocks the writer without losing a line; on_full: drop counts exactly") {
   Rack rack;
   std::string mnt = rack.home() + "/small";
