@@ -83,7 +83,7 @@ TEST_CASE("node: an unmodified http app gets round-robin, zero-failure reloads a
 }
 
 TEST_CASE("node: connections queued while every worker is full go out as soon as one answers") {
-  // rackd hands a node worker at most 64 connections it has not answered
+  // rackd hands a node worker at most 2 connections it has not answered
   // for; the rest wait in the app's queue. A worker whose event loop is
   // blocked answers none, so 100 clients fill it and the queue; once it
   // answers, the queue must drain then, not when queue_timeout (10 s)
