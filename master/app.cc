@@ -515,9 +515,9 @@ void App::tick(Clock::time_point now, bool sample_proc) {
     ::close(fd);
   }
   // A worker says when it has room again (on_capacity); this catches a
-  // refusal no event follows (the kernel's limit on descriptors in flight).
-  if (!queue_.empty()) drain_queue();
-  if (queue_.empty() && listener_.paused() && !stopped_ && dispatches()) listener_.resume();
+  // refusal no event follows (the kernel's limit on descriptors in flight),
+  // and resumes the listener once expiry made room.
+  drain_queue();
   std::vector<Worker*> stuck;
   for (auto& [id, w] : workers_) {
     if (sample_proc) w->sample_proc(now);

@@ -23,10 +23,12 @@ constexpr std::size_t kMaxTailLines = 100000;
 // ends its stream rather than keep them all.
 constexpr std::size_t kMaxFollowBacklog = 4u << 20;
 
-// replace: messages may carry paths that are not UTF-8, and the strict
-// dump would throw.
+// Every JSON rackd sends: messages and log lines may carry bytes that are
+// not UTF-8 (a path, an app's output), and the strict dump would throw.
+std::string text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 http::Response error(int status, const std::string& message) {
-  return http::Response::json(status, json{{"error", message}}.dump(-1, ' ', false, json::error_handler_t::replace));
+  return http::Response::json(status, text(json{{"error", message}}));
 }
 
 http::Response ok(json extra = json::object()) {
@@ -69,18 +71,14 @@ bool only_field(const json& body, std::string& only, http::Responder& res) {
 ReloadObserver streaming_observer(http::Responder res) {
   res.start_stream(200, {{"Content-Type", "application/x-ndjson"}});
   ReloadObserver obs;
-  // replace: a message may carry a path that is not UTF-8 (a cwd), and the
-  // strict dump would throw out of a timer callback.
-  obs.progress = [res](const std::string& line) mutable {
-    res.write(json{{"progress", line}}.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
-  };
+  obs.progress = [res](const std::string& line) mutable { res.write(text(json{{"progress", line}}) + "\n"); };
   obs.done = [res](bool ok, const std::string& err, int slot) mutable {
     json j = {{"ok", ok}};
     if (!ok) {
       j["error"] = err;
       if (slot >= 0) j["slot"] = slot;
     }
-    res.write(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+    res.write(text(j) + "\n");
     res.end();
   };
   return obs;
@@ -232,7 +230,7 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
     std::stable_sort(lines.begin(), lines.end(), [](const LogLine& a, const LogLine& b) { return a.time < b.time; });
     if (lines.size() > n) lines.erase(lines.begin(), lines.end() - static_cast<long>(n));
     std::string body;
-    for (auto& l : lines) body += line_json(l).dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    for (auto& l : lines) body += text(line_json(l)) + "\n";
     return body;
   };
   if (!follow) {
@@ -262,14 +260,14 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
       if (res.buffered_bytes() > kMaxFollowBacklog) {
         // The follower does not read (stopped, or a pipe nobody drains):
         // rackd would keep every line for it. It is told, and let go.
-        res.write(json{{"error", "follower too slow: " + std::to_string(res.buffered_bytes()) +
-                                     " bytes of log lines unread; stream ended (follow again to resume)"}}
-                      .dump() + "\n");
+        res.write(text(json{{"error", "follower too slow: " + std::to_string(res.buffered_bytes()) +
+                                          " bytes of log lines unread; stream ended (follow again to resume)"}}) +
+                  "\n");
         res.end();
         unsubscribe();
         return;
       }
-      res.write(line_json(l).dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
+      res.write(text(line_json(l)) + "\n");
     });
     subs->emplace_back(log, id);
   }

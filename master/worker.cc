@@ -176,7 +176,6 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   if (channel_fd_ >= 0) {
     channel_poll_ = new_handle<uv_poll_t>(this);
     uv_poll_init(loop_, channel_poll_, channel_fd_);
-    channel_poll_started_ = watching_writable_ = false;
     watch_channel(false);
   }
 
@@ -295,9 +294,10 @@ void Worker::flush_outbox() {
 
 void Worker::watch_channel(bool writable) {
   // uv_poll_start re-registers with epoll even when nothing changes.
-  if (!channel_poll_ || (writable == watching_writable_ && channel_poll_started_)) return;
+  if (!channel_poll_ ||
+      (writable == watching_writable_ && uv_is_active(reinterpret_cast<uv_handle_t*>(channel_poll_))))
+    return;
   watching_writable_ = writable;
-  channel_poll_started_ = true;
   uv_poll_start(channel_poll_, writable ? UV_READABLE | UV_WRITABLE : UV_READABLE, [](uv_poll_t* h, int status, int events) {
     if (auto* self = static_cast<Worker*>(h->data)) self->on_channel_event(status, events);
   });

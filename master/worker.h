@@ -136,9 +136,6 @@ class Worker {
   void read_notify();
   void on_channel_event(int status, int events);
   void watch_channel(bool writable);  // readable always; writable while waiting for room
-  bool watching_writable_ = false;
-  bool exited_ = false;  // process_exited() has begun
-  bool channel_poll_started_ = false;
   void read_channel(unsigned max_messages = 256);
   void flush_outbox();
   bool send(channel::Type type, std::string_view payload, int fd = -1, uint16_t flags = 0);
@@ -156,6 +153,8 @@ class Worker {
   pid_t pid_ = -1;
 
   int channel_fd_ = -1;
+  bool watching_writable_ = false;  // channel poll interest, see watch_channel
+  bool exited_ = false;             // process_exited() has begun
   uv_poll_t* channel_poll_ = nullptr;
   struct Outgoing {
     channel::Type type;

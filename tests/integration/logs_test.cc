@@ -56,6 +56,24 @@ std::vector<std::string> read_all_lines(const std::string& dir, const std::strin
   return lines;
 }
 
+// `rackctl logs APP -f -n 0` (with --json when `json`) in a child process;
+// its stdout is `out`. The caller stops it (SIGTERM) and closes `out`.
+pid_t follow(Rack& rack, const std::string& app, bool json, int& out) {
+  int p[2];
+  REQUIRE(pipe(p) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    setenv("RACK_HOME", rack.home().c_str(), 1);
+    dup2(p[1], 1);
+    close(p[0]);
+    execl(bin("rackctl").c_str(), "rackctl", "logs", app.c_str(), "-f", "-n", "0", json ? "--json" : nullptr, nullptr);
+    _exit(127);
+  }
+  close(p[1]);
+  out = p[0];
+  return pid;
+}
+
 // "2026-11-22T03:20:59.123Z [3] text" → "text" (with logs.time on).
 std::string strip_prefix(const std::string& line) {
   auto p = line.find("] ");
@@ -154,26 +172,17 @@ TEST_CASE("logs: rackctl logs -f started before a rotation sees every line acros
   REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", eco)}).exit_code == 0);
   REQUIRE(wait_until([&] { return rack.pids("chat").size() == 1; }, 10s));
 
-  int out[2];
-  REQUIRE(pipe(out) == 0);
-  pid_t follower = fork();
-  if (follower == 0) {
-    setenv("RACK_HOME", rack.home().c_str(), 1);
-    dup2(out[1], 1);
-    close(out[0]);
-    execl(bin("rackctl").c_str(), "rackctl", "logs", "chat", "-f", "-n", "0", "--json", nullptr);
-    _exit(127);
-  }
-  close(out[1]);
+  int out = -1;
+  pid_t follower = follow(rack, "chat", true, out);
   std::this_thread::sleep_for(300ms);  // the follower is subscribed
   std::ofstream(trigger) << "go";
   std::string buf;
   std::map<long, int> seen;
   auto deadline = std::chrono::steady_clock::now() + 60s;
-  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  fcntl(out, F_SETFL, O_NONBLOCK);
   while (seen.size() < 20000 && std::chrono::steady_clock::now() < deadline) {
     char chunk[65536];
-    ssize_t n = read(out[0], chunk, sizeof chunk);
+    ssize_t n = read(out, chunk, sizeof chunk);
     if (n <= 0) {
       std::this_thread::sleep_for(20ms);
       continue;
@@ -192,7 +201,7 @@ TEST_CASE("logs: rackctl logs -f started before a rotation sees every line acros
   }
   kill(follower, SIGTERM);
   waitpid(follower, nullptr, 0);
-  close(out[0]);
+  close(out);
   int rotated = 0;
   read_all_lines(rack.home() + "/logs", "chat.out", &rotated);
   CHECK(rotated >= 3);  // 20,000 lines of ~35 bytes at 64K per file
@@ -250,24 +259,15 @@ TEST_CASE("logs: a follower keeps following an app that is deleted and started a
   REQUIRE(rack.ctl({"start", rack.write_file("one.yaml", ticker("first"))}).exit_code == 0);
   REQUIRE(wait_until([&] { return rack.pids("chat").size() == 1; }, 10s));
 
-  int out[2];
-  REQUIRE(pipe(out) == 0);
-  pid_t follower = fork();
-  if (follower == 0) {
-    setenv("RACK_HOME", rack.home().c_str(), 1);
-    dup2(out[1], 1);
-    close(out[0]);
-    execl(bin("rackctl").c_str(), "rackctl", "logs", "chat", "-f", "-n", "0", nullptr);
-    _exit(127);
-  }
-  close(out[1]);
-  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  int out = -1;
+  pid_t follower = follow(rack, "chat", false, out);
+  fcntl(out, F_SETFL, O_NONBLOCK);
   std::string seen;
   auto saw = [&](const std::string& what) {
     return wait_until([&] {
       char chunk[4096];
       ssize_t n;
-      while ((n = read(out[0], chunk, sizeof chunk)) > 0) seen.append(chunk, n);
+      while ((n = read(out, chunk, sizeof chunk)) > 0) seen.append(chunk, n);
       return seen.find(what) != std::string::npos;
     }, 5s);
   };
@@ -280,7 +280,7 @@ TEST_CASE("logs: a follower keeps following an app that is deleted and started a
   std::this_thread::sleep_for(2500ms);
   kill(follower, SIGTERM);
   waitpid(follower, nullptr, 0);
-  close(out[0]);
+  close(out);
   int rotated = 0;
   auto lines = read_all_lines(rack.home() + "/logs", "chat.out", &rotated);
   CHECK(rotated >= 2);

@@ -32,6 +32,28 @@ std::string node_app(const std::string& name, const std::string& script, int ins
 
 std::set<pid_t> as_set(const std::vector<pid_t>& v) { return {v.begin(), v.end()}; }
 
+// Holds the app's worker in a busy-wait of `ms` (GET /block) from a thread
+// of its own, and returns once the worker is blocked: it reads nothing, its
+// cluster channel included, until then.
+std::thread block_worker(const std::pair<std::string, int>& at, int ms) {
+  std::thread t([at, ms] { CHECK(http_get(at, "/block?ms=" + std::to_string(ms), 10s).status == 200); });
+  std::this_thread::sleep_for(400ms);
+  return t;
+}
+
+// `n` clients at once, each a GET / on a fresh connection.
+struct Clients {
+  Clients(const std::pair<std::string, int>& at, int n, std::chrono::milliseconds timeout) {
+    for (int i = 0; i < n; ++i) threads.emplace_back([this, at, timeout] { ok += http_get(at, "/", timeout).status == 200; });
+  }
+  int join() {  // how many got a 200
+    for (auto& t : threads) t.join();
+    return ok;
+  }
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+};
+
 }  // namespace
 
 TEST_CASE("node: an unmodified http app gets round-robin, zero-failure reloads and crash restarts") {
@@ -93,19 +115,11 @@ TEST_CASE("node: connections queued while every worker is full go out as soon as
               .exit_code == 0);
   REQUIRE(rack.wait_ready("web", 1, 20s));
   auto at = rack.address("web");
-  std::thread blocker([&] { CHECK(http_get(at, "/block?ms=1500", 10s).status == 200); });
-  std::this_thread::sleep_for(400ms);  // the worker is busy-waiting now
-  std::atomic<int> ok{0};
-  std::vector<std::thread> clients;
-  for (int i = 0; i < 100; ++i) {
-    clients.emplace_back([&] {
-      if (http_get(at, "/", 6s).status == 200) ++ok;
-    });
-  }
+  std::thread blocker = block_worker(at, 1500);
+  Clients clients(at, 100, 6s);
   CHECK(wait_until([&] { return rack.app("web")["queue"].get<int>() > 0; }, 3s));  // some had to wait
-  for (auto& t : clients) t.join();
+  CHECK(clients.join() == 100);
   blocker.join();
-  CHECK(ok == 100);
   CHECK(rack.app("web")["queue"] == 0);
 }
 
@@ -117,16 +131,14 @@ TEST_CASE("node: a queued connection expires after queue_timeout even while the 
   REQUIRE(rack.wait_ready("web", 1, 20s));
   auto at = rack.address("web");
   auto start = std::chrono::steady_clock::now();
-  std::thread blocker([&] { CHECK(http_get(at, "/block?ms=5000", 10s).status == 200); });
-  std::this_thread::sleep_for(400ms);
-  std::vector<std::thread> clients;
-  for (int i = 0; i < 100; ++i) clients.emplace_back([&] { http_get(at, "/", 10s); });
+  std::thread blocker = block_worker(at, 5000);
+  Clients clients(at, 100, 10s);
   CHECK(wait_until([&] { return rack.app("web")["queue"].get<int>() > 0; }, 3s));
   // Every queued connection, the oldest included, is closed after 1 s
   // (+ the 250 ms tick), long before the worker is back at 5 s.
   CHECK(wait_until([&] { return rack.app("web")["queue"].get<int>() == 0; }, 3s));
   CHECK(std::chrono::steady_clock::now() - start < 4500ms);
-  for (auto& t : clients) t.join();
+  clients.join();
   blocker.join();
 }
 
@@ -146,14 +158,9 @@ TEST_CASE("node: rackd out of file descriptors backs off, then serves everyone")
   tight.rlim_cur = tight.rlim_max = static_cast<rlim_t>(open_fds + 24);
   REQUIRE(::prlimit(rackd, RLIMIT_NOFILE, &tight, nullptr) == 0);
 
-  std::thread blocker([&] { CHECK(http_get(at, "/block?ms=1500", 10s).status == 200); });
-  std::this_thread::sleep_for(300ms);
-  std::atomic<int> ok{0};
-  std::vector<std::thread> clients;
-  for (int i = 0; i < 150; ++i) clients.emplace_back([&] { ok += http_get(at, "/", 15s).status == 200; });
-  for (auto& t : clients) t.join();
+  std::thread blocker = block_worker(at, 1500);
+  CHECK(Clients(at, 150, 15s).join() == 150);  // the kernel backlog held the rest meanwhile
   blocker.join();
-  CHECK(ok == 150);  // the kernel backlog held the rest meanwhile
   std::ifstream log(rack.home() + "/rackd.log");
   std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
   CHECK(text.find("accept() failed: Too many open files") != std::string::npos);
