@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <system_error>
@@ -157,28 +158,30 @@ struct AppLog::Impl {
   }
 
   // The common case of feed() without per-line work: no prefix, nobody
-  // following, no partial line held back, nothing waiting to be written,
-  // no line to cut and no rotation inside this read. Buffers every complete
-  // line of `bytes` as one block and returns its length; 0 means "go line
-  // by line" (and nothing was taken). The per-line path costs a
-  // std::function call and four appends per line, which at a few million
-  // lines/s is a good part of the loop's time.
+  // following, no line to cut and no rotation inside this read. Buffers
+  // every complete line of `bytes` (which starts at a line's start) as one
+  // block and returns its length; 0 means "go line by line" (and nothing
+  // was taken). The per-line path costs a std::function call and four
+  // appends per line, which at a few million lines/s is a good part of the
+  // loop's time.
   std::size_t take_whole_lines(const LineSplitter& splitter, LogStream which, std::string_view bytes) {
     Stream& st = stream(which);
-    if (cfg.time || !subscribers.empty() || splitter.pending() > 0 || st.failing || dropped_in_episode > 0 ||
-        pending() > 0)
-      return 0;
+    if (cfg.time || !subscribers.empty() || st.failing || dropped_in_episode > 0) return 0;
     const void* last = ::memrchr(bytes.data(), '\n', bytes.size());
     if (last == nullptr) return 0;
     const char* begin = bytes.data();
     const char* end = static_cast<const char*>(last) + 1;
     std::size_t len = std::size_t(end - begin);
-    if (len > cfg.buffer) return 0;  // on_full applies: line by line
+    if (pending() + len > cfg.buffer) return 0;  // on_full applies: line by line
     uint64_t lines = 0;
-    for (const char* p = begin; p < end; ++lines) {
-      const char* nl = static_cast<const char*>(std::memchr(p, '\n', std::size_t(end - p)));
-      if (std::size_t(nl - p) > splitter.max_line()) return 0;  // to be cut into pieces
-      p = nl + 1;
+    if (len <= splitter.max_line()) {
+      lines = count_lines(std::string_view(begin, len));  // no line can be too long
+    } else {
+      for (const char* p = begin; p < end; ++lines) {
+        const char* nl = static_cast<const char*>(std::memchr(p, '\n', std::size_t(end - p)));
+        if (std::size_t(nl - p) > splitter.max_line()) return 0;  // to be cut into pieces
+        p = nl + 1;
+      }
     }
     return st.file->append_block(bytes.substr(0, len), lines, cfg.max_size) ? len : 0;
   }
@@ -382,11 +385,20 @@ AppLog::AppLog(uv_loop_t* loop, std::string app, config::LogConfig cfg, std::str
 AppLog::~AppLog() = default;
 
 bool AppLog::feed(LineSplitter& splitter, LogStream stream, int slot, std::string_view bytes) {
-  // Whole lines in bulk when nothing needs them one by one; the rest (a
-  // partial last line, or everything) through the splitter. take() then
-  // writes what was buffered and reports back-pressure as before.
-  bytes.remove_prefix(impl_->take_whole_lines(splitter, stream, bytes));
-  return impl_->take(stream, slot, [&](const LineSplitter::Emit& emit) { splitter.feed(bytes, emit); });
+  // The end of a line held back from the last read goes through the
+  // splitter; then whole lines in bulk when nothing needs them one by one;
+  // the rest (a partial last line, or everything) through the splitter
+  // again. take() then writes what was buffered and reports back-pressure.
+  return impl_->take(stream, slot, [&](const LineSplitter::Emit& emit) {
+    if (splitter.pending() > 0) {
+      const void* nl = std::memchr(bytes.data(), '\n', bytes.size());
+      std::size_t head = nl ? std::size_t(static_cast<const char*>(nl) - bytes.data()) + 1 : bytes.size();
+      splitter.feed(bytes.substr(0, head), emit);
+      bytes.remove_prefix(head);
+    }
+    bytes.remove_prefix(impl_->take_whole_lines(splitter, stream, bytes));
+    splitter.feed(bytes, emit);
+  });
 }
 
 void AppLog::finish(LineSplitter& splitter, LogStream stream, int slot) {

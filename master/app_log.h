@@ -72,6 +72,9 @@ class LineSplitter {
   std::size_t max_line_;
 };
 
+// The newlines in `bytes`, counted 16 bytes at a time.
+std::size_t count_lines(std::string_view bytes);
+
 // A line as `rackctl logs` shows it.
 struct LogLine {
   std::string app;

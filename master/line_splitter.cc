@@ -3,9 +3,36 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "app_log.h"
 
 namespace rack::master {
+
+std::size_t count_lines(std::string_view bytes) {
+  const char* p = bytes.data();
+  std::size_t n = bytes.size(), count = 0;
+#if defined(__SSE2__)
+  // 16 bytes at a time: each compare adds 1 to a byte counter per newline,
+  // and the byte counters are summed before they can overflow (255 rounds).
+  const __m128i nl = _mm_set1_epi8('\n');
+  while (n >= 16) {
+    std::size_t rounds = std::min<std::size_t>(n / 16, 255);
+    __m128i counters = _mm_setzero_si128();
+    for (std::size_t i = 0; i < rounds; ++i, p += 16) {
+      __m128i chunk = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      counters = _mm_sub_epi8(counters, _mm_cmpeq_epi8(chunk, nl));
+    }
+    __m128i sums = _mm_sad_epu8(counters, _mm_setzero_si128());
+    count += std::size_t(_mm_cvtsi128_si64(sums)) + std::size_t(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
+    n -= rounds * 16;
+  }
+#endif
+  for (; n > 0; --n) count += *p++ == '\n';
+  return count;
+}
 
 LineSplitter::LineSplitter(std::size_t max_line) : max_line_(std::max<std::size_t>(max_line, 1)) {}
 

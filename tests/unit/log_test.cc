@@ -9,6 +9,7 @@
 #include <uv.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -180,6 +181,27 @@ TEST_CASE("log: LineSplitter joins partial lines across reads") {
   CHECK(split(s, {}, true).empty());
 }
 
+TEST_CASE("log: count_lines counts every newline, at any length and alignment") {
+  std::mt19937 rng(7);
+  std::string data(70000, 'x');
+  for (auto& c : data) {
+    if (rng() % 50 == 0) c = '\n';
+  }
+  data.replace(0, 20, 20, '\n');  // a run of newlines, and one in the last byte
+  data.back() = '\n';
+  for (std::size_t start : {0, 1, 7, 15, 16, 33}) {
+    for (std::size_t len : {0, 1, 15, 16, 17, 255 * 16, 255 * 16 + 5, 4096 * 16 + 3}) {
+      if (start + len > data.size()) len = data.size() - start;
+      std::string_view v = std::string_view(data).substr(start, len);
+      CAPTURE(start);
+      CAPTURE(len);
+      CHECK(count_lines(v) == std::size_t(std::count(v.begin(), v.end(), '\n')));
+    }
+  }
+  std::string_view all(data);
+  CHECK(count_lines(all.substr(1)) == std::size_t(std::count(all.begin() + 1, all.end(), '\n')));
+}
+
 TEST_CASE("log: LineSplitter cuts lines longer than max_line and marks the pieces") {
   LineSplitter s(4);
   auto out = split(s, {"abcdefghij\n"});
@@ -268,8 +290,9 @@ TEST_CASE("log: retention keeps the newest and drops what is past max_age") {
 }
 
 TEST_CASE("log: four writers through rotation and compression: every line once, in order") {
-  // With time off, reads that end on a line boundary take the bulk path
-  // (whole lines appended as one block); the others go line by line.
+  // With time off, the whole lines of a read take the bulk path (appended
+  // as one block) after the end of a line held back from the read before;
+  // with the time prefix, everything goes line by line.
   bool time = true;
   SUBCASE("time prefix") { time = true; }
   SUBCASE("no prefix") { time = false; }
