@@ -41,16 +41,6 @@ constexpr auto kStaleTmp = std::chrono::minutes(10);
 
 bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
 
-uint64_t count_newlines(const char* p, std::size_t len) {
-  uint64_t n = 0;
-  const char* end = p + len;
-  while (const void* nl = std::memchr(p, '\n', std::size_t(end - p))) {
-    ++n;
-    p = static_cast<const char*>(nl) + 1;
-  }
-  return n;
-}
-
 }  // namespace
 
 void set_log_write_fn_for_test(LogWriteFn fn) { g_write_fn.store(fn, std::memory_order_relaxed); }
@@ -198,7 +188,7 @@ LogFile::Result LogFile::drain() {
       s.off += std::size_t(n);
       // Lines are counted per segment; only a partial write needs a scan
       // (a per-byte count of everything written cost 15% of the loop).
-      if (s.off < s.data.size()) s.lines_done += count_newlines(p, std::size_t(n));
+      if (s.off < s.data.size()) s.lines_done += count_lines(std::string_view(p, std::size_t(n)));
     }
     stats_.lines_written += s.lines - s.lines_done;
     if (segs_.size() > 1) {
