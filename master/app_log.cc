@@ -71,10 +71,13 @@ struct AppLog::Impl {
     uint64_t episode_errors = 0;
   };
 
-  // Housekeeping of rotated files on the thread pool. Everything it reads is
+  // Housekeeping of rotated files, off the loop. Everything it reads is
   // copied in, so a reload or ~AppLog while it runs changes nothing for it.
   struct SweepJob {
-    uv_work_t req;
+    union {
+      uv_async_t async;  // on a thread of its own: "done", to the loop
+      uv_work_t req;     // no thread to be had: on the pool
+    };
     uv_loop_t* loop;
     std::shared_ptr<Alive> alive;
     std::string dir;
@@ -318,46 +321,56 @@ struct AppLog::Impl {
                         cfg.max_age, cfg.compress, system_clock::now(), {}});
   }
 
+  // The sweep runs on a thread of its own at the lowest priority: zlib
+  // level 6 compresses on the order of 100 MB/s, so every rotated file is up
+  // to a CPU-second of work, and at normal priority that competes with the
+  // loop reading the pipes and with the apps themselves; on a small machine
+  // it is what makes a burst of output slow (a log burst rotates often).
+  // Housekeeping can wait for idle CPU. Not on libuv's pool: on a busy
+  // machine a SCHED_IDLE sweep can take minutes, and apps that rotate
+  // together (rotate_every: 1d, at midnight) would hold every pool thread
+  // meanwhile, stalling `rackctl logs` behind them; and an unprivileged
+  // pool thread could not raise its priority again (RLIMIT_NICE).
   static void launch(SweepJob* job) {
-    job->req.data = job;
-    int rc = uv_queue_work(job->loop, &job->req, run_sweep, after_sweep);
-    if (rc != 0) {
-      spdlog::warn("queueing the log sweep of {} failed: {}", job->dir, uv_strerror(rc));
-      delete job;
-      return;
-    }
     job->alive->running = true;
+    uv_async_init(job->loop, &job->async, [](uv_async_t* a) {
+      uv_close(reinterpret_cast<uv_handle_t*>(a), [](uv_handle_t* h) { after_sweep(static_cast<SweepJob*>(h->data)); });
+    });
+    job->async.data = job;
+    try {
+      // Detached: if rackd exits first, the sweep just stops (the next
+      // start recovers what it left).
+      std::thread([job] {
+        lower_this_thread_priority_for_housekeeping();
+        sweep(*job);
+        uv_async_send(&job->async);
+      }).detach();
+      return;
+    } catch (const std::system_error&) {
+    }
+    // No thread to be had: on the pool, at normal priority, as before.
+    uv_close(reinterpret_cast<uv_handle_t*>(&job->async), [](uv_handle_t* h) {
+      auto* job = static_cast<SweepJob*>(h->data);
+      job->req.data = job;
+      int rc = uv_queue_work(job->loop, &job->req, [](uv_work_t* r) { sweep(*static_cast<SweepJob*>(r->data)); },
+                             [](uv_work_t* r, int) { after_sweep(static_cast<SweepJob*>(r->data)); });
+      if (rc != 0) {
+        spdlog::warn("queueing the log sweep of {} failed: {}", job->dir, uv_strerror(rc));
+        after_sweep(job);
+      }
+    });
   }
 
-  // Thread pool. The sweep itself runs on a thread of its own at the lowest
-  // priority: zlib level 6 compresses on the order of 100 MB/s, so every
-  // rotated file is up to a CPU-second of work, and at normal priority that
-  // competes with the loop reading the pipes and with the apps themselves;
-  // on a small machine it is what makes a burst of output slow (a log burst
-  // rotates often). Housekeeping can wait for idle CPU. Not on the pool
-  // thread itself: an unprivileged thread cannot raise its priority again
-  // (RLIMIT_NICE), and pool threads serve other work too.
-  static void run_sweep(uv_work_t* req) {
-    auto* j = static_cast<SweepJob*>(req->data);
-    auto sweep = [j] {
-      for (std::size_t i = 0; i < 2; ++i) {
-        sweep_rotated(j->dir, j->bases[i], j->keep, j->max_age, j->compress, j->now, j->results[i]);
-      }
-    };
-    try {
-      std::thread background([&sweep] {
-        lower_this_thread_priority_for_housekeeping();
-        sweep();
-      });
-      background.join();
-    } catch (const std::system_error&) {
-      sweep();  // no thread to be had: at normal priority, as before
+  // The sweep's thread (or the pool).
+  static void sweep(SweepJob& j) {
+    for (std::size_t i = 0; i < 2; ++i) {
+      sweep_rotated(j.dir, j.bases[i], j.keep, j.max_age, j.compress, j.now, j.results[i]);
     }
   }
 
   // Loop.
-  static void after_sweep(uv_work_t* req, int) {
-    std::unique_ptr<SweepJob> j(static_cast<SweepJob*>(req->data));
+  static void after_sweep(SweepJob* job) {
+    std::unique_ptr<SweepJob> j(job);
     for (SweepResult& r : j->results) {
       for (const std::string& w : r.warnings) spdlog::warn("{}", w);
       if (r.compressed + r.deleted > 0) {

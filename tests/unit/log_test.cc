@@ -24,6 +24,7 @@
 
 #include "app_log.h"
 #include "log_file.h"
+#include "rack/offload.h"
 #include "rotation_policy.h"
 
 using namespace rack::master;
@@ -636,6 +637,46 @@ TEST_CASE("log: the compression thread runs SCHED_IDLE at nice 19; the thread th
   CHECK(policy == SCHED_IDLE);
   CHECK(nice == 19);
   CHECK(::sched_getscheduler(0) == caller_policy);
+}
+
+TEST_CASE("log: compressions that cannot finish do not hold libuv's thread pool") {
+  // A rotated "file" that is a FIFO: compressing it blocks in open() until
+  // a writer comes, like a SCHED_IDLE compression on a busy machine that
+  // gets no CPU. One per pool thread (and one more), from apps that rotate
+  // together; work offloaded meanwhile (`rackctl logs`) must still run.
+  Fixture f;
+  REQUIRE(make_dirs(f.dir) == 0);
+  const char* env = std::getenv("UV_THREADPOOL_SIZE");
+  int stuck = (env && std::atoi(env) > 0 ? std::atoi(env) : 4) + 1;
+  std::vector<std::string> fifos;
+  for (int i = 0; i < stuck; ++i) {
+    fifos.push_back(f.dir + "/" + rotated_name("app" + std::to_string(i) + ".out", SysTime{}, 0));
+    REQUIRE(::mkfifo(fifos.back().c_str(), 0600) == 0);
+  }
+  {
+    std::vector<std::unique_ptr<AppLog>> logs;
+    for (int i = 0; i < stuck; ++i) {
+      logs.push_back(std::make_unique<AppLog>(&f.loop, "app" + std::to_string(i), small_config(0, true), f.dir, f.stats));
+    }
+    bool offloaded = false;
+    rack::offload(&f.loop, [] { return 1; }, [&](int) { offloaded = true; });
+    CHECK(f.run_until([&] { return offloaded; }, 3s));
+  }
+  // Let the compressions finish (each FIFO read to its end, empty).
+  for (const auto& fifo : fifos) {
+    bool opened = false;
+    for (int tries = 0; tries < 500 && !opened; ++tries) {
+      int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);  // ENXIO until the reader is there
+      if (fd >= 0) {
+        ::close(fd);
+        opened = true;
+      } else {
+        std::this_thread::sleep_for(10ms);
+      }
+    }
+    CHECK(opened);
+  }
+  CHECK(f.run_until([&] { return list_rotated(f.dir, "app0.out").size() == 1 && list_rotated(f.dir, "app0.out")[0].compressed; }));
 }
 
 TEST_CASE("log: rotate_every rotates a file with lines in it, not an empty one") {
