@@ -8,6 +8,8 @@
 // read keeps it at one syscall per pipe read instead of one per line.
 #include "app_log.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <system_error>
 #include <thread>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -486,29 +489,49 @@ void AppLog::unsubscribe(uint64_t id) {
   }
 }
 
-std::vector<LogLine> tail(const std::string& dir, const std::string& app, LogStream stream,
-                          std::size_t n) {
-  std::string base = app + (stream == LogStream::Out ? ".out" : ".err");
-  std::vector<std::string> lines = last_lines(dir + "/" + base + ".log", n);
-  if (lines.size() < n) {
-    std::vector<RotatedFile> rotated = list_rotated(dir, base);
-    if (!rotated.empty()) {
-      const RotatedFile& f = rotated.front();  // newest; its plain file when both exist
-      std::string p = dir + "/" + f.name;
-      std::size_t want = n - lines.size();
-      std::vector<std::string> older = f.compressed ? last_lines_gz(p, want) : last_lines(p, want);
-      // Race: a sweep may have compressed it since we listed the directory.
-      if (older.empty() && !f.compressed) older = last_lines_gz(p + ".gz", want);
-      lines.insert(lines.begin(), std::make_move_iterator(older.begin()),
-                   std::make_move_iterator(older.end()));
-    }
+TailMark::TailMark(const std::string& dir, const std::string& app, LogStream stream)
+    : dir_(dir), app_(app), base_(app + (stream == LogStream::Out ? ".out" : ".err")), stream_(stream) {
+  fd_ = ::open((dir_ + "/" + base_ + ".log").c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd_ >= 0 && ::fstat(fd_, &st) == 0) size_ = uint64_t(st.st_size);
+  std::vector<RotatedFile> rotated = list_rotated(dir_, base_);
+  if (!rotated.empty()) {  // newest first; its plain file when both exist
+    rotated_ = rotated.front().name;
+    rotated_gz_ = rotated.front().compressed;
+    if (rotated_gz_) rotated_.resize(rotated_.size() - 3);  // ".gz"
+  }
+}
+
+TailMark::TailMark(TailMark&& other) noexcept
+    : dir_(std::move(other.dir_)),
+      app_(std::move(other.app_)),
+      base_(std::move(other.base_)),
+      stream_(other.stream_),
+      fd_(std::exchange(other.fd_, -1)),
+      size_(other.size_),
+      rotated_(std::move(other.rotated_)),
+      rotated_gz_(other.rotated_gz_) {}
+
+TailMark::~TailMark() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::vector<LogLine> TailMark::read(std::size_t n) const {
+  std::vector<std::string> lines = fd_ >= 0 ? last_lines(fd_, size_, n) : std::vector<std::string>{};
+  if (lines.size() < n && !rotated_.empty()) {
+    std::string p = dir_ + "/" + rotated_;
+    std::size_t want = n - lines.size();
+    // Race: a sweep may have compressed it since the mark.
+    std::vector<std::string> older = rotated_gz_ ? std::vector<std::string>{} : last_lines(p, want);
+    if (older.empty()) older = last_lines_gz(p + ".gz", want);
+    lines.insert(lines.begin(), std::make_move_iterator(older.begin()), std::make_move_iterator(older.end()));
   }
   std::vector<LogLine> out;
   out.reserve(lines.size());
   for (std::string& text : lines) {
     LogLine ll;
-    ll.app = app;
-    ll.stream = stream;
+    ll.app = app_;
+    ll.stream = stream_;
     if (auto p = parse_line_prefix(text)) {
       ll.time = p->time;
       ll.slot = p->slot;
@@ -519,6 +542,10 @@ std::vector<LogLine> tail(const std::string& dir, const std::string& app, LogStr
     out.push_back(std::move(ll));
   }
   return out;
+}
+
+std::vector<LogLine> tail(const std::string& dir, const std::string& app, LogStream stream, std::size_t n) {
+  return TailMark(dir, app, stream).read(n);
 }
 
 }  // namespace rack::master

@@ -123,11 +123,36 @@ class AppLog {
   std::unique_ptr<Impl> impl_;
 };
 
-// Reads the last `n` lines of an app's current file, and if that holds fewer,
-// of the most recent rotated one (plain or ".gz"), for `rackctl logs -n`.
-// Lines carry the time and slot parsed from their prefix when there is one.
-// A plain file is read backwards from its end; a ".gz" has to be inflated
-// from its start, so call this off the loop (uv_queue_work) when it may.
+// The end of one stream's log as it is now, for `rackctl logs -n`: taken on
+// the loop (an open() and a directory listing), read later off the loop. It
+// holds the current file open and remembers its length and the newest
+// rotated file, so read() gives exactly the lines written before the mark,
+// whatever is written, rotated or compressed meanwhile: `rackctl logs -f`
+// subscribes in the loop turn it marks in, and no line is missed or shown
+// twice, while the reading (a ".gz" inflated) keeps off the loop.
+class TailMark {
+ public:
+  TailMark(const std::string& dir, const std::string& app, LogStream stream);
+  TailMark(TailMark&& other) noexcept;
+  TailMark& operator=(TailMark&&) = delete;
+  ~TailMark();
+
+  // The last `n` lines of the current file, and if that holds fewer, of
+  // the newest rotated one (plain or ".gz"). Lines carry the time and slot
+  // parsed from their prefix when there is one. A plain file is read
+  // backwards from its end; a ".gz" is inflated from its start.
+  std::vector<LogLine> read(std::size_t n) const;
+
+ private:
+  std::string dir_, app_, base_;
+  LogStream stream_;
+  int fd_ = -1;            // the current file at the mark (renamed since, maybe)
+  uint64_t size_ = 0;      // its length then
+  std::string rotated_;    // the newest rotated file then ("" for none), without ".gz"
+  bool rotated_gz_ = false;
+};
+
+// TailMark(dir, app, stream).read(n): marks and reads at once.
 std::vector<LogLine> tail(const std::string& dir, const std::string& app, LogStream stream, std::size_t n);
 
 // Test seam: every write(2) to a log file goes through this function, so a

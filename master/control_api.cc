@@ -206,26 +206,21 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
   else return res.send(error(404, "no app named \"" + app + "\""));
   bool want_out = stream != "err", want_err = stream != "out";
 
-  // What to read: the newest file of each stream, and the rotated ones
-  // before it if it has fewer than n lines (a .gz is inflated to read it).
-  struct Source {
-    std::string dir, app;
-    LogStream stream;
-  };
-  std::vector<Source> sources;
+  // What to read: the newest file of each stream, and the newest rotated
+  // one before it if it has fewer than n lines (a .gz is inflated to read
+  // it). Marked here, read on the thread pool: dispatch never waits for
+  // `rackctl logs`, and a follower subscribes in this same loop turn, so no
+  // line falls between the tail and the stream, and none is in both.
+  std::vector<TailMark> marks;
   for (App* a : apps) {
     std::string dir = a->cfg().logs.dir.empty() ? sup.options().home + "/logs" : a->cfg().logs.dir;
     for (auto s : {LogStream::Out, LogStream::Err})
-      if ((s == LogStream::Out && want_out) || (s == LogStream::Err && want_err)) sources.push_back({dir, a->name(), s});
+      if ((s == LogStream::Out && want_out) || (s == LogStream::Err && want_err)) marks.emplace_back(dir, a->name(), s);
   }
-  auto read_tail = [sources, n] {
+  auto read_tail = [marks = std::move(marks), n] {
     std::vector<LogLine> lines;
-    for (const Source& src : sources) {
-      for (auto& l : tail(src.dir, src.app, src.stream, n)) {
-        l.app = src.app;
-        l.stream = src.stream;
-        lines.push_back(std::move(l));
-      }
+    for (const TailMark& mark : marks) {
+      for (auto& l : mark.read(n)) lines.push_back(std::move(l));
     }
     std::stable_sort(lines.begin(), lines.end(), [](const LogLine& a, const LogLine& b) { return a.time < b.time; });
     if (lines.size() > n) lines.erase(lines.begin(), lines.end() - static_cast<long>(n));
@@ -234,20 +229,22 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
     return body;
   };
   if (!follow) {
-    // The files are read (and inflated) on the thread pool: dispatch never
-    // waits for `rackctl logs`.
     return offload(sup.loop(), std::move(read_tail), [res](std::string body) mutable {
       http::Response r = http::Response::json(200, std::move(body));
       r.set("Content-Type", "application/x-ndjson");
       res.send(std::move(r));
     });
   }
-  // Follow: the tail and the subscription in the same loop turn, so that no
-  // line falls between them.
-  std::string body = read_tail();
+  // Follow: lines that arrive while the tail is read wait here, behind it.
+  struct Follow {
+    bool tail_sent = false;
+    bool let_go = false;  // too slow while the tail was read: end after it
+    std::string early;
+    std::size_t allowed = kMaxFollowBacklog;  // unread bytes: the tail's, and this many more
+  };
+  auto follow_state = std::make_shared<Follow>();
   res.start_stream(200, {{"Content-Type", "application/x-ndjson"}});
-  if (!body.empty()) res.write(body);
-  // Follow: subscribe to every selected app's log until the client leaves.
+  // Subscribe to every selected app's log until the client leaves.
   auto subs = std::make_shared<std::vector<std::pair<std::shared_ptr<AppLog>, uint64_t>>>();
   auto unsubscribe = [subs] {
     for (auto& [log, id] : *subs) log->unsubscribe(id);
@@ -255,23 +252,41 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
   };
   for (App* a : apps) {
     auto log = a->log();
-    uint64_t id = log->subscribe([res, want_out, want_err, unsubscribe](const LogLine& l) mutable {
+    uint64_t id = log->subscribe([res, want_out, want_err, unsubscribe, follow_state](const LogLine& l) mutable {
       if ((l.stream == LogStream::Out && !want_out) || (l.stream == LogStream::Err && !want_err)) return;
-      if (res.buffered_bytes() > kMaxFollowBacklog) {
+      std::size_t backlog = res.buffered_bytes() + follow_state->early.size();
+      if (backlog > follow_state->allowed) {
         // The follower does not read (stopped, or a pipe nobody drains):
         // rackd would keep every line for it. It is told, and let go.
-        res.write(text(json{{"error", "follower too slow: " + std::to_string(res.buffered_bytes()) +
-                                          " bytes of log lines unread; stream ended (follow again to resume)"}}) +
-                  "\n");
-        res.end();
+        std::string why = text(json{{"error", "follower too slow: " + std::to_string(backlog) +
+                                                  " bytes of log lines unread; stream ended (follow again to resume)"}}) +
+                          "\n";
+        if (follow_state->tail_sent) {
+          res.write(why);
+          res.end();
+        } else {
+          follow_state->early = std::move(why);  // after the tail, then the end
+          follow_state->let_go = true;
+        }
         unsubscribe();
         return;
       }
-      res.write(text(line_json(l)) + "\n");
+      if (follow_state->tail_sent) {
+        res.write(text(line_json(l)) + "\n");
+      } else {
+        follow_state->early += text(line_json(l)) + "\n";
+      }
     });
     subs->emplace_back(log, id);
   }
   res.on_close(unsubscribe);
+  offload(sup.loop(), std::move(read_tail), [res, follow_state](std::string body) mutable {
+    follow_state->tail_sent = true;
+    follow_state->allowed += body.size();
+    body += std::exchange(follow_state->early, {});
+    if (!body.empty()) res.write(body);
+    if (follow_state->let_go) res.end();
+  });
 }
 
 }  // namespace

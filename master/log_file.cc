@@ -396,12 +396,19 @@ void split_lines(std::string_view data, std::vector<std::string>& lines) {
 }  // namespace
 
 std::vector<std::string> last_lines(const std::string& path, std::size_t n) {
+  if (n == 0) return {};
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  struct stat st;
+  std::vector<std::string> lines = last_lines(fd, ::fstat(fd, &st) == 0 ? uint64_t(st.st_size) : 0, n);
+  ::close(fd);
+  return lines;
+}
+
+std::vector<std::string> last_lines(int fd, uint64_t end, std::size_t n) {
   std::vector<std::string> lines;
   if (n == 0) return lines;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return lines;
-  struct stat st;
-  off_t pos = ::fstat(fd, &st) == 0 ? st.st_size : 0;
+  off_t pos = off_t(end);
   // Read blocks backwards until the data holds n full lines after its first
   // newline (the bytes before it may be the end of an earlier line).
   std::string data;
@@ -420,7 +427,6 @@ std::vector<std::string> last_lines(const std::string& path, std::size_t n) {
     if (newlines >= n) break;
     block = std::min<std::size_t>(block * 2, 8 << 20);
   }
-  ::close(fd);
   std::string_view view = data;
   if (pos > 0) view.remove_prefix(view.find('\n') + 1);  // drop the cut line
   split_lines(view, lines);

@@ -128,6 +128,8 @@ std::vector<RotatedFile> list_rotated(const std::string& dir, const std::string&
 // The last n lines of a plain file, read backwards from its end, oldest
 // first; of a ".gz", by inflating it whole. Missing file: empty.
 std::vector<std::string> last_lines(const std::string& path, std::size_t n);
+// The same of the first `end` bytes of an open file (the fd stays open).
+std::vector<std::string> last_lines(int fd, uint64_t end, std::size_t n);
 std::vector<std::string> last_lines_gz(const std::string& path, std::size_t n);
 
 }  // namespace rack::master

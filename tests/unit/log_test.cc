@@ -594,6 +594,31 @@ TEST_CASE("log: tail reads back into the newest rotated file, plain or gzip") {
   CHECK(tail(f.dir, "nope", LogStream::Out, 10).empty());
 }
 
+TEST_CASE("log: a tail mark reads what was written before it, whatever is written, rotated and compressed after") {
+  Fixture f;
+  bool compress = false;
+  SUBCASE("plain") { compress = false; }
+  SUBCASE("gzip") { compress = true; }
+  AppLog log(&f.loop, "app", small_config(4096, compress), f.dir, f.stats);
+  LineSplitter s;
+  for (int n = 0; n < 300; ++n) log.feed(s, LogStream::Out, 0, numbered(0, n));
+  REQUIRE(f.stats.rotations > 2);
+  // More than the current file holds, less than current + one rotated file.
+  int want = int(read_lines(f.dir + "/app.out.log").size()) + 30;
+  TailMark mark(f.dir, "app", LogStream::Out);
+  // After the mark: the current file rotates twice (renamed, then
+  // compressed), and its successors fill.
+  uint64_t rotations = f.stats.rotations;
+  for (int n = 300; n < 600; ++n) log.feed(s, LogStream::Out, 0, numbered(0, n));
+  REQUIRE(f.stats.rotations >= rotations + 2);
+  uv_run(&f.loop, UV_RUN_DEFAULT);  // every compression done
+  auto lines = mark.read(std::size_t(want));
+  REQUIRE(lines.size() == std::size_t(want));
+  for (int i = 0; i < want; ++i) CHECK(lines[i].text + "\n" == numbered(0, 300 - want + i));
+  // A mark with nothing to read.
+  CHECK(TailMark(f.dir, "nope", LogStream::Out).read(10).empty());
+}
+
 TEST_CASE("log: tail of a big file reads only its end") {
   Fixture f;
   fs::create_directories(f.dir);
