@@ -188,7 +188,11 @@ LogFile::Result LogFile::drain() {
       s.off += std::size_t(n);
       // Lines are counted per segment; only a partial write needs a scan
       // (a per-byte count of everything written cost 15% of the loop).
-      if (s.off < s.data.size()) s.lines_done += count_lines(std::string_view(p, std::size_t(n)));
+      if (s.off < s.data.size()) {
+        uint64_t done = count_lines(std::string_view(p, std::size_t(n)));
+        s.lines_done += done;
+        stats_.lines_written += done;
+      }
     }
     stats_.lines_written += s.lines - s.lines_done;
     if (segs_.size() > 1) {

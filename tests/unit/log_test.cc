@@ -509,9 +509,22 @@ TEST_CASE("log: partial writes and EINTR are retried without tearing a line") {
     LineSplitter s;
     for (int n = 0; n < 500; ++n) log.feed(s, LogStream::Out, 2, numbered(2, n));
   }
+  {
+    // Many lines in one read, written 7 bytes at a time: each partial
+    // write's lines are counted as written.
+    LogConfig cfg = small_config(0, false);
+    cfg.time = false;
+    AppLog log(&f.loop, "bulk", cfg, f.dir, f.stats);
+    LineSplitter s;
+    std::string block;
+    for (int n = 0; n < 100; ++n) block += numbered(2, n);
+    log.feed(s, LogStream::Out, 2, block);
+  }
   auto lines = all_lines(f.dir, "app.out");
   REQUIRE(lines.size() == 500);
   for (int n = 0; n < 500; ++n) CHECK(body(lines[n]) + "\n" == numbered(2, n));
+  CHECK(all_lines(f.dir, "bulk.out").size() == 100);
+  CHECK(f.stats.lines_written == 600);
   CHECK(f.stats.write_errors == 0);
   CHECK(f.stats.rotations > 0);
 }
