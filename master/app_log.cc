@@ -489,15 +489,21 @@ void AppLog::unsubscribe(uint64_t id) {
   }
 }
 
-TailMark::TailMark(const std::string& dir, const std::string& app, LogStream stream)
+TailMark::TailMark(const std::string& dir, const std::string& app, LogStream stream,
+                   const std::vector<std::string>* names)
     : dir_(dir), app_(app), base_(app + (stream == LogStream::Out ? ".out" : ".err")), stream_(stream) {
   fd_ = ::open((dir_ + "/" + base_ + ".log").c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd_ >= 0 && ::fstat(fd_, &st) == 0) size_ = uint64_t(st.st_size);
-  std::vector<RotatedFile> rotated = list_rotated(dir_, base_);
-  if (!rotated.empty()) {  // newest first; its plain file when both exist
-    rotated_ = rotated.front().name;
-    rotated_gz_ = rotated.front().compressed;
+  std::optional<RotatedFile> newest;  // its plain file when both exist
+  if (names) {
+    newest = newest_rotated(*names, base_);
+  } else if (auto rotated = list_rotated(dir_, base_); !rotated.empty()) {
+    newest = std::move(rotated.front());
+  }
+  if (newest) {
+    rotated_ = newest->name;
+    rotated_gz_ = newest->compressed;
     if (rotated_gz_) rotated_.resize(rotated_.size() - 3);  // ".gz"
   }
 }

@@ -132,7 +132,9 @@ class AppLog {
 // twice, while the reading (a ".gz" inflated) keeps off the loop.
 class TailMark {
  public:
-  TailMark(const std::string& dir, const std::string& app, LogStream stream);
+  // `names`: dir_names(dir), when one listing serves many marks.
+  TailMark(const std::string& dir, const std::string& app, LogStream stream,
+           const std::vector<std::string>* names = nullptr);
   TailMark(TailMark&& other) noexcept;
   TailMark& operator=(TailMark&&) = delete;
   ~TailMark();

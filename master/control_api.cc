@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <map>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "log_file.h"
 #include "rack/logging.h"
 #include "rack/offload.h"
 #include "supervisor.h"
@@ -22,6 +24,10 @@ constexpr std::size_t kMaxTailLines = 100000;
 // Log lines queued for a `logs -f` client that does not read, before rackd
 // ends its stream rather than keep them all.
 constexpr std::size_t kMaxFollowBacklog = 4u << 20;
+// Lines that arrive while a follower's tail is read (a .gz inflated, or the
+// pool busy) wait for it; the follower cannot be slow yet, but they are
+// bounded all the same.
+constexpr std::size_t kMaxFollowEarly = 32u << 20;
 
 // Every JSON rackd sends: messages and log lines may carry bytes that are
 // not UTF-8 (a path, an app's output), and the strict dump would throw.
@@ -208,20 +214,18 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
 
   // What to read: the newest file of each stream, and the newest rotated
   // one before it if it has fewer than n lines (a .gz is inflated to read
-  // it). Marked here, read on the thread pool: dispatch never waits for
-  // `rackctl logs`, and a follower subscribes in this same loop turn, so no
-  // line falls between the tail and the stream, and none is in both.
-  std::vector<TailMark> marks;
+  // it), on the thread pool: dispatch never waits for `rackctl logs`.
+  struct Source {
+    std::string dir, app;
+    LogStream stream;
+  };
+  std::vector<Source> sources;
   for (App* a : apps) {
     std::string dir = a->cfg().logs.dir.empty() ? sup.options().home + "/logs" : a->cfg().logs.dir;
     for (auto s : {LogStream::Out, LogStream::Err})
-      if ((s == LogStream::Out && want_out) || (s == LogStream::Err && want_err)) marks.emplace_back(dir, a->name(), s);
+      if ((s == LogStream::Out && want_out) || (s == LogStream::Err && want_err)) sources.push_back({dir, a->name(), s});
   }
-  auto read_tail = [marks = std::move(marks), n] {
-    std::vector<LogLine> lines;
-    for (const TailMark& mark : marks) {
-      for (auto& l : mark.read(n)) lines.push_back(std::move(l));
-    }
+  auto merge = [n](std::vector<LogLine> lines) {
     std::stable_sort(lines.begin(), lines.end(), [](const LogLine& a, const LogLine& b) { return a.time < b.time; });
     if (lines.size() > n) lines.erase(lines.begin(), lines.end() - static_cast<long>(n));
     std::string body;
@@ -229,12 +233,36 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
     return body;
   };
   if (!follow) {
+    auto read_tail = [sources = std::move(sources), n, merge] {
+      std::vector<LogLine> lines;
+      for (const Source& src : sources) {
+        for (auto& l : tail(src.dir, src.app, src.stream, n)) lines.push_back(std::move(l));
+      }
+      return merge(std::move(lines));
+    };
     return offload(sup.loop(), std::move(read_tail), [res](std::string body) mutable {
       http::Response r = http::Response::json(200, std::move(body));
       r.set("Content-Type", "application/x-ndjson");
       res.send(std::move(r));
     });
   }
+  // A follower subscribes in this loop turn, and the tail is marked in it
+  // too (each current file opened, one listing per directory): no line
+  // falls between the tail and the stream, and none is in both.
+  std::map<std::string, std::vector<std::string>> listings;
+  std::vector<TailMark> marks;
+  for (const Source& src : sources) {
+    auto [it, fresh] = listings.try_emplace(src.dir);
+    if (fresh) it->second = dir_names(src.dir);
+    marks.emplace_back(src.dir, src.app, src.stream, &it->second);
+  }
+  auto read_tail = [marks = std::move(marks), n, merge] {
+    std::vector<LogLine> lines;
+    for (const TailMark& mark : marks) {
+      for (auto& l : mark.read(n)) lines.push_back(std::move(l));
+    }
+    return merge(std::move(lines));
+  };
   // Follow: lines that arrive while the tail is read wait here, behind it.
   struct Follow {
     bool tail_sent = false;
@@ -255,7 +283,7 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
     uint64_t id = log->subscribe([res, want_out, want_err, unsubscribe, follow_state](const LogLine& l) mutable {
       if ((l.stream == LogStream::Out && !want_out) || (l.stream == LogStream::Err && !want_err)) return;
       std::size_t backlog = res.buffered_bytes() + follow_state->early.size();
-      if (backlog > follow_state->allowed) {
+      if (backlog > (follow_state->tail_sent ? follow_state->allowed : kMaxFollowEarly)) {
         // The follower does not read (stopped, or a pipe nobody drains):
         // rackd would keep every line for it. It is told, and let go.
         std::string why = text(json{{"error", "follower too slow: " + std::to_string(backlog) +

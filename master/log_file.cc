@@ -331,6 +331,28 @@ std::vector<RotatedFile> list_rotated(const std::string& dir, const std::string&
   return scan(dir, base).rotated;
 }
 
+std::vector<std::string> dir_names(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::optional<RotatedFile> newest_rotated(const std::vector<std::string>& names, const std::string& base) {
+  std::string prefix = base + ".";
+  std::vector<RotatedFile> rotated;
+  for (auto it = std::lower_bound(names.begin(), names.end(), prefix); it != names.end() && it->starts_with(prefix);
+       ++it) {
+    if (auto f = parse_rotated(base, *it)) rotated.push_back(std::move(*f));
+  }
+  if (rotated.empty()) return std::nullopt;
+  sort_newest_first(rotated);
+  return std::move(rotated.front());
+}
+
 void lower_this_thread_priority_for_housekeeping() {
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
   sched_param none{};

@@ -124,6 +124,10 @@ void lower_this_thread_priority_for_housekeeping();
 
 // Rotated files of `base` in `dir`, newest first.
 std::vector<RotatedFile> list_rotated(const std::string& dir, const std::string& base);
+// The same for many bases with one read of the directory: `names` are
+// dir_names(dir), sorted. The newest rotated file of `base`, if any.
+std::vector<std::string> dir_names(const std::string& dir);
+std::optional<RotatedFile> newest_rotated(const std::vector<std::string>& names, const std::string& base);
 
 // The last n lines of a plain file, read backwards from its end, oldest
 // first; of a ".gz", by inflating it whole. Missing file: empty.

@@ -632,6 +632,32 @@ TEST_CASE("log: a tail mark reads what was written before it, whatever is writte
   CHECK(TailMark(f.dir, "nope", LogStream::Out).read(10).empty());
 }
 
+TEST_CASE("log: newest_rotated over one listing agrees with list_rotated, base by base") {
+  Fixture f;
+  fs::create_directories(f.dir);
+  SysTime t0 = std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  auto at = [&](int s) { return t0 + std::chrono::seconds(s); };
+  for (const auto& name : {rotated_name("app.out", at(1), 0), rotated_name("app.out", at(2), 0) + ".gz",
+                           rotated_name("app.out", at(3), 0) + ".gz", rotated_name("app.out", at(3), 0),
+                           rotated_name("app.out", at(3), 1) + ".gz", rotated_name("app.out2", at(9), 0),
+                           rotated_name("app.err", at(8), 0), std::string("app.out.log"),
+                           rotated_name("app.out", at(7), 0) + ".gz.tmp.abc123"}) {
+    write_file(f.dir + "/" + name, "x\n");
+  }
+  auto names = dir_names(f.dir);
+  for (const std::string base : {"app.out", "app.err", "app.out2", "nope.out"}) {
+    CAPTURE(base);
+    auto listed = list_rotated(f.dir, base);
+    auto newest = newest_rotated(names, base);
+    REQUIRE(newest.has_value() == !listed.empty());
+    if (newest) {
+      CHECK(newest->name == listed.front().name);
+      CHECK(newest->compressed == listed.front().compressed);
+    }
+  }
+  CHECK(newest_rotated(names, "app.out")->name == rotated_name("app.out", at(3), 1) + ".gz");
+}
+
 TEST_CASE("log: tail of a big file reads only its end") {
   Fixture f;
   fs::create_directories(f.dir);
