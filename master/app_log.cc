@@ -421,6 +421,10 @@ void AppLog::finish(LineSplitter& splitter, LogStream stream, int slot) {
   impl_->take(stream, slot, [&](const LineSplitter::Emit& emit) { splitter.finish(emit); });
 }
 
+std::string AppLog::unwritten(LogStream stream, uint64_t& in_file) const {
+  return impl_->stream(stream).file->unwritten(in_file);
+}
+
 void AppLog::when_writable(std::function<void()> resume) {
   impl_->waiters.push_back(std::move(resume));
   impl_->maybe_wake();
@@ -490,11 +494,16 @@ void AppLog::unsubscribe(uint64_t id) {
 }
 
 TailMark::TailMark(const std::string& dir, const std::string& app, LogStream stream,
-                   const std::vector<std::string>* names)
+                   const std::vector<std::string>* names, const AppLog* log)
     : dir_(dir), app_(app), base_(app + (stream == LogStream::Out ? ".out" : ".err")), stream_(stream) {
   fd_ = ::open((dir_ + "/" + base_ + ".log").c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd_ >= 0 && ::fstat(fd_, &st) == 0) size_ = uint64_t(st.st_size);
+  if (log) {
+    uint64_t in_file = 0;
+    unwritten_ = log->unwritten(stream, in_file);
+    size_ -= std::min(size_, in_file);  // that line is read whole from unwritten_
+  }
   std::optional<RotatedFile> newest;  // its plain file when both exist
   if (names) {
     newest = newest_rotated(*names, base_);
@@ -516,13 +525,22 @@ TailMark::TailMark(TailMark&& other) noexcept
       fd_(std::exchange(other.fd_, -1)),
       size_(other.size_),
       rotated_(std::move(other.rotated_)),
-      rotated_gz_(other.rotated_gz_) {}
+      rotated_gz_(other.rotated_gz_),
+      unwritten_(std::move(other.unwritten_)) {}
 
 TailMark::~TailMark() {
   if (fd_ >= 0) ::close(fd_);
 }
 
 std::vector<LogLine> TailMark::read(std::size_t n) const {
+  std::vector<std::string> fresh;  // the newest: not in the file yet
+  for (std::string_view rest = unwritten_; !rest.empty();) {
+    std::size_t nl = rest.find('\n');
+    fresh.emplace_back(rest.substr(0, nl));
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+  }
+  if (fresh.size() > n) fresh.erase(fresh.begin(), fresh.end() - std::ptrdiff_t(n));
+  n -= fresh.size();
   std::vector<std::string> lines = fd_ >= 0 ? last_lines(fd_, size_, n) : std::vector<std::string>{};
   if (lines.size() < n && !rotated_.empty()) {
     std::string p = dir_ + "/" + rotated_;
@@ -532,6 +550,7 @@ std::vector<LogLine> TailMark::read(std::size_t n) const {
     if (older.empty()) older = last_lines_gz(p + ".gz", want);
     lines.insert(lines.begin(), std::make_move_iterator(older.begin()), std::make_move_iterator(older.end()));
   }
+  lines.insert(lines.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
   std::vector<LogLine> out;
   out.reserve(lines.size());
   for (std::string& text : lines) {

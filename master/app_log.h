@@ -110,6 +110,8 @@ class AppLog {
 
   // Bytes accepted but not yet written, both streams (what cfg.buffer bounds).
   uint64_t pending_bytes() const;
+  // LogFile::unwritten() of one stream.
+  std::string unwritten(LogStream stream, uint64_t& in_file) const;
 
   std::string path(LogStream s) const;
 
@@ -132,9 +134,10 @@ class AppLog {
 // twice, while the reading (a ".gz" inflated) keeps off the loop.
 class TailMark {
  public:
-  // `names`: dir_names(dir), when one listing serves many marks.
+  // `names`: dir_names(dir), when one listing serves many marks. `log`:
+  // the app's log, whose lines not yet written (a failing disk) end the tail.
   TailMark(const std::string& dir, const std::string& app, LogStream stream,
-           const std::vector<std::string>* names = nullptr);
+           const std::vector<std::string>* names = nullptr, const AppLog* log = nullptr);
   TailMark(TailMark&& other) noexcept;
   TailMark& operator=(TailMark&&) = delete;
   ~TailMark();
@@ -152,6 +155,7 @@ class TailMark {
   uint64_t size_ = 0;      // its length then
   std::string rotated_;    // the newest rotated file then ("" for none), without ".gz"
   bool rotated_gz_ = false;
+  std::string unwritten_;  // lines buffered then, not in the file
 };
 
 // TailMark(dir, app, stream).read(n): marks and reads at once.

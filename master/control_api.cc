@@ -218,12 +218,13 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
   struct Source {
     std::string dir, app;
     LogStream stream;
+    std::shared_ptr<AppLog> log;
   };
   std::vector<Source> sources;
   for (App* a : apps) {
     std::string dir = a->cfg().logs.dir.empty() ? sup.options().home + "/logs" : a->cfg().logs.dir;
     for (auto s : {LogStream::Out, LogStream::Err})
-      if ((s == LogStream::Out && want_out) || (s == LogStream::Err && want_err)) sources.push_back({dir, a->name(), s});
+      if ((s == LogStream::Out && want_out) || (s == LogStream::Err && want_err)) sources.push_back({dir, a->name(), s, a->log()});
   }
   auto merge = [n](std::vector<LogLine> lines) {
     std::stable_sort(lines.begin(), lines.end(), [](const LogLine& a, const LogLine& b) { return a.time < b.time; });
@@ -254,7 +255,7 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
   for (const Source& src : sources) {
     auto [it, fresh] = listings.try_emplace(src.dir);
     if (fresh) it->second = dir_names(src.dir);
-    marks.emplace_back(src.dir, src.app, src.stream, &it->second);
+    marks.emplace_back(src.dir, src.app, src.stream, &it->second, src.log.get());
   }
   auto read_tail = [marks = std::move(marks), n, merge] {
     std::vector<LogLine> lines;

@@ -209,6 +209,23 @@ LogFile::Result LogFile::drain() {
   return r;
 }
 
+std::string LogFile::unwritten(uint64_t& in_file) const {
+  in_file = 0;
+  std::string out;
+  for (std::size_t i = 0; i < segs_.size(); ++i) {
+    const Segment& s = segs_[i];
+    std::size_t from = s.off;
+    if (i == 0 && from > 0) {  // a segment starts at a line's start
+      std::size_t nl = s.data.rfind('\n', from - 1);
+      std::size_t start = nl == std::string::npos ? 0 : nl + 1;
+      in_file = from - start;
+      from = start;
+    }
+    out.append(s.data, from);
+  }
+  return out;
+}
+
 int LogFile::reopen() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;

@@ -59,6 +59,11 @@ class LogFile {
     const char* op = nullptr;  // "writing", "opening"
     unsigned rotations = 0;
   };
+  // What is not in the file yet (the disk is failing): the buffered lines,
+  // from the start of the line the file ends inside, of which the file has
+  // the first `in_file` bytes.
+  std::string unwritten(uint64_t& in_file) const;
+
   // Writes as much as possible; stops at the first error. Rotates at the
   // marked points (a failed rename is logged and the file kept).
   Result drain();

@@ -632,6 +632,39 @@ TEST_CASE("log: a tail mark reads what was written before it, whatever is writte
   CHECK(TailMark(f.dir, "nope", LogStream::Out).read(10).empty());
 }
 
+TEST_CASE("log: a tail mark taken while the disk is full ends with the lines not written yet") {
+  Fixture f;
+  static std::atomic<int> cap{0};  // > 0: each write takes at most this many bytes, then the disk is full
+  SeamGuard seam([](int fd, const void* buf, size_t len) -> ssize_t {
+    if (g_disk_full) {
+      errno = ENOSPC;
+      return -1;
+    }
+    if (cap > 0) {
+      g_disk_full = true;
+      return ::write(fd, buf, std::min<size_t>(len, size_t(cap.load())));
+    }
+    return ::write(fd, buf, len);
+  });
+  LogConfig cfg = small_config(0, false);
+  cfg.time = false;
+  AppLog log(&f.loop, "app", cfg, f.dir, f.stats);
+  LineSplitter s;
+  for (int n = 0; n < 5; ++n) log.feed(s, LogStream::Out, 0, numbered(0, n));
+  cap = 10;  // line 5 is cut after 10 bytes, then nothing goes
+  for (int n = 5; n < 10; ++n) log.feed(s, LogStream::Out, 0, numbered(0, n));
+  REQUIRE(log.pending_bytes() > 0);
+  TailMark mark(f.dir, "app", LogStream::Out, nullptr, &log);
+  cap = 0;
+  g_disk_full = false;  // the disk recovers; more lines come
+  for (int n = 10; n < 15; ++n) log.feed(s, LogStream::Out, 0, numbered(0, n));
+  auto lines = mark.read(8);
+  REQUIRE(lines.size() == 8);
+  for (int i = 0; i < 8; ++i) CHECK(lines[i].text + "\n" == numbered(0, 2 + i));
+  REQUIRE(f.run_until([&] { return log.pending_bytes() == 0; }));  // the retry writes the rest
+  CHECK(all_lines(f.dir, "app.out").size() == 15);
+}
+
 TEST_CASE("log: newest_rotated over one listing agrees with list_rotated, base by base") {
   Fixture f;
   fs::create_directories(f.dir);
