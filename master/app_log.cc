@@ -421,8 +421,8 @@ void AppLog::finish(LineSplitter& splitter, LogStream stream, int slot) {
   impl_->take(stream, slot, [&](const LineSplitter::Emit& emit) { splitter.finish(emit); });
 }
 
-std::string AppLog::unwritten(LogStream stream, uint64_t& in_file) const {
-  return impl_->stream(stream).file->unwritten(in_file);
+std::string AppLog::unwritten(LogStream stream, uint64_t& in_file, std::size_t max_lines) const {
+  return impl_->stream(stream).file->unwritten(in_file, max_lines);
 }
 
 void AppLog::when_writable(std::function<void()> resume) {
@@ -494,14 +494,14 @@ void AppLog::unsubscribe(uint64_t id) {
 }
 
 TailMark::TailMark(const std::string& dir, const std::string& app, LogStream stream,
-                   const std::vector<std::string>* names, const AppLog* log)
+                   const std::vector<std::string>* names, const AppLog* log, std::size_t max_lines)
     : dir_(dir), app_(app), base_(app + (stream == LogStream::Out ? ".out" : ".err")), stream_(stream) {
   fd_ = ::open((dir_ + "/" + base_ + ".log").c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd_ >= 0 && ::fstat(fd_, &st) == 0) size_ = uint64_t(st.st_size);
   if (log) {
     uint64_t in_file = 0;
-    unwritten_ = log->unwritten(stream, in_file);
+    unwritten_ = log->unwritten(stream, in_file, max_lines);
     size_ -= std::min(size_, in_file);  // that line is read whole from unwritten_
   }
   std::optional<RotatedFile> newest;  // its plain file when both exist

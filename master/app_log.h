@@ -111,7 +111,7 @@ class AppLog {
   // Bytes accepted but not yet written, both streams (what cfg.buffer bounds).
   uint64_t pending_bytes() const;
   // LogFile::unwritten() of one stream.
-  std::string unwritten(LogStream stream, uint64_t& in_file) const;
+  std::string unwritten(LogStream stream, uint64_t& in_file, std::size_t max_lines) const;
 
   std::string path(LogStream s) const;
 
@@ -135,9 +135,11 @@ class AppLog {
 class TailMark {
  public:
   // `names`: dir_names(dir), when one listing serves many marks. `log`:
-  // the app's log, whose lines not yet written (a failing disk) end the tail.
+  // the app's log, whose last `max_lines` lines not yet written (a failing
+  // disk) end the tail.
   TailMark(const std::string& dir, const std::string& app, LogStream stream,
-           const std::vector<std::string>* names = nullptr, const AppLog* log = nullptr);
+           const std::vector<std::string>* names = nullptr, const AppLog* log = nullptr,
+           std::size_t max_lines = 0);
   TailMark(TailMark&& other) noexcept;
   TailMark& operator=(TailMark&&) = delete;
   ~TailMark();

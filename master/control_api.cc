@@ -255,7 +255,7 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
   for (const Source& src : sources) {
     auto [it, fresh] = listings.try_emplace(src.dir);
     if (fresh) it->second = dir_names(src.dir);
-    marks.emplace_back(src.dir, src.app, src.stream, &it->second, src.log.get());
+    marks.emplace_back(src.dir, src.app, src.stream, &it->second, src.log.get(), n);
   }
   auto read_tail = [marks = std::move(marks), n, merge] {
     std::vector<LogLine> lines;
@@ -311,7 +311,8 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
   res.on_close(unsubscribe);
   offload(sup.loop(), std::move(read_tail), [res, follow_state](std::string body) mutable {
     follow_state->tail_sent = true;
-    follow_state->allowed += body.size();
+    // What piled up meanwhile is sent now: unread, it is not the follower's fault.
+    follow_state->allowed += body.size() + follow_state->early.size();
     body += std::exchange(follow_state->early, {});
     if (!body.empty()) res.write(body);
     if (follow_state->let_go) res.end();

@@ -209,20 +209,32 @@ LogFile::Result LogFile::drain() {
   return r;
 }
 
-std::string LogFile::unwritten(uint64_t& in_file) const {
+std::string LogFile::unwritten(uint64_t& in_file, std::size_t max_lines) const {
   in_file = 0;
-  std::string out;
-  for (std::size_t i = 0; i < segs_.size(); ++i) {
+  std::vector<std::string_view> parts;  // newest first
+  std::size_t lines = 0;
+  for (std::size_t i = segs_.size(); i-- > 0 && lines < max_lines;) {
     const Segment& s = segs_[i];
-    std::size_t from = s.off;
+    std::size_t from = s.off, head = 0;
     if (i == 0 && from > 0) {  // a segment starts at a line's start
       std::size_t nl = s.data.rfind('\n', from - 1);
       std::size_t start = nl == std::string::npos ? 0 : nl + 1;
-      in_file = from - start;
+      head = from - start;
       from = start;
     }
-    out.append(s.data, from);
+    // Whole lines (each ends in '\n'), from the end, as many as still wanted.
+    std::string_view v(s.data.data() + from, s.data.size() - from);
+    std::size_t begin = v.size();
+    while (begin > 0 && lines < max_lines) {
+      std::size_t prev = begin > 1 ? v.rfind('\n', begin - 2) : std::string_view::npos;
+      begin = prev == std::string_view::npos ? 0 : prev + 1;
+      ++lines;
+    }
+    if (i == 0 && begin == 0) in_file = head;
+    parts.push_back(v.substr(begin));
   }
+  std::string out;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) out.append(*it);
   return out;
 }
 

@@ -59,10 +59,11 @@ class LogFile {
     const char* op = nullptr;  // "writing", "opening"
     unsigned rotations = 0;
   };
-  // What is not in the file yet (the disk is failing): the buffered lines,
-  // from the start of the line the file ends inside, of which the file has
-  // the first `in_file` bytes.
-  std::string unwritten(uint64_t& in_file) const;
+  // What is not in the file yet (the disk is failing): the last `max_lines`
+  // buffered lines. When that reaches back to the line the file ends
+  // inside, that line is taken whole, and `in_file` says how many of its
+  // first bytes the file has.
+  std::string unwritten(uint64_t& in_file, std::size_t max_lines) const;
 
   // Writes as much as possible; stops at the first error. Rotates at the
   // marked points (a failed rename is logged and the file kept).

@@ -654,7 +654,13 @@ TEST_CASE("log: a tail mark taken while the disk is full ends with the lines not
   cap = 10;  // line 5 is cut after 10 bytes, then nothing goes
   for (int n = 5; n < 10; ++n) log.feed(s, LogStream::Out, 0, numbered(0, n));
   REQUIRE(log.pending_bytes() > 0);
-  TailMark mark(f.dir, "app", LogStream::Out, nullptr, &log);
+  TailMark mark(f.dir, "app", LogStream::Out, nullptr, &log, 8);
+  uint64_t in_file = 0;
+  CHECK(log.unwritten(LogStream::Out, in_file, 2) == numbered(0, 8) + numbered(0, 9));
+  CHECK(in_file == 0);
+  CHECK(log.unwritten(LogStream::Out, in_file, 100) == numbered(0, 5) + numbered(0, 6) + numbered(0, 7) +
+                                                           numbered(0, 8) + numbered(0, 9));
+  CHECK(in_file == 10);
   cap = 0;
   g_disk_full = false;  // the disk recovers; more lines come
   for (int n = 10; n < 15; ++n) log.feed(s, LogStream::Out, 0, numbered(0, n));
