@@ -504,15 +504,10 @@ TailMark::TailMark(const std::string& dir, const std::string& app, LogStream str
     unwritten_ = log->unwritten(stream, in_file, max_lines);
     size_ -= std::min(size_, in_file);  // that line is read whole from unwritten_
   }
-  std::optional<RotatedFile> newest;  // its plain file when both exist
-  if (names) {
-    newest = newest_rotated(*names, base_);
-  } else if (auto rotated = list_rotated(dir_, base_); !rotated.empty()) {
-    newest = std::move(rotated.front());
-  }
-  if (newest) {
-    rotated_ = newest->name;
-    rotated_gz_ = newest->compressed;
+  std::vector<RotatedFile> rotated = names ? list_rotated(*names, base_) : list_rotated(dir_, base_);
+  if (!rotated.empty()) {  // newest first; its plain file when both exist
+    rotated_ = rotated.front().name;
+    rotated_gz_ = rotated.front().compressed;
     if (rotated_gz_) rotated_.resize(rotated_.size() - 3);  // ".gz"
   }
 }
@@ -534,11 +529,7 @@ TailMark::~TailMark() {
 
 std::vector<LogLine> TailMark::read(std::size_t n) const {
   std::vector<std::string> fresh;  // the newest: not in the file yet
-  for (std::string_view rest = unwritten_; !rest.empty();) {
-    std::size_t nl = rest.find('\n');
-    fresh.emplace_back(rest.substr(0, nl));
-    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
-  }
+  split_lines(unwritten_, fresh);
   if (fresh.size() > n) fresh.erase(fresh.begin(), fresh.end() - std::ptrdiff_t(n));
   n -= fresh.size();
   std::vector<std::string> lines = fd_ >= 0 ? last_lines(fd_, size_, n) : std::vector<std::string>{};

@@ -99,7 +99,7 @@ int Listener::bind_unix(const std::string& path, std::string& error) {
 void Listener::close() {
   close_handle(retry_);
   close_handle(poll_);
-  polling_ = backing_off_ = false;
+  backing_off_ = false;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
@@ -119,8 +119,7 @@ void Listener::resume() {
 // override a full queue.
 void Listener::update() {
   bool want = poll_ && !paused_ && !backing_off_;
-  if (want == polling_) return;
-  polling_ = want;
+  if (want == polling()) return;
   if (!want) {
     if (poll_) uv_poll_stop(poll_);
     return;
@@ -133,7 +132,7 @@ void Listener::update() {
 void Listener::on_readable() {
   // A bounded batch per wakeup keeps the loop responsive to workers and
   // the control socket under a connection flood.
-  for (int i = 0; i < 128 && fd_ >= 0 && polling_; ++i) {
+  for (int i = 0; i < 128 && fd_ >= 0 && polling(); ++i) {
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;

@@ -38,6 +38,7 @@ class Listener {
  private:
   void on_readable();
   void update();  // polls while neither paused nor backing off
+  bool polling() const { return poll_ && uv_is_active(reinterpret_cast<const uv_handle_t*>(poll_)); }
 
   uv_loop_t* loop_;
   OnAccept on_accept_;
@@ -46,7 +47,6 @@ class Listener {
   uv_timer_t* retry_ = nullptr;  // ends the EMFILE back-off
   bool paused_ = false;           // by the owner (its queue is full)
   bool backing_off_ = false;      // after EMFILE/ENFILE, for 100 ms
-  bool polling_ = false;
 };
 
 }  // namespace rack::master

@@ -370,16 +370,15 @@ std::vector<std::string> dir_names(const std::string& dir) {
   return names;
 }
 
-std::optional<RotatedFile> newest_rotated(const std::vector<std::string>& names, const std::string& base) {
+std::vector<RotatedFile> list_rotated(const std::vector<std::string>& names, const std::string& base) {
   std::string prefix = base + ".";
   std::vector<RotatedFile> rotated;
   for (auto it = std::lower_bound(names.begin(), names.end(), prefix); it != names.end() && it->starts_with(prefix);
        ++it) {
     if (auto f = parse_rotated(base, *it)) rotated.push_back(std::move(*f));
   }
-  if (rotated.empty()) return std::nullopt;
   sort_newest_first(rotated);
-  return std::move(rotated.front());
+  return rotated;
 }
 
 void lower_this_thread_priority_for_housekeeping() {
@@ -434,8 +433,6 @@ void sweep_rotated(const std::string& dir, const std::string& base, unsigned kee
 
 // ---- reading back (rackctl logs -n) ----------------------------------------
 
-namespace {
-
 void split_lines(std::string_view data, std::vector<std::string>& lines) {
   while (!data.empty()) {
     std::size_t nl = data.find('\n');
@@ -447,8 +444,6 @@ void split_lines(std::string_view data, std::vector<std::string>& lines) {
     data.remove_prefix(nl + 1);
   }
 }
-
-}  // namespace
 
 std::vector<std::string> last_lines(const std::string& path, std::size_t n) {
   if (n == 0) return {};

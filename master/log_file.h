@@ -131,15 +131,17 @@ void lower_this_thread_priority_for_housekeeping();
 // Rotated files of `base` in `dir`, newest first.
 std::vector<RotatedFile> list_rotated(const std::string& dir, const std::string& base);
 // The same for many bases with one read of the directory: `names` are
-// dir_names(dir), sorted. The newest rotated file of `base`, if any.
+// dir_names(dir), sorted.
 std::vector<std::string> dir_names(const std::string& dir);
-std::optional<RotatedFile> newest_rotated(const std::vector<std::string>& names, const std::string& base);
+std::vector<RotatedFile> list_rotated(const std::vector<std::string>& names, const std::string& base);
 
 // The last n lines of a plain file, read backwards from its end, oldest
 // first; of a ".gz", by inflating it whole. Missing file: empty.
 std::vector<std::string> last_lines(const std::string& path, std::size_t n);
 // The same of the first `end` bytes of an open file (the fd stays open).
 std::vector<std::string> last_lines(int fd, uint64_t end, std::size_t n);
+// Appends the lines of `data` (without their '\n'; a last one without it too).
+void split_lines(std::string_view data, std::vector<std::string>& lines);
 std::vector<std::string> last_lines_gz(const std::string& path, std::size_t n);
 
 }  // namespace rack::master

@@ -34,9 +34,7 @@ NodeChannel::NodeChannel(uv_loop_t* loop, int fd, std::string app, json sockname
     : loop_(loop), fd_(fd), app_(std::move(app)), sockname_(std::move(sockname)), events_(std::move(events)) {
   poll_ = new_handle<uv_poll_t>(this);
   uv_poll_init(loop_, poll_, fd_);
-  uv_poll_start(poll_, UV_READABLE, [](uv_poll_t* h, int status, int events) {
-    if (auto* self = static_cast<NodeChannel*>(h->data)) self->on_event(status, events);
-  });
+  watch(false);
 }
 
 NodeChannel::~NodeChannel() {
@@ -153,12 +151,8 @@ void NodeChannel::flush() {
   watch(false);
 }
 
-// uv_poll_start re-registers the fd with epoll even when nothing changes,
-// so only call it when writability interest does (not once per connection).
 void NodeChannel::watch(bool writable) {
-  if (!poll_ || writable == watching_writable_) return;
-  watching_writable_ = writable;
-  uv_poll_start(poll_, writable ? UV_READABLE | UV_WRITABLE : UV_READABLE, [](uv_poll_t* h, int status, int events) {
+  poll_readable(poll_, watching_writable_, writable, [](uv_poll_t* h, int status, int events) {
     if (auto* self = static_cast<NodeChannel*>(h->data)) self->on_event(status, events);
   });
 }

@@ -30,4 +30,14 @@ void close_handle(H*& h) {
   h = nullptr;
 }
 
+// Polls `h` for readable, and for writable too while `writable`, calling
+// uv_poll_start only when that interest changes or the poll is stopped: it
+// re-registers the fd with epoll even when nothing changes (once per
+// connection handed over, otherwise). `writable_now` keeps the interest.
+inline void poll_readable(uv_poll_t* h, bool& writable_now, bool writable, uv_poll_cb cb) {
+  if (!h || (writable == writable_now && uv_is_active(reinterpret_cast<uv_handle_t*>(h)))) return;
+  writable_now = writable;
+  uv_poll_start(h, writable ? UV_READABLE | UV_WRITABLE : UV_READABLE, cb);
+}
+
 }  // namespace rack::master

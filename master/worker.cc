@@ -293,12 +293,7 @@ void Worker::flush_outbox() {
 }
 
 void Worker::watch_channel(bool writable) {
-  // uv_poll_start re-registers with epoll even when nothing changes.
-  if (!channel_poll_ ||
-      (writable == watching_writable_ && uv_is_active(reinterpret_cast<uv_handle_t*>(channel_poll_))))
-    return;
-  watching_writable_ = writable;
-  uv_poll_start(channel_poll_, writable ? UV_READABLE | UV_WRITABLE : UV_READABLE, [](uv_poll_t* h, int status, int events) {
+  poll_readable(channel_poll_, watching_writable_, writable, [](uv_poll_t* h, int status, int events) {
     if (auto* self = static_cast<Worker*>(h->data)) self->on_channel_event(status, events);
   });
 }
