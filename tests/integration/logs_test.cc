@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -78,6 +79,37 @@ pid_t follow(Rack& rack, const std::string& app, bool json, int& out, const char
 std::string strip_prefix(const std::string& line) {
   auto p = line.find("] ");
   return p == std::string::npos ? line : line.substr(p + 2);
+}
+
+// Reads a `rackctl logs -f --json` follower's output until enough(seen) or
+// 60 s: seen counts each "<slot> <k>" line by k. The follower being let go
+// (an error line) fails the test.
+std::map<long, int> read_followed(int out, const std::function<bool(const std::map<long, int>&)>& enough) {
+  std::string buf;
+  std::map<long, int> seen;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  fcntl(out, F_SETFL, O_NONBLOCK);
+  while (!enough(seen) && std::chrono::steady_clock::now() < deadline) {
+    char chunk[65536];
+    ssize_t n = read(out, chunk, sizeof chunk);
+    if (n <= 0) {
+      std::this_thread::sleep_for(20ms);
+      continue;
+    }
+    buf.append(chunk, n);
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      auto j = nlohmann::json::parse(buf.substr(0, nl), nullptr, false);
+      buf.erase(0, nl + 1);
+      if (j.is_discarded()) continue;
+      if (j.contains("error")) FAIL_CHECK("the follower was let go: " << j.dump());
+      std::istringstream in(strip_prefix(j.value("line", "")));
+      int slot;
+      long k;
+      if (in >> slot >> k) seen[k]++;
+    }
+  }
+  return seen;
 }
 
 uint64_t scrape_counter(Rack& rack, const std::string& name) {
@@ -176,29 +208,7 @@ TEST_CASE("logs: rackctl logs -f started before a rotation sees every line acros
   pid_t follower = follow(rack, "chat", true, out);
   std::this_thread::sleep_for(300ms);  // the follower is subscribed
   std::ofstream(trigger) << "go";
-  std::string buf;
-  std::map<long, int> seen;
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  fcntl(out, F_SETFL, O_NONBLOCK);
-  while (seen.size() < 20000 && std::chrono::steady_clock::now() < deadline) {
-    char chunk[65536];
-    ssize_t n = read(out, chunk, sizeof chunk);
-    if (n <= 0) {
-      std::this_thread::sleep_for(20ms);
-      continue;
-    }
-    buf.append(chunk, n);
-    size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
-      auto j = nlohmann::json::parse(buf.substr(0, nl), nullptr, false);
-      buf.erase(0, nl + 1);
-      if (j.is_discarded()) continue;
-      std::istringstream in(strip_prefix(j.value("line", "")));
-      int slot;
-      long k;
-      if (in >> slot >> k) seen[k]++;
-    }
-  }
+  auto seen = read_followed(out, [](const std::map<long, int>& seen) { return seen.size() >= 20000; });
   kill(follower, SIGTERM);
   waitpid(follower, nullptr, 0);
   close(out);
@@ -226,30 +236,7 @@ TEST_CASE("logs: a follower started mid-stream with a long tail sees every line 
   }, 20s, 20ms));
   int out = -1;
   pid_t follower = follow(rack, "flow", true, out, "100000");
-  std::string buf;
-  std::map<long, int> seen;
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  fcntl(out, F_SETFL, O_NONBLOCK);
-  while (!seen.contains(total) && std::chrono::steady_clock::now() < deadline) {
-    char chunk[65536];
-    ssize_t n = read(out, chunk, sizeof chunk);
-    if (n <= 0) {
-      std::this_thread::sleep_for(20ms);
-      continue;
-    }
-    buf.append(chunk, n);
-    size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
-      auto j = nlohmann::json::parse(buf.substr(0, nl), nullptr, false);
-      buf.erase(0, nl + 1);
-      if (j.is_discarded()) continue;
-      if (j.contains("error")) FAIL_CHECK("the follower was let go: " << j.dump());
-      std::istringstream in(j.value("line", ""));
-      int slot;
-      long k;
-      if (in >> slot >> k) seen[k]++;
-    }
-  }
+  auto seen = read_followed(out, [&](const std::map<long, int>& seen) { return seen.contains(total); });
   kill(follower, SIGTERM);
   waitpid(follower, nullptr, 0);
   close(out);
