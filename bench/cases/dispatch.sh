@@ -3,7 +3,10 @@
 #   rack       rack-hello x2 behind rackd (round-robin, fd passing)
 #   reuseport  the same rack-hello x2 listening by themselves (SO_REUSEPORT)
 #   nginx      2 workers, return 200 "hello\n"
-# All three run at once and take turns, so machine noise hits them alike.
+#   reuseport-again  the reuseport peer once more: its ratio to reuseport is
+#              the noise floor of the run
+# All of them run at once and take turns of 1 s (benchtool.py turns), so
+# machine noise hits them alike.
 # Also rackd's CPU time per dispatched connection during the close runs.
 
 bench_dispatch() {
@@ -61,24 +64,13 @@ YAML
     ((WARMUP)) && wrk_json "${url[$peer]}" ka 1 >/dev/null
   done
 
-  local rep mode peers json
+  # reuseport is measured twice, as two peers: how far the same server
+  # differs from itself in this run is the noise floor of every ratio.
+  local rep mode
   for rep in $(seq "$RATIO_REPS"); do
-    # Rotate the order each repetition: no peer always goes first.
-    case $((rep % 3)) in
-      1) peers=(rack reuseport nginx) ;;
-      2) peers=(reuseport nginx rack) ;;
-      0) peers=(nginx rack reuseport) ;;
-    esac
     for mode in close ka; do
-      for peer in "${peers[@]}"; do
-        if [[ $peer == rack ]]; then
-          json=$(wrk_rackd_cost "$rackd" "$admin" hello "${url[$peer]}" "$mode")
-        else
-          json=$(wrk_json "${url[$peer]}" "$mode")
-        fi
-        record dispatch "$mode.$peer" "$rep" "$json"
-        say "  rep $rep $mode $peer: $(jq -r '"\(.rps|floor) req/s, errors \(.err_connect + .err_read + .err_write + .err_timeout + .err_status)"' <<<"$json")"
-      done
+      wrk_turns dispatch "$rep" "$mode" "rack=${url[rack]},rackd=$rackd,admin=$admin,app=hello" \
+        "reuseport=${url[reuseport]}" "nginx=${url[nginx]}" "reuseport-again=${url[reuseport]}" || return 1
     done
   done
   rack_down "$home"

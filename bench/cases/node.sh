@@ -40,19 +40,17 @@ bench_node() {
     ((WARMUP)) && wrk_json "${url[$peer]}" ka 1 >/dev/null  # and JIT
   done
 
-  local rep mode json n=${#peers[@]} k
+  local rep mode specs=()
+  for peer in "${peers[@]}"; do
+    if [[ $peer == rack-node ]]; then
+      specs+=("$peer=${url[$peer]},rackd=$rackd,admin=$admin,app=hello")
+    else
+      specs+=("$peer=${url[$peer]}")
+    fi
+  done
   for rep in $(seq "$RATIO_REPS"); do
     for mode in close ka; do
-      for k in $(seq 0 $((n - 1))); do
-        peer=${peers[$(((k + rep) % n))]}  # rotate the order
-        if [[ $peer == rack-node ]]; then
-          json=$(wrk_rackd_cost "$rackd" "$admin" hello "${url[$peer]}" "$mode")
-        else
-          json=$(wrk_json "${url[$peer]}" "$mode")
-        fi
-        record node "$mode.$peer" "$rep" "$json"
-        say "  rep $rep $mode $peer: $(jq -r '"\(.rps|floor) req/s, errors \(.err_connect + .err_read + .err_write + .err_timeout + .err_status)"' <<<"$json")"
-      done
+      wrk_turns node "$rep" "$mode" "${specs[@]}" || return 1
     done
   done
   ((WITH_PM2)) && pm2_cmd delete hello >/dev/null 2>&1

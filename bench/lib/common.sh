@@ -19,7 +19,7 @@ export PM2_HOME="$RUN/pm2"
 # connections leave the two cores of the reference machine to the servers.
 WRK_THREADS=1
 WRK_CONNS=32
-DURATION=${DURATION:-5}                # seconds per wrk measurement
+DURATION=${DURATION:-5}                # seconds each peer is measured per repetition
 REPS=${REPS:-3}                        # repetitions; the report takes medians
 
 say() { printf '\033[1m[%s]\033[0m %s\n' "$(date +%T)" "$*" >&2; }
@@ -93,19 +93,6 @@ free_ports() { python3 "$LIB/benchtool.py" freeport "$1"; }
 cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 CLK_TCK=$(getconf CLK_TCK)
 
-# wrk_rackd_cost RACKD_PID ADMIN APP URL MODE: wrk_json's result plus
-# rackd's CPU time over the run and per connection it dispatched
-# (rack_connections_dispatched_total of APP, from the admin listener).
-wrk_rackd_cost() {
-  local t0 c0 t1 c1 json
-  t0=$(cpu_ticks "$1") c0=$(rack_counter "$2" rack_connections_dispatched_total "$3")
-  json=$(wrk_json "$4" "$5")
-  t1=$(cpu_ticks "$1") c1=$(rack_counter "$2" rack_connections_dispatched_total "$3")
-  jq -c --argjson cpu_us "$(((t1 - t0) * 1000000 / CLK_TCK))" --argjson conns "$((c1 - c0))" \
-    '. + {rackd_cpu_us: $cpu_us, rackd_conns: $conns,
-          rackd_cpu_us_per_conn: (if $conns > 0 then $cpu_us / $conns else null end)}' <<<"$json"
-}
-
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 # ---- wrk -----------------------------------------------------------------------
@@ -116,6 +103,24 @@ wrk_json() {
   local url=$1 mode=$2 secs=${3:-$DURATION} hdr=()
   [[ $mode == close ]] && hdr=(-H 'Connection: close')
   wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${secs}s" "${hdr[@]}" -s "$LIB/wrk_json.lua" "$url" | tail -n1
+}
+
+# wrk_turns GROUP REP MODE SPEC...: the peers of one comparison (SPEC is
+# NAME=URL, plus ,rackd=PID,admin=ADDR,app=APP for a Rack peer: its rackd's
+# CPU time per dispatched connection is added) measured in turns by
+# benchtool.py: $DURATION rounds of 1 s each, the order rotating every round
+# and every repetition. Records one result per peer (NAME = MODE.PEER).
+wrk_turns() {
+  local group=$1 rep=$2 mode=$3 spec args=() json n=0
+  shift 3
+  for spec; do args+=(--peer "$spec"); done
+  while read -r json; do
+    record "$group" "$mode.$(jq -r .name <<<"$json")" "$rep" "$(jq -c 'del(.name)' <<<"$json")"
+    say "  rep $rep $mode $(jq -r '"\(.name): \(.rps|floor) req/s, errors \(.err_connect + .err_read + .err_write + .err_timeout + .err_status)"' <<<"$json")"
+    n=$((n + 1))
+  done < <(python3 "$LIB/benchtool.py" turns --mode "$mode" --turns "$DURATION" --secs 1 \
+             --lua "$LIB/wrk_json.lua" --threads "$WRK_THREADS" --conns "$WRK_CONNS" --rotate "$rep" "${args[@]}")
+  ((n == $#)) || { warn "wrk_turns $group rep $rep $mode: $n results for $# peers"; return 1; }
 }
 
 # wrk_start URL MODE OUTFILE: a long wrk in the background, ended by wrk_stop
@@ -178,11 +183,6 @@ rack_admin() { rack_status "$1" | jq -r '.rackd.admin'; }
 rack_pid() { rack_status "$1" | jq -r '.rackd.pid'; }
 rack_worker_pids() { rack_status "$1" | jq -r --arg a "$2" '[.apps[] | select(.name == $a) | .workers[].pid] | join(",")'; }
 
-# A counter from the admin /metrics, e.g. rack_counter ADDR rack_connections_dispatched_total web
-rack_counter() {
-  curl -fs "http://$1/metrics" | awk -v m="$2" -v app="$3" '
-    $1 == m "{app=\"" app "\"}" { print $2; found = 1 } END { if (!found) print 0 }'
-}
 
 # ---- PM2 -----------------------------------------------------------------------
 
