@@ -23,6 +23,7 @@
 #include "rack/config.h"
 #include "rack/logging.h"
 #include "node_preload.h"
+#include "spawn.h"
 #include "supervisor.h"
 
 namespace {
@@ -177,6 +178,7 @@ int main(int argc, char** argv) {
   }
 
   sweep_stale_segments();
+  spdlog::info("{}", rack::master::adopt_batch_scheduling());
   std::string preload_err;
   if (!rack::master::node_preload::install(args.home, preload_err))
     spdlog::warn("node workers run without Rack's preload (their reloads may fail requests): {}", preload_err);

@@ -1,13 +1,16 @@
 #include "spawn.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 extern char** environ;
 
@@ -39,7 +42,22 @@ std::vector<std::string> build_env(const SpawnRequest& req) {
 
 enum Step { kDup = 1, kChdir = 2, kExec = 3, kParent = 4 };
 
+bool g_reset_scheduling = false;  // rackd switched itself to SCHED_BATCH
+
 }  // namespace
+
+std::string adopt_batch_scheduling() {
+  if (const char* e = std::getenv("RACK_SCHED_BATCH"); e && std::string_view(e) == "0")
+    return "scheduling: SCHED_OTHER kept (RACK_SCHED_BATCH=0)";
+  int policy = ::sched_getscheduler(0);
+  if (policy != SCHED_OTHER)
+    return "scheduling: policy " + std::to_string(policy) + " set from outside kept, for rackd and its workers";
+  sched_param none{};
+  if (::sched_setscheduler(0, SCHED_BATCH, &none) != 0)
+    return std::string("scheduling: SCHED_BATCH refused (") + std::strerror(errno) + "); SCHED_OTHER kept";
+  g_reset_scheduling = true;
+  return "scheduling: the loop runs SCHED_BATCH; workers start SCHED_OTHER";
+}
 
 int spawn(const SpawnRequest& req, Spawned& out, std::string& what) {
   std::vector<std::string> env = build_env(req);
@@ -79,6 +97,10 @@ int spawn(const SpawnRequest& req, Spawned& out, std::string& what) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) _exit(1);
     ::setpgid(0, 0);  // Ctrl-C at rackd's terminal goes to rackd, which stops workers in order
+    if (g_reset_scheduling) {
+      sched_param none{};
+      ::sched_setscheduler(0, SCHED_OTHER, &none);  // rackd's own SCHED_BATCH is not the app's
+    }
     sigset_t all;
     sigemptyset(&all);
     ::sigprocmask(SIG_SETMASK, &all, nullptr);

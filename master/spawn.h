@@ -34,4 +34,16 @@ struct Spawned {
 // `what` names the failing step ("execve /usr/bin/x", "chdir /srv").
 int spawn(const SpawnRequest& req, Spawned& out, std::string& what);
 
+// Called once, on the loop thread, before anything is spawned. When rackd
+// was started with the default scheduling policy (SCHED_OTHER), the loop
+// thread switches to SCHED_BATCH: woken by a new connection, it no longer
+// preempts the worker or client running on that CPU, and hands over in one
+// turn the connections that arrived meanwhile. On 2 busy cores that is 15%
+// more Connection: close throughput (docs/BENCHMARKS.md), for at most one
+// scheduler slice of extra wait when every CPU is busy. Workers still start
+// with the policy rackd was started with. RACK_SCHED_BATCH=0 opts out, and a
+// policy set from outside (chrt, systemd's CPUSchedulingPolicy=) is kept.
+// Returns a line for the log.
+std::string adopt_batch_scheduling();
+
 }  // namespace rack::master

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -244,6 +245,21 @@ TEST_CASE("core: rackd --no-daemon exits non-zero when an app cannot start") {
   auto r = run({bin("rackd"), "--no-daemon", eco}, {"RACK_HOME=" + rack.home()}, 10s);
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("eco.yaml:3") != std::string::npos);
+}
+
+TEST_CASE("core: rackd's loop runs SCHED_BATCH, its workers the policy rackd started with; RACK_SCHED_BATCH=0 opts out") {
+  // What we start rackd with; a policy set from outside is kept by both.
+  int ours = sched_getscheduler(0);
+  for (bool opt_out : {false, true}) {
+    CAPTURE(opt_out);
+    Rack rack;
+    std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 2));
+    auto r = run({bin("rackd"), "--home", rack.home(), eco}, {opt_out ? "RACK_SCHED_BATCH=0" : "RACK_SCHED_BATCH=1"});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    REQUIRE(rack.wait_ready("web", 2));
+    CHECK(sched_getscheduler(rack.rackd_pid()) == (ours == SCHED_OTHER && !opt_out ? SCHED_BATCH : ours));
+    for (pid_t w : rack.pids("web")) CHECK(sched_getscheduler(w) == ours);
+  }
 }
 
 TEST_CASE("core: the control socket is 0600 and refuses peers of another uid") {
