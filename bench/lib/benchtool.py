@@ -174,26 +174,28 @@ def cmd_turns(a):
     peers = [parse_peer(p) for p in a.peer]
     hdr = ["-H", "Connection: close"] if a.mode == "close" else []
     acc = {p["name"]: {"requests": 0, "duration_s": 0.0, "err_connect": 0, "err_read": 0, "err_write": 0,
-                       "err_timeout": 0, "err_status": 0, "p50": [], "p99": [], "turns": [],
-                       "rackd_cpu_us": 0, "rackd_conns": 0} for p in peers}
+                       "err_timeout": 0, "err_status": 0, "p50": [], "p99": [], "turns": []} for p in peers}
+    # rackd's CPU time and dispatch counter are read around all the rounds,
+    # not around each turn: reading the counter is a /metrics scrape, which
+    # costs rackd (and its workers) CPU of its own. rackd idles meanwhile in
+    # the other peers' turns.
+    before = {p["name"]: (dispatched(p["admin"], p["app"]), proc_cpu_us(p["rackd"])) for p in peers if p.get("rackd")}
     for k in range(a.turns):
         shift = (a.rotate + k) % len(peers)
         for p in peers[shift:] + peers[:shift]:
-            rackd = p.get("rackd")
-            if rackd:
-                cpu0, conns0 = proc_cpu_us(rackd), dispatched(p["admin"], p["app"])
             out = subprocess.run(["wrk", f"-t{a.threads}", f"-c{a.conns}", f"-d{a.secs}s", *hdr,
                                   "-s", a.lua, p["url"]], capture_output=True, text=True, check=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
             t = acc[p["name"]]
-            if rackd:
-                t["rackd_cpu_us"] += proc_cpu_us(rackd) - cpu0
-                t["rackd_conns"] += (dispatched(p["admin"], p["app"]) or 0) - (conns0 or 0)
             for key in ("requests", "duration_s", "err_connect", "err_read", "err_write", "err_timeout", "err_status"):
                 t[key] += r[key]
             t["p50"].append(r["lat_p50_ms"])
             t["p99"].append(r["lat_p99_ms"])
             t["turns"].append(round(r["rps"], 1))
+    for name, (conns0, cpu0) in before.items():
+        p = next(p for p in peers if p["name"] == name)
+        acc[name]["rackd_cpu_us"] = proc_cpu_us(p["rackd"]) - cpu0
+        acc[name]["rackd_conns"] = (dispatched(p["admin"], p["app"]) or 0) - (conns0 or 0)
     for p in peers:
         t = acc[p["name"]]
         out = {"name": p["name"], "requests": t["requests"], "duration_s": round(t["duration_s"], 3),
