@@ -166,11 +166,29 @@ def parse_peer(spec):
     return peer
 
 
+def balanced_orders(n):
+    """The rows of a Williams design: orders of n peers in which every peer
+    goes first equally often and follows every other peer equally often
+    (over n rows, 2n when n is odd). A turn can be helped or hurt by the one
+    before it (a cyclic rotation kept the same neighbours, and the peer that
+    always followed nginx measured 7% above its own copy that always
+    followed Rack)."""
+    first, lo, hi = [0], 1, n - 1
+    while len(first) < n:
+        first.append(lo)
+        lo += 1
+        if len(first) < n:
+            first.append(hi)
+            hi -= 1
+    rows = [[(f + i) % n for f in first] for i in range(n)]
+    return rows + [r[::-1] for r in rows] if n % 2 else rows
+
+
 def cmd_turns(a):
     """Peers measured in short turns, round after round, so that a slow
     spell of a shared machine (seconds long) falls on all of them alike: the
-    same server against itself varies ±20% between back-to-back 5 s runs
-    here, and ±5% as the sum of five 1 s turns."""
+    same server against itself varied ±20% between back-to-back 5 s runs
+    here, and about ±5% as the sum of five 1 s turns."""
     peers = [parse_peer(p) for p in a.peer]
     hdr = ["-H", "Connection: close"] if a.mode == "close" else []
     acc = {p["name"]: {"requests": 0, "duration_s": 0.0, "err_connect": 0, "err_read": 0, "err_write": 0,
@@ -180,9 +198,10 @@ def cmd_turns(a):
     # costs rackd (and its workers) CPU of its own. rackd idles meanwhile in
     # the other peers' turns.
     before = {p["name"]: (dispatched(p["admin"], p["app"]), proc_cpu_us(p["rackd"])) for p in peers if p.get("rackd")}
+    orders = balanced_orders(len(peers))
     for k in range(a.turns):
-        shift = (a.rotate + k) % len(peers)
-        for p in peers[shift:] + peers[:shift]:
+        for i in orders[(a.rotate * a.turns + k) % len(orders)]:
+            p = peers[i]
             out = subprocess.run(["wrk", f"-t{a.threads}", f"-c{a.conns}", f"-d{a.secs}s", *hdr,
                                   "-s", a.lua, p["url"]], capture_output=True, text=True, check=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
@@ -195,18 +214,20 @@ def cmd_turns(a):
     for name, (conns0, cpu0) in before.items():
         p = next(p for p in peers if p["name"] == name)
         acc[name]["rackd_cpu_us"] = proc_cpu_us(p["rackd"]) - cpu0
-        acc[name]["rackd_conns"] = (dispatched(p["admin"], p["app"]) or 0) - (conns0 or 0)
+        conns1 = dispatched(p["admin"], p["app"])
+        # A failed read is no count, not zero.
+        acc[name]["rackd_conns"] = conns1 - conns0 if conns0 is not None and conns1 is not None else None
     for p in peers:
         t = acc[p["name"]]
         out = {"name": p["name"], "requests": t["requests"], "duration_s": round(t["duration_s"], 3),
                "rps": round(t["requests"] / t["duration_s"], 1) if t["duration_s"] else None,
                **{k: t[k] for k in ("err_connect", "err_read", "err_write", "err_timeout", "err_status")},
-               # Percentiles do not add up: the median turn's.
-               "lat_p50_ms": statistics.median(t["p50"]), "lat_p99_ms": statistics.median(t["p99"]),
+               # Percentiles do not add up: the median turn's p50, the worst turn's p99.
+               "lat_p50_ms": statistics.median(t["p50"]), "lat_p99_ms": max(t["p99"]),
                "turns_rps": t["turns"]}
         if p.get("rackd"):
             out.update(rackd_cpu_us=t["rackd_cpu_us"], rackd_conns=t["rackd_conns"],
-                       rackd_cpu_us_per_conn=t["rackd_cpu_us"] / t["rackd_conns"] if t["rackd_conns"] > 0 else None)
+                       rackd_cpu_us_per_conn=t["rackd_cpu_us"] / t["rackd_conns"] if t["rackd_conns"] else None)
         print(json.dumps(out), flush=True)
 
 

@@ -247,18 +247,26 @@ TEST_CASE("core: rackd --no-daemon exits non-zero when an app cannot start") {
   CHECK(r.err.find("eco.yaml:3") != std::string::npos);
 }
 
-TEST_CASE("core: rackd's loop runs SCHED_BATCH, its workers the policy rackd started with; RACK_SCHED_BATCH=0 opts out") {
-  // What we start rackd with; a policy set from outside is kept by both.
-  int ours = sched_getscheduler(0);
-  for (bool opt_out : {false, true}) {
-    CAPTURE(opt_out);
+TEST_CASE("core: rackd's loop runs SCHED_BATCH, its workers the policy rackd started with; RACK_SCHED_BATCH=0 and a policy set from outside are kept") {
+  // rackd inherits our policy: the default one, whatever the runner had.
+  sched_param none{};
+  REQUIRE(sched_setscheduler(0, SCHED_OTHER, &none) == 0);
+  enum class Start { Default, OptOut, Idle };
+  for (Start how : {Start::Default, Start::OptOut, Start::Idle}) {
+    CAPTURE(static_cast<int>(how));
     Rack rack;
     std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 2));
-    auto r = run({bin("rackd"), "--home", rack.home(), eco}, {opt_out ? "RACK_SCHED_BATCH=0" : "RACK_SCHED_BATCH=1"});
+    std::vector<std::string> argv = {bin("rackd"), "--home", rack.home(), eco};
+    // A policy set from outside (here SCHED_IDLE with chrt) is kept, by rackd and its workers.
+    if (how == Start::Idle) argv.insert(argv.begin(), {"/usr/bin/chrt", "--idle", "0"});
+    auto r = run(argv, {how == Start::OptOut ? "RACK_SCHED_BATCH=0" : "RACK_SCHED_BATCH=1"});
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     REQUIRE(rack.wait_ready("web", 2));
-    CHECK(sched_getscheduler(rack.rackd_pid()) == (ours == SCHED_OTHER && !opt_out ? SCHED_BATCH : ours));
-    for (pid_t w : rack.pids("web")) CHECK(sched_getscheduler(w) == ours);
+    pid_t rackd = rack.rackd_pid();
+    REQUIRE(rackd > 0);
+    int expect = how == Start::Default ? SCHED_BATCH : how == Start::OptOut ? SCHED_OTHER : SCHED_IDLE;
+    CHECK(sched_getscheduler(rackd) == expect);
+    for (pid_t w : rack.pids("web")) CHECK(sched_getscheduler(w) == (how == Start::Idle ? SCHED_IDLE : SCHED_OTHER));
   }
 }
 
