@@ -187,8 +187,8 @@ def balanced_orders(n):
 def cmd_turns(a):
     """Peers measured in short turns, round after round, so that a slow
     spell of a shared machine (seconds long) falls on all of them alike: the
-    same server against itself varied ±20% between back-to-back 5 s runs
-    here, and about ±5% as the sum of five 1 s turns."""
+    same server against itself varied by up to 28% between back-to-back 5 s
+    runs here, and by 5–10% as the sum of five 1 s turns."""
     peers = [parse_peer(p) for p in a.peer]
     hdr = ["-H", "Connection: close"] if a.mode == "close" else []
     acc = {p["name"]: {"requests": 0, "duration_s": 0.0, "err_connect": 0, "err_read": 0, "err_write": 0,

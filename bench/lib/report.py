@@ -361,8 +361,8 @@ def write_report(res, m, path):
          "every round, and a peer's figure is its requests over its 5 turns (p50: the median turn's; p99: the "
          "worst turn's). The orders form a balanced (Williams) "
          "design: every peer goes first, and follows every other peer, equally often. The same server measured "
-         "against itself this way differed by about ±5% per repetition; in back-to-back 5 s runs it differed by "
-         "±20%. Comparison 1 measures the SO_REUSEPORT workers twice, as two peers: the run shows its own noise "
+         "against itself this way differs by 5–10% per repetition (the noise floor rows); in back-to-back 5 s runs "
+         "it differed by up to 28%. Comparison 1 measures the SO_REUSEPORT workers twice, as two peers: the run shows its own noise "
          "floor, and Rack is compared with the mean of the two.", ""]
     if mode != "full":
         L += ["> **Smoke run (`--quick`): one short repetition each, Rack and the native baselines only "
