@@ -159,6 +159,9 @@ void NodeChannel::watch(bool writable) {
 
 void NodeChannel::on_event(int status, int events) {
   if (status < 0) {
+    // POLLERR: node closed with our messages unread; what it sent before
+    // (answers, its final metrics) is still queued behind the error.
+    read(~0u);
     close();
     return;
   }
@@ -168,6 +171,7 @@ void NodeChannel::on_event(int status, int events) {
 
 void NodeChannel::read(unsigned max_reads) {
   char buf[65536];
+  bool reset = false;
   for (unsigned i = 0; i < max_reads && fd_ >= 0; ++i) {
     // node never sends us descriptors; recvmsg with MSG_CMSG_CLOEXEC would
     // only matter if it did, and a stray one is closed below.
@@ -182,6 +186,11 @@ void NodeChannel::read(unsigned max_reads) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      // Reported once, ahead of what node sent before closing (see channel::recv).
+      if (errno == ECONNRESET && !reset) {
+        reset = true;
+        continue;
+      }
       close();
       return;
     }

@@ -300,6 +300,9 @@ void Worker::watch_channel(bool writable) {
 
 void Worker::on_channel_event(int status, int events) {
   if (status < 0) {
+    // POLLERR (libuv says UV_EBADF): the worker closed with our messages
+    // unread. What it sent before is still queued: read it, then close.
+    if (channel_fd_ >= 0) read_channel(~0u);
     close_channel();
     return;
   }

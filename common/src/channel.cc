@@ -58,11 +58,19 @@ IoResult recv(int sock, Message& out) {
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   ssize_t n;
+  bool reset = false;
   for (;;) {
     n = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n >= 0) break;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult::WouldBlock;
+    // A peer that closes with our messages unread makes AF_UNIX report
+    // ECONNRESET once, ahead of the messages it sent before closing (a
+    // worker's final metrics snapshot, its ConnReturns): read those first.
+    if (errno == ECONNRESET && !reset) {
+      reset = true;
+      continue;
+    }
     if (errno == ECONNRESET) return IoResult::Closed;
     return IoResult::Error;
   }

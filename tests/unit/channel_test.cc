@@ -35,3 +35,20 @@ TEST_CASE("channel carries framed messages and an fd over SOCK_SEQPACKET") {
   close(p[0]);
   close(p[1]);
 }
+
+TEST_CASE("channel: what a peer sent before closing with our messages unread is still read") {
+  // A worker that exits with a Ping from rackd unread: AF_UNIX reports
+  // ECONNRESET once, ahead of the worker's last messages (its final
+  // metrics snapshot), which used to be dropped with it.
+  int sv[2];
+  REQUIRE(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+  CHECK(channel::send(sv[1], channel::Type::Ping, channel::encode_u64(1)) == channel::IoResult::Ok);  // never read
+  CHECK(channel::send(sv[0], channel::Type::MetricsRep, channel::encode_u64(0) + "final") == channel::IoResult::Ok);
+  ::close(sv[0]);
+  channel::Message m;
+  REQUIRE(channel::recv(sv[1], m) == channel::IoResult::Ok);
+  CHECK(m.type == channel::Type::MetricsRep);
+  CHECK(m.payload.substr(8) == "final");
+  CHECK(channel::recv(sv[1], m) == channel::IoResult::Closed);
+  ::close(sv[1]);
+}
