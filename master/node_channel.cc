@@ -171,7 +171,6 @@ void NodeChannel::on_event(int status, int events) {
 
 void NodeChannel::read(unsigned max_reads) {
   char buf[65536];
-  bool reset = false;
   for (unsigned i = 0; i < max_reads && fd_ >= 0; ++i) {
     // node never sends us descriptors; recvmsg with MSG_CMSG_CLOEXEC would
     // only matter if it did, and a stray one is closed below.
@@ -182,15 +181,9 @@ void NodeChannel::read(unsigned max_reads) {
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
-    ssize_t n = ::recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    ssize_t n = channel::recv_msg(fd_, msg);
     if (n < 0) {
-      if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      // Reported once, ahead of what node sent before closing (see channel::recv).
-      if (errno == ECONNRESET && !reset) {
-        reset = true;
-        continue;
-      }
       close();
       return;
     }

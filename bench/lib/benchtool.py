@@ -13,11 +13,12 @@ Each subcommand prints one JSON object (or a plain value) on stdout:
   wait-tail --file F --needle S      epoch seconds when S shows up at the end of F
   verify-lines --n N FILE...         numbered lines L000000001..N across FILEs
                                      (plain or .gz): found, missing, duplicated
-  turns --mode close|ka --turns K --secs S --lua F --threads T --conns C [--rotate R]
+  turns --mode close|ka --turns K --secs S --lua F --threads T --conns C [--rep R]
         --peer NAME=URL[,rackd=PID,admin=ADDR,app=APP] ...
                                      wrk against each peer in turn, K rounds of
-                                     S seconds each, in an order that rotates
-                                     every round; one JSON line per peer
+                                     S seconds each, in the balanced orders of
+                                     balanced_orders() (repetition R picks up
+                                     where R-1 left off); one JSON line per peer
 """
 import argparse
 import gzip
@@ -200,7 +201,7 @@ def cmd_turns(a):
     before = {p["name"]: (dispatched(p["admin"], p["app"]), proc_cpu_us(p["rackd"])) for p in peers if p.get("rackd")}
     orders = balanced_orders(len(peers))
     for k in range(a.turns):
-        for i in orders[(a.rotate * a.turns + k) % len(orders)]:
+        for i in orders[(a.rep * a.turns + k) % len(orders)]:
             p = peers[i]
             out = subprocess.run(["wrk", f"-t{a.threads}", f"-c{a.conns}", f"-d{a.secs}s", *hdr,
                                   "-s", a.lua, p["url"]], capture_output=True, text=True, check=True).stdout
@@ -288,7 +289,7 @@ def main():
     s.add_argument("--lua", required=True)
     s.add_argument("--threads", type=int, required=True)
     s.add_argument("--conns", type=int, required=True)
-    s.add_argument("--rotate", type=int, default=0)
+    s.add_argument("--rep", type=int, default=0)
     s.add_argument("--peer", action="append", required=True)
     s.set_defaults(fn=cmd_turns)
 

@@ -108,8 +108,9 @@ wrk_json() {
 # wrk_turns GROUP REP MODE SPEC...: the peers of one comparison (SPEC is
 # NAME=URL, plus ,rackd=PID,admin=ADDR,app=APP for a Rack peer: its rackd's
 # CPU time per dispatched connection is added) measured in turns by
-# benchtool.py: $DURATION rounds of 1 s each, the order rotating every round
-# and every repetition. Records one result per peer (NAME = MODE.PEER).
+# benchtool.py: $DURATION rounds of 1 s each, in balanced orders (every peer
+# goes first, and follows every other, equally often). Records one result
+# per peer (NAME = MODE.PEER).
 wrk_turns() {
   local group=$1 rep=$2 mode=$3 spec args=() json n=0
   shift 3
@@ -119,7 +120,7 @@ wrk_turns() {
     say "  rep $rep $mode $(jq -r '"\(.name): \(.rps|floor) req/s, errors \(.err_connect + .err_read + .err_write + .err_timeout + .err_status)"' <<<"$json")"
     n=$((n + 1))
   done < <(python3 "$LIB/benchtool.py" turns --mode "$mode" --turns "$DURATION" --secs 1 \
-             --lua "$LIB/wrk_json.lua" --threads "$WRK_THREADS" --conns "$WRK_CONNS" --rotate "$rep" "${args[@]}")
+             --lua "$LIB/wrk_json.lua" --threads "$WRK_THREADS" --conns "$WRK_CONNS" --rep "$rep" "${args[@]}")
   ((n == $#)) || { warn "wrk_turns $group rep $rep $mode: $n results for $# peers"; return 1; }
 }
 
@@ -182,7 +183,6 @@ rack_listen() { rack_status "$1" | jq -r --arg a "$2" '.apps[] | select(.name ==
 rack_admin() { rack_status "$1" | jq -r '.rackd.admin'; }
 rack_pid() { rack_status "$1" | jq -r '.rackd.pid'; }
 rack_worker_pids() { rack_status "$1" | jq -r --arg a "$2" '[.apps[] | select(.name == $a) | .workers[].pid] | join(",")'; }
-
 
 # ---- PM2 -----------------------------------------------------------------------
 

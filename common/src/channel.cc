@@ -57,20 +57,9 @@ IoResult recv(int sock, Message& out) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
-  ssize_t n;
-  bool reset = false;
-  for (;;) {
-    n = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n >= 0) break;
-    if (errno == EINTR) continue;
+  ssize_t n = recv_msg(sock, msg);
+  if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult::WouldBlock;
-    // A peer that closes with our messages unread makes AF_UNIX report
-    // ECONNRESET once, ahead of the messages it sent before closing (a
-    // worker's final metrics snapshot, its ConnReturns): read those first.
-    if (errno == ECONNRESET && !reset) {
-      reset = true;
-      continue;
-    }
     if (errno == ECONNRESET) return IoResult::Closed;
     return IoResult::Error;
   }
@@ -108,6 +97,20 @@ void attach_fd(msghdr& msg, FdControl& control, int fd) {
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+}
+
+ssize_t recv_msg(int sock, msghdr& msg) {
+  bool reset = false;
+  for (;;) {
+    ssize_t n = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    if (errno == ECONNRESET && !reset) {
+      reset = true;
+      continue;
+    }
+    return -1;
+  }
 }
 
 int take_fd(msghdr& msg) {

@@ -139,6 +139,12 @@ void attach_fd(msghdr& msg, FdControl& control, int fd);
 // Returns the first fd a received message carried (-1 if none) and closes
 // any others, so a misbehaving peer cannot leak descriptors into us.
 int take_fd(msghdr& msg);
+// recvmsg(MSG_DONTWAIT | MSG_CMSG_CLOEXEC), retried on EINTR and past the
+// ECONNRESET that AF_UNIX reports once when the peer closed with our
+// messages unread: it comes ahead of what the peer sent before closing (a
+// worker's final metrics snapshot, its ConnReturns), which is read instead.
+// -1 with errno otherwise.
+ssize_t recv_msg(int sock, msghdr& msg);
 
 // Payload helpers for the fixed binary payloads (ids and counters are u64).
 std::string encode_u64s(std::span<const uint64_t> values);
