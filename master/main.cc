@@ -22,8 +22,8 @@
 
 #include "rack/config.h"
 #include "rack/logging.h"
-#include "node_preload.h"
-#include "spawn.h"
+#include "node/preload.h"
+#include "lifecycle/spawn.h"
 #include "supervisor.h"
 
 namespace {

@@ -6,9 +6,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "control_api.h"
+#include "api/control_api.h"
 #include "rack/timer.h"
-#include "metrics_endpoint.h"
+#include "metrics/endpoint.h"
 #include "uv_handle.h"
 
 namespace rack::master {

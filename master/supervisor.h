@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "app.h"
-#include "listener.h"
+#include "app/app.h"
+#include "dispatch/listener.h"
 #include "rack/config.h"
 #include "rack/http.h"
 

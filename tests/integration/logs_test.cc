@@ -153,7 +153,9 @@ void wait_quiet(const std::string& dir, const std::string& base, bool compress) 
     for (auto& e : fs::directory_iterator(dir)) {
       std::string n = e.path().filename();
       if (n.rfind(base, 0) != 0) continue;
-      total += e.file_size();
+      std::error_code gone;  // a compression's .tmp file can vanish meanwhile
+      uintmax_t size = e.file_size(gone);
+      if (!gone) total += size;
       if (compress && n != base + ".log" && !n.ends_with(".gz")) pending = true;
     }
     bool quiet = total == last && !pending;

@@ -2,7 +2,7 @@
 
 #include <variant>
 
-#include "backoff.h"
+#include "lifecycle/backoff.h"
 
 using namespace rack::master;
 using namespace std::chrono_literals;

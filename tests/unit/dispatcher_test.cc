@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "dispatcher.h"
+#include "dispatch/dispatcher.h"
 
 using namespace rack::master;
 

@@ -22,10 +22,10 @@
 #include <thread>
 #include <vector>
 
-#include "app_log.h"
-#include "log_file.h"
+#include "logs/app_log.h"
+#include "logs/log_file.h"
 #include "rack/offload.h"
-#include "rotation_policy.h"
+#include "logs/rotation_policy.h"
 
 using namespace rack::master;
 using rack::config::LogConfig;

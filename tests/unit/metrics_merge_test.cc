@@ -15,7 +15,7 @@
 #include <set>
 #include <sstream>
 
-#include "metrics_merge.h"
+#include "metrics/merge.h"
 
 using namespace rack::master;
 using Aggregation = rack::config::Aggregation;

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "node_channel.h"
+#include "node/channel.h"
 
 using rack::master::parse_conn_answer;
 

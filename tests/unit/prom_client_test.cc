@@ -6,8 +6,8 @@
 
 #include <cmath>
 
-#include "metrics_text.h"
-#include "prom_client.h"
+#include "metrics/text.h"
+#include "metrics/prom_client.h"
 
 using namespace rack::master;
 using json = nlohmann::json;

@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "worker_state.h"
+#include "lifecycle/worker_state.h"
 
 using namespace rack::master;
 using S = WorkerState;

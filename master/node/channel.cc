@@ -1,4 +1,4 @@
-#include "node_channel.h"
+#include "node/channel.h"
 
 #include <sys/socket.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "listener.h"
+#include "dispatch/listener.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

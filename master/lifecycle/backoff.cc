@@ -1,4 +1,4 @@
-#include "backoff.h"
+#include "lifecycle/backoff.h"
 
 #include <algorithm>
 

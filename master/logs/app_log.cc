@@ -6,7 +6,7 @@
 // pressure, subscribers) -> LogFile buffer -> one write(2) at the end of the
 // feed() call. Writing on the loop is fine for a local file; batching per
 // read keeps it at one syscall per pipe read instead of one per line.
-#include "app_log.h"
+#include "logs/app_log.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -21,8 +21,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "log_file.h"
-#include "rotation_policy.h"
+#include "logs/log_file.h"
+#include "logs/rotation_policy.h"
 
 namespace rack::master {
 namespace {

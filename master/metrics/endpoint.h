@@ -29,7 +29,7 @@
 #include <utility>
 #include <vector>
 
-#include "metrics_merge.h"
+#include "metrics/merge.h"
 #include "rack/http.h"
 
 namespace rack::master {

@@ -1,4 +1,4 @@
-#include "control_api.h"
+#include "api/control_api.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "log_file.h"
+#include "logs/log_file.h"
 #include "rack/logging.h"
 #include "rack/offload.h"
 #include "supervisor.h"

@@ -20,12 +20,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "app_log.h"
-#include "backoff.h"
-#include "dispatcher.h"
-#include "listener.h"
+#include "logs/app_log.h"
+#include "lifecycle/backoff.h"
+#include "dispatch/dispatcher.h"
+#include "dispatch/listener.h"
 #include "rack/config.h"
-#include "worker.h"
+#include "lifecycle/worker.h"
 
 namespace rack::master {
 

@@ -1,7 +1,7 @@
 // The current log file of a stream and the housekeeping of its rotated
 // siblings. LogFile runs on the loop; sweep_rotated and the readers run
 // wherever the caller puts them and share nothing with LogFile.
-#include "log_file.h"
+#include "logs/log_file.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "node_preload.h"
+#include "node/preload.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "node_preload_js.h"  // generated from node_preload.js: kNodePreloadJs
+#include "node/preload_js.h"  // generated from node_preload.js: kNodePreloadJs
 
 namespace rack::master::node_preload {
 

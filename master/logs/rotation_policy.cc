@@ -1,6 +1,6 @@
 // Time formats and rotation decisions. Plain functions of their inputs; the
 // clock is always passed in.
-#include "rotation_policy.h"
+#include "logs/rotation_policy.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,10 +1,10 @@
-#include "prom_client.h"
+#include "metrics/prom_client.h"
 
 #include <cmath>
 #include <limits>
 #include <set>
 
-#include "metrics_text.h"
+#include "metrics/text.h"
 
 namespace rack::master::prom_client {
 

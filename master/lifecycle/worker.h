@@ -18,14 +18,14 @@
 #include <unordered_map>
 #include <vector>
 
-#include "app_log.h"
-#include "http_probe.h"
-#include "node_channel.h"
-#include "dispatcher.h"
-#include "proc_stats.h"
+#include "logs/app_log.h"
+#include "lifecycle/http_probe.h"
+#include "node/channel.h"
+#include "dispatch/dispatcher.h"
+#include "lifecycle/proc_stats.h"
 #include "rack/channel.h"
 #include "rack/config.h"
-#include "worker_state.h"
+#include "lifecycle/worker_state.h"
 
 namespace rack::master {
 

@@ -1,4 +1,4 @@
-#include "metrics_merge.h"
+#include "metrics/merge.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,11 +1,11 @@
-#include "metrics_endpoint.h"
+#include "metrics/endpoint.h"
 
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
-#include "app.h"
-#include "proc_stats.h"
+#include "app/app.h"
+#include "lifecycle/proc_stats.h"
 #include "supervisor.h"
 #include "uv_handle.h"
 

@@ -56,7 +56,7 @@
 #include <string_view>
 #include <vector>
 
-#include "metrics_text.h"
+#include "metrics/text.h"
 #include "rack/config.h"
 
 namespace rack::master {

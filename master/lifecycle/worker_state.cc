@@ -1,4 +1,4 @@
-#include "worker_state.h"
+#include "lifecycle/worker_state.h"
 
 namespace rack::master {
 

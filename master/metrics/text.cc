@@ -1,4 +1,4 @@
-#include "metrics_text.h"
+#include "metrics/text.h"
 
 #include <algorithm>
 #include <charconv>

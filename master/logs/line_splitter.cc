@@ -7,7 +7,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "app_log.h"
+#include "logs/line_splitter.h"
 
 namespace rack::master {
 

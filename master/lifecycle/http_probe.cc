@@ -1,4 +1,4 @@
-#include "http_probe.h"
+#include "lifecycle/http_probe.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "worker.h"
+#include "lifecycle/worker.h"
 
 #include <signal.h>
 #include <arpa/inet.h>
@@ -19,9 +19,9 @@
 #include <spdlog/spdlog.h>
 
 #include "rack/timer.h"
-#include "node_preload.h"
-#include "prom_client.h"
-#include "spawn.h"
+#include "node/preload.h"
+#include "metrics/prom_client.h"
+#include "lifecycle/spawn.h"
 #include "uv_handle.h"
 
 namespace rack::master {

@@ -22,8 +22,8 @@
 #include <string_view>
 #include <vector>
 
-#include "app_log.h"
-#include "rotation_policy.h"
+#include "logs/app_log.h"
+#include "logs/rotation_policy.h"
 
 namespace rack::master {
 

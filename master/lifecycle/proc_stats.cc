@@ -1,4 +1,4 @@
-#include "proc_stats.h"
+#include "lifecycle/proc_stats.h"
 
 #include <dirent.h>
 #include <unistd.h>

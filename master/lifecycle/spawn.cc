@@ -1,4 +1,4 @@
-#include "spawn.h"
+#include "lifecycle/spawn.h"
 
 #include <fcntl.h>
 #include <sched.h>

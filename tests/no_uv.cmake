@@ -1,0 +1,16 @@
+# Fails when any of SOURCES includes uv.h, directly or through a header.
+# Run by ctest: cmake -DCXX=... -DINCLUDES=a;b -DSOURCES=x.cc;y.cc -P no_uv.cmake
+set(_flags -std=c++20)
+foreach(_i IN LISTS INCLUDES)
+  list(APPEND _flags -I${_i})
+endforeach()
+foreach(_src IN LISTS SOURCES)
+  execute_process(COMMAND ${CXX} ${_flags} -M ${_src} OUTPUT_VARIABLE _deps RESULT_VARIABLE _rc ERROR_VARIABLE _err)
+  if(NOT _rc EQUAL 0)
+    message(FATAL_ERROR "could not list the includes of ${_src}: ${_err}")
+  endif()
+  if(_deps MATCHES "/uv\\.h")
+    message(FATAL_ERROR "${_src} includes uv.h; the decision layer must not depend on the event loop")
+  endif()
+endforeach()
+message(STATUS "checked ${SOURCES}")
