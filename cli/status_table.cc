@@ -28,20 +28,22 @@ std::string human_duration(double s) {
 
 std::string render_status(const json& status) {
   std::vector<std::vector<std::string>> rows = {
-      {"app", "slot", "pid", "state", "↺", "gen", "uptime", "cpu", "mem", "listen"}};
+      {"app", "status", "slot", "pid", "state", "↺", "gen", "uptime", "cpu", "mem", "listen"}};
   std::vector<std::string> notes;
   for (const auto& app : status.value("apps", json::array())) {
     std::string name = app.value("name", "?");
     std::string listen = app["listen"].is_string() ? app["listen"].get<std::string>() : "-";
+    std::string app_status = app.value("status", "?");
     const auto& workers = app.value("workers", json::array());
     if (workers.empty()) {
-      rows.push_back({name, "-", "-", app.value("status", "stopped"), "-", "-", "-", "-", "-", listen});
+      rows.push_back({name, app_status, "-", "-", "-", "-", "-", "-", "-", "-", listen});
       continue;
     }
     for (const auto& w : workers) {
       bool alive = w["pid"].is_number();
       rows.push_back({
           name,
+          app_status,
           std::to_string(w.value("slot", 0)),
           alive ? std::to_string(w["pid"].get<long>()) : "-",
           w.value("state", "?"),

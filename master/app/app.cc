@@ -94,6 +94,17 @@ std::size_t App::ready_workers() const {
   return std::count_if(workers_.begin(), workers_.end(), [](auto& p) { return p.second->lifecycle().in_rotation(); });
 }
 
+AppStatus App::app_status() const {
+  std::vector<WorkerState> slots;
+  slots.reserve(cfg_->instances);
+  for (unsigned i = 0; i < cfg_->instances; ++i) {
+    auto it = slots_.find(static_cast<int>(i));
+    Worker* w = it == slots_.end() ? nullptr : it->second->current;
+    slots.push_back(w ? w->state() : WorkerState::Starting);
+  }
+  return master::app_status(stopped_ ? Stopped::Yes : Stopped::No, slots);
+}
+
 const std::vector<Worker*> App::workers() const {
   std::vector<Worker*> out;
   for (auto& [id, w] : workers_) out.push_back(w.get());
@@ -650,7 +661,8 @@ json App::status() const {
       {"protocol", config::to_string(cfg_->protocol)},
       {"listen", listener_.fd() >= 0 ? json(listener_.bound_address()) : (cfg_->listen ? json(cfg_->listen->str()) : json(nullptr))},
       {"instances", cfg_->instances},
-      {"status", stopped_ ? "stopped" : reload_ ? "reloading" : "online"},
+      {"status", std::string(to_string(app_status()))},
+      {"reloading", reload_.has_value()},
       {"generation", generation_},
       {"file", cfg_->at.file},
       {"queue", queue_.size()},

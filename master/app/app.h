@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "app/app_status.h"
 #include "logs/app_log.h"
 #include "lifecycle/backoff.h"
 #include "dispatch/dispatcher.h"
@@ -92,6 +93,8 @@ class App final : public WorkerEvents {
   }
   bool has_processes() const;
   std::size_t ready_workers() const;
+  // online | degraded | down | errored | stopped, from the slots (app_status.h).
+  AppStatus app_status() const;
   std::string health_error() const;  // "" when healthy
   // The app's own checks (App::health_check in its workers) over its ready
   // workers: name → error, "" when it passes in every one of them.
