@@ -21,6 +21,7 @@
 #include "client.h"
 #include "rack/config.h"
 #include "rack/logging.h"
+#include "saved_apps.h"
 #include "status_table.h"
 
 using json = nlohmann::json;
@@ -181,15 +182,17 @@ int cmd_kill() {
 int cmd_save() {
   Answer a = call("GET", "/v1/status");
   if (a.exit != kOk) return a.exit;
-  json dump = json::array();
+  std::vector<SavedApp> apps;
   for (auto& app : a.body["apps"]) {
-    if (!app.contains("file")) continue;
-    dump.push_back({{"name", app["name"]}, {"file", app["file"]}, {"instances", app["instances"]},
-                    {"stopped", app.value("status", "") == "stopped"}});
+    if (!app.contains("file") || !app["file"].is_string() || !app["name"].is_string()) continue;
+    SavedApp s{app["name"].get<std::string>(), app["file"].get<std::string>(), std::nullopt,
+               app.value("status", "") == "stopped"};
+    if (app.contains("instances") && app["instances"].is_number_integer()) s.instances = app["instances"].get<long>();
+    apps.push_back(std::move(s));
   }
   std::string path = rack_home() + "/dump.json";
-  std::ofstream(path) << dump.dump(2) << "\n";
-  std::cout << "saved " << dump.size() << " app(s) to " << path << "\n";
+  std::ofstream(path) << saved_apps_json(apps).dump(2) << "\n";
+  std::cout << "saved " << apps.size() << " app(s) to " << path << "\n";
   return kOk;
 }
 
@@ -200,22 +203,23 @@ int cmd_resurrect() {
     std::fprintf(stderr, "rackctl: nothing to resurrect: %s does not exist (run rackctl save first)\n", path.c_str());
     return kFailed;
   }
-  json dump = json::parse(in, nullptr, false);
-  if (!dump.is_array()) {
-    std::fprintf(stderr, "rackctl: %s is not a saved app list\n", path.c_str());
-    return kFailed;
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string error;
+  auto apps = parse_saved_apps(text, error);
+  if (!apps) {
+    std::fprintf(stderr, "rackctl: %s is not a saved app list: %s\n", path.c_str(), error.c_str());
+    return kUsage;
   }
   if (int rc = ensure_daemon(); rc != kOk) return rc;
   int worst = kOk;
-  for (auto& e : dump) {
-    if (e.value("stopped", false)) continue;
-    std::string name = e.value("name", ""), file = e.value("file", "");
-    Answer a = call("POST", "/v1/start", {{"file", file}, {"only", name}});
+  for (const SavedApp& e : *apps) {
+    if (e.stopped) continue;
+    Answer a = call("POST", "/v1/start", {{"file", e.file}, {"only", e.name}});
     if (a.exit != kOk) {
       worst = std::max(worst, a.exit);
       continue;
     }
-    if (e.contains("instances")) call("POST", "/v1/apps/" + name + "/scale", {{"instances", e["instances"]}});
+    if (e.instances) call("POST", "/v1/apps/" + e.name + "/scale", {{"instances", *e.instances}});
   }
   print_status(false);
   return worst;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "metrics/text.h"
+#include "rack/json.h"
 
 namespace rack::master::prom_client {
 
@@ -55,7 +56,7 @@ std::optional<std::string> to_exposition(const json& answer, std::string& error)
   }
   if (answer.contains("error")) {
     error = "prom-client reported: " + (answer["error"].is_string() ? answer["error"].get<std::string>()
-                                                                     : answer["error"].dump());
+                                                                     : json_input::excerpt(answer["error"]));
     return std::nullopt;
   }
   if (!answer.contains("metrics") || !answer["metrics"].is_array()) {

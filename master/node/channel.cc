@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "rack/channel.h"
+#include "rack/json.h"
 #include "uv_handle.h"
 
 namespace rack::master {
@@ -242,12 +243,16 @@ void NodeChannel::handle_line(std::string_view line) {
   uint64_t ack = 0;
   bool accepted = false;
   if (parse_conn_answer(line, ack, accepted)) return conn_answered(ack, accepted);
-  json m = json::parse(line, nullptr, false);
-  if (m.is_discarded()) {
-    if (!warned_unparsable_) spdlog::warn("{}: node worker sent a line that is not JSON; ignored", app_);
+  std::string error;
+  std::optional<json> parsed = json_input::parse(line, error);
+  if (!parsed) {
+    if (!warned_unparsable_)
+      spdlog::warn("{}: node worker sent a line that is not usable JSON ({}); ignored, and so are any more", app_,
+                   error);
     warned_unparsable_ = true;
     return;
   }
+  const json& m = *parsed;
   std::string cmd = m.is_object() && m.contains("cmd") && m["cmd"].is_string() ? m["cmd"].get<std::string>() : "";
   if (cmd == "NODE_CLUSTER") return handle_cluster(m);
   if (cmd == "NODE_HANDLE_ACK") return;  // the handle arrived; the cluster answer follows
@@ -277,7 +282,7 @@ void NodeChannel::handle_cluster(const json& m) {
       // Not node's shape. The worker may already be serving the
       // connection: giving it to another worker could serve it twice.
       spdlog::warn("{}: node worker answered a connection with accepted={}; taken as accepted", app_,
-                   m["accepted"].dump());
+                   json_input::excerpt(m["accepted"]));
       return conn_answered(ack, true);
     }
     return conn_answered(ack, m["accepted"].get<bool>());
@@ -298,7 +303,7 @@ void NodeChannel::handle_cluster(const json& m) {
       // dispatches one TCP address per app; refused with ENOTSUP, and the
       // app's TCP server can still come after it.
       spdlog::warn("{}: node worker asked for a non-TCP server (addressType {}, {}); Rack dispatches TCP only",
-                   app_, type.dump(), where);
+                   app_, json_input::excerpt(type), json_input::clip(where));
       reply["errno"] = -95;
       reply["key"] = key;
     } else if (key_.empty()) {
@@ -318,7 +323,7 @@ void NodeChannel::handle_cluster(const json& m) {
       // One listening socket per app. A second server (another port) is
       // refused with ENOTSUP so the app sees an 'error' event on listen().
       spdlog::warn("{}: node worker asked for a second server ({}); Rack serves one listen address per app",
-                   app_, where);
+                   app_, json_input::clip(where));
       reply["errno"] = -95;
       reply["key"] = key;
     }

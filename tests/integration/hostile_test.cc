@@ -1,0 +1,70 @@
+// Hostile input: what a client, a worker or a file in RACK_HOME sends must
+// get a clear error, never crash rackd, and never harm what runs.
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include "harness.h"
+
+using namespace rack::test;
+
+namespace {
+
+std::string apps_dir() { return std::string(RACK_SOURCE_DIR) + "/tests/apps"; }
+
+std::string fake_node(const std::string& name, const std::string& args) {
+  return "  - name: " + name + "\n    run: [python3, fake_node.py, " + args + "]\n    cwd: " + apps_dir() +
+         "\n    protocol: node\n    listen: 127.0.0.1:0\n    ready_timeout: 10s\n";
+}
+
+}  // namespace
+
+TEST_CASE("hostile: a node worker's 200 KB line of nested arrays is refused and rackd and the worker carry on") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 1) +
+                                                    fake_node("deep", "deep, '100000'"));
+  auto r = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  pid_t rackd = rack.rackd_pid();
+  // The worker writes the deep lines first, then "listening": it becomes
+  // ready only if rackd read past them.
+  REQUIRE(rack.wait_ready("deep", 1));
+  CHECK(pid_alive(rackd));
+  CHECK(rack.wait_ready("web", 1));
+  std::ifstream log(rack.home() + "/rackd.log");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK(text.find("nested deeper than 64 levels") != std::string::npos);
+  // The line is never quoted whole into the log.
+  CHECK(text.find("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[") == std::string::npos);
+}
+
+TEST_CASE("hostile: rackctl resurrect on a malformed dump.json says what is wrong and exits 2") {
+  Rack rack;
+  struct Case {
+    const char* dump;
+    const char* says;
+  } cases[] = {
+      {"[1]", "entry 0: expected an object, got number"},
+      {"{\"name\":\"web\"}", "expected a list of saved apps, got object"},
+      {"[{\"name\":\"web\",\"file\":7}]", "entry 0: file: expected a non-empty string, got 7 (number)"},
+      {"[{\"name\":\"web\",\"file\":\"/x.yaml\",\"instances\":\"two\"}]", "instances: expected a whole number >= 1"},
+      {"[{\"name\":\"web\",\"file\":\"/x.yaml\",\"stopped\":1}]", "stopped: expected true or false, got number"},
+      {"[{\"file\":\"/x.yaml\"}]", "entry 0: name: missing"},
+      {"[{\"name\":\"web\",", "parse error"},
+  };
+  for (const Case& c : cases) {
+    rack.write_file("dump.json", c.dump);
+    auto r = rack.ctl({"resurrect"});
+    CHECK_MESSAGE(r.exit_code == 2, std::string(c.dump) << " -> exit " << r.exit_code << ": " << r.err);
+    CHECK_MESSAGE(r.err.find(c.says) != std::string::npos, std::string(c.dump) << " -> " << r.err);
+  }
+  std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  rack.write_file("dump.json", deep);
+  auto r = rack.ctl({"resurrect"});
+  CHECK(r.exit_code == 2);
+  CHECK_MESSAGE(r.err.find("nested deeper than 64 levels") != std::string::npos, r.err);
+  // Nothing was started for a file that is wrong.
+  CHECK_FALSE(std::filesystem::exists(rack.home() + "/rackd.sock"));
+}
