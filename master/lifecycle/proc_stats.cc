@@ -1,12 +1,15 @@
 #include "lifecycle/proc_stats.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <string_view>
 
 namespace rack::master {
 
@@ -56,6 +59,8 @@ std::optional<ProcSample> read_proc(pid_t pid) {
   static const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
   static const long page = ::sysconf(_SC_PAGESIZE);
   ProcSample s;
+  s.cpu_user_seconds = utime / ticks;
+  s.cpu_system_seconds = stime / ticks;
   s.cpu_seconds = (utime + stime) / ticks;
   s.rss_bytes = static_cast<uint64_t>(rss_pages) * page;
   s.start_time_s = boot_time_s() + starttime / ticks;
@@ -73,6 +78,53 @@ double cpu_percent(const ProcSample& before, const ProcSample& after, double wal
   if (wall_seconds <= 0) return 0;
   double d = after.cpu_seconds - before.cpu_seconds;
   return d < 0 ? 0 : 100.0 * d / wall_seconds;
+}
+
+namespace {
+
+// The lowest limit in `file` of the cgroup at `path` and its parents under
+// `root`. cgroup v2 writes "max" for none, v1 a number near 2^63.
+std::optional<uint64_t> lowest_limit(const std::string& root, std::string path, const char* file) {
+  std::optional<uint64_t> lowest;
+  for (;;) {
+    std::ifstream f(root + (path == "/" ? "" : path) + "/" + file);
+    std::string v;
+    if (f >> v && v != "max") {
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (end && *end == '\0' && n < (1ull << 62) && (!lowest || n < *lowest)) lowest = n;
+    }
+    if (path.empty() || path == "/") break;
+    auto cut = path.rfind('/');
+    path = cut == 0 || cut == std::string::npos ? "/" : path.substr(0, cut);
+  }
+  return lowest;
+}
+
+}  // namespace
+
+std::optional<uint64_t> cgroup_memory_limit() {
+  std::ifstream self("/proc/self/cgroup");
+  std::string line;
+  std::optional<uint64_t> lowest;
+  auto take = [&](std::optional<uint64_t> v) {
+    if (v && (!lowest || *v < *lowest)) lowest = v;
+  };
+  while (std::getline(self, line)) {
+    if (line.rfind("0::", 0) == 0) take(lowest_limit("/sys/fs/cgroup", line.substr(3), "memory.max"));
+    auto v1 = line.find(":memory:");
+    if (v1 != std::string::npos)
+      take(lowest_limit("/sys/fs/cgroup/memory", line.substr(v1 + 8), "memory.limit_in_bytes"));
+  }
+  return lowest;
+}
+
+unsigned usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return static_cast<unsigned>(CPU_COUNT(&set));
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<unsigned>(n) : 1;
 }
 
 }  // namespace rack::master

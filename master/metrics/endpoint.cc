@@ -5,7 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/app.h"
-#include "lifecycle/proc_stats.h"
+#include "metrics/rack_families.h"
 #include "supervisor.h"
 #include "uv_handle.h"
 
@@ -24,105 +24,12 @@ ProcessKey key_of(const Worker& w) {
           std::chrono::duration_cast<std::chrono::nanoseconds>(w.started_at().time_since_epoch()).count()};
 }
 
-bool has_live_process(const Worker& w) { return w.pid() > 0 && w.lifecycle().has_process(); }
 
 // Workers rackd can ask for metrics: rack workers, and node workers
 // (prom-client's cluster request; answered empty by Rack's preload when the
 // app does not use prom-client).
 bool reports_metrics(const Worker& w) {
   return w.cfg().protocol == config::Protocol::Rack || w.cfg().protocol == config::Protocol::Node;
-}
-
-// rackd's own families: counts it keeps itself and /proc figures. They are
-// `exclusive`, so a worker family of the same name cannot add to them.
-void render_rackd(Supervisor& sup, const std::vector<App*>& apps, bool with_rackd_process, Exposition& ex) {
-  auto fam = [&](const char* name, MetricType type, const char* help) {
-    return ex.family(name, type, help, true);
-  };
-  auto app_l = [](App* a) { return label_pair("app", a->name()); };
-  {
-    auto* f = fam("rack_workers", MetricType::Gauge, "Workers by app and lifecycle state.");
-    for (App* a : apps) {
-      std::map<std::string, int> by_state;
-      for (auto s : {"starting", "ready", "draining", "stopping", "backoff", "errored"}) by_state[s] = 0;
-      for (Worker* w : a->workers()) {
-        auto s = std::string(to_string(w->state()));
-        if (by_state.count(s)) by_state[s]++;
-      }
-      for (auto& [s, n] : by_state) f->sample(app_l(a) + "," + label_pair("state", s), n);
-    }
-  }
-  {
-    auto* f = fam("rack_worker_restarts_total", MetricType::Counter, "Worker restarts by reason.");
-    for (App* a : apps)
-      for (auto& [reason, n] : a->counters().restarts_by_reason)
-        f->sample(app_l(a) + "," + label_pair("reason", reason), static_cast<double>(n));
-  }
-  struct PerApp {
-    const char* name;
-    MetricType type;
-    const char* help;
-    double (*value)(App*);
-  };
-  const PerApp per_app[] = {
-      {"rack_connections_dispatched_total", MetricType::Counter, "Connections handed to workers.",
-       [](App* a) { return static_cast<double>(a->counters().connections_dispatched); }},
-      {"rack_connections_requeued_total", MetricType::Counter,
-       "Connections given back (worker died before taking them, or idle keep-alive during drain).",
-       [](App* a) { return static_cast<double>(a->counters().connections_requeued); }},
-      {"rack_connections_expired_total", MetricType::Counter, "Queued connections closed after queue_timeout.",
-       [](App* a) { return static_cast<double>(a->counters().connections_expired); }},
-      {"rack_dispatch_queue_depth", MetricType::Gauge, "Connections waiting for a ready worker.",
-       [](App* a) { return static_cast<double>(a->queue_depth()); }},
-      {"rack_reloads_total", MetricType::Counter, "Reloads started.",
-       [](App* a) { return static_cast<double>(a->counters().reloads); }},
-      {"rack_reloads_failed_total", MetricType::Counter, "Reloads that stopped because a replacement failed.",
-       [](App* a) { return static_cast<double>(a->counters().reloads_failed); }},
-      {"rack_log_bytes_total", MetricType::Counter, "Bytes written to the app's log files.",
-       [](App* a) { return static_cast<double>(a->log_stats().bytes_written); }},
-      {"rack_log_lines_total", MetricType::Counter, "Lines written to the app's log files.",
-       [](App* a) { return static_cast<double>(a->log_stats().lines_written); }},
-      {"rack_log_rotations_total", MetricType::Counter, "Rotations of the app's log files.",
-       [](App* a) { return static_cast<double>(a->log_stats().rotations); }},
-      {"rack_log_dropped_lines_total", MetricType::Counter, "Lines dropped with logs.on_full: drop.",
-       [](App* a) { return static_cast<double>(a->log_stats().dropped_lines); }},
-      {"rack_log_write_errors_total", MetricType::Counter, "Failed writes to the app's log files (retried).",
-       [](App* a) { return static_cast<double>(a->log_stats().write_errors); }},
-  };
-  for (auto& p : per_app) {
-    auto* f = fam(p.name, p.type, p.help);
-    for (App* a : apps) f->sample(app_l(a), p.value(a));
-  }
-
-  // /proc figures of every worker of every protocol, and of rackd itself
-  // (app="rackd", no worker label). A slot's worker restarted after a crash
-  // keeps slot and generation, so the pid tells processes apart.
-  struct Row {
-    std::string labels;
-    ProcSample s;
-  };
-  std::vector<Row> rows;
-  for (App* a : apps) {
-    for (Worker* w : a->workers()) {
-      if (!w->proc() || !has_live_process(*w)) continue;
-      rows.push_back({app_l(a) + "," + label_pair("worker", std::to_string(w->slot().index)) + "," +
-                          label_pair("generation", std::to_string(w->generation())) + "," +
-                          label_pair("pid", std::to_string(w->pid())),
-                      *w->proc()});
-    }
-  }
-  if (with_rackd_process)
-    if (auto self = read_proc(::getpid())) rows.push_back({label_pair("app", "rackd"), *self});
-  auto* cpu = fam("process_cpu_seconds_total", MetricType::Counter, "User and system CPU time, in seconds.");
-  auto* rss = fam("process_resident_memory_bytes", MetricType::Gauge, "Resident memory, in bytes.");
-  auto* fds = fam("process_open_fds", MetricType::Gauge, "Open file descriptors.");
-  auto* start = fam("process_start_time_seconds", MetricType::Gauge, "Start time since the epoch, in seconds.");
-  for (auto& r : rows) {
-    cpu->sample(r.labels, r.s.cpu_seconds);
-    rss->sample(r.labels, static_cast<double>(r.s.rss_bytes));
-    fds->sample(r.labels, static_cast<double>(r.s.open_fds));
-    start->sample(r.labels, r.s.start_time_s);
-  }
 }
 
 http::Response text_response(std::string body) {
@@ -281,7 +188,7 @@ std::string MetricsEndpoint::render(const std::string* only) {
     if (!only || a->name() == *only) apps.push_back(a);
 
   Exposition ex;
-  render_rackd(sup_, apps, only == nullptr, ex);
+  render_rack_families(apps, only == nullptr, ex);
   auto* stale = ex.family("rack_metrics_stale_workers", MetricType::Gauge,
                           "Workers that did not answer the last metrics collection in time; their last snapshot was used.",
                           true);

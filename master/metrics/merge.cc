@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "metrics/gauge_aggregation.h"
+
 namespace rack::master {
 
 namespace {
@@ -128,6 +130,15 @@ void add_to_retired(MetricSnapshot& retired, const std::string& name, const Metr
   accumulate(r, fam);
 }
 
+// A gauge named like a counter (prom-client's nodejs_active_handles_total)
+// is exposed untyped: promtool's lint rejects a gauge called *_total and
+// accepts an untyped one, and PromQL treats the two alike. The name stays
+// the app's, so its dashboards keep working.
+MetricType exposed_type(std::string_view name, MetricType type) {
+  bool total = name.size() > 6 && name.substr(name.size() - 6) == "_total";
+  return type == MetricType::Gauge && total ? MetricType::Untyped : type;
+}
+
 }  // namespace
 
 bool MetricsMerge::report(const std::string& app, ProcessKey key, ProcessInfo info, std::string_view text,
@@ -232,7 +243,7 @@ void MetricsMerge::render(const std::string& app, const std::map<std::string, co
     MetricType type = model->type;
     std::string help = model->help;
     if (help.empty() && retired) help = retired->help;
-    Exposition::Family* fam = out.family(name, type, help);
+    Exposition::Family* fam = out.family(name, exposed_type(name, type), help);
     if (!fam) {
       if (skipped) ++*skipped;
       continue;
@@ -275,8 +286,7 @@ void MetricsMerge::render(const std::string& app, const std::map<std::string, co
     }
 
     // Gauges (and untyped): the aggregate per label set, then per worker.
-    auto agg_it = gauges.find(name);
-    config::Aggregation agg = agg_it == gauges.end() ? config::Aggregation::Sum : agg_it->second;
+    config::Aggregation agg = aggregation_for(gauges, name);
     std::map<std::string_view, GaugeAcc> acc;
     for (auto& [slot, p] : owner)
       if (auto* f = family_of(*p))

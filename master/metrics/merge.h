@@ -20,8 +20,10 @@
 //              added, so they are reported per worker (`worker` label);
 //   gauge      per worker with a `worker` label (the slot), and once more
 //   untyped    without it, aggregated over the workers by the app's
-//              `gauges:` choice for that name (sum by default; min, max,
-//              avg, first = lowest slot).
+//              `gauges:` choice for that name (sum, min, max, avg,
+//              first = lowest slot), else by what the name means
+//              (gauge_aggregation.h: lags max, counts sum). A gauge
+//              named *_total is exposed untyped (promtool's lint).
 //
 // Never backwards. A counter sample is the sum over parts: each live
 // process's last report, and the retired totals, into which a process's

@@ -23,7 +23,11 @@
 //    the others, from prom-client's default registry when the app loaded
 //    prom-client, with no metrics when it did not.
 //
-// 3. Send one message per connection instead of two. For every connection
+// 3. Report event-loop lag, for every app, prom-client or not: the
+//    rack_event_loop_lag_seconds gauge a rack worker reports (how late a
+//    500 ms timer fired), added to every metrics answer the worker sends.
+//
+// 4. Send one message per connection instead of two. For every connection
 //    the primary hands over, node's child_process sends {cmd:
 //    'NODE_HANDLE_ACK'} before the cluster's own {ack, accepted} answer.
 //    node's own primary needs it (it sends the next handle only after
@@ -117,6 +121,28 @@ if (cluster.isWorker) {
   };
   const answer = (requestId, reply) => {
     if (process.connected) process.send({ type: 'prom-client:getMetricsRes', requestId, ...reply }, () => {});
+  };
+  // The lag of the last 500 ms tick; unref'd, so it never keeps a worker alive.
+  let lagSeconds = 0;
+  const { performance } = require('perf_hooks');
+  let due = performance.now() + 500;
+  setInterval(() => {
+    const now = performance.now();
+    lagSeconds = Math.max(0, now - due) / 1000;
+    due = now + 500;
+  }, 500).unref();
+  const lagMetric = () => ({
+    name: 'rack_event_loop_lag_seconds', help: 'How late the worker\'s 500 ms loop timer fired.',
+    type: 'gauge', aggregator: 'max', values: [{ value: lagSeconds, labels: {} }],
+  });
+  // Whoever answers (prom-client's own listener or the one below), the
+  // answer goes out through process.send: the lag joins it there.
+  const send = process.send;
+  process.send = function rackSendMetrics(message, ...rest) {
+    if (message && message.type === 'prom-client:getMetricsRes' && Array.isArray(message.metrics)) {
+      message = { ...message, metrics: [...message.metrics, [lagMetric()]] };
+    }
+    return Reflect.apply(send, this, [message, ...rest]);
   };
   process.on('message', (message) => {
     if (!message || message.type !== 'prom-client:getMetricsReq' || promClientAnswers()) return;

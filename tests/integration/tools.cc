@@ -1,0 +1,140 @@
+#include "tools.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <doctest/doctest.h>
+
+namespace rack::test {
+
+std::string which(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::istringstream in(std::string(path ? path : "") + ":/usr/bin:/usr/sbin:/usr/local/bin");
+  std::string dir;
+  while (std::getline(in, dir, ':')) {
+    std::string p = dir + "/" + name;
+    if (!dir.empty() && ::access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
+std::string required_tool(const std::string& name, const std::string& package) {
+  std::string p = which(name);
+  REQUIRE_MESSAGE(!p.empty(), name << " not found: install the Debian " << package << " package (scripts/install-deps)");
+  return p;
+}
+
+int free_port() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+std::string url_encode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+Child::Child(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<std::string>& env) {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::setpgid(0, 0);  // its own group: the destructor ends what it starts too (chromium's helpers)
+    int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(log, 1);
+    ::dup2(log, 2);
+    for (auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+}
+
+bool Child::alive() const {
+  int st = 0;
+  return pid_ > 0 && ::waitpid(pid_, &st, WNOHANG) == 0;
+}
+
+Child::~Child() {
+  if (pid_ <= 0) return;
+  ::kill(-pid_, SIGTERM);
+  int st = 0;
+  if (!wait_until([&] { return ::waitpid(pid_, &st, WNOHANG) == pid_; }, 5s)) {
+    ::kill(-pid_, SIGKILL);
+    ::waitpid(pid_, &st, 0);
+  }
+  ::kill(-pid_, SIGKILL);  // helpers left in the group
+}
+
+Prometheus::Prometheus(Rack& rack, const std::vector<HostPort>& targets, const std::vector<std::string>& rule_files,
+                       const std::string& alertmanager) {
+  std::string bin = required_tool("prometheus", "prometheus");
+  at_ = {"127.0.0.1", free_port()};
+  std::string cfg = "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\n  evaluation_interval: 500ms\n";
+  if (!rule_files.empty()) {
+    cfg += "rule_files:\n";
+    for (auto& f : rule_files) cfg += "  - " + f + "\n";
+  }
+  if (!alertmanager.empty())
+    cfg += "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['" + alertmanager + "']\n";
+  cfg += "scrape_configs:\n  - job_name: rack\n    static_configs:\n      - targets: [";
+  for (std::size_t i = 0; i < targets.size(); ++i) cfg += (i ? ", '" : "'") + targets[i].str() + "'";
+  cfg += "]\n";
+  std::string config = rack.write_file("prometheus.yml", cfg);
+  log_path_ = rack.home() + "/prometheus.log";
+  server_.emplace(std::vector<std::string>{bin, "--config.file=" + config,
+                                           "--storage.tsdb.path=" + rack.home() + "/prometheus-data",
+                                           "--web.listen-address=" + at_.str(), "--log.level=warn"},
+                  log_path_);
+  REQUIRE_MESSAGE(wait_until([&] { return http_get(at_.pair(), "/-/ready", 1s).status == 200; }, 30s, 200ms), log());
+}
+
+json Prometheus::query(const std::string& promql) {
+  auto r = http_get(at_.pair(), "/api/v1/query?query=" + url_encode(promql), 10s);
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) return json{{"error", "HTTP " + std::to_string(r.status) + ": " + r.body}};
+  if (j.value("status", "") != "success") return json{{"error", j.value("error", r.body)}};
+  return j["data"]["result"];
+}
+
+bool Prometheus::wait_for(const std::string& promql, std::chrono::milliseconds timeout) {
+  return wait_until([&] {
+    auto r = query(promql);
+    return r.is_array() && !r.empty();
+  }, timeout, 250ms);
+}
+
+}  // namespace rack::test

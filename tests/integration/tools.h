@@ -1,0 +1,64 @@
+// Outside programs the observability tests run for real: Debian's
+// prometheus, prometheus-alertmanager, chromium, tmux. Each is a Child the
+// test owns (SIGTERM then SIGKILL when it goes out of scope; SIGKILL if
+// the test binary dies), listening on a port chosen at run time.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace rack::test {
+
+struct HostPort {
+  std::string host;
+  int port = 0;
+  std::pair<std::string, int> pair() const { return {host, port}; }
+  std::string str() const { return host + ":" + std::to_string(port); }
+};
+
+// The path of a program in PATH (or /usr/bin, /usr/sbin); "" if absent.
+std::string which(const std::string& name);
+// Like which(), but its absence fails the test: scripts/install-deps
+// installs every tool these tests use, and CI has them.
+std::string required_tool(const std::string& name, const std::string& package);
+int free_port();
+std::string url_encode(const std::string& s);
+std::string read_text(const std::string& path);
+
+class Child {
+ public:
+  Child(const std::vector<std::string>& argv, const std::string& log_path,
+        const std::vector<std::string>& env = {});
+  ~Child();
+  Child(const Child&) = delete;
+  pid_t pid() const { return pid_; }
+  bool alive() const;
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// A Prometheus server scraping `targets` every 500 ms, with `rule_files`.
+class Prometheus {
+ public:
+  Prometheus(Rack& rack, const std::vector<HostPort>& targets, const std::vector<std::string>& rule_files = {},
+             const std::string& alertmanager = "");
+  HostPort at() const { return at_; }
+  std::string log() const { return read_text(log_path_); }
+  // An instant query: the API's data.result, or a json with "error".
+  json query(const std::string& promql);
+  // Waits until `promql` returns at least one series.
+  bool wait_for(const std::string& promql, std::chrono::milliseconds timeout);
+
+ private:
+  HostPort at_;
+  std::string log_path_;
+  std::optional<Child> server_;
+};
+
+}  // namespace rack::test
