@@ -138,3 +138,66 @@ bool Prometheus::wait_for(const std::string& promql, std::chrono::milliseconds t
 }
 
 }  // namespace rack::test
+
+namespace rack::test {
+
+Webhook::Webhook() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(fd_, 16) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  at_ = {"127.0.0.1", ntohs(a.sin_port)};
+  thread_ = std::thread([this] { serve(); });
+}
+
+Webhook::~Webhook() {
+  stop_ = true;
+  ::shutdown(fd_, SHUT_RDWR);
+  if (thread_.joinable()) thread_.join();
+  ::close(fd_);
+}
+
+std::vector<std::string> Webhook::bodies() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bodies_;
+}
+
+// One request per connection, read to its Content-Length (bounded).
+void Webhook::serve() {
+  while (!stop_) {
+    int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    timeval tv{2, 0};
+    ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string in;
+    char buf[8192];
+    std::size_t want = std::string::npos;
+    while (in.size() < (4u << 20)) {
+      auto head_end = in.find("\r\n\r\n");
+      if (head_end != std::string::npos && want == std::string::npos) {
+        std::string head = in.substr(0, head_end);
+        for (auto& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        auto cl = head.find("content-length:");
+        want = head_end + 4 + (cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 15)));
+      }
+      if (want != std::string::npos && in.size() >= want) break;
+      ssize_t n = ::recv(c, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      in.append(buf, static_cast<std::size_t>(n));
+    }
+    auto head_end = in.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      std::lock_guard<std::mutex> lock(mu_);
+      bodies_.push_back(in.substr(head_end + 4));
+    }
+    const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    ::send(c, ok, sizeof ok - 1, MSG_NOSIGNAL);
+    ::close(c);
+  }
+}
+
+}  // namespace rack::test

@@ -6,7 +6,10 @@
 
 #include <sys/types.h>
 
+#include <atomic>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -59,6 +62,30 @@ class Prometheus {
   HostPort at_;
   std::string log_path_;
   std::optional<Child> server_;
+};
+
+}  // namespace rack::test
+
+namespace rack::test {
+
+// A local HTTP receiver (Alertmanager's webhook): answers 200 to every
+// POST and keeps the bodies.
+class Webhook {
+ public:
+  Webhook();
+  ~Webhook();
+  Webhook(const Webhook&) = delete;
+  std::string url(const std::string& path) const { return "http://" + at_.str() + path; }
+  std::vector<std::string> bodies();
+
+ private:
+  void serve();
+  HostPort at_;
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::string> bodies_;
+  std::thread thread_;
 };
 
 }  // namespace rack::test
