@@ -119,7 +119,7 @@ TEST_CASE("core: kill -9 of a worker under load: replaced, rackd stays up, other
   CHECK(restarts == 1);
 }
 
-TEST_CASE("core: a worker that exits at start ends errored with the reason; other apps unaffected") {
+TEST_CASE("core: a worker that exits at start ends errored with the reason, other apps unaffected") {
   Rack rack;
   std::string eco = rack.write_file("eco.yaml",
       "rack:\n  admin: off\napps:\n" + hello_app("good", 1) +
@@ -247,7 +247,7 @@ TEST_CASE("core: rackd --no-daemon exits non-zero when an app cannot start") {
   CHECK(r.err.find("eco.yaml:3") != std::string::npos);
 }
 
-TEST_CASE("core: rackd's loop runs SCHED_BATCH, its workers the policy rackd started with; RACK_SCHED_BATCH=0 and a policy set from outside are kept") {
+TEST_CASE("core: rackd's loop runs SCHED_BATCH, its workers the policy rackd started with, RACK_SCHED_BATCH=0 and a policy set from outside are kept") {
   // rackd inherits our policy: the default one, whatever the runner had.
   sched_param none{};
   REQUIRE(sched_setscheduler(0, SCHED_OTHER, &none) == 0);

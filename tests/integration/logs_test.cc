@@ -250,7 +250,7 @@ TEST_CASE("logs: a follower started mid-stream with a long tail sees every line 
   for (auto& [k, count] : seen) CHECK_MESSAGE(count == 1, "line " << k << " seen " << count << " times");
 }
 
-TEST_CASE("logs: a follower that stops reading is let go with an error; the app loses no line; -n is bounded") {
+TEST_CASE("logs: a follower that stops reading is let go with an error, the app loses no line, -n is bounded") {
   Rack rack;
   std::string done = rack.home() + "/done", trigger = rack.home() + "/go";
   fs::create_directories(done);
@@ -328,7 +328,7 @@ TEST_CASE("logs: a follower keeps following an app that is deleted and started a
   CHECK(std::count_if(lines.begin(), lines.end(), [](const std::string& l) { return strip_prefix(l) == "second"; }) >= 40);
 }
 
-TEST_CASE("logs: disk full blocks the writer without losing a line; on_full: drop counts exactly") {
+TEST_CASE("logs: disk full blocks the writer without losing a line, on_full: drop counts exactly") {
   Rack rack;
   std::string mnt = rack.home() + "/small";
   fs::create_directories(mnt);

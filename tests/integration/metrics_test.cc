@@ -336,7 +336,7 @@ TEST_CASE("metrics: promtool check metrics passes on real output, admin and app 
   CHECK_MESSAGE(rules.exit_code == 0, rules.out << rules.err);
 }
 
-TEST_CASE("metrics: a hung worker does not hold up the scrape; it counts as stale with its last snapshot") {
+TEST_CASE("metrics: a hung worker does not hold up the scrape, it counts as stale with its last snapshot") {
   Rack rack;
   std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" +
                                                     hello_app("web", 2, "    heartbeat_timeout: 30s\n    kill_timeout: 1s\n"));

@@ -196,7 +196,7 @@ TEST_CASE("node: a worker whose app closed its server gets no more connections")
   CHECK(requeued() == before);
 }
 
-TEST_CASE("node: listen on another port is mapped to the app's socket; wait_ready waits for process.send('ready')") {
+TEST_CASE("node: listen on another port is mapped to the app's socket, wait_ready waits for process.send('ready')") {
   Rack rack;
   // The app binds a UDP socket before its server, and opens a second server
   // on another port after it: both are refused (ENOTSUP) and the first HTTP

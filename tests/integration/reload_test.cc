@@ -51,7 +51,7 @@ TEST_CASE("reload: 5 reloads of 4 workers under Connection: close load fail noth
   reload_five_times_under(Load::Mode::Close);
 }
 
-TEST_CASE("reload: a replacement that never becomes ready stops the reload; old workers keep serving") {
+TEST_CASE("reload: a replacement that never becomes ready stops the reload, old workers keep serving") {
   Rack rack;
   std::string good = "rack:\n  admin: off\napps:\n" + hello_app("web", 2, "    ready_timeout: 1s\n");
   std::string eco = rack.write_file("eco.yaml", good);

@@ -260,7 +260,7 @@ TEST_CASE("config: defaults for a minimal app") {
   CHECK(app.listen_at.str() == "/tmp/some/eco.yaml:2:5: apps[0].listen");
 }
 
-TEST_CASE("config: listen alone means protocol rack; admin can be turned off") {
+TEST_CASE("config: listen alone means protocol rack, admin can be turned off") {
   Ecosystem eco = load_string("rack: {admin: off}\napps:\n  - {name: a, run: [sh], listen: localhost:0}\n",
                               "/tmp/eco.yaml");
   CHECK_FALSE(eco.rack.admin.has_value());

@@ -14,7 +14,7 @@
 using rack::channel::CheckResult;
 using rack::worker::HealthChecks;
 
-TEST_CASE("health payload: round trip; errors are flattened and capped; malformed payloads refused") {
+TEST_CASE("health payload: round trip, errors are flattened and capped, malformed payloads refused") {
   std::vector<CheckResult> in = {{"storage", ""}, {"db.primary", "connect: refused\n\tretrying"},
                                  {"big", std::string(5000, 'x')}};
   auto out = rack::channel::decode_health(rack::channel::encode_health(in));
@@ -75,7 +75,7 @@ TEST_CASE("health checks: a round reports every check once all have answered, at
   CHECK(!checks.running());
 }
 
-TEST_CASE("health checks: silent checks fail at the deadline; throwing ones fail; late or repeated answers are ignored") {
+TEST_CASE("health checks: silent checks fail at the deadline, throwing ones fail, late or repeated answers are ignored") {
   Loop l;
   HealthChecks checks(&l.loop, 50);
   HealthChecks::Done kept;
@@ -118,7 +118,7 @@ TEST_CASE("health checks: with none registered a round reports an empty list at 
   CHECK(!checks.running());
 }
 
-TEST_CASE("health checks: at most kMaxChecks, so a Health message always fits the channel; adding one mid-round is safe") {
+TEST_CASE("health checks: at most kMaxChecks, so a Health message always fits the channel, adding one mid-round is safe") {
   Loop l;
   HealthChecks checks(&l.loop, 50);
   for (std::size_t i = 0; i + 1 < rack::channel::kMaxChecks; ++i)

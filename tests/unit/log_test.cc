@@ -368,7 +368,7 @@ TEST_CASE("log: four writers through rotation and compression: every line once, 
   CHECK(f.stats.write_errors == 0);
 }
 
-TEST_CASE("log: keep and max_age delete old rotated files; a crash's leftovers are recovered") {
+TEST_CASE("log: keep and max_age delete old rotated files, a crash's leftovers are recovered") {
   Fixture f;
   fs::create_directories(f.dir);
   SysTime now = std::chrono::system_clock::now();
@@ -729,7 +729,7 @@ TEST_CASE("log: rotate_every is on the clock: the next multiple of the interval 
   CHECK(ms_until_boundary(midnight - milliseconds(1), day) == 1);
 }
 
-TEST_CASE("log: the compression thread runs SCHED_IDLE at nice 19; the thread that started it keeps its priority") {
+TEST_CASE("log: the compression thread runs SCHED_IDLE at nice 19, the thread that started it keeps its priority") {
   int policy = -1, nice = 0, caller_policy = ::sched_getscheduler(0);
   std::thread t([&] {
     lower_this_thread_priority_for_housekeeping();

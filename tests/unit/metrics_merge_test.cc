@@ -376,7 +376,7 @@ TEST_CASE("metrics: summaries: sums and counts merge, quantiles stay per worker"
   CHECK(samples(text).count(R"(s{app="a",worker="0",quantile="0.5"})") == 0);
 }
 
-TEST_CASE("metrics: apps share families; rackd's own families cannot be added to") {
+TEST_CASE("metrics: apps share families, rackd's own families cannot be added to") {
   MetricsMerge m;
   REQUIRE(report(m, "a", {1, 0}, 0, 1, "# TYPE n_total counter\nn_total 1\n# TYPE process_open_fds gauge\nprocess_open_fds 3\n"));
   REQUIRE(report(m, "b", {2, 0}, 0, 1, "# TYPE n_total counter\nn_total 2\n# TYPE x counter\nx 1\n"));
@@ -431,7 +431,7 @@ TEST_CASE("metrics: label order, interleaved families and escapes give one canon
   CHECK(c.at(R"(a="k",z="1")").value == 1);
 }
 
-TEST_CASE("metrics: a bucket bound given twice is one bucket; a NaN bound is an error") {
+TEST_CASE("metrics: a bucket bound given twice is one bucket, a NaN bound is an error") {
   std::string err;
   auto snap = parse_exposition("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"1.0\"} 2\nh_bucket{le=\"+Inf\"} 2\n", err);
   REQUIRE_MESSAGE(snap, err);

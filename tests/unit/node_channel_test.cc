@@ -104,7 +104,7 @@ std::string query(int seq, const std::string& address_type, int port = 8080) {
 
 }  // namespace
 
-TEST_CASE("node channel: queryServer: the first TCP server gets the app's socket; UDP and a second server get ENOTSUP") {
+TEST_CASE("node channel: queryServer: the first TCP server gets the app's socket, UDP and a second server get ENOTSUP") {
   FakeWorker w;
   // A dgram socket first (node asks with addressType "udp4"): refused, and
   // it must not take the app's socket from the HTTP server after it.
@@ -169,7 +169,7 @@ TEST_CASE("node channel: queryServer: the first TCP server gets the app's socket
   CHECK(w.ch->open());
 }
 
-TEST_CASE("node channel: a NACK hands the oldest connection on; a refusal pauses the worker; a closed server gets none") {
+TEST_CASE("node channel: a NACK hands the oldest connection on, a refusal pauses the worker, a closed server gets none") {
   FakeWorker w;
   w.say(query(1, "4", 3000));
   auto key = w.hear()["key"];

@@ -186,7 +186,7 @@ TEST_CASE("registry: request paths cannot escape the storage") {
   CHECK(kind("/" + std::string(255, 'x')) == PathKind::File);
 }
 
-TEST_CASE("registry: ETag from size and mtime; If-None-Match uses the weak comparison") {
+TEST_CASE("registry: ETag from size and mtime, If-None-Match uses the weak comparison") {
   std::string tag = etag_for(4096, 1700000000123456789);
   CHECK(tag == "W/\"1000-17979cfe3d85cd15\"");
   CHECK(etag_for(4096, 1700000000123456790) != tag);
@@ -390,7 +390,7 @@ TEST_CASE("registry: storage opens files only inside it, through symlinks that s
   CHECK(Storage((t.path / "a" / "file.txt").string()).check() == ENOTDIR);
 }
 
-TEST_CASE("registry: publish replaces atomically and leaves no temp file; remove; sweep of dead uploads") {
+TEST_CASE("registry: publish replaces atomically and leaves no temp file, remove, sweep of dead uploads") {
   TempDir t;
   Storage s(t.path.string());
   auto p = s.publish(sp("/pkg/v1/app.tgz"), "first");
