@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "dispatch/sockname.h"
 #include "uv_handle.h"
 
 namespace rack::master {
@@ -167,19 +168,6 @@ long Listener::peer_uid(int fd) {
   return static_cast<long>(cred.uid);
 }
 
-std::string Listener::bound_address() const {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (fd_ < 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "";
-  char host[INET6_ADDRSTRLEN] = "";
-  if (ss.ss_family == AF_INET6) {
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(s6->sin6_port));
-  }
-  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-  inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
-  return std::string(host) + ":" + std::to_string(ntohs(s4->sin_port));
-}
+std::string Listener::bound_address() const { return format_address(sockname(fd_)); }
 
 }  // namespace rack::master

@@ -1,7 +1,12 @@
 // One worker process as rackd sees it: its lifecycle state, its channel
 // (rack protocol), the connections handed to it and not yet acknowledged,
 // and its timers. Decisions about what to do when it is ready, exits or
-// misbehaves belong to the App (WorkerEvents); this file does the I/O.
+// misbehaves belong to the App (WorkerEvents); the Worker does the I/O.
+//
+//   worker.cc        start, readiness, hand-off, exit
+//   worker_stop.cc   drain, terminate, abort: the kill escalation (escalation.h)
+//   spawn_env.cc     what the process is started with, per protocol
+//   rack_channel.cc  the rack channel's I/O; notify_socket.cc sd_notify
 #pragma once
 
 #include <sys/types.h>
@@ -18,14 +23,19 @@
 #include <unordered_map>
 #include <vector>
 
-#include "logs/app_log.h"
-#include "lifecycle/http_probe.h"
-#include "node/channel.h"
 #include "dispatch/dispatcher.h"
+#include "lifecycle/escalation.h"
+#include "lifecycle/exit_info.h"
+#include "lifecycle/http_probe.h"
+#include "lifecycle/notify_socket.h"
 #include "lifecycle/proc_stats.h"
+#include "lifecycle/rack_channel.h"
+#include "lifecycle/spawn_env.h"
+#include "lifecycle/worker_state.h"
+#include "logs/app_log.h"
+#include "node/channel.h"
 #include "rack/channel.h"
 #include "rack/config.h"
-#include "lifecycle/worker_state.h"
 
 namespace rack::master {
 
@@ -54,13 +64,6 @@ class WorkerEvents {
   // answer with Worker::send_merged_metrics(seq, ...).
   virtual void on_merged_metrics_request(Worker& w, uint64_t seq) {}
 };
-
-// The listening address as node's getsockname() reports it.
-nlohmann::json node_sockname(int listen_fd);
-
-// Why a worker ended, for status and the log line that says so.
-// `we_killed`: rackd sent the SIGKILL itself, so it is not a possible OOM.
-std::string describe_exit(int wait_status, bool we_killed = false);
 
 class Worker {
  public:
@@ -127,20 +130,21 @@ class Worker {
   unsigned restarts = 0;
   std::string last_exit;  // "exit code 1", "signal SIGKILL (possible OOM)", ...
   std::string fail_reason;  // set when a failed start or a stuck loop is why it dies
-  int last_wait_status = 0;
   std::string shm_path;  // the app's shared segment, given to the worker as RACK_SHM
 
  private:
+  int open_channels(int listen_fd, std::string& error, SpawnPlan& plan);
+  void attach_node(int fd, int listen_fd);
+  void arm_readiness(int listen_fd);
   void mark_ready(const char* how);
-  void open_notify_socket(std::map<std::string, std::string>& env);
-  void read_notify();
-  void on_channel_event(int status, int events);
-  void watch_channel(bool writable);  // readable always; writable while waiting for room
-  void read_channel(unsigned max_messages = 256);
-  void flush_outbox();
+  void on_rack_message(channel::Message& m);
+  void on_node_message(const nlohmann::json& m);
+  void on_metrics_piece(const channel::Message& m);
   bool send(channel::Type type, std::string_view payload, int fd = -1, uint16_t flags = 0);
   void close_channel();
-  void arm_kill_timer(std::chrono::milliseconds after, int signal, bool then_kill);
+  // Sends `sig` now as step `step`, and arms the kill timer for what follows.
+  void escalate(KillStep step, int sig, const char* why);
+  void on_kill_timer();
   void signal(int sig, const char* why);
 
   uv_loop_t* loop_;
@@ -152,28 +156,18 @@ class Worker {
   Lifecycle life_;
   pid_t pid_ = -1;
 
-  int channel_fd_ = -1;
-  bool watching_writable_ = false;  // channel poll interest, see watch_channel
-  bool exited_ = false;             // process_exited() has begun
-  uv_poll_t* channel_poll_ = nullptr;
-  struct Outgoing {
-    channel::Type type;
-    std::string payload;
-    int fd;
-    uint16_t flags = 0;
-  };
-  std::deque<Outgoing> outbox_;
+  bool exited_ = false;                        // process_exited() has begun
+  std::unique_ptr<RackChannel> rack_;          // protocol rack
   std::unordered_map<uint64_t, int> unacked_;  // conn id → rackd's copy of the fd
   std::unique_ptr<NodeChannel> node_;          // protocol node
   std::unique_ptr<HttpProbe> probe_;           // ready: {http: path}
-  int notify_fd_ = -1;                         // sd_notify datagrams (ready: notify)
-  uv_poll_t* notify_poll_ = nullptr;
+  std::unique_ptr<NotifySocket> notify_;       // ready: notify
+  uint64_t notify_seq_ = 0;
   std::string metrics_buf_;
 
   uv_timer_t* ready_timer_ = nullptr;
   uv_timer_t* kill_timer_ = nullptr;
-  int next_signal_ = 0;
-  bool sent_sigkill_ = false;
+  KillStep kill_step_ = KillStep::None;
 
   std::chrono::steady_clock::time_point started_at_{};
   std::chrono::steady_clock::time_point last_pong_{};
@@ -181,21 +175,10 @@ class Worker {
   std::optional<ProcSample> proc_;
   double cpu_percent_ = 0;
   std::vector<channel::CheckResult> health_checks_;
-  bool foreign_notify_logged_ = false;
   uint64_t reported_load_ = 0;
   uint64_t handed_since_report_ = 0;
   uint64_t dispatched_ = 0;
   uint64_t ping_seq_ = 0;
-
-  friend class LogPipe;
-};
-
-// Reads one of a worker's output pipes into its app's log. Lives until the
-// pipe reaches EOF, which may be after the worker record is gone (a
-// grandchild may still hold the pipe).
-class LogPipe {
- public:
-  static void open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStream stream, Slot slot);
 };
 
 }  // namespace rack::master

@@ -1,0 +1,30 @@
+// The address a socket is bound to (getsockname), in the forms rackd shows:
+// "host:port" / "[v6]:port" for status and logs, and the object node's
+// server.address() returns for the cluster protocol.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace rack::master {
+
+struct SockName {
+  std::string host;  // numeric
+  uint16_t port = 0;
+  bool v6 = false;
+};
+
+// std::nullopt for fd < 0 or a socket getsockname() cannot name (AF_UNIX
+// names come out as an empty IPv4 host: they are never shown).
+std::optional<SockName> sockname(int fd);
+
+// "127.0.0.1:8080", "[::1]:8080"; "" for nullopt.
+std::string format_address(const std::optional<SockName>& name);
+
+// {"address","family","port"} as node's getsockname() reports it; null for nullopt.
+nlohmann::json node_address(const std::optional<SockName>& name);
+
+}  // namespace rack::master

@@ -1,0 +1,109 @@
+#include "lifecycle/rack_channel.h"
+
+#include <unistd.h>
+
+#include <utility>
+
+#include "uv_handle.h"
+
+namespace rack::master {
+
+using channel::IoResult;
+using channel::Type;
+
+RackChannel::RackChannel(uv_loop_t* loop, int fd, Events events) : loop_(loop), fd_(fd), events_(std::move(events)) {
+  poll_ = new_handle<uv_poll_t>(this);
+  uv_poll_init(loop_, poll_, fd_);
+  watch(false);
+}
+
+RackChannel::~RackChannel() { close(); }
+
+bool RackChannel::send(Type type, std::string_view payload, int fd, uint16_t flags) {
+  if (fd_ < 0) return false;
+  if (!outbox_.empty()) {
+    // Keep order: once something is queued, everything queues behind it.
+    outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1, flags});
+    return true;
+  }
+  switch (channel::send(fd_, type, payload, fd, flags)) {
+    case IoResult::Ok:
+      return true;
+    case IoResult::WouldBlock:
+      outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1, flags});
+      watch(true);
+      return true;
+    case IoResult::Closed:
+    case IoResult::Error:
+      return false;
+  }
+  return false;
+}
+
+IoResult RackChannel::send_conn(uint64_t conn_id, int fd) {
+  if (fd_ < 0) return IoResult::Closed;
+  if (!outbox_.empty()) return IoResult::WouldBlock;
+  auto r = channel::send(fd_, Type::Conn, channel::encode_u64(conn_id), fd);
+  // Full: told when it has room again (flush → drained).
+  if (r == IoResult::WouldBlock) watch(true);
+  return r;
+}
+
+void RackChannel::flush() {
+  while (!outbox_.empty()) {
+    auto& m = outbox_.front();
+    auto r = channel::send(fd_, m.type, m.payload, m.fd, m.flags);
+    if (r == IoResult::WouldBlock) return;
+    if (m.fd >= 0) ::close(m.fd);
+    outbox_.pop_front();
+    if (r != IoResult::Ok) break;
+  }
+  watch(false);
+  if (outbox_.empty() && events_.drained) events_.drained();
+}
+
+void RackChannel::watch(bool writable) {
+  poll_readable(poll_, watching_writable_, writable, [](uv_poll_t* h, int status, int events) {
+    if (auto* self = static_cast<RackChannel*>(h->data)) self->on_event(status, events);
+  });
+}
+
+void RackChannel::on_event(int status, int events) {
+  if (status < 0) {
+    // POLLERR (libuv says UV_EBADF): the worker closed with our messages
+    // unread. What it sent before is still queued: read it, then close.
+    if (fd_ >= 0) read(~0u);
+    close();
+    return;
+  }
+  if (events & UV_WRITABLE) flush();
+  if (events & UV_READABLE) read();
+}
+
+void RackChannel::read(unsigned max_messages) {
+  channel::Message m;
+  for (unsigned i = 0; i < max_messages && fd_ >= 0; ++i) {
+    auto r = channel::recv(fd_, m);
+    if (r == IoResult::WouldBlock) return;
+    if (r != IoResult::Ok) {
+      // EOF: the worker is exiting; the reaper will tell us how.
+      close();
+      return;
+    }
+    events_.message(m);
+    if (m.fd >= 0) ::close(m.fd);  // a descriptor on a message that carries none
+    m.fd = -1;
+  }
+}
+
+void RackChannel::close() {
+  close_handle(poll_);
+  for (auto& m : outbox_) {
+    if (m.fd >= 0) ::close(m.fd);
+  }
+  outbox_.clear();
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace rack::master

@@ -1,0 +1,99 @@
+#include "lifecycle/spawn_env.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "node/preload.h"
+
+namespace rack::master {
+
+namespace {
+
+void add_common_env(const config::AppConfig& c, const WorkerIdentity& who, SpawnRequest& req) {
+  req.argv = c.run;
+  req.cwd = c.cwd;
+  req.env = c.env;
+  req.env["RACK_APP"] = c.name;
+  req.env["RACK_INSTANCE"] = std::to_string(who.slot);
+  req.env["RACK_GENERATION"] = std::to_string(who.generation);
+  if (!who.shm_path.empty()) req.env["RACK_SHM"] = who.shm_path;
+  if (c.max_requests) {
+    // Up to +10% jitter, so workers started together do not all recycle at once.
+    uint64_t jitter = *c.max_requests / 10 ? static_cast<uint64_t>(std::rand()) % (*c.max_requests / 10 + 1) : 0;
+    req.env["RACK_MAX_REQUESTS"] = std::to_string(*c.max_requests + jitter);
+  }
+}
+
+int socket_pair(int type, int sv[2], std::string& error) {
+  if (::socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0) return 0;
+  int e = errno;
+  error = std::string("socketpair() failed: ") + std::strerror(e);
+  return -e;
+}
+
+int plan_rack(const config::AppConfig& c, SpawnPlan& plan, std::string& error) {
+  int sv[2];
+  if (int rc = socket_pair(SOCK_SEQPACKET, sv, error); rc < 0) return rc;
+  // Room for bursts of Conn messages without EAGAIN.
+  int sz = 1 << 20;
+  ::setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+  plan.rack_channel = sv[0];
+  plan.theirs = sv[1];
+  plan.req.fd3 = sv[1];
+  plan.req.env["RACK_CHANNEL_FD"] = "3";
+  if (!c.metrics_path.empty()) plan.req.env["RACK_METRICS_PATH"] = c.metrics_path;
+  return 0;
+}
+
+int plan_node(const config::AppConfig& c, const WorkerIdentity& who, SpawnPlan& plan, std::string& error) {
+  int sv[2];
+  if (int rc = socket_pair(SOCK_STREAM, sv, error); rc < 0) return rc;
+  plan.node_channel = sv[0];
+  plan.theirs = sv[1];
+  auto& env = plan.req.env;
+  plan.req.fd3 = sv[1];
+  env["NODE_CHANNEL_FD"] = "3";
+  env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json";
+  env["NODE_UNIQUE_ID"] = std::to_string(static_cast<uint64_t>(who.id));
+  env["NODE_APP_INSTANCE"] = std::to_string(who.slot);
+  const char* inherited = std::getenv("NODE_OPTIONS");
+  auto own = c.env.find("NODE_OPTIONS");
+  env["NODE_OPTIONS"] = node_preload::node_options(own != c.env.end() ? own->second : inherited ? inherited : "");
+  // Many apps read PORT; give them the real one unless the config sets it.
+  if (!c.env.count("PORT") && c.listen) env["PORT"] = std::to_string(c.listen->port ? c.listen->port : 0);
+  return 0;
+}
+
+void plan_inherit(const config::AppConfig& c, int listen_fd, SpawnPlan& plan) {
+  plan.req.fd3 = listen_fd;
+  plan.req.env["LISTEN_FDS"] = "1";
+  plan.req.env["LISTEN_FDNAMES"] = c.name;
+  plan.req.set_listen_pid = true;
+}
+
+}  // namespace
+
+void SpawnPlan::close_all() {
+  for (int* fd : {&rack_channel, &node_channel, &theirs}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+}
+
+int plan_spawn(const config::AppConfig& c, const WorkerIdentity& who, int listen_fd, SpawnPlan& plan,
+               std::string& error) {
+  add_common_env(c, who, plan.req);
+  switch (c.protocol) {
+    case config::Protocol::Rack: return plan_rack(c, plan, error);
+    case config::Protocol::Node: return plan_node(c, who, plan, error);
+    case config::Protocol::Inherit: plan_inherit(c, listen_fd, plan); return 0;
+    case config::Protocol::None: return 0;
+  }
+  return 0;
+}
+
+}  // namespace rack::master

@@ -1,0 +1,95 @@
+// How a worker is made to go: drain (graceful), terminate, abort (stuck),
+// kill. Each starts a step of the kill escalation (escalation.h); the kill
+// timer takes it on to the next step until the process exits.
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include "lifecycle/worker.h"
+#include "metrics/prom_client.h"
+#include "uv_handle.h"
+
+namespace rack::master {
+
+using channel::Type;
+
+void Worker::signal(int sig, const char* why) {
+  if (pid_ <= 0 || !life_.has_process()) return;
+  spdlog::info("{} slot {}: sending SIG{} to pid {} ({})", cfg_->name, slot_.index, sigabbrev_np(sig), pid_,
+               why);
+  ::kill(pid_, sig);
+}
+
+void Worker::escalate(KillStep step, int sig, const char* why) {
+  kill_step_ = step;
+  if (sig) signal(sig, why);
+  auto next = next_kill(step, cfg_->kill_timeout);
+  if (!next) {
+    if (kill_timer_) uv_timer_stop(kill_timer_);
+    return;
+  }
+  if (!kill_timer_) {
+    kill_timer_ = new_handle<uv_timer_t>(this);
+    uv_timer_init(loop_, kill_timer_);
+  }
+  uv_timer_start(kill_timer_, [](uv_timer_t* t) {
+    if (auto* self = static_cast<Worker*>(t->data)) self->on_kill_timer();
+  }, static_cast<uint64_t>(next->after.count()), 0);
+}
+
+void Worker::on_kill_timer() {
+  if (!life_.has_process()) return;
+  auto next = next_kill(kill_step_, cfg_->kill_timeout);
+  if (!next) return;
+  if (life_.state() == WorkerState::Draining) life_.go(WorkerState::Stopping);
+  escalate(next->step, next->signal, "kill_timeout passed");
+}
+
+void Worker::drain() {
+  if (!life_.has_process() || life_.leaving()) return;
+  if (ready_timer_) uv_timer_stop(ready_timer_);
+  if (cfg_->protocol == config::Protocol::Rack && rack_ && rack_->open()) {
+    life_.go(WorkerState::Draining);
+    send(Type::Drain, {});
+    escalate(KillStep::Asked, 0, "drain");
+  } else if (node_ && node_->open()) {
+    // node's cluster worker closes its servers and exits once the last
+    // request is done (node/preload.js keeps idle keep-alive connections
+    // until their next response says Connection: close).
+    life_.go(WorkerState::Draining);
+    // Its final metrics snapshot: node answers before it handles the
+    // disconnect that follows (messages are handled in order).
+    node_->send(prom_client::request(0));
+    if (cfg_->shutdown_with_message) node_->send("shutdown");
+    else node_->disconnect();
+    escalate(KillStep::Asked, 0, "drain");
+  } else {
+    life_.go(WorkerState::Draining);
+    escalate(KillStep::Terminated, SIGTERM, "drain");
+  }
+}
+
+void Worker::terminate() {
+  if (!life_.has_process()) return;
+  if (ready_timer_) uv_timer_stop(ready_timer_);
+  if (life_.state() != WorkerState::Stopping) {
+    if (life_.state() != WorkerState::Draining) life_.go(WorkerState::Draining);
+    life_.go(WorkerState::Stopping);
+  }
+  escalate(KillStep::Terminated, SIGTERM, "stop");
+}
+
+void Worker::abort_stuck() {
+  if (!life_.has_process()) return;
+  if (ready_timer_) uv_timer_stop(ready_timer_);
+  if (life_.state() == WorkerState::Ready || life_.state() == WorkerState::Starting) life_.go(WorkerState::Stopping);
+  else if (life_.state() == WorkerState::Draining) life_.go(WorkerState::Stopping);
+  escalate(KillStep::Aborted, SIGABRT, "event loop stuck: no heartbeat");
+}
+
+void Worker::kill_now() {
+  if (ready_timer_) uv_timer_stop(ready_timer_);
+  escalate(KillStep::Killed, SIGKILL, fail_reason.empty() ? "kill" : fail_reason.c_str());
+}
+
+}  // namespace rack::master

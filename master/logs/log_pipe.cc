@@ -1,0 +1,69 @@
+#include "logs/log_pipe.h"
+
+#include <unistd.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace rack::master {
+
+namespace {
+
+struct PipeState {
+  uv_pipe_t pipe;
+  std::shared_ptr<AppLog> log;
+  LineSplitter splitter;
+  LogStream stream;
+  int slot = 0;
+  std::string buf;
+};
+
+void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b);
+
+void resume_reading(PipeState* ps) {
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&ps->pipe),
+                [](uv_handle_t* h, size_t, uv_buf_t* b) {
+                  auto* ps = static_cast<PipeState*>(h->data);
+                  ps->buf.resize(64 * 1024);
+                  *b = uv_buf_init(ps->buf.data(), ps->buf.size());
+                },
+                on_pipe_read);
+}
+
+void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+  auto* ps = static_cast<PipeState*>(s->data);
+  if (n > 0) {
+    if (!ps->log->feed(ps->splitter, ps->stream, ps->slot, std::string_view(b->base, n))) {
+      // Disk slow or full and on_full=block: stop reading, so the pipe
+      // fills and the worker blocks in write() instead of losing lines.
+      uv_read_stop(s);
+      ps->log->when_writable([ps] { resume_reading(ps); });
+    }
+    return;
+  }
+  if (n < 0) {
+    // EOF or error: write the unterminated last line, if any, and let go.
+    ps->log->finish(ps->splitter, ps->stream, ps->slot);
+    uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) { delete static_cast<PipeState*>(h->data); });
+  }
+}
+
+}  // namespace
+
+void LogPipe::open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStream stream, int slot) {
+  auto* ps = new PipeState{};
+  ps->log = std::move(log);
+  ps->stream = stream;
+  ps->slot = slot;
+  uv_pipe_init(loop, &ps->pipe, 0);
+  ps->pipe.data = ps;
+  if (uv_pipe_open(&ps->pipe, fd) != 0) {
+    ::close(fd);
+    uv_close(reinterpret_cast<uv_handle_t*>(&ps->pipe), [](uv_handle_t* h) { delete static_cast<PipeState*>(h->data); });
+    return;
+  }
+  resume_reading(ps);
+}
+
+}  // namespace rack::master
