@@ -6,6 +6,7 @@
 //   GET /sleep?ms=N  "slept\n" after N ms (a timer: the loop stays free)
 //   GET /count     increments hello_requests_total
 //   GET /crash     abort()            — tests crash restarts
+//   GET /fail      500 "failed\n"     — tests 5xx metrics and alerts
 //   GET /hang      blocks the loop    — tests heartbeat replacement
 //
 // Flags (and env): --listen host:port (RACK_LISTEN), --never-ready
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
     res.send(rack::Response::text(200, std::to_string(static_cast<uint64_t>(hello_requests.Value())) + "\n"));
   });
 
+  app.get("/fail", [](rack::Request&, rack::Responder res) { res.send(rack::Response::text(500, "failed\n")); });
   app.get("/crash", [](rack::Request&, rack::Responder) {
     spdlog::error("/crash: aborting");
     spdlog::default_logger_raw()->flush();
