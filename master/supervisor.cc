@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/control_api.h"
+#include "app/reload_sequence.h"
 #include "rack/timer.h"
 #include "metrics/endpoint.h"
 #include "uv_handle.h"
@@ -206,54 +207,21 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
 
 void Supervisor::reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs) {
   // New apps start; existing ones roll to their new config one after the
-  // other, so at most one app is mid-reload at a time.
-  struct Plan {
-    std::vector<config::AppConfig> apps;
-    size_t next = 0;
-    ReloadObserver obs;
-    std::function<void()> step;
-  };
-  auto plan = std::make_shared<Plan>();
-  plan->obs = std::move(obs);
+  // other (reload_in_sequence).
+  std::vector<ReloadStep> changed;
   config::Ecosystem to_start = eco;
   to_start.apps.clear();
   for (const auto& a : eco.apps) {
     if (!only.empty() && a.name != only) continue;
-    if (find(a.name)) plan->apps.push_back(a);
+    if (find(a.name)) changed.push_back({a.name, a});
     else to_start.apps.push_back(a);
   }
   if (!to_start.apps.empty()) {
     auto r = start(to_start, "");
-    if (!r.error.empty()) {
-      plan->obs.done(false, r.error, -1);
-      return;
-    }
-    for (auto& n : r.started) plan->obs.progress("started " + n);
+    if (!r.error.empty()) return obs.done(false, r.error, -1);
+    for (auto& n : r.started) obs.progress("started " + n);
   }
-  plan->step = [this, plan] {
-    if (plan->next >= plan->apps.size()) {
-      auto done = plan->obs.done;
-      plan->step = nullptr;  // break the cycle
-      done(true, "", -1);
-      return;
-    }
-    config::AppConfig cfg = plan->apps[plan->next++];
-    App* app = find(cfg.name);
-    if (!app) return plan->step();
-    ReloadObserver inner;
-    inner.progress = plan->obs.progress;
-    inner.done = [plan](bool ok, const std::string& err, int slot) {
-      if (!ok) {
-        auto done = plan->obs.done;
-        plan->step = nullptr;
-        done(false, err, slot);
-        return;
-      }
-      plan->step();
-    };
-    app->reload(std::move(cfg), std::move(inner));
-  };
-  plan->step();
+  reload_in_sequence([this](const std::string& n) { return find(n); }, std::move(changed), std::move(obs));
 }
 
 // ---- admin listener (/metrics, /health, /v1/status) ---------------------------

@@ -80,6 +80,35 @@ TEST_CASE("reload: a replacement that never becomes ready stops the reload, old 
   CHECK(c.request("GET", "/", "", {}).status == 200);
 }
 
+TEST_CASE("reload: apps reload one after the other and the first failure stops the rest") {
+  Rack rack;
+  std::string apps = hello_app("a", 1) + hello_app("b", 1, "    ready_timeout: 1s\n") + hello_app("c", 1);
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + apps);
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  REQUIRE(rack.wait_ready("a", 1));
+  REQUIRE(rack.wait_ready("b", 1));
+  REQUIRE(rack.wait_ready("c", 1));
+
+  auto all = rack.ctl({"reload", "all"});
+  CHECK_MESSAGE(all.exit_code == 0, all.err);
+  for (const char* name : {"a", "b", "c"}) {
+    for (auto& w : rack.app(name)["workers"]) CHECK(w["generation"] == 2);
+  }
+
+  // b's new config never becomes ready: a rolls, b fails, c is not touched.
+  std::string bad_b = "  - name: b\n    run: [" + bin("rack-hello") +
+                      ", --never-ready]\n    protocol: rack\n    listen: 127.0.0.1:0\n    instances: 1\n"
+                      "    ready_timeout: 1s\n";
+  std::string changed = hello_app("a", 1, "    env: {CHANGED: '1'}\n") + bad_b +
+                        hello_app("c", 1, "    env: {CHANGED: '1'}\n");
+  auto r = rack.ctl({"reload", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + changed)});
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(r.err.find("no ready signal") != std::string::npos, r.err);
+  for (auto& w : rack.app("a")["workers"]) CHECK(w["generation"] == 3);
+  for (auto& w : rack.app("b")["workers"]) CHECK(w["generation"] == 2);
+  for (auto& w : rack.app("c")["workers"]) CHECK(w["generation"] == 2);
+}
+
 TEST_CASE("reload: a 2 s request in flight during reload completes with 200") {
   Rack rack;
   REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 2))}).exit_code == 0);

@@ -1,0 +1,113 @@
+#include "api/app_ops.h"
+
+#include <charconv>
+#include <memory>
+
+#include "api/reply.h"
+#include "app/reload_sequence.h"
+#include "rack/logging.h"
+#include "supervisor.h"
+
+namespace rack::master::api {
+
+using json = nlohmann::json;
+
+namespace {
+
+std::vector<std::string> names_of(const std::vector<App*>& apps) {
+  std::vector<std::string> names;
+  for (App* a : apps) names.push_back(a->name());
+  return names;
+}
+
+// Answers once every app has no process left.
+void stop_apps(Supervisor& sup, const std::vector<App*>& apps, bool forget, http::Responder res) {
+  // +1: the loop below may finish synchronously for apps that have nothing running.
+  auto left = std::make_shared<size_t>(apps.size() + 1);
+  auto done = [res, left]() mutable {
+    if (--*left == 0) res.send(ok());
+  };
+  for (auto& n : names_of(apps)) {
+    if (!forget) sup.find(n)->stop(done);
+    else sup.remove(n, done);
+  }
+  done();
+}
+
+void reload_apps(Supervisor& sup, const std::vector<App*>& apps, http::Responder res) {
+  std::vector<ReloadStep> steps;
+  for (auto& n : names_of(apps)) steps.push_back({n, std::nullopt});
+  reload_in_sequence([&sup](const std::string& n) { return sup.find(n); }, std::move(steps),
+                     streaming_observer(std::move(res)));
+}
+
+// "3", 3, "+1" or "-1": the new instance count, between 1 and 1024.
+void scale_app(App& app, const json& body, http::Responder res) {
+  std::string v = body.contains("instances") && body["instances"].is_string() ? body["instances"].get<std::string>()
+                  : body.contains("instances") && body["instances"].is_number_integer()
+                      ? std::to_string(body["instances"].get<long>())
+                      : "";
+  long n = 0;
+  bool relative = !v.empty() && (v[0] == '+' || v[0] == '-');
+  const char* b = v.data() + (v.size() && v[0] == '+' ? 1 : 0);
+  auto [p, ec] = std::from_chars(b, v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size())
+    return res.send(error(400, "instances: expected a number, +N or -N, got \"" + v + "\""));
+  long target_n = relative ? static_cast<long>(app.cfg().instances) + n : n;
+  if (target_n < 1 || target_n > 1024)
+    return res.send(error(400, "instances: the result must be between 1 and 1024, got " + std::to_string(target_n)));
+  app.scale(static_cast<unsigned>(target_n));
+  res.send(ok({{"instances", target_n}}));
+}
+
+void set_log_level(const std::vector<App*>& apps, const json& body, http::Responder res) {
+  std::string level = body.contains("level") && body["level"].is_string() ? body["level"].get<std::string>() : "";
+  if (!log::parse_level(level))
+    return res.send(error(400, "level: expected trace, debug, info, warn, error or fatal, got \"" + level + "\""));
+  for (App* a : apps) a->set_log_level(level);
+  res.send(ok());
+}
+
+}  // namespace
+
+ReloadObserver streaming_observer(http::Responder res) {
+  res.start_stream(200, {{"Content-Type", "application/x-ndjson"}});
+  ReloadObserver obs;
+  obs.progress = [res](const std::string& line) mutable { res.write(text(json{{"progress", line}}) + "\n"); };
+  obs.done = [res](bool ok, const std::string& err, int slot) mutable {
+    json j = {{"ok", ok}};
+    if (!ok) {
+      j["error"] = err;
+      if (slot >= 0) j["slot"] = slot;
+    }
+    res.write(text(j) + "\n");
+    res.end();
+  };
+  return obs;
+}
+
+void app_operation(Supervisor& sup, const std::string& target, const std::string& op, const json& body,
+                   http::Responder res) {
+  std::vector<App*> apps;
+  if (target == "all") {
+    apps = sup.apps();
+  } else if (App* a = sup.find(target)) {
+    apps.push_back(a);
+  } else {
+    return res.send(error(404, "no app named \"" + target + "\""));
+  }
+  if (op == "stop" || op == "delete") return stop_apps(sup, apps, op == "delete", std::move(res));
+  if (op == "restart") {
+    for (App* a : apps) a->restart();
+    return res.send(ok());
+  }
+  if (op == "reload") return reload_apps(sup, apps, std::move(res));
+  if (op == "scale") {
+    if (apps.size() != 1) return res.send(error(400, "scale takes one app name, not \"all\""));
+    return scale_app(*apps[0], body, std::move(res));
+  }
+  if (op == "loglevel") return set_log_level(apps, body, std::move(res));
+  res.send(error(404, "unknown operation \"" + op + "\""));
+}
+
+}  // namespace rack::master::api

@@ -1,0 +1,31 @@
+#include "api/reply.h"
+
+namespace rack::master::api {
+
+using json = nlohmann::json;
+
+std::string text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+http::Response error(int status, const std::string& message) {
+  return http::Response::json(status, text(json{{"error", message}}));
+}
+
+http::Response ok(json extra) {
+  extra["ok"] = true;
+  return http::Response::json(200, extra.dump());
+}
+
+std::string query_param(const std::string& query, const std::string& key) {
+  size_t pos = 0;
+  while (pos <= query.size()) {
+    size_t amp = query.find('&', pos);
+    std::string part = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    size_t eq = part.find('=');
+    if (part.substr(0, eq) == key) return eq == std::string::npos ? "" : part.substr(eq + 1);
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return "";
+}
+
+}  // namespace rack::master::api

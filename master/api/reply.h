@@ -1,0 +1,25 @@
+// The answers every control API route gives, and its query-string reader.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "rack/http.h"
+
+namespace rack::master::api {
+
+// Every JSON rackd sends: messages and log lines may carry bytes that are
+// not UTF-8 (a path, an app's output), and the strict dump would throw.
+std::string text(const nlohmann::json& j);
+
+// {"error": message} with `status` (400: rackctl exits 2; 404, 409: 1).
+http::Response error(int status, const std::string& message);
+// {"ok": true, ...extra}.
+http::Response ok(nlohmann::json extra = nlohmann::json::object());
+
+// The value of `key` in "a=1&b=2", "" when absent. No percent-decoding:
+// rackctl sends app names ([A-Za-z0-9_-]) and numbers.
+std::string query_param(const std::string& query, const std::string& key);
+
+}  // namespace rack::master::api
