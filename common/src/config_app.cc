@@ -1,0 +1,370 @@
+// An app's keys (one setter each), the rules that involve more than one
+// key, and run[0] resolved to an executable.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config_loader.h"
+
+namespace rack::config::detail {
+
+// Sections
+
+const std::vector<Key<RestartPolicy>> kRestartKeys = {
+    {"min_uptime", [](Loader& l, RestartPolicy& r, const Field& f) { r.min_uptime = l.duration(f); }},
+    {"max_restarts",
+     [](Loader& l, RestartPolicy& r, const Field& f) {
+       r.max_restarts = static_cast<unsigned>(l.integer(f, 0, "an integer >= 0"));
+     }},
+    {"backoff_initial",
+     [](Loader& l, RestartPolicy& r, const Field& f) {
+       r.backoff_initial = l.duration(f, Loader::Zero::Refused);
+     }},
+    {"backoff_max",
+     [](Loader& l, RestartPolicy& r, const Field& f) {
+       r.backoff_max = l.duration(f, Loader::Zero::Refused);
+     }},
+    {"backoff_factor",
+     [](Loader& l, RestartPolicy& r, const Field& f) { r.backoff_factor = l.number_above_one(f); }},
+    {"reset_after", [](Loader& l, RestartPolicy& r, const Field& f) { r.reset_after = l.duration(f); }},
+};
+
+const std::vector<Key<LogConfig>> kLogKeys = {
+    {"dir", [](Loader& l, LogConfig& c, const Field& f) { c.dir = l.path_value(f).string(); }},
+    {"max_size", [](Loader& l, LogConfig& c, const Field& f) { c.max_size = l.size(f); }},
+    {"keep",
+     [](Loader& l, LogConfig& c, const Field& f) {
+       c.keep = static_cast<unsigned>(l.integer(f, 0, "an integer >= 0"));
+     }},
+    {"compress", [](Loader& l, LogConfig& c, const Field& f) { c.compress = l.boolean(f); }},
+    {"time", [](Loader& l, LogConfig& c, const Field& f) { c.time = l.boolean(f); }},
+    {"on_full",
+     [](Loader& l, LogConfig& c, const Field& f) {
+       c.on_full = l.choice(f, {OnFull::Block, OnFull::Drop});
+     }},
+    {"rotate_every",
+     [](Loader& l, LogConfig& c, const Field& f) {
+       c.rotate_every = l.duration(f, Loader::Zero::Refused);
+     }},
+    {"max_age",
+     [](Loader& l, LogConfig& c, const Field& f) { c.max_age = l.duration(f, Loader::Zero::Refused); }},
+    {"buffer", [](Loader& l, LogConfig& c, const Field& f) { c.buffer = l.size(f); }},
+};
+
+const std::vector<Key<AppConfig>> kQueueKeys = {
+    {"size",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       a.queue_size = l.integer(f, 0, "an integer >= 0", std::numeric_limits<uint32_t>::max());
+     }},
+    {"timeout",
+     [](Loader& l, AppConfig& a, const Field& f) { a.queue_timeout = l.duration(f, Loader::Zero::Refused); }},
+};
+
+const std::vector<Key<AppConfig>> kReadyKeys = {
+    {"http",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       std::string p = l.text(f, "a path like /health");
+       if (p.empty() || p.front() != '/') l.expected(f, "a path like /health");
+       a.ready = ReadyMode::Http;
+       a.ready_http_path = p;
+     }},
+};
+
+bool valid_app_name(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
+
+// Prometheus: [a-zA-Z_:][a-zA-Z0-9_:]*
+bool valid_metric_name(std::string_view s) {
+  if (s.empty() || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == ':';
+  });
+}
+
+constexpr std::string_view kCommand = "a command: a list like [node, app.js] or a string";
+
+void set_run(Loader& l, AppConfig& a, const Field& f) {
+  std::vector<std::string> argv;
+  if (f.value.IsSequence()) {
+    std::size_t i = 0;
+    for (const auto& item : f.value) {
+      Field arg{"", item, item, f.path + "[" + std::to_string(i++) + "]"};
+      argv.push_back(l.text(arg, "a string (one argument)"));
+    }
+  } else if (f.value.IsScalar()) {
+    auto words = split_command(f.value.Scalar());
+    if (!words) l.fail(f, "unterminated quote or trailing backslash in " + in_quotes(f.value.Scalar()));
+    // The string is split, never run by a shell: a pipe or && would silently
+    // become an argument.
+    for (const std::string& w : *words) {
+      if (w == "|" || w == "||" || w == "&&" || w == ";" || w == "&" || w == ">" || w == ">>" ||
+          w == "<" || w == "2>&1") {
+        l.fail(f, "run is not given to a shell, so " + in_quotes(w) +
+                      " would reach the program as an argument; write run: [sh, -c, \"...\"] "
+                      "if you need a shell, or use the list form");
+      }
+    }
+    argv = std::move(*words);
+  } else {
+    l.expected(f, kCommand);
+  }
+  if (argv.empty()) l.fail(f, "expected " + std::string(kCommand) + ", got an empty command");
+  if (argv[0].empty()) l.fail(f, "the program name (the first word of run) is empty");
+  a.run = std::move(argv);
+}
+
+void set_listen(Loader& l, AppConfig& a, const Field& f) {
+  constexpr std::string_view what = "host:port like 127.0.0.1:8080, [::1]:8080 or :8080";
+  std::string s = l.text(f, what);
+  a.listen = parse_listen(s);
+  if (a.listen) return;
+  std::string message = "expected " + std::string(what) + ", got " + in_quotes(s);
+  if (!s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    message += " (write \":" + s + "\" for all interfaces or \"127.0.0.1:" + s + "\" for this host only)";
+  }
+  l.fail(f, message);
+}
+
+void set_env(Loader& l, AppConfig& a, const Field& f) {
+  for (const Field& e : l.fields(f, nullptr)) {
+    l.attempt([&] {
+      if (e.key.empty() || e.key.find('=') != std::string::npos) {
+        l.fail(e, "environment variable names cannot be empty or contain '=', got " + in_quotes(e.key));
+      }
+      // Numbers and booleans arrive as the text the user wrote: PORT: 8080 is "8080".
+      a.env[e.key] = l.text(e, "a string, number or boolean");
+    });
+  }
+}
+
+void set_gauges(Loader& l, AppConfig& a, const Field& f) {
+  for (const Field& e : l.fields(f, nullptr)) {
+    l.attempt([&] {
+      if (!valid_metric_name(e.key)) {
+        throw ConfigError(l.at(e.key_node, e.path),
+                          "expected a Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), got " + in_quotes(e.key));
+      }
+      a.gauges[e.key] = l.choice(e, {Aggregation::Sum, Aggregation::Min, Aggregation::Max,
+                                     Aggregation::Avg, Aggregation::First});
+    });
+  }
+}
+
+void set_ready(Loader& l, AppConfig& a, const Field& f) {
+  constexpr std::string_view what = "auto, notify or {http: /path}";
+  if (f.value.IsMap()) {
+    Seen seen = l.read_map(f, a, kReadyKeys);
+    if (!seen.has("http")) l.expected(f, what);
+    return;
+  }
+  std::string s = l.text(f, what);
+  if (s == "auto") {
+    a.ready = ReadyMode::Auto;
+  } else if (s == "notify") {
+    a.ready = ReadyMode::Notify;
+  } else {
+    l.expected(f, what);
+  }
+}
+
+const std::vector<Key<AppConfig>> kAppKeys = {
+    {"name",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       a.name = l.text(f, "a name");
+       if (!valid_app_name(a.name)) l.expected(f, "a name of 1 to 64 letters, digits, '-' or '_'");
+     }},
+    {"run", set_run},
+    {"cwd",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       fs::path dir = l.path_value(f);
+       std::error_code ec;
+       auto status = fs::status(dir, ec);
+       if (!fs::exists(status)) l.fail(f, "directory " + in_quotes(dir.string()) + " does not exist");
+       if (!fs::is_directory(status)) l.fail(f, in_quotes(dir.string()) + " is not a directory");
+       a.cwd = dir.string();
+     }},
+    {"instances",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       constexpr std::string_view what = "an integer >= 1 or \"max\"";
+       if (f.value.IsScalar() && f.value.Scalar() == "max") {
+         a.instances = usable_cpus();
+       } else {
+         a.instances = static_cast<unsigned>(l.integer(f, 1, what, kMaxInstances));
+       }
+     }},
+    {"protocol",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       a.protocol = l.choice(f, {Protocol::Rack, Protocol::Node, Protocol::Inherit, Protocol::None});
+     }},
+    {"listen", set_listen},
+    {"dispatch",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       a.dispatch = l.choice(f, {Dispatch::RoundRobin, Dispatch::LeastConnections});
+     }},
+    {"env", set_env},
+    {"ready_timeout",
+     [](Loader& l, AppConfig& a, const Field& f) { a.ready_timeout = l.duration(f, Loader::Zero::Refused); }},
+    {"kill_timeout", [](Loader& l, AppConfig& a, const Field& f) { a.kill_timeout = l.duration(f); }},
+    {"heartbeat_timeout",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       a.heartbeat_timeout = l.duration(f, Loader::Zero::Refused);
+     }},
+    {"restart",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       Seen seen = l.read_map(f, a.restart, kRestartKeys);
+       if (seen.ok("backoff_initial") && seen.ok("backoff_max") &&
+           a.restart.backoff_max < a.restart.backoff_initial) {
+         const Field& where = seen.has("backoff_max") ? seen["backoff_max"] : seen["backoff_initial"];
+         l.fail(where, "backoff_max (" + std::to_string(a.restart.backoff_max.count()) +
+                           "ms) must not be below backoff_initial (" +
+                           std::to_string(a.restart.backoff_initial.count()) + "ms)");
+       }
+     }},
+    {"max_memory", [](Loader& l, AppConfig& a, const Field& f) { a.max_memory = l.size(f); }},
+    {"max_requests",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       a.max_requests = l.integer(f, 1, "an integer >= 1", std::numeric_limits<uint64_t>::max());
+     }},
+    {"parallel",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       a.parallel = static_cast<unsigned>(l.integer(f, 1, "an integer >= 1", kMaxInstances));
+     }},
+    {"queue", [](Loader& l, AppConfig& a, const Field& f) { l.read_map(f, a, kQueueKeys); }},
+    {"metrics_path",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       a.metrics_path = l.text(f, "a path like /metrics");
+       if (a.metrics_path.empty() || a.metrics_path.front() != '/') l.expected(f, "a path like /metrics");
+     }},
+    {"gauges", set_gauges},
+    {"ready", set_ready},
+    {"wait_ready", [](Loader& l, AppConfig& a, const Field& f) { a.wait_ready = l.boolean(f); }},
+    {"shutdown_with_message",
+     [](Loader& l, AppConfig& a, const Field& f) { a.shutdown_with_message = l.boolean(f); }},
+    {"logs", [](Loader& l, AppConfig& a, const Field& f) { l.read_map(f, a.logs, kLogKeys); }},
+};
+
+// ---------------------------------------------------------------------------
+// Apps
+
+AppConfig Loader::read_app(const Field& entry) {
+  AppConfig app;
+  app.at = at(entry.value, entry.path);
+  if (!entry.value.IsMap()) expected(entry, "an app (a map with name:, run: and more)");
+  Seen seen = read_map(entry, app, kAppKeys);
+  check_app(app, entry, seen);
+  return app;
+}
+
+// Rules that involve more than one key, and the defaults that depend on them.
+void Loader::check_app(AppConfig& app, const Field& entry, const Seen& seen) {
+  auto missing = [&](const std::string& key, const std::string& hint) {
+    Location where = app.at;
+    where.key_path = entry.path + "." + key;
+    record(ConfigError(where, "missing required key " + in_quotes(key) + " (" + hint + ")"));
+  };
+  if (!seen.has("name")) missing("name", "a unique name like web");
+  if (!seen.has("run")) missing("run", "the command, e.g. run: [node, app.js]");
+
+  auto key_location = [&](const std::string& key) {
+    if (seen.has(key)) return at(seen[key]);
+    Location where = app.at;
+    where.key_path = entry.path + "." + key;
+    return where;
+  };
+  app.listen_at = key_location("listen");
+  app.run_at = key_location("run");
+  if (!seen.has("cwd")) app.cwd = dir().string();
+
+  if (!seen.has("protocol")) app.protocol = seen.has("listen") ? Protocol::Rack : Protocol::None;
+  if (seen.ok("protocol")) {
+    const std::string protocol = to_string(app.protocol);
+    if (app.protocol != Protocol::None && !seen.has("listen")) {
+      record(ConfigError(key_location("protocol"),
+                         "protocol " + protocol + " needs listen: host:port, e.g. listen: 127.0.0.1:8080"));
+    }
+    if (app.protocol == Protocol::None && seen.has("listen")) {
+      record(ConfigError(app.listen_at,
+                         "listen is not used with protocol none (rackd binds sockets only for rack, "
+                         "node and inherit)"));
+    }
+    // Keys that would be silently ignored under this protocol are mistakes.
+    auto only_for = [&](const std::string& key, bool applies, const std::string& why) {
+      if (seen.has(key) && seen.ok(key) && !applies) {
+        record(ConfigError(at(seen[key]), key + " does not apply to protocol " + protocol + " (" + why + ")"));
+      }
+    };
+    const bool has_port = app.protocol != Protocol::None;
+    only_for("dispatch", app.protocol == Protocol::Rack || app.protocol == Protocol::Node,
+             "only rack and node connections are handed out by rackd");
+    only_for("ready", app.protocol == Protocol::Inherit || app.protocol == Protocol::None,
+             "rack and node workers report ready themselves; for node see wait_ready");
+    only_for("wait_ready", app.protocol == Protocol::Node, "it is for node apps");
+    only_for("shutdown_with_message", app.protocol == Protocol::Node, "it is for node apps");
+    only_for("metrics_path", app.protocol == Protocol::Rack,
+             "the rack worker runtime serves it; scrape rackd's admin /metrics for the other protocols");
+    if (seen.has("ready") && seen.ok("ready") && app.ready == ReadyMode::Http && !has_port) {
+      record(ConfigError(at(seen["ready"]), "ready: {http: ...} needs the app to have a listen address"));
+    }
+  }
+
+  if (seen.has("run") && seen.ok("run") && seen.ok("cwd") && seen.ok("protocol")) {
+    attempt([&] { resolve_run(app, seen["run"]); });
+  }
+}
+
+// Resolves run[0] now rather than at spawn time, so `rackctl start` says
+// "not found" with a line number instead of a worker dying in a loop.
+void Loader::resolve_run(AppConfig& app, const Field& run) {
+  auto ends_with = [](const std::string& s, std::string_view suffix) {
+    return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  // PM2 habit: `run: server.js` for a node app means `node server.js`.
+  if (app.protocol == Protocol::Node && app.run.size() == 1 &&
+      (ends_with(app.run[0], ".js") || ends_with(app.run[0], ".mjs") || ends_with(app.run[0], ".cjs"))) {
+    app.run.insert(app.run.begin(), "node");
+  }
+
+  const std::string program = app.run[0];
+  if (program.find('/') != std::string::npos) {
+    fs::path p(program);
+    if (p.is_relative()) p = fs::path(app.cwd) / p;
+    p = normal(p);
+    std::error_code ec;
+    if (!fs::exists(p, ec)) fail(run, "executable " + in_quotes(program) + " not found (looked for " + p.string() + ")");
+    if (fs::is_directory(p, ec)) fail(run, in_quotes(p.string()) + " is a directory, not an executable");
+    if (!is_executable_file(p)) fail(run, in_quotes(p.string()) + " is not executable (chmod +x?)");
+    app.run[0] = p.string();
+    return;
+  }
+
+  // Like execvp; an unset PATH gets the same default glibc uses. Empty PATH
+  // entries (meaning ".") are skipped: which directory "." is depends on who
+  // started rackd.
+  const char* env_path = std::getenv("PATH");
+  std::string search = env_path != nullptr ? env_path : "/usr/local/bin:/usr/bin:/bin";
+  std::vector<fs::path> dirs;
+  for (std::size_t start = 0; start <= search.size();) {
+    std::size_t end = search.find(':', start);
+    if (end == std::string::npos) end = search.size();
+    if (end > start) dirs.emplace_back(search.substr(start, end - start));
+    start = end + 1;
+  }
+  static const std::string own_dir = own_directory();
+  if (!own_dir.empty()) dirs.emplace_back(own_dir);
+  for (const fs::path& d : dirs) {
+    fs::path candidate = d / program;
+    if (is_executable_file(candidate)) {
+      app.run[0] = normal(fs::absolute(candidate)).string();
+      return;
+    }
+  }
+  fail(run, "executable " + in_quotes(program) + " not found (searched PATH and " +
+                (own_dir.empty() ? std::string("rackd's directory") : own_dir) + ")");
+}
+
+}  // namespace rack::config::detail
