@@ -42,6 +42,7 @@ App::App(AppContext ctx, config::AppConfig cfg)
     if (ctx_.log) *ctx_.log = log_;
   }
   create_shared_segment();
+  open_reconcile_handles();
 }
 
 // One zeroed shared-memory file per app, for state every worker of the app
@@ -64,6 +65,8 @@ void App::create_shared_segment() {
 App::SlotState::~SlotState() { close_handle(restart_timer); }
 
 App::~App() {
+  close_handle(reconcile_check_);
+  close_handle(reconcile_idle_);
   if (!shm_path_.empty()) ::unlink(shm_path_.c_str());
   for (int fd : queue_.take_all()) ::close(fd);
   for (auto& [id, w] : workers_) {
@@ -83,7 +86,7 @@ int App::bind(std::string& error) {
 
 void App::start() {
   stopped_ = false;
-  manage();
+  reconcile_soon();
 }
 
 bool App::has_processes() const {
@@ -113,71 +116,100 @@ const std::vector<Worker*> App::workers() const {
 
 // ---- the reconciliation loop ------------------------------------------------
 
+// Every change of the desired state (start, crash, reload, scale, a worker
+// ready or gone) marks the app dirty; the check handle runs manage() once at
+// the end of that loop turn, however many changes the turn made. The idle
+// handle, while dirty, keeps the loop from blocking in poll in case the mark
+// came after this turn's check callbacks had run.
+void App::open_reconcile_handles() {
+  reconcile_check_ = new_handle<uv_check_t>(this);
+  uv_check_init(ctx_.loop, reconcile_check_);
+  uv_check_start(reconcile_check_, [](uv_check_t* h) {
+    if (auto* app = static_cast<App*>(h->data); app && app->dirty_) app->manage();
+  });
+  uv_unref(reinterpret_cast<uv_handle_t*>(reconcile_check_));
+  reconcile_idle_ = new_handle<uv_idle_t>(this);
+  uv_idle_init(ctx_.loop, reconcile_idle_);
+}
+
+void App::reconcile_soon() {
+  if (dirty_) return;
+  dirty_ = true;
+  if (reconcile_idle_) uv_idle_start(reconcile_idle_, [](uv_idle_t*) {});
+}
+
 void App::manage() {
-  if (stopped_) return;
-  const unsigned want = cfg_->instances;
-
-  // Scale down: slots past the count drain (highest first).
-  for (auto it = slots_.begin(); it != slots_.end();) {
-    if (it->first < static_cast<int>(want)) {
-      ++it;
-      continue;
-    }
-    SlotState& s = *it->second;
-    for (Worker* w : {s.current, s.replacement}) {
-      if (!w) continue;
-      if (w->lifecycle().has_process()) {
-        w->drain();
-      } else {
-        transition(*w, WorkerState::Exited);
-        workers_.erase(w->id());
-      }
-    }
-    close_handle(s.restart_timer);
-    it = slots_.erase(it);
+  dirty_ = false;
+  if (reconcile_idle_) uv_idle_stop(reconcile_idle_);
+  std::vector<SlotView> views;
+  views.reserve(slots_.size());
+  for (auto& [i, s] : slots_) {
+    Worker* c = s->current;
+    views.push_back({i, c != nullptr, c ? c->generation() : 0, c && c->lifecycle().has_process(), s->replacement != nullptr});
   }
+  Desired want{stopped_, cfg_->instances, cfg_->parallel, generation_, reload_.has_value()};
+  for (const Action& a : reconcile(want, views)) apply(a);
+}
 
-  unsigned replacing = 0;
-  for (auto& [i, s] : slots_) replacing += s->replacement != nullptr;
-
-  for (unsigned i = 0; i < want; ++i) {
-    auto& sp = slots_[static_cast<int>(i)];
-    if (!sp) sp = std::make_unique<SlotState>(this, static_cast<int>(i), cfg_->restart);
-    SlotState& s = *sp;
-    if (!s.current) {
-      s.current = spawn(Slot{static_cast<int>(i)}, generation_);
-      continue;
-    }
-    if (!reload_ || s.current->generation() >= generation_ || s.replacement) continue;
-    // An older worker that is not running (backoff, errored) has nothing
-    // to hand over: replace it in place.
-    if (!s.current->lifecycle().has_process()) {
+// An action decided at the start of the pass may be moot by the time it is
+// applied: a start that failed at once can end the reload (finish_reload).
+void App::apply(const Action& a) {
+  Slot slot{a.slot};
+  if (a.action == SlotAction::Retire) return retire_slot(a.slot);
+  auto& sp = slots_[a.slot];
+  if (!sp) sp = std::make_unique<SlotState>(this, a.slot, cfg_->restart);
+  SlotState& s = *sp;
+  switch (a.action) {
+    case SlotAction::Spawn:
+      if (s.current) return;
+      s.current = new_worker(slot, generation_);
+      start_process(*s.current);
+      return;
+    case SlotAction::ReplaceInPlace:
+      if (!reload_ || !s.current || s.current->lifecycle().has_process()) return;
       close_handle(s.restart_timer);
-      transition(*s.current, WorkerState::Exited);
-      workers_.erase(s.current->id());
-      s.current = spawn(Slot{static_cast<int>(i)}, generation_);
-      continue;
-    }
-    if (replacing >= cfg_->parallel) continue;
-    s.replacement = spawn(Slot{static_cast<int>(i)}, generation_);
-    if (s.replacement) ++replacing;
+      forget(*s.current);
+      s.current = new_worker(slot, generation_);
+      start_process(*s.current);
+      return;
+    case SlotAction::SpawnReplacement:
+      if (!reload_ || s.replacement) return;
+      s.replacement = new_worker(slot, generation_);
+      start_process(*s.replacement);
+      return;
+    case SlotAction::Retire:
+      return;
   }
 }
 
-Worker* App::spawn(Slot slot, uint64_t generation) {
+// Scale down: the slot's workers drain, and the slot goes.
+void App::retire_slot(int index) {
+  auto it = slots_.find(index);
+  if (it == slots_.end()) return;
+  SlotState& s = *it->second;
+  for (Worker* w : {s.current, s.replacement}) {
+    if (!w) continue;
+    if (w->lifecycle().has_process()) w->drain();
+    else forget(*w);
+  }
+  close_handle(s.restart_timer);
+  slots_.erase(it);
+}
+
+Worker* App::new_worker(Slot slot, uint64_t generation) {
   WorkerId id{next_worker_id_++};
   auto w = std::make_unique<Worker>(ctx_.loop, *this, id, slot, generation, cfg_);
   Worker* raw = w.get();
   workers_.emplace(id, std::move(w));
-  auto& s = *slots_[slot.index];
-  raw->restarts = s.restarts;
+  raw->restarts = slots_[slot.index]->restarts;
   raw->shm_path = shm_path_;
-  if (!start_process(*raw)) {
-    if (s.replacement == nullptr && s.current == nullptr) {
-      // Let the slot's crash path decide (backoff or errored).
-    }
-  }
   return raw;
+}
+
+// A worker with no process leaves the table.
+void App::forget(Worker& w) {
+  transition(w, WorkerState::Exited);
+  workers_.erase(w.id());
 }
 
 bool App::start_process(Worker& w) {
@@ -189,26 +221,25 @@ bool App::start_process(Worker& w) {
   spdlog::error("{} slot {}: cannot start worker: {}", name(), w.slot().index, error);
   w.last_exit = error;
   w.fail_reason = error;
-  // Treat like an immediate crash, on the next loop turn (we may be inside
-  // manage() iterating slots).
-  rack::after(ctx_.loop, 0, [this, id = w.id()] {
-    auto it = workers_.find(id);
-    if (it == workers_.end()) return;
-    Worker& w = *it->second;
-    auto sit = slots_.find(w.slot().index);
-    if (sit == slots_.end()) return;
-    SlotState& s = *sit->second;
-    if (s.replacement == &w) {
-      s.replacement = nullptr;
-      std::string err = "slot " + std::to_string(w.slot().index) + ": " + w.fail_reason;
-      int slot = w.slot().index;
-      workers_.erase(it);
-      finish_reload(false, err, slot);
-      return;
-    }
-    if (s.current == &w) crashed(s, w, "crash");
-  });
+  start_failed(w);
   return false;
+}
+
+// Like an exit at once: a replacement ends the reload, a slot's worker
+// takes the crash path (backoff or errored).
+void App::start_failed(Worker& w) {
+  auto sit = slots_.find(w.slot().index);
+  if (sit == slots_.end()) return;
+  SlotState& s = *sit->second;
+  if (s.replacement == &w) {
+    s.replacement = nullptr;
+    std::string err = "slot " + std::to_string(w.slot().index) + ": " + w.fail_reason;
+    int slot = w.slot().index;
+    forget(w);
+    finish_reload(false, err, slot);
+    return;
+  }
+  if (s.current == &w) crashed(s, w, "crash");
 }
 
 // ---- worker events ----------------------------------------------------------
@@ -236,7 +267,7 @@ void App::on_ready(Worker& w) {
     }
   }
   drain_queue();
-  manage();
+  reconcile_soon();
   if (reload_) {
     bool all_new = std::all_of(slots_.begin(), slots_.end(), [&](auto& p) {
       return p.second->current && p.second->current->generation() >= generation_ &&
@@ -331,7 +362,7 @@ bool App::reap(pid_t pid, int st) {
     crashed(*s, *w, w->fail_reason.rfind("no ready", 0) == 0 ? "ready_timeout" : "crash");
   }
   drain_queue();
-  manage();
+  reconcile_soon();
   maybe_finish_stop();
   return true;
 }
@@ -438,7 +469,7 @@ void App::restart() {
     }
     stopped_ = false;
   }
-  manage();
+  reconcile_soon();
 }
 
 void App::reload(std::optional<config::AppConfig> next, ReloadObserver observer) {
@@ -460,7 +491,7 @@ void App::reload(std::optional<config::AppConfig> next, ReloadObserver observer)
   spdlog::info("{}: reload to generation {} ({} slots, {} at a time)", name(), generation_, cfg_->instances,
                cfg_->parallel);
   reload_progress();
-  manage();
+  reconcile_soon();
 }
 
 void App::reload_progress() {
@@ -502,7 +533,7 @@ void App::scale(unsigned instances) {
   next->instances = instances;
   cfg_ = next;
   spdlog::info("{}: scale to {} instances", name(), instances);
-  manage();
+  reconcile_soon();
 }
 
 void App::set_log_level(const std::string& level) {
@@ -515,7 +546,9 @@ void App::recycle(Slot slot, const std::string& why, const std::string& reason_k
   if (it == slots_.end() || it->second->replacement || stopped_) return;
   spdlog::warn("{} slot {}: replacing worker gracefully: {}", name(), slot.index, why);
   ++counters_.restarts_by_reason[reason_key];
-  it->second->replacement = spawn(slot, it->second->current ? it->second->current->generation() : generation_);
+  SlotState& s = *it->second;
+  s.replacement = new_worker(slot, s.current ? s.current->generation() : generation_);
+  start_process(*s.replacement);
 }
 
 // ---- periodic checks --------------------------------------------------------

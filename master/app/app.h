@@ -2,10 +2,11 @@
 // dispatcher in front of them.
 //
 // Every change — start, crash, reload, scale, stop — is a change of the
-// desired state followed by manage(), which compares slots with what is
-// running and starts or drains workers to close the gap (gunicorn's
-// manage_workers). A reload is "the desired generation went up": manage()
-// replaces older workers slot by slot, `parallel` at a time.
+// desired state that marks the app dirty; once per loop turn manage()
+// compares slots with what is running (reconcile(), a pure function in
+// app/reconcile.h) and starts or drains workers to close the gap
+// (gunicorn's manage_workers). A reload is "the desired generation went
+// up": older workers are replaced slot by slot, `parallel` at a time.
 #pragma once
 
 #include <uv.h>
@@ -21,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/app_status.h"
+#include "app/reconcile.h"
 #include "logs/app_log.h"
 #include "lifecycle/backoff.h"
 #include "dispatch/dispatcher.h"
@@ -133,10 +135,18 @@ class App final : public WorkerEvents {
   void on_recycle(Worker& w) override;
   void on_merged_metrics_request(Worker& w, uint64_t seq) override;
 
+  // Reconciliation: reconcile_soon() marks the app dirty; manage() runs
+  // once per loop turn and applies reconcile() (app/reconcile.h).
+  void open_reconcile_handles();
+  void reconcile_soon();
   void manage();
+  void apply(const Action& a);
+  void retire_slot(int index);
   void create_shared_segment();
-  Worker* spawn(Slot slot, uint64_t generation);
+  Worker* new_worker(Slot slot, uint64_t generation);
+  void forget(Worker& w);
   bool start_process(Worker& w);
+  void start_failed(Worker& w);
   void crashed(SlotState& s, Worker& w, const std::string& reason_key);
   void schedule_restart(SlotState& s, Worker& w, Millis delay);
   void retire(Worker& w);  // leaving worker exited: forget it
@@ -172,6 +182,9 @@ class App final : public WorkerEvents {
   std::optional<Reload> reload_;
 
   bool stopped_ = true;
+  bool dirty_ = false;  // manage() runs at the end of this loop turn
+  uv_check_t* reconcile_check_ = nullptr;
+  uv_idle_t* reconcile_idle_ = nullptr;
   std::vector<std::function<void()>> stop_waiters_;
   std::string log_level_;  // set by `rackctl loglevel`, given to new workers
   AppCounters counters_;
