@@ -79,7 +79,7 @@ void Supervisor::handle_term() {
   if (shutting_down_) {
     spdlog::warn("second stop signal: killing workers now");
     for (auto& [name, app] : apps_) {
-      for (Worker* w : app->workers()) w->kill_now();
+      for (Worker* w : app->workers()) w->kill_now(ExitCause::Stop);
     }
     return;
   }

@@ -16,17 +16,6 @@ namespace rack::master {
 
 using json = nlohmann::json;
 
-namespace {
-
-// Every state change the App makes goes through here, so a transition the
-// machine refuses (a bug in rackd) is logged where it happened.
-void transition(Worker& w, WorkerState to) {
-  if (!w.lifecycle().go(to))
-    spdlog::error("{} slot {}: refused transition {} -> {}", w.cfg().name, w.slot().index, to_string(w.state()),
-                  to_string(to));
-}
-
-}  // namespace
 
 App::App(AppContext ctx, config::AppConfig cfg)
     : ctx_(ctx),
@@ -189,7 +178,7 @@ void App::retire_slot(int index) {
   SlotState& s = *it->second;
   for (Worker* w : {s.current, s.replacement}) {
     if (!w) continue;
-    if (w->lifecycle().has_process()) w->drain();
+    if (w->lifecycle().has_process()) w->drain(ExitCause::Stop);
     else forget(*w);
   }
   close_handle(s.restart_timer);
@@ -208,7 +197,7 @@ Worker* App::new_worker(Slot slot, uint64_t generation) {
 
 // A worker with no process leaves the table.
 void App::forget(Worker& w) {
-  transition(w, WorkerState::Exited);
+  w.enter(WorkerState::Exited);
   workers_.erase(w.id());
 }
 
@@ -221,6 +210,7 @@ bool App::start_process(Worker& w) {
   spdlog::error("{} slot {}: cannot start worker: {}", name(), w.slot().index, error);
   w.last_exit = error;
   w.fail_reason = error;
+  w.record_failed_start();
   start_failed(w);
   return false;
 }
@@ -239,7 +229,7 @@ void App::start_failed(Worker& w) {
     finish_reload(false, err, slot);
     return;
   }
-  if (s.current == &w) crashed(s, w, "crash");
+  if (s.current == &w) crashed(s, w);
 }
 
 // ---- worker events ----------------------------------------------------------
@@ -253,11 +243,13 @@ void App::on_ready(Worker& w) {
     s.replacement = nullptr;
     // The new worker is in rotation before the old one leaves it, so there
     // is never a moment with fewer ready workers than before.
+    ExitCause why = s.replace_for.value_or(ExitCause::Reload);
+    s.replace_for.reset();
     if (old) {
       if (old->lifecycle().has_process()) {
-        old->drain();
+        old->drain(why);
       } else {
-        transition(*old, WorkerState::Exited);
+        old->enter(WorkerState::Exited);
         workers_.erase(old->id());
       }
     }
@@ -280,7 +272,7 @@ void App::on_ready(Worker& w) {
 void App::on_ready_timeout(Worker& w) {
   w.fail_reason = "no ready signal within " + std::to_string(cfg_->ready_timeout.count()) + " ms";
   spdlog::warn("{} slot {}: pid {} failed to start: {}", name(), w.slot().index, w.pid(), w.fail_reason);
-  w.kill_now();  // the exit goes through reap() → crash or reload failure
+  w.kill_now(ExitCause::NeverReady);  // the exit goes through reap() → crash or reload failure
 }
 
 void App::on_conn_returned(Worker& w, int fd) {
@@ -299,7 +291,7 @@ void App::on_capacity(Worker&) {
 void App::on_recycle(Worker& w) {
   auto it = slots_.find(w.slot().index);
   if (it == slots_.end() || it->second->current != &w) return;
-  recycle(w.slot(), "max_requests reached", "max_requests");
+  recycle(w.slot(), "max_requests reached", ExitCause::MaxRequests);
 }
 
 void App::on_metrics(Worker& w, std::string text, std::string error, bool final) {
@@ -322,9 +314,10 @@ bool App::reap(pid_t pid, int st) {
     }
   }
   if (!w) return false;
-  double up = w->uptime_s();
   WorkerState was = w->state();
   w->process_exited(st);
+  const ExitInfo& exit = w->exit_info();
+  ++counters_.exits_by_cause[exit.cause];
   // Connections it never took go to someone else, ahead of new ones.
   auto unacked = w->take_unacked();
   for (auto it = unacked.rbegin(); it != unacked.rend(); ++it) enqueue(*it, true);
@@ -335,31 +328,23 @@ bool App::reap(pid_t pid, int st) {
   SlotState* s = sit == slots_.end() ? nullptr : sit->second.get();
   bool current = s && s->current == w;
   bool replacement = s && s->replacement == w;
-  auto level = (was == WorkerState::Draining || was == WorkerState::Stopping) && WIFEXITED(st) && WEXITSTATUS(st) == 0
-                   ? spdlog::level::info
-                   : spdlog::level::warn;
-  spdlog::log(level, "{} slot {}: pid {} ended with {} after {:.1f}s (was {})", name(), w->slot().index, pid,
-              w->last_exit, up, to_string(was));
+  auto level = !is_failure(exit.cause) && exit.code == 0 ? spdlog::level::info : spdlog::level::warn;
+  spdlog::log(level, "{} slot {}: pid {} ended with {} after {:.1f}s (was {}, {})", name(), w->slot().index, pid,
+              w->last_exit, exit.uptime.count() / 1000.0, to_string(was), to_string(exit.cause));
 
-  if (!current && !replacement) {
-    retire(*w);
-  } else if (replacement) {
+  if (replacement) {
     s->replacement = nullptr;
     std::string why = w->fail_reason.empty() ? "exited with " + w->last_exit + " before it was ready" : w->fail_reason;
     int slot = w->slot().index;
-    transition(*w, WorkerState::Exited);
-    workers_.erase(w->id());
+    retire(*w);
     finish_reload(false, "slot " + std::to_string(slot) + ": replacement " + why, slot);
-  } else if (was == WorkerState::Draining || was == WorkerState::Stopping) {
-    if (w->fail_reason.rfind("heartbeat", 0) == 0) {
-      crashed(*s, *w, "heartbeat");
-    } else {
-      // Stopped on purpose (stop, scale down) while still the current one.
-      s->current = nullptr;
-      retire(*w);
-    }
+  } else if (current && is_failure(exit.cause)) {
+    crashed(*s, *w);
   } else {
-    crashed(*s, *w, w->fail_reason.rfind("no ready", 0) == 0 ? "ready_timeout" : "crash");
+    // Replaced, stopped or scaled down, or ended on purpose while still
+    // the slot's current worker: the slot starts afresh.
+    if (current) s->current = nullptr;
+    retire(*w);
   }
   drain_queue();
   reconcile_soon();
@@ -367,25 +352,21 @@ bool App::reap(pid_t pid, int st) {
   return true;
 }
 
-
 void App::retire(Worker& w) {
-  transition(w, WorkerState::Exited);
+  w.enter(WorkerState::Exited);
   workers_.erase(w.id());
 }
 
-void App::crashed(SlotState& s, Worker& w, const std::string& reason_key) {
-  ++counters_.restarts_by_reason[reason_key];
+void App::crashed(SlotState& s, Worker& w) {
+  ++counters_.restarts_by_reason[std::string(restart_reason(w.exit_info().cause))];
   if (stopped_) {
     s.current = nullptr;
     retire(w);
     return;
   }
-  auto up = std::chrono::duration_cast<Millis>(std::chrono::duration<double>(w.uptime_s()));
-  if (w.pid() < 0 && w.started_at() != Clock::time_point{})
-    up = std::chrono::duration_cast<Millis>(Clock::now() - w.started_at());
-  auto decision = s.backoff.on_exit(up);
+  auto decision = s.backoff.on_exit(w.exit_info().uptime);
   if (auto* give_up = std::get_if<GiveUp>(&decision)) {
-    transition(w, WorkerState::Errored);
+    w.enter(WorkerState::Errored);
     w.last_exit = "errored after " + std::to_string(give_up->quick_exits) + " exits within min_uptime; last: " + w.last_exit;
     spdlog::error("{} slot {}: {}", name(), w.slot().index, w.last_exit);
     return;
@@ -394,7 +375,8 @@ void App::crashed(SlotState& s, Worker& w, const std::string& reason_key) {
 }
 
 void App::schedule_restart(SlotState& s, Worker& w, Millis delay) {
-  transition(w, WorkerState::Backoff);
+  // A restart that could not spawn is in Backoff already.
+  if (w.state() != WorkerState::Backoff) w.enter(WorkerState::Backoff);
   ++s.restarts;
   w.restarts = s.restarts;
   if (!s.restart_timer) {
@@ -426,11 +408,11 @@ void App::stop(std::function<void()> done) {
   slots_.clear();
   std::vector<WorkerId> gone;
   for (auto& [id, w] : workers_) {
-    if (w->lifecycle().has_process()) w->drain();
+    if (w->lifecycle().has_process()) w->drain(ExitCause::Stop);
     else gone.push_back(id);
   }
   for (auto id : gone) {
-    transition(*workers_[id], WorkerState::Exited);
+    workers_[id]->enter(WorkerState::Exited);
     workers_.erase(id);
   }
   maybe_finish_stop();
@@ -453,9 +435,9 @@ void App::restart() {
     for (Worker* w : {s->current, s->replacement}) {
       if (!w) continue;
       if (w->lifecycle().has_process()) {
-        w->terminate();
+        w->terminate(ExitCause::SignalFromRackd);
       } else {
-        transition(*w, WorkerState::Exited);
+        w->enter(WorkerState::Exited);
         workers_.erase(w->id());
       }
     }
@@ -515,7 +497,7 @@ void App::finish_reload(bool ok, const std::string& error, int slot) {
       if (s->replacement) {
         Worker* w = s->replacement;
         s->replacement = nullptr;
-        w->kill_now();
+        w->kill_now(ExitCause::SignalFromRackd);
       }
     }
     if (previous_cfg_ && slot >= 0) cfg_ = previous_cfg_;
@@ -541,12 +523,13 @@ void App::set_log_level(const std::string& level) {
   for (auto& [id, w] : workers_) w->set_log_level(level);
 }
 
-void App::recycle(Slot slot, const std::string& why, const std::string& reason_key) {
+void App::recycle(Slot slot, const std::string& why, ExitCause cause) {
   auto it = slots_.find(slot.index);
   if (it == slots_.end() || it->second->replacement || stopped_) return;
   spdlog::warn("{} slot {}: replacing worker gracefully: {}", name(), slot.index, why);
-  ++counters_.restarts_by_reason[reason_key];
+  ++counters_.restarts_by_reason[std::string(restart_reason(cause))];
   SlotState& s = *it->second;
+  s.replace_for = cause;
   s.replacement = new_worker(slot, s.current ? s.current->generation() : generation_);
   start_process(*s.replacement);
 }
@@ -578,7 +561,7 @@ void App::tick(Clock::time_point now, bool sample_proc) {
     for (auto& [i, s] : slots_) {
       Worker* w = s->current;
       if (w && w->lifecycle().in_rotation() && !s->replacement && w->proc() && w->proc()->rss_bytes > *cfg_->max_memory)
-        recycle(w->slot(), "rss " + std::to_string(w->proc()->rss_bytes) + " bytes over max_memory", "memory");
+        recycle(w->slot(), "rss " + std::to_string(w->proc()->rss_bytes) + " bytes over max_memory", ExitCause::MaxMemory);
     }
   }
 }

@@ -57,7 +57,8 @@ struct AppCounters {
   uint64_t connections_expired = 0;
   uint64_t reloads = 0;
   uint64_t reloads_failed = 0;
-  std::map<std::string, uint64_t> restarts_by_reason;  // crash, ready_timeout, heartbeat, memory
+  std::map<std::string, uint64_t> restarts_by_reason;  // crash, ready_timeout, heartbeat, memory, max_requests
+  std::map<ExitCause, uint64_t> exits_by_cause;
 };
 
 class App final : public WorkerEvents {
@@ -122,6 +123,7 @@ class App final : public WorkerEvents {
     RestartBackoff backoff;
     unsigned restarts = 0;
     uv_timer_t* restart_timer = nullptr;  // data = this SlotState
+    std::optional<ExitCause> replace_for;  // why the replacement starting now replaces current
     SlotState(App* a, int i, const config::RestartPolicy& p) : app(a), index(i), backoff(p) {}
     ~SlotState();
   };
@@ -147,11 +149,13 @@ class App final : public WorkerEvents {
   void forget(Worker& w);
   bool start_process(Worker& w);
   void start_failed(Worker& w);
-  void crashed(SlotState& s, Worker& w, const std::string& reason_key);
+  // A slot's worker failed (exit_info().cause): backoff, or errored.
+  void crashed(SlotState& s, Worker& w);
   void schedule_restart(SlotState& s, Worker& w, Millis delay);
   void retire(Worker& w);  // leaving worker exited: forget it
   void maybe_finish_stop();
-  void recycle(Slot slot, const std::string& why, const std::string& reason_key);
+  // Graceful replacement of a slot's worker for `cause` (max_memory, max_requests).
+  void recycle(Slot slot, const std::string& why, ExitCause cause);
 
   void on_accept(int fd);
   bool hand(int fd);

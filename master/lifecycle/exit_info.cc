@@ -7,17 +7,90 @@
 
 namespace rack::master {
 
-std::string describe_exit(int st, bool we_killed) {
-  if (WIFEXITED(st)) return "exit code " + std::to_string(WEXITSTATUS(st));
-  if (WIFSIGNALED(st)) {
-    int sig = WTERMSIG(st);
-    const char* abbrev = sigabbrev_np(sig);
-    std::string s = "signal SIG" + std::string(abbrev ? abbrev : std::to_string(sig).c_str());
-    if (sig == SIGKILL) s += we_killed ? " (sent by rackd)" : " (not sent by rackd: possible OOM kill)";
-    if (WCOREDUMP(st)) s += ", core dumped";
-    return s;
+std::string_view to_string(ExitCause c) {
+  switch (c) {
+    case ExitCause::Crash: return "crash";
+    case ExitCause::SignalFromRackd: return "signal_from_rackd";
+    case ExitCause::OutsideSignal: return "outside_signal";
+    case ExitCause::OomSuspect: return "oom_suspect";
+    case ExitCause::FailedExec: return "failed_exec";
+    case ExitCause::NeverReady: return "never_ready";
+    case ExitCause::Heartbeat: return "heartbeat";
+    case ExitCause::MaxMemory: return "max_memory";
+    case ExitCause::MaxRequests: return "max_requests";
+    case ExitCause::Reload: return "reload";
+    case ExitCause::Stop: return "stop";
   }
-  return "status " + std::to_string(st);
+  return "unknown";
+}
+
+bool is_failure(ExitCause c) {
+  switch (c) {
+    case ExitCause::Crash:
+    case ExitCause::OutsideSignal:
+    case ExitCause::OomSuspect:
+    case ExitCause::FailedExec:
+    case ExitCause::NeverReady:
+    case ExitCause::Heartbeat:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string_view restart_reason(ExitCause c) {
+  switch (c) {
+    case ExitCause::NeverReady: return "ready_timeout";
+    case ExitCause::Heartbeat: return "heartbeat";
+    case ExitCause::MaxMemory: return "memory";
+    case ExitCause::MaxRequests: return "max_requests";
+    default: return "crash";
+  }
+}
+
+std::string ExitInfo::describe() const {
+  if (cause == ExitCause::FailedExec && code < 0 && signal == 0) return "failed to start";
+  if (signal == 0) return "exit code " + std::to_string(code);
+  const char* abbrev = sigabbrev_np(signal);
+  std::string s = "signal SIG" + std::string(abbrev ? abbrev : std::to_string(signal).c_str());
+  if (signal == SIGKILL) s += rackd_killed ? " (sent by rackd)" : " (not sent by rackd: possible OOM kill)";
+  if (core) s += ", core dumped";
+  return s;
+}
+
+ExitInfo classify_exit(int st, std::optional<ExitCause> asked, KillStep step, std::chrono::milliseconds uptime) {
+  ExitInfo e;
+  e.uptime = uptime;
+  e.rackd_killed = step == KillStep::Killed;
+  if (WIFEXITED(st)) {
+    e.code = WEXITSTATUS(st);
+  } else if (WIFSIGNALED(st)) {
+    e.signal = WTERMSIG(st);
+    e.core = WCOREDUMP(st);
+  }
+  if (asked) {
+    e.cause = *asked;
+  } else if (e.signal == SIGKILL && !e.rackd_killed) {
+    e.cause = ExitCause::OomSuspect;
+  } else if (e.signal != 0 && step == KillStep::None) {
+    e.cause = ExitCause::OutsideSignal;
+  } else if (e.signal != 0) {
+    e.cause = ExitCause::SignalFromRackd;
+  } else {
+    e.cause = ExitCause::Crash;
+  }
+  return e;
+}
+
+ExitInfo failed_exec() {
+  ExitInfo e;
+  e.cause = ExitCause::FailedExec;
+  return e;
+}
+
+std::string describe_exit(int st, bool we_killed) {
+  if (!WIFEXITED(st) && !WIFSIGNALED(st)) return "status " + std::to_string(st);
+  return classify_exit(st, std::nullopt, we_killed ? KillStep::Killed : KillStep::None, {}).describe();
 }
 
 }  // namespace rack::master

@@ -1,9 +1,64 @@
-// How a worker process ended, as rackd reports it.
+// How a worker process ended, as a value (folly's ProcessReturnCode): the
+// wait status, and why — rackd's own reason when rackd asked it to go,
+// else what the status says. Restart decisions, restart metrics and the
+// log line all come from it, never from log text.
+//
+//   ExitInfo e = classify_exit(status, /*asked=*/std::nullopt, KillStep::None, 1200ms);
+//   e.cause == ExitCause::Crash;  e.describe() == "exit code 1"
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
+
+#include "lifecycle/escalation.h"
 
 namespace rack::master {
+
+enum class ExitCause {
+  Crash,            // exited on its own, unasked
+  SignalFromRackd,  // rackd ended it for none of the reasons below (restart, an aborted replacement)
+  OutsideSignal,    // killed by a signal rackd did not send
+  OomSuspect,       // SIGKILL rackd did not send: likely the OOM killer
+  FailedExec,       // never ran: fork, exec, chdir or a channel failed
+  NeverReady,       // no ready signal within ready_timeout
+  Heartbeat,        // its event loop stopped answering
+  MaxMemory,        // replaced for rss over max_memory
+  MaxRequests,      // replaced after max_requests (it asked)
+  Reload,           // replaced by a reload
+  Stop,             // stopped: rackctl stop, delete, scale down, rackd shutting down
+};
+
+std::string_view to_string(ExitCause c);
+
+// The causes after which the slot restarts the same worker (backoff,
+// errored after too many quick ones); the others are ends rackd wanted.
+bool is_failure(ExitCause c);
+
+// The `reason` label of rack_worker_restarts_total for a restart this
+// exit causes: crash, ready_timeout, heartbeat, memory, max_requests.
+std::string_view restart_reason(ExitCause c);
+
+struct ExitInfo {
+  ExitCause cause = ExitCause::Crash;
+  int code = -1;     // exit code, or -1 when killed by a signal
+  int signal = 0;    // the signal that ended it, or 0
+  bool core = false;
+  bool rackd_killed = false;  // rackd sent the SIGKILL
+  std::chrono::milliseconds uptime{0};
+
+  // "exit code 1", "signal SIGKILL (not sent by rackd: possible OOM kill)".
+  std::string describe() const;
+};
+
+// `asked`: why rackd asked it to go, if it did. `step`: how far the kill
+// escalation went (Killed: rackd sent SIGKILL).
+ExitInfo classify_exit(int wait_status, std::optional<ExitCause> asked, KillStep step,
+                       std::chrono::milliseconds uptime);
+
+// A start that failed before the process ran.
+ExitInfo failed_exec();
 
 // Why a worker ended, for status and the log line that says so.
 // `we_killed`: rackd sent the SIGKILL itself, so it is not a possible OOM.

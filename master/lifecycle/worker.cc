@@ -77,14 +77,14 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   last_pong_ = started_at_;
   reported_load_ = handed_since_report_ = 0;
   exited_ = false;
+  asked_.reset();
   kill_step_ = KillStep::None;
   proc_.reset();
   fail_reason.clear();
-  if (life_.state() != WorkerState::Starting && !life_.go(WorkerState::Starting))
-    spdlog::error("{} slot {}: bad transition {} -> starting", c.name, slot_.index, to_string(life_.state()));
   LogPipe::open(loop_, sp.out, log, LogStream::Out, slot_.index);
   LogPipe::open(loop_, sp.err, log, LogStream::Err, slot_.index);
   arm_readiness(listen_fd);
+  enter(WorkerState::Starting);
   spdlog::info("{} slot {}: started pid {} (generation {})", c.name, slot_.index, pid_, generation_);
   return 0;
 }
@@ -139,20 +139,24 @@ void Worker::on_node_message(const nlohmann::json& m) {
   spdlog::debug("{} slot {}: message from pid {}: {}", cfg_->name, slot_.index, pid_, m.dump());
 }
 
+// ready: {http: path}: the probe polls the app's address until it answers.
+void Worker::arm_readiness(int listen_fd) {
+  const auto& c = *cfg_;
+  if (c.ready != config::ReadyMode::Http || !c.listen) return;
+  config::ListenAddr target = *c.listen;
+  // The bound port, when listen used port 0.
+  if (auto bound = sockname(listen_fd)) target.port = bound->port;
+  probe_ = std::make_unique<HttpProbe>(loop_, target, c.ready_http_path, [this] { mark_ready("HTTP probe answered 2xx"); });
+}
+
 // The ready timer is the failure path for workers that signal readiness
 // (no signal within ready_timeout) and the success path for the others
 // (alive for min_uptime).
-void Worker::arm_readiness(int listen_fd) {
+void Worker::arm_ready_timer() {
   const auto& c = *cfg_;
   if (!ready_timer_) {
     ready_timer_ = new_handle<uv_timer_t>(this);
     uv_timer_init(loop_, ready_timer_);
-  }
-  if (c.ready == config::ReadyMode::Http && c.listen) {
-    config::ListenAddr target = *c.listen;
-    // The bound port, when listen used port 0.
-    if (auto bound = sockname(listen_fd)) target.port = bound->port;
-    probe_ = std::make_unique<HttpProbe>(loop_, target, c.ready_http_path, [this] { mark_ready("HTTP probe answered 2xx"); });
   }
   auto wait = signals_ready(c) ? c.ready_timeout : std::min(c.restart.min_uptime, c.ready_timeout);
   uv_timer_start(ready_timer_, [](uv_timer_t* t) {
@@ -163,14 +167,47 @@ void Worker::arm_readiness(int listen_fd) {
   }, static_cast<uint64_t>(wait.count()), 0);
 }
 
-void Worker::mark_ready(const char* how) {
-  if (life_.state() != WorkerState::Starting || !life_.go(WorkerState::Ready)) return;
-  // Not from inside the probe's own callback: destroy it on the next turn.
-  if (probe_) {
-    std::shared_ptr<HttpProbe> doomed(probe_.release());
-    rack::after(loop_, 0, [doomed] {});
+bool Worker::enter(WorkerState to) {
+  WorkerState from = life_.state();
+  bool first_start = fresh_ && from == WorkerState::Starting && to == WorkerState::Starting;
+  if (!first_start && !life_.go(to)) {
+    spdlog::error("{} slot {}: refused transition {} -> {} (a bug in rackd)", cfg_->name, slot_.index,
+                  to_string(from), to_string(to));
+    return false;
   }
-  if (ready_timer_) uv_timer_stop(ready_timer_);
+  fresh_ = false;
+  auto stop = [](uv_timer_t* t) {
+    if (t) uv_timer_stop(t);
+  };
+  switch (to) {
+    case WorkerState::Starting:
+      arm_ready_timer();
+      break;
+    case WorkerState::Ready:
+      stop(ready_timer_);
+      // Not from inside the probe's own callback: destroy it on the next turn.
+      if (probe_) {
+        std::shared_ptr<HttpProbe> doomed(probe_.release());
+        rack::after(loop_, 0, [doomed] {});
+      }
+      break;
+    case WorkerState::Draining:
+    case WorkerState::Stopping:
+      stop(ready_timer_);
+      break;
+    case WorkerState::Backoff:
+    case WorkerState::Errored:
+    case WorkerState::Exited:
+      stop(ready_timer_);
+      stop(kill_timer_);
+      kill_step_ = KillStep::None;
+      break;
+  }
+  return true;
+}
+
+void Worker::mark_ready(const char* how) {
+  if (life_.state() != WorkerState::Starting || !enter(WorkerState::Ready)) return;
   spdlog::info("{} slot {}: pid {} ready after {:.0f} ms ({})", cfg_->name, slot_.index, pid_, uptime_s() * 1000,
                how);
   events_.on_ready(*this);
@@ -274,10 +311,9 @@ void Worker::on_metrics_piece(const channel::Message& m) {
 
 void Worker::process_exited(int wait_status) {
   exited_ = true;  // what the reads below set off (a drained queue) must not give it more
-  last_exit = describe_exit(wait_status, kill_step_ == KillStep::Killed);
-  kill_step_ = KillStep::None;
-  if (ready_timer_) uv_timer_stop(ready_timer_);
-  if (kill_timer_) uv_timer_stop(kill_timer_);
+  auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(uptime_s()));
+  exit_ = classify_exit(wait_status, asked_, kill_step_, uptime);
+  last_exit = exit_.describe();
   // Read all the worker said before it died: a final metrics snapshot, and
   // Acks and ConnReturns, so no connection it took goes to another worker
   // and none it handed back is dropped. The peer is gone: this ends.

@@ -85,18 +85,35 @@ class Worker {
   // the worker dies. Clears the list.
   std::vector<int> take_unacked();
 
-  // Graceful: rack → Drain message; others → SIGTERM. Escalates after
-  // kill_timeout (SIGTERM, then SIGKILL).
-  void drain();
+  // The one place a worker's state changes. Refuses (logs, counts in
+  // rack_illegal_transitions_total, returns false) a transition the machine
+  // does not have. Entering a state does all it implies:
+  //   Starting  the ready timer runs (ready_timeout, or min_uptime for
+  //             workers that do not signal readiness)
+  //   Ready     the ready timer stops, the HTTP probe goes
+  //   Draining, Stopping   the ready timer stops (the kill escalation is
+  //             started by drain/terminate/abort_stuck/kill_now)
+  //   Backoff, Errored, Exited   both timers stop, the escalation ends
+  bool enter(WorkerState to);
+
+  // Each asks the process to go for `why` (what its exit will say) and
+  // starts the kill escalation (escalation.h).
+  // Graceful: rack → Drain message; node → disconnect; others → SIGTERM.
+  // SIGTERM after kill_timeout, then SIGKILL.
+  void drain(ExitCause why);
   // Not graceful: SIGTERM now, SIGKILL after kill_timeout.
-  void terminate();
+  void terminate(ExitCause why);
   // Stuck: SIGABRT now so it may leave a core, SIGKILL shortly after.
   void abort_stuck();
-  void kill_now();
+  // SIGKILL now (a failed start, an aborted replacement).
+  void kill_now(ExitCause why);
 
-  // Called by the reaper. Closes the channel; the state becomes Exited,
-  // Backoff or Errored by the App's decision.
+  // Called by the reaper. Reads what the channel still holds, closes it and
+  // records exit_info(); the App then enters Exited, Backoff or Errored.
   void process_exited(int wait_status);
+  // start() failed: exit_info() says FailedExec.
+  void record_failed_start() { exit_ = failed_exec(); }
+  const ExitInfo& exit_info() const { return exit_; }
 
   void ping();  // heartbeat (rack protocol); no-op otherwise
   void request_metrics(uint64_t seq);
@@ -111,7 +128,6 @@ class Worker {
   pid_t pid() const { return pid_; }
   const config::AppConfig& cfg() const { return *cfg_; }
 
-  Lifecycle& lifecycle() { return life_; }
   const Lifecycle& lifecycle() const { return life_; }
   WorkerState state() const { return life_.state(); }
 
@@ -136,6 +152,7 @@ class Worker {
   int open_channels(int listen_fd, std::string& error, SpawnPlan& plan);
   void attach_node(int fd, int listen_fd);
   void arm_readiness(int listen_fd);
+  void arm_ready_timer();
   void mark_ready(const char* how);
   void on_rack_message(channel::Message& m);
   void on_node_message(const nlohmann::json& m);
@@ -154,7 +171,10 @@ class Worker {
   uint64_t generation_;
   std::shared_ptr<const config::AppConfig> cfg_;
   Lifecycle life_;
+  bool fresh_ = true;  // never started: its first enter(Starting) is from the initial Starting
   pid_t pid_ = -1;
+  std::optional<ExitCause> asked_;  // why rackd asked the current process to go
+  ExitInfo exit_;
 
   bool exited_ = false;                        // process_exited() has begun
   std::unique_ptr<RackChannel> rack_;          // protocol rack

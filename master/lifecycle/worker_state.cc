@@ -1,5 +1,7 @@
 #include "lifecycle/worker_state.h"
 
+#include <atomic>
+
 namespace rack::master {
 
 std::string_view to_string(WorkerState s) {
@@ -30,7 +32,7 @@ bool allowed(WorkerState from, WorkerState to) {
       // Stopping for a failure (stuck loop, failed start) ends in a restart.
       return to == S::Exited || to == S::Backoff || to == S::Errored;
     case S::Backoff:
-      return to == S::Starting || to == S::Exited;
+      return to == S::Starting || to == S::Errored || to == S::Exited;
     case S::Errored:
       return to == S::Starting || to == S::Exited;
     case S::Exited:
@@ -39,8 +41,19 @@ bool allowed(WorkerState from, WorkerState to) {
   return false;
 }
 
+namespace {
+// One loop thread changes states; atomic all the same, for the metrics
+// scrape that may read it from elsewhere one day.
+std::atomic<uint64_t> refused{0};
+}  // namespace
+
+uint64_t illegal_transitions() { return refused.load(std::memory_order_relaxed); }
+
 bool Lifecycle::go(WorkerState to) {
-  if (!allowed(state_, to)) return false;
+  if (!allowed(state_, to)) {
+    refused.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   state_ = to;
   return true;
 }

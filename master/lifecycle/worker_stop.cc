@@ -22,6 +22,11 @@ void Worker::signal(int sig, const char* why) {
 
 void Worker::escalate(KillStep step, int sig, const char* why) {
   kill_step_ = step;
+  if (step == KillStep::Killed) {
+    if (kill_timer_) uv_timer_stop(kill_timer_);
+    if (sig) signal(sig, why);
+    return;
+  }
   if (sig) signal(sig, why);
   auto next = next_kill(step, cfg_->kill_timeout);
   if (!next) {
@@ -41,22 +46,21 @@ void Worker::on_kill_timer() {
   if (!life_.has_process()) return;
   auto next = next_kill(kill_step_, cfg_->kill_timeout);
   if (!next) return;
-  if (life_.state() == WorkerState::Draining) life_.go(WorkerState::Stopping);
+  if (life_.state() == WorkerState::Draining) enter(WorkerState::Stopping);
   escalate(next->step, next->signal, "kill_timeout passed");
 }
 
-void Worker::drain() {
+void Worker::drain(ExitCause why) {
   if (!life_.has_process() || life_.leaving()) return;
-  if (ready_timer_) uv_timer_stop(ready_timer_);
+  asked_ = why;
+  enter(WorkerState::Draining);
   if (cfg_->protocol == config::Protocol::Rack && rack_ && rack_->open()) {
-    life_.go(WorkerState::Draining);
     send(Type::Drain, {});
     escalate(KillStep::Asked, 0, "drain");
   } else if (node_ && node_->open()) {
     // node's cluster worker closes its servers and exits once the last
     // request is done (node/preload.js keeps idle keep-alive connections
     // until their next response says Connection: close).
-    life_.go(WorkerState::Draining);
     // Its final metrics snapshot: node answers before it handles the
     // disconnect that follows (messages are handled in order).
     node_->send(prom_client::request(0));
@@ -64,31 +68,31 @@ void Worker::drain() {
     else node_->disconnect();
     escalate(KillStep::Asked, 0, "drain");
   } else {
-    life_.go(WorkerState::Draining);
     escalate(KillStep::Terminated, SIGTERM, "drain");
   }
 }
 
-void Worker::terminate() {
+void Worker::terminate(ExitCause why) {
   if (!life_.has_process()) return;
-  if (ready_timer_) uv_timer_stop(ready_timer_);
+  asked_ = why;
   if (life_.state() != WorkerState::Stopping) {
-    if (life_.state() != WorkerState::Draining) life_.go(WorkerState::Draining);
-    life_.go(WorkerState::Stopping);
+    if (life_.state() != WorkerState::Draining) enter(WorkerState::Draining);
+    enter(WorkerState::Stopping);
   }
   escalate(KillStep::Terminated, SIGTERM, "stop");
 }
 
 void Worker::abort_stuck() {
   if (!life_.has_process()) return;
-  if (ready_timer_) uv_timer_stop(ready_timer_);
-  if (life_.state() == WorkerState::Ready || life_.state() == WorkerState::Starting) life_.go(WorkerState::Stopping);
-  else if (life_.state() == WorkerState::Draining) life_.go(WorkerState::Stopping);
+  asked_ = ExitCause::Heartbeat;
+  if (life_.state() != WorkerState::Stopping) enter(WorkerState::Stopping);
   escalate(KillStep::Aborted, SIGABRT, "event loop stuck: no heartbeat");
 }
 
-void Worker::kill_now() {
-  if (ready_timer_) uv_timer_stop(ready_timer_);
+void Worker::kill_now(ExitCause why) {
+  if (!life_.has_process()) return;
+  asked_ = why;
+  if (life_.state() != WorkerState::Stopping) enter(WorkerState::Stopping);
   escalate(KillStep::Killed, SIGKILL, fail_reason.empty() ? "kill" : fail_reason.c_str());
 }
 

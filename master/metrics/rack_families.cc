@@ -83,6 +83,14 @@ void render_counts(const std::vector<App*>& apps, Exposition& ex) {
   for (App* a : apps)
     for (auto& [reason, n] : a->counters().restarts_by_reason)
       restarts->sample(app_l(a) + "," + label_pair("reason", reason), static_cast<double>(n));
+  auto* exits = own(ex, "rack_worker_exits_total", MetricType::Counter,
+                    "Worker processes that ended, by cause (crash, oom_suspect, reload, stop, ...).");
+  for (App* a : apps)
+    for (auto& [cause, n] : a->counters().exits_by_cause)
+      exits->sample(app_l(a) + "," + label_pair("cause", std::string(to_string(cause))), static_cast<double>(n));
+  own(ex, "rack_illegal_transitions_total", MetricType::Counter,
+      "Worker state transitions rackd refused: a bug in rackd when not 0.")
+      ->sample("", static_cast<double>(illegal_transitions()));
   struct PerApp {
     const char* name;
     MetricType type;

@@ -33,3 +33,19 @@ TEST_CASE("worker lifecycle: crash loop to errored and a user restart") {
   CHECK(l.go(S::Starting));
   CHECK(to_string(l.state()) == "starting");
 }
+
+TEST_CASE("worker lifecycle: a restart from backoff that cannot spawn may give up") {
+  Lifecycle l;
+  CHECK(l.go(S::Backoff));
+  CHECK(l.go(S::Errored));
+}
+
+TEST_CASE("worker lifecycle: a refused transition is counted for rack_illegal_transitions_total") {
+  Lifecycle l;
+  uint64_t before = illegal_transitions();
+  CHECK(l.go(S::Ready));
+  CHECK(illegal_transitions() == before);
+  CHECK_FALSE(l.go(S::Starting));
+  CHECK(illegal_transitions() == before + 1);
+  CHECK(l.state() == S::Ready);
+}
