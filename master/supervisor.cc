@@ -8,6 +8,7 @@
 
 #include "api/control_api.h"
 #include "app/reload_sequence.h"
+#include "logs/log_dir.h"
 #include "rack/timer.h"
 #include "metrics/endpoint.h"
 #include "uv_handle.h"
@@ -161,6 +162,17 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
   if (!only.empty() && todo.empty()) {
     r.error = eco.path + ": no app named \"" + only + "\"";
     return r;
+  }
+  // A log directory rackd must not write in is a config error, said now
+  // rather than as lines held back later.
+  for (const auto* a : todo) {
+    std::string error;
+    int fd = open_log_dir(a->logs.dir.empty() ? opt_.home + "/logs" : a->logs.dir, error);
+    if (fd < 0) {
+      r.error = a->name + ": " + error;
+      return r;
+    }
+    ::close(fd);
   }
   // Bind everything first: a port in use must leave nothing started.
   std::vector<std::unique_ptr<App>> fresh;

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <memory>
 #include <stdexcept>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/pattern_formatter.h>
@@ -137,8 +138,16 @@ void init(const Options& o) {
   else if (o.file.empty())
     sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   else
-    // rackd.log rotates like the app logs: by size, keeping a few.
-    sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(o.file, o.max_file_bytes, o.keep_files);
+  {
+    // rackd.log rotates like the app logs: by size, keeping a few. It may
+    // quote what clients and workers sent, so it is 0600 like the control
+    // socket, and each file the sink opens after a rotation is made so
+    // (fopen would give it the umask's 0644); rename keeps the mode.
+    spdlog::file_event_handlers owner_only;
+    owner_only.after_open = [](const spdlog::filename_t&, std::FILE* f) { ::fchmod(::fileno(f), 0600); };
+    sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(o.file, o.max_file_bytes, o.keep_files, false,
+                                                                  owner_only);
+  }
   auto logger = std::make_shared<spdlog::logger>(o.name, sink);
   if (o.format == Format::Json)
     logger->set_formatter(std::make_unique<JsonFormatter>());

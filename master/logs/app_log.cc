@@ -21,6 +21,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "logs/log_dir.h"
 #include "logs/log_file.h"
 #include "logs/rotation_policy.h"
 
@@ -496,7 +497,7 @@ void AppLog::unsubscribe(uint64_t id) {
 TailMark::TailMark(const std::string& dir, const std::string& app, LogStream stream,
                    const std::vector<std::string>* names, const AppLog* log, std::size_t max_lines)
     : dir_(dir), app_(app), base_(app + (stream == LogStream::Out ? ".out" : ".err")), stream_(stream) {
-  fd_ = ::open((dir_ + "/" + base_ + ".log").c_str(), O_RDONLY | O_CLOEXEC);
+  fd_ = open_log_for_reading(dir_, base_ + ".log");
   struct stat st;
   if (fd_ >= 0 && ::fstat(fd_, &st) == 0) size_ = uint64_t(st.st_size);
   if (log) {

@@ -17,9 +17,12 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <random>
 #include <set>
 
 #include <spdlog/spdlog.h>
+
+#include "logs/log_dir.h"
 
 namespace rack::master {
 namespace {
@@ -39,7 +42,9 @@ constexpr std::size_t kKeepCapacity = 1 << 20;
 // seconds); it is what a crash left behind.
 constexpr auto kStaleTmp = std::chrono::minutes(10);
 
-bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+bool exists_at(int dirfd, const std::string& name) {
+  return ::faccessat(dirfd, name.c_str(), F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
 
 }  // namespace
 
@@ -50,7 +55,7 @@ int make_dirs(const std::string& dir) {
   for (std::size_t i = 1; i <= dir.size(); ++i) {
     if (i < dir.size() && dir[i] != '/') continue;
     std::string part = dir.substr(0, i);
-    if (::mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) return errno;
+    if (::mkdir(part.c_str(), kLogDirMode) != 0 && errno != EEXIST) return errno;
   }
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return errno;
@@ -69,14 +74,34 @@ LogFile::LogFile(std::string dir, std::string base, LogStats& stats)
 
 LogFile::~LogFile() {
   if (fd_ >= 0) ::close(fd_);
+  if (dirfd_ >= 0) ::close(dirfd_);
+}
+
+int LogFile::open_dir() {
+  if (dirfd_ >= 0) return 0;
+  std::string error;
+  dirfd_ = open_log_dir(dir_, error);
+  if (dirfd_ >= 0) {
+    dir_error_.clear();
+    return 0;
+  }
+  // Said once per cause: drain() retries this every few hundred ms.
+  if (error != dir_error_) spdlog::error("{}: {}; its lines are buffered, then held back", name(), error);
+  dir_error_ = error;
+  return EACCES;
 }
 
 int LogFile::open_current() {
-  int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0 && errno == ENOENT && make_dirs(dir_) == 0) {
-    fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (int e = open_dir()) return e;
+  int fd = open_log_file(dirfd_, name());
+  if (fd == -ENOENT) {
+    // The directory was removed under us: start again from its path.
+    ::close(dirfd_);
+    dirfd_ = -1;
+    if (int e = open_dir()) return e;
+    fd = open_log_file(dirfd_, name());
   }
-  if (fd < 0) return errno;
+  if (fd < 0) return -fd;
   struct stat st;
   file_size_ = ::fstat(fd, &st) == 0 ? uint64_t(st.st_size) : 0;
   fd_ = fd;
@@ -135,14 +160,17 @@ void LogFile::mark_rotation() {
 // file between the rename and the close.
 bool LogFile::rotate() {
   SysTime now = std::chrono::system_clock::now();
+  if (open_dir() != 0) return false;  // said by open_dir; the next drain retries
   std::string to;
   for (unsigned counter = 0;; ++counter) {
-    to = dir_ + "/" + rotated_name(base_, now, counter);
-    if (!exists(to) && !exists(to + ".gz")) break;
+    to = rotated_name(base_, now, counter);
+    if (!exists_at(dirfd_, to) && !exists_at(dirfd_, to + ".gz")) break;
   }
-  if (::rename(path_.c_str(), to.c_str()) != 0) {
+  // Renamed within the directory fd the file was opened in: a directory
+  // swapped for a symlink since cannot redirect it.
+  if (::renameat(dirfd_, name().c_str(), dirfd_, to.c_str()) != 0) {
     if (errno != ENOENT) {
-      spdlog::warn("rotating {} failed: rename to {}: {}; writing on to it", path_, to,
+      spdlog::warn("rotating {} failed: rename to {}/{}: {}; writing on to it", path_, dir_, to,
                    std::strerror(errno));
       return false;
     }
@@ -241,12 +269,19 @@ std::string LogFile::unwritten(uint64_t& in_file, std::size_t max_lines) const {
 int LogFile::reopen() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  // The directory too: an external logrotate may have moved it.
+  if (dirfd_ >= 0) ::close(dirfd_);
+  dirfd_ = -1;
   return open_current();
 }
 
 int LogFile::truncate() {
-  int rc = fd_ >= 0 ? ::ftruncate(fd_, 0) : ::truncate(path_.c_str(), 0);
-  if (rc != 0 && errno != ENOENT) return errno;
+  // Only ever the file rackd opened (O_NOFOLLOW): truncate(path) would
+  // empty whatever a planted symlink points to.
+  if (fd_ < 0) {
+    if (int e = open_current(); e != 0 && e != ENOENT) return e;
+  }
+  if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0) return errno;
   // O_APPEND: the next write lands at offset 0 of the emptied file.
   file_size_ = 0;
   for (Segment& s : segs_) s.rotate_first = false;
@@ -256,6 +291,8 @@ int LogFile::truncate() {
 
 void LogFile::set_dir(std::string dir) {
   dir_ = std::move(dir);
+  if (dirfd_ >= 0) ::close(dirfd_);
+  dirfd_ = -1;
   path_ = dir_ + "/" + base_ + ".log";
   reopen();
 }
@@ -269,10 +306,15 @@ struct DirScan {
   std::vector<std::string> tmp;  // "<base>.<stamp>.log.gz.tmp.XXXXXX"
 };
 
-DirScan scan(const std::string& dir, const std::string& base) {
+DirScan scan(int dirfd, const std::string& base) {
   DirScan out;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return out;
+  int copy = ::dup(dirfd);  // closedir closes the fd it was given
+  DIR* d = copy >= 0 ? ::fdopendir(copy) : nullptr;
+  if (d == nullptr) {
+    if (copy >= 0) ::close(copy);
+    return out;
+  }
+  ::rewinddir(d);
   std::string tmp_prefix = base + ".";
   while (dirent* e = ::readdir(d)) {
     std::string_view name = e->d_name;
@@ -292,23 +334,43 @@ DirScan scan(const std::string& dir, const std::string& base) {
 // plain file or a complete .gz, never a torn .gz alone. The unique name keeps
 // two sweeps of the same file (an old and a new AppLog after a reload) from
 // writing into one temp file.
-int compress_file(const std::string& path, std::string& err) {
-  int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// A fresh "<name>.gz.tmp.XXXXXX" in dirfd, created O_EXCL (a planted
+// symlink of that name is not followed) with `mode`. -1 on error.
+int create_temp_at(int dirfd, const std::string& name, mode_t mode, std::string& tmp) {
+  static constexpr char kChars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    uint64_t r = (uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
+    tmp = name + ".gz.tmp.";
+    for (int i = 0; i < 6; ++i, r /= 62) tmp += kChars[r % 62];
+    int fd = ::openat(dirfd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  return -1;
+}
+
+int compress_file(int dirfd, const std::string& dir, const std::string& name, std::string& err) {
+  std::string path = dir + "/" + name;
+  int in = ::openat(dirfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (in < 0) {
     if (errno == ENOENT) return 0;  // another sweep got there first
     err = "open " + path + ": " + std::strerror(errno);
     return -1;
   }
   struct stat st;
-  ::fstat(in, &st);
-  std::string tmp = path + ".gz.tmp.XXXXXX";
-  int out = ::mkostemp(tmp.data(), O_CLOEXEC);
+  if (::fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+    err = "open " + path + ": not a regular file";
+    ::close(in);
+    return -1;
+  }
+  std::string tmp_name;
+  int out = create_temp_at(dirfd, name, st.st_mode & 0777, tmp_name);
+  std::string tmp = dir + "/" + tmp_name;
   if (out < 0) {
     err = "create " + tmp + ": " + std::strerror(errno);
     ::close(in);
     return -1;
   }
-  ::fchmod(out, 0644);
+  ::fchmod(out, st.st_mode & 0777);  // the rotated file's mode, not the umask's
   int gz_fd = ::dup(out);
   gzFile gz = gz_fd >= 0 ? ::gzdopen(gz_fd, "wb6") : nullptr;
   bool ok = gz != nullptr;
@@ -342,22 +404,26 @@ int compress_file(const std::string& path, std::string& err) {
   }
   ::close(out);
   ::close(in);
-  if (ok && ::rename(tmp.c_str(), (path + ".gz").c_str()) != 0) {
+  if (ok && ::renameat(dirfd, tmp_name.c_str(), dirfd, (name + ".gz").c_str()) != 0) {
     err = "rename " + tmp + ": " + std::strerror(errno);
     ok = false;
   }
   if (!ok) {
-    ::unlink(tmp.c_str());
+    ::unlinkat(dirfd, tmp_name.c_str(), 0);
     return -1;
   }
-  ::unlink(path.c_str());
+  ::unlinkat(dirfd, name.c_str(), 0);
   return 1;
 }
 
 }  // namespace
 
 std::vector<RotatedFile> list_rotated(const std::string& dir, const std::string& base) {
-  return scan(dir, base).rotated;
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return {};
+  auto rotated = scan(fd, base).rotated;
+  ::close(fd);
+  return rotated;
 }
 
 std::vector<std::string> dir_names(const std::string& dir) {
@@ -392,19 +458,33 @@ void lower_this_thread_priority_for_housekeeping() {
 void sweep_rotated(const std::string& dir, const std::string& base, unsigned keep,
                    std::optional<config::Duration> max_age, bool compress, SysTime now,
                    SweepResult& out) {
-  DirScan found = scan(dir, base);
+  // Every name is resolved in one checked directory fd: what is removed or
+  // compressed is in the directory rackd writes, whatever links are planted.
+  int dirfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) return;  // nothing was ever written there
+  struct stat dst;
+  if (::fstat(dirfd, &dst) != 0 || !unsafe_log_dir(dst, ::geteuid()).empty()) {
+    ::close(dirfd);  // LogFile says why it does not write there
+    return;
+  }
+  sweep_rotated_at(dirfd, dir, base, keep, max_age, compress, now, out);
+  ::close(dirfd);
+}
+
+void sweep_rotated_at(int dirfd, const std::string& dir, const std::string& base, unsigned keep,
+                      std::optional<config::Duration> max_age, bool compress, SysTime now, SweepResult& out) {
+  DirScan found = scan(dirfd, base);
   for (const std::string& name : found.tmp) {
-    std::string p = dir + "/" + name;
     struct stat st;
-    if (::stat(p.c_str(), &st) != 0) continue;
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     auto mtime = SysTime(std::chrono::seconds(st.st_mtim.tv_sec));
-    if (now - mtime > kStaleTmp) ::unlink(p.c_str());
+    if (now - mtime > kStaleTmp) ::unlinkat(dirfd, name.c_str(), 0);
   }
 
   std::set<std::string> gone;
   for (const RotatedFile& f : select_expired(found.rotated, keep, max_age, now)) {
     std::string p = dir + "/" + f.name;
-    if (::unlink(p.c_str()) != 0 && errno != ENOENT) {
+    if (::unlinkat(dirfd, f.name.c_str(), 0) != 0 && errno != ENOENT) {
       out.warnings.push_back("deleting " + p + " failed: " + std::strerror(errno));
       continue;
     }
@@ -421,11 +501,11 @@ void sweep_rotated(const std::string& dir, const std::string& base, unsigned kee
     if (names.count(f.name + ".gz")) {
       // A complete .gz is only ever renamed into place, so the plain file is
       // what a crash between rename and unlink left: the .gz wins.
-      ::unlink(p.c_str());
+      ::unlinkat(dirfd, f.name.c_str(), 0);
       continue;
     }
     std::string err;
-    int rc = compress_file(p, err);
+    int rc = compress_file(dirfd, dir, f.name, err);
     if (rc < 0) out.warnings.push_back("compressing " + p + " failed: " + err);
     if (rc > 0) ++out.compressed;
   }
@@ -447,7 +527,7 @@ void split_lines(std::string_view data, std::vector<std::string>& lines) {
 
 std::vector<std::string> last_lines(const std::string& path, std::size_t n) {
   if (n == 0) return {};
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return {};
   struct stat st;
   std::vector<std::string> lines = last_lines(fd, ::fstat(fd, &st) == 0 ? uint64_t(st.st_size) : 0, n);
@@ -487,8 +567,12 @@ std::vector<std::string> last_lines(int fd, uint64_t end, std::size_t n) {
 std::vector<std::string> last_lines_gz(const std::string& path, std::size_t n) {
   std::vector<std::string> lines;
   if (n == 0) return lines;
-  gzFile gz = ::gzopen(path.c_str(), "rb");
-  if (gz == nullptr) return lines;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  gzFile gz = fd >= 0 ? ::gzdopen(fd, "rb") : nullptr;
+  if (gz == nullptr) {
+    if (fd >= 0) ::close(fd);
+    return lines;
+  }
   std::deque<std::string> ring;
   std::string partial;
   std::vector<char> buf(256 * 1024);

@@ -87,6 +87,7 @@ class LogFile {
     bool rotate_first = false;
   };
 
+  int open_dir();  // dirfd_, checked with open_log_dir (log_dir.h)
   int open_current();
   bool rotate();
   uint64_t bytes_after_last_mark() const;
@@ -96,6 +97,8 @@ class LogFile {
   std::string path_;
   LogStats& stats_;
   int fd_ = -1;
+  int dirfd_ = -1;          // dir_, opened once; every name is resolved in it
+  std::string dir_error_;   // why dir_ was refused, said once
   uint64_t file_size_ = 0;   // bytes in the file fd_ refers to
   uint64_t tail_size_ = 0;   // bytes the newest target file will hold once drained
   uint64_t pending_ = 0;     // unwritten bytes, all segments
@@ -116,6 +119,9 @@ struct SweepResult {
 void sweep_rotated(const std::string& dir, const std::string& base, unsigned keep,
                    std::optional<config::Duration> max_age, bool compress, SysTime now,
                    SweepResult& out);
+// The same in an open, already checked directory.
+void sweep_rotated_at(int dirfd, const std::string& dir, const std::string& base, unsigned keep,
+                      std::optional<config::Duration> max_age, bool compress, SysTime now, SweepResult& out);
 
 // The calling thread only (on Linux, scheduling policy, nice and ioprio are
 // per thread): SCHED_IDLE and the lowest best-effort I/O priority, lower

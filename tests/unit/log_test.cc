@@ -742,11 +742,12 @@ TEST_CASE("log: the compression thread runs SCHED_IDLE at nice 19, the thread th
   CHECK(::sched_getscheduler(0) == caller_policy);
 }
 
-TEST_CASE("log: compressions that cannot finish do not hold libuv's thread pool") {
-  // A rotated "file" that is a FIFO: compressing it blocks in open() until
-  // a writer comes, like a SCHED_IDLE compression on a busy machine that
-  // gets no CPU. One per pool thread (and one more), from apps that rotate
-  // together; work offloaded meanwhile (`rackctl logs`) must still run.
+TEST_CASE("log: rotated FIFOs are refused at once and do not hold libuv's thread pool") {
+  // A rotated "file" that is a FIFO used to block its compression in
+  // open() until a writer came, one pool thread each. It is opened
+  // O_NONBLOCK now and refused as not a regular file: one per pool thread
+  // (and one more), from apps that rotate together, and work offloaded
+  // meanwhile (`rackctl logs`) still runs.
   Fixture f;
   REQUIRE(make_dirs(f.dir) == 0);
   const char* env = std::getenv("UV_THREADPOOL_SIZE");
@@ -756,30 +757,20 @@ TEST_CASE("log: compressions that cannot finish do not hold libuv's thread pool"
     fifos.push_back(f.dir + "/" + rotated_name("app" + std::to_string(i) + ".out", SysTime{}, 0));
     REQUIRE(::mkfifo(fifos.back().c_str(), 0600) == 0);
   }
-  {
-    std::vector<std::unique_ptr<AppLog>> logs;
-    for (int i = 0; i < stuck; ++i) {
-      logs.push_back(std::make_unique<AppLog>(&f.loop, "app" + std::to_string(i), small_config(0, true), f.dir, f.stats));
-    }
-    bool offloaded = false;
-    rack::offload(&f.loop, [] { return 1; }, [&](int) { offloaded = true; });
-    CHECK(f.run_until([&] { return offloaded; }, 3s));
+  std::vector<std::unique_ptr<AppLog>> logs;
+  for (int i = 0; i < stuck; ++i) {
+    logs.push_back(std::make_unique<AppLog>(&f.loop, "app" + std::to_string(i), small_config(0, true), f.dir, f.stats));
   }
-  // Let the compressions finish (each FIFO read to its end, empty).
-  for (const auto& fifo : fifos) {
-    bool opened = false;
-    for (int tries = 0; tries < 500 && !opened; ++tries) {
-      int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);  // ENXIO until the reader is there
-      if (fd >= 0) {
-        ::close(fd);
-        opened = true;
-      } else {
-        std::this_thread::sleep_for(10ms);
-      }
-    }
-    CHECK(opened);
+  bool offloaded = false;
+  rack::offload(&f.loop, [] { return 1; }, [&](int) { offloaded = true; });
+  CHECK(f.run_until([&] { return offloaded; }, 3s));
+  f.run_for(300ms);
+  // Left as they are: nothing was compressed from them, nothing removed.
+  for (int i = 0; i < stuck; ++i) {
+    auto rotated = list_rotated(f.dir, "app" + std::to_string(i) + ".out");
+    REQUIRE(rotated.size() == 1);
+    CHECK_FALSE(rotated[0].compressed);
   }
-  CHECK(f.run_until([&] { return list_rotated(f.dir, "app0.out").size() == 1 && list_rotated(f.dir, "app0.out")[0].compressed; }));
 }
 
 TEST_CASE("log: rotate_every rotates a file with lines in it, not an empty one") {
@@ -797,4 +788,52 @@ TEST_CASE("log: rotate_every rotates a file with lines in it, not an empty one")
   REQUIRE(lines.size() == 2);
   CHECK(body(lines[0]) == "first");
   CHECK(read_lines(log.path(LogStream::Out)).size() == 1);
+}
+
+// ---- log_dir: what rackd refuses to write through ---------------------------
+
+#include <sys/stat.h>
+
+#include "logs/log_dir.h"
+
+TEST_CASE("log_dir: a dir others can write is unsafe unless sticky and ours") {
+  struct stat st{};
+  st.st_mode = S_IFDIR | 0755;
+  st.st_uid = 0;
+  CHECK(rack::master::unsafe_log_dir(st, 0).empty());
+  CHECK_FALSE(rack::master::unsafe_log_dir(st, 1000).empty());  // someone else's
+  st.st_mode = S_IFDIR | 0775;
+  CHECK(rack::master::unsafe_log_dir(st, 0).find("mode 0775") != std::string::npos);
+  st.st_mode = S_IFDIR | 01777;
+  CHECK(rack::master::unsafe_log_dir(st, 0).empty());            // /tmp
+  CHECK_FALSE(rack::master::unsafe_log_dir(st, 1000).empty());   // sticky, not ours
+  st.st_mode = S_IFREG | 0700;
+  CHECK(rack::master::unsafe_log_dir(st, 0) == "not a directory");
+}
+
+TEST_CASE("log_dir: open_log_file refuses symlinks and FIFOs and hard links and creates 0640") {
+  char tmpl[] = "/tmp/rack-logdir-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl));
+  std::string dir = tmpl;
+  std::string err;
+  int dfd = rack::master::open_log_dir(dir, err);
+  REQUIRE_MESSAGE(dfd >= 0, err);
+  mode_t old = ::umask(0);
+  int fd = rack::master::open_log_file(dfd, "a.log");
+  ::umask(old);
+  REQUIRE(fd >= 0);
+  struct stat st;
+  REQUIRE(::fstat(fd, &st) == 0);
+  CHECK((st.st_mode & 0777) == 0640);
+  ::close(fd);
+  REQUIRE(::symlink((dir + "/a.log").c_str(), (dir + "/link.log").c_str()) == 0);
+  CHECK(rack::master::open_log_file(dfd, "link.log") == -ELOOP);
+  REQUIRE(::mkfifo((dir + "/fifo.log").c_str(), 0600) == 0);
+  int f = rack::master::open_log_file(dfd, "fifo.log");  // no reader: ENXIO, never a blocked loop
+  CHECK(f < 0);
+  REQUIRE(::link((dir + "/a.log").c_str(), (dir + "/hard.log").c_str()) == 0);
+  CHECK(rack::master::open_log_file(dfd, "hard.log") == -EMLINK);
+  ::close(dfd);
+  for (const char* n : {"a.log", "link.log", "fifo.log", "hard.log"}) ::unlink((dir + "/" + n).c_str());
+  ::rmdir(dir.c_str());
 }

@@ -4,6 +4,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "rack/logging.h"
@@ -48,4 +51,28 @@ TEST_CASE("logging: LOG_LEVEL and LOG_FORMAT are validated, not silently ignored
   unsetenv("LOG_FORMAT");
   CHECK(rack::log::options_from_env(true).format == rack::log::Format::Json);
   for (auto l : {"trace", "debug", "info", "warn", "error", "fatal"}) CHECK(rack::log::parse_level(l).has_value());
+}
+
+TEST_CASE("logging: rackd.log and its rotations are 0600 whatever the umask") {
+  std::string path = "/tmp/rack-logging-mode-" + std::to_string(::getpid()) + ".log";
+  std::string rotated = "/tmp/rack-logging-mode-" + std::to_string(::getpid()) + ".1.log";
+  mode_t old = ::umask(022);
+  rack::log::Options o;
+  o.file = path;
+  o.name = "t";
+  o.max_file_bytes = 1000;
+  o.keep_files = 2;
+  rack::log::init(o);
+  for (int i = 0; i < 50; ++i) spdlog::info("line {} of some length to fill a small file", i);
+  spdlog::default_logger()->flush();
+  struct stat cur, rot;
+  REQUIRE(::stat(path.c_str(), &cur) == 0);
+  REQUIRE(::stat(rotated.c_str(), &rot) == 0);  // it did rotate
+  CHECK((cur.st_mode & 0777) == 0600);
+  CHECK((rot.st_mode & 0777) == 0600);
+  rack::log::init({});
+  ::umask(old);
+  std::remove(path.c_str());
+  std::remove(rotated.c_str());
+  std::remove(("/tmp/rack-logging-mode-" + std::to_string(::getpid()) + ".2.log").c_str());
 }
