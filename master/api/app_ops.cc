@@ -43,10 +43,11 @@ void reload_apps(Supervisor& sup, const std::vector<App*>& apps, http::Responder
 
 // "3", 3, "+1" or "-1": the new instance count, between 1 and 1024.
 void scale_app(App& app, const json& body, http::Responder res) {
+  if (body.contains("instances") && !body["instances"].is_string() && !body["instances"].is_number_integer())
+    return res.send(error(400, "instances: expected a number, +N or -N, got " + api::got(body["instances"])));
   std::string v = body.contains("instances") && body["instances"].is_string() ? body["instances"].get<std::string>()
-                  : body.contains("instances") && body["instances"].is_number_integer()
-                      ? std::to_string(body["instances"].get<long>())
-                      : "";
+                  : body.contains("instances") ? std::to_string(body["instances"].get<long>())
+                                               : "";
   long n = 0;
   bool relative = !v.empty() && (v[0] == '+' || v[0] == '-');
   const char* b = v.data() + (v.size() && v[0] == '+' ? 1 : 0);
@@ -61,7 +62,9 @@ void scale_app(App& app, const json& body, http::Responder res) {
 }
 
 void set_log_level(const std::vector<App*>& apps, const json& body, http::Responder res) {
-  std::string level = body.contains("level") && body["level"].is_string() ? body["level"].get<std::string>() : "";
+  if (body.contains("level") && !body["level"].is_string())
+    return res.send(error(400, "level: expected trace, debug, info, warn, error or fatal, got " + api::got(body["level"])));
+  std::string level = body.contains("level") ? body["level"].get<std::string>() : "";
   if (!log::parse_level(level))
     return res.send(error(400, "level: expected trace, debug, info, warn, error or fatal, got \"" + level + "\""));
   for (App* a : apps) a->set_log_level(level);

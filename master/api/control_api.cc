@@ -7,6 +7,7 @@
 #include "api/app_ops.h"
 #include "api/logs_api.h"
 #include "api/reply.h"
+#include "rack/json.h"
 #include "supervisor.h"
 
 namespace rack::master {
@@ -16,6 +17,7 @@ using json = nlohmann::json;
 namespace {
 
 using api::error;
+using api::got;
 using api::ok;
 using api::query_param;
 
@@ -23,8 +25,17 @@ using api::query_param;
 // though rackctl already did: the file may have changed in between, and
 // other clients speak to this API too.
 std::optional<config::Ecosystem> load_ecosystem(const json& body, http::Responder& res) {
-  if (!body.contains("file") || !body["file"].is_string()) {
+  if (!body.contains("file")) {
     res.send(error(400, "body must name the ecosystem file: {\"file\":\"/abs/path.yaml\"}"));
+    return std::nullopt;
+  }
+  if (!body["file"].is_string()) {
+    res.send(error(400, "file: expected a path (a string), got " + got(body["file"])));
+    return std::nullopt;
+  }
+  // A NUL would cut the path short at open(): another file than the one named.
+  if (body["file"].get_ref<const std::string&>().find('\0') != std::string::npos) {
+    res.send(error(400, "file: the path contains a NUL byte"));
     return std::nullopt;
   }
   try {
@@ -43,7 +54,7 @@ std::string str_field(const json& body, const char* key) {
 // is an error, not "all".
 bool only_field(const json& body, std::string& only, http::Responder& res) {
   if (body.contains("only") && !body["only"].is_string() && !body["only"].is_null()) {
-    res.send(error(400, "only: expected an app name (a string), got " + body["only"].dump()));
+    res.send(error(400, "only: expected an app name (a string), got " + got(body["only"])));
     return false;
   }
   only = str_field(body, "only");
@@ -55,11 +66,18 @@ bool only_field(const json& body, std::string& only, http::Responder& res) {
 void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
   json body = json::object();
   if (!req.body.empty()) {
-    body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) return res.send(error(400, "body is not a JSON object"));
+    std::string why;
+    std::optional<json> parsed = json_input::parse(req.body, why);
+    if (!parsed) return res.send(error(400, "body is not usable JSON: " + why));
+    if (!parsed->is_object()) return res.send(error(400, "body: expected a JSON object, got " + got(*parsed)));
+    body = std::move(*parsed);
   }
   const std::string& m = req.method;
   const std::string& p = req.path;
+  // Paths are compared whole, never percent-decoded: a NUL (raw or %00)
+  // would only ever name something other than what it seems to.
+  if (p.find('\0') != std::string::npos || p.find("%00") != std::string::npos)
+    return res.send(error(400, "the request path contains a NUL byte"));
   if (sup.shutting_down() && p != "/v1/ping" && p != "/v1/status")
     return res.send(error(409, "rackd is shutting down"));
 

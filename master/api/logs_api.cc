@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/reply.h"
+#include "rack/json.h"
 #include "logs/log_file.h"
 #include "rack/offload.h"
 #include "supervisor.h"
@@ -57,6 +58,10 @@ bool parse_query(Supervisor& sup, const http::Request& req, LogsQuery& q, http::
   std::string stream = query_param(req.query, "stream");
   std::string n_text = query_param(req.query, "n");
   q.follow = query_param(req.query, "follow") == "1";
+  if (!stream.empty() && stream != "out" && stream != "err") {
+    res.send(error(400, "stream: expected out or err, got \"" + json_input::clip(stream, 60) + "\""));
+    return false;
+  }
   if (!n_text.empty()) {
     auto [p, ec] = std::from_chars(n_text.data(), n_text.data() + n_text.size(), q.n);
     if (ec != std::errc() || p != n_text.data() + n_text.size()) {

@@ -1,5 +1,7 @@
 #include "api/reply.h"
 
+#include "rack/json.h"
+
 namespace rack::master::api {
 
 using json = nlohmann::json;
@@ -13,6 +15,12 @@ http::Response error(int status, const std::string& message) {
 http::Response ok(json extra) {
   extra["ok"] = true;
   return http::Response::json(200, extra.dump());
+}
+
+std::string got(const json& j) {
+  std::string type = json_input::type_name(j);
+  if (j.is_array() || j.is_object() || j.is_null()) return type;
+  return type + " " + json_input::excerpt(j, 60);
 }
 
 std::string query_param(const std::string& query, const std::string& key) {

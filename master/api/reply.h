@@ -18,6 +18,10 @@ http::Response error(int status, const std::string& message);
 // {"ok": true, ...extra}.
 http::Response ok(nlohmann::json extra = nlohmann::json::object());
 
+// What a client sent where something else was expected, for "expected X,
+// got <this>": its type, and its value when short ("number 7", "array").
+std::string got(const nlohmann::json& j);
+
 // The value of `key` in "a=1&b=2", "" when absent. No percent-decoding:
 // rackctl sends app names ([A-Za-z0-9_-]) and numbers.
 std::string query_param(const std::string& query, const std::string& key);

@@ -11,6 +11,7 @@
 #include "lifecycle/spawn.h"
 #include "logs/log_pipe.h"
 #include "metrics/prom_client.h"
+#include "rack/json.h"
 #include "rack/timer.h"
 #include "uv_handle.h"
 
@@ -136,7 +137,9 @@ void Worker::on_node_message(const nlohmann::json& m) {
                        life_.state() == WorkerState::Draining);
     return;
   }
-  spdlog::debug("{} slot {}: message from pid {}: {}", cfg_->name, slot_.index, pid_, m.dump());
+  // Only built when debug is on, and cut: the message is the app's.
+  if (spdlog::should_log(spdlog::level::debug))
+    spdlog::debug("{} slot {}: message from pid {}: {}", cfg_->name, slot_.index, pid_, json_input::excerpt(m));
 }
 
 // ready: {http: path}: the probe polls the app's address until it answers.

@@ -68,3 +68,46 @@ TEST_CASE("hostile: rackctl resurrect on a malformed dump.json says what is wron
   // Nothing was started for a file that is wrong.
   CHECK_FALSE(std::filesystem::exists(rack.home() + "/rackd.sock"));
 }
+
+namespace {
+
+rack::http::Client::Result control(Rack& rack, const std::string& method, const std::string& path,
+                                   const std::string& body = "") {
+  auto c = rack::http::Client::unix_socket(rack.home() + "/rackd.sock");
+  c.set_timeout(10s);
+  return c.request(method, path, body, {{"Content-Type", "application/json"}});
+}
+
+}  // namespace
+
+TEST_CASE("hostile: control API bodies nested 90000 deep or of the wrong type get a 400 that says why") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 1));
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  pid_t rackd = rack.rackd_pid();
+  std::string deep = std::string(90000, '[') + std::string(90000, ']');
+  for (const char* path : {"/v1/start", "/v1/reload"}) {
+    auto r = control(rack, "POST", path, "{\"file\":\"" + eco + "\",\"only\":" + deep + "}");
+    CHECK_MESSAGE(r.status == 400, path << ": " << r.error_text);
+    CHECK_MESSAGE(r.body.find("nested deeper than 64 levels") != std::string::npos, r.body);
+  }
+  struct Case {
+    std::string method, path, body, says;
+  } cases[] = {
+      {"POST", "/v1/start", "{\"file\":7}", "file: expected a path (a string), got number 7"},
+      {"POST", "/v1/start", "{\"file\":\"" + eco + "\",\"only\":[1]}", "only: expected an app name (a string), got array"},
+      {"POST", "/v1/start", "[1,2]", "body: expected a JSON object, got array"},
+      {"POST", "/v1/start", "{\"file\":\"" + eco + "\\u0000.x\"}", "file: the path contains a NUL byte"},
+      {"POST", "/v1/apps/web/scale", "{\"instances\":true}", "instances: expected a number, +N or -N, got boolean true"},
+      {"POST", "/v1/apps/web/loglevel", "{\"level\":{}}", "level: expected trace, debug, info, warn, error or fatal, got object"},
+      {"GET", "/v1/logs?stream=../../etc/passwd", "", "stream: expected out or err, got \\\"../../etc/passwd\\\""},
+      {"GET", "/v1/apps/web%00/x", "", "the request path contains a NUL byte"},
+  };
+  for (const Case& c : cases) {
+    auto r = control(rack, c.method, c.path, c.body);
+    CHECK_MESSAGE(r.status == 400, c.path << " " << c.body << " -> " << r.status << " " << r.body);
+    CHECK_MESSAGE(r.body.find(c.says) != std::string::npos, c.path << " " << c.body << " -> " << r.body);
+  }
+  CHECK(pid_alive(rackd));
+  CHECK(rack.wait_ready("web", 1));
+}
