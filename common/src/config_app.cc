@@ -225,7 +225,21 @@ const std::vector<Key<AppConfig>> kAppKeys = {
                            std::to_string(a.restart.backoff_initial.count()) + "ms)");
        }
      }},
-    {"max_memory", [](Loader& l, AppConfig& a, const Field& f) { a.max_memory = l.size(f); }},
+    {"max_memory",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       a.max_memory = l.size(f);
+       // A bare number is bytes: max_memory: 10 would replace every worker
+       // as soon as it starts, forever. No runtime fits in under 1M.
+       if (*a.max_memory < 1024 * 1024)
+         l.fail(f, "max_memory " + in_quotes(f.value.Scalar()) + " is under 1M (a bare number is bytes); write e.g. 512M");
+     }},
+    {"stop_signal",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       std::string s = l.text(f, "a signal name like SIGINT");
+       auto sig = parse_signal(s);
+       if (!sig) l.expected(f, "a signal name like SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1 or SIGUSR2");
+       a.stop_signal = *sig;
+     }},
     {"max_requests",
      [](Loader& l, AppConfig& a, const Field& f) {
        a.max_requests = l.integer(f, 1, "an integer >= 1", std::numeric_limits<uint64_t>::max());

@@ -3,10 +3,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
+#include "dispatch/sockname.h"
 #include "node/preload.h"
 
 namespace rack::master {
@@ -49,7 +52,8 @@ int plan_rack(const config::AppConfig& c, SpawnPlan& plan, std::string& error) {
   return 0;
 }
 
-int plan_node(const config::AppConfig& c, const WorkerIdentity& who, SpawnPlan& plan, std::string& error) {
+int plan_node(const config::AppConfig& c, const WorkerIdentity& who, int listen_fd, SpawnPlan& plan,
+              std::string& error) {
   int sv[2];
   if (int rc = socket_pair(SOCK_STREAM, sv, error); rc < 0) return rc;
   plan.node_channel = sv[0];
@@ -63,8 +67,14 @@ int plan_node(const config::AppConfig& c, const WorkerIdentity& who, SpawnPlan& 
   const char* inherited = std::getenv("NODE_OPTIONS");
   auto own = c.env.find("NODE_OPTIONS");
   env["NODE_OPTIONS"] = node_preload::node_options(own != c.env.end() ? own->second : inherited ? inherited : "");
-  // Many apps read PORT; give them the real one unless the config sets it.
-  if (!c.env.count("PORT") && c.listen) env["PORT"] = std::to_string(c.listen->port ? c.listen->port : 0);
+  // Many apps read PORT; give them the real one (the bound socket's, so
+  // listen: 127.0.0.1:0 gives the port the kernel chose) unless the config sets it.
+  if (!c.env.count("PORT") && c.listen) {
+    auto bound = sockname(listen_fd);
+    env["PORT"] = std::to_string(bound ? bound->port : c.listen->port);
+  }
+  // The preload turns this signal into the cluster's graceful disconnect.
+  env["RACK_STOP_SIGNAL"] = std::string("SIG") + sigabbrev_np(config::stop_signal_of(c));
   return 0;
 }
 
@@ -89,7 +99,7 @@ int plan_spawn(const config::AppConfig& c, const WorkerIdentity& who, int listen
   add_common_env(c, who, plan.req);
   switch (c.protocol) {
     case config::Protocol::Rack: return plan_rack(c, plan, error);
-    case config::Protocol::Node: return plan_node(c, who, plan, error);
+    case config::Protocol::Node: return plan_node(c, who, listen_fd, plan, error);
     case config::Protocol::Inherit: plan_inherit(c, listen_fd, plan); return 0;
     case config::Protocol::None: return 0;
   }

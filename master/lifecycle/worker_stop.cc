@@ -61,14 +61,20 @@ void Worker::drain(ExitCause why) {
     // node's cluster worker closes its servers and exits once the last
     // request is done (node/preload.js keeps idle keep-alive connections
     // until their next response says Connection: close).
-    // Its final metrics snapshot: node answers before it handles the
-    // disconnect that follows (messages are handled in order).
+    // A snapshot now, in case the worker dies draining; the preload sends
+    // the final one (after the last request) before it lets go of the channel.
     node_->send(prom_client::request(0));
-    if (cfg_->shutdown_with_message) node_->send("shutdown");
-    else node_->disconnect();
-    escalate(KillStep::Asked, 0, "drain");
+    // PM2's shutdown hooks: process.on('SIGINT') or the 'shutdown' message.
+    // The preload turns the stop signal into the cluster's disconnect, so
+    // an app with no handler of its own still drains gracefully.
+    if (cfg_->shutdown_with_message) {
+      node_->send("shutdown");
+      escalate(KillStep::Asked, 0, "drain");
+    } else {
+      escalate(KillStep::Terminated, config::stop_signal_of(*cfg_), "drain");
+    }
   } else {
-    escalate(KillStep::Terminated, SIGTERM, "drain");
+    escalate(KillStep::Terminated, config::stop_signal_of(*cfg_), "drain");
   }
 }
 
@@ -79,7 +85,7 @@ void Worker::terminate(ExitCause why) {
     if (life_.state() != WorkerState::Draining) enter(WorkerState::Draining);
     enter(WorkerState::Stopping);
   }
-  escalate(KillStep::Terminated, SIGTERM, "stop");
+  escalate(KillStep::Terminated, config::stop_signal_of(*cfg_), "stop");
 }
 
 void Worker::abort_stuck() {

@@ -102,10 +102,6 @@ std::vector<int> NodeChannel::take_unanswered() {
   return out;
 }
 
-void NodeChannel::disconnect() {
-  if (fd_ >= 0) write(cluster_message({{"act", "disconnect"}}).dump() + "\n");
-}
-
 void NodeChannel::send(const json& message) {
   if (fd_ >= 0) write(message.dump() + "\n");
 }

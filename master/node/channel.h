@@ -20,15 +20,15 @@
 //                                                       {cmd:NODE_HANDLE_NACK} (fd lost):
 //                                                       the oldest unanswered goes elsewhere,
 //                                                       with the same pause
-//   rackd   {…, act:disconnect}                        — worker closes its servers
-//                                                       and exits (Rack's preload,
-//                                                       node_preload.js, keeps node
-//                                                       >= 19 from destroying idle
-//                                                       keep-alive sockets meanwhile)
+//   (a drain starts with the stop signal, SIGINT; Rack's preload,
+//    preload.js, turns it into the cluster's worker.disconnect(), and
+//    keeps node >= 19 from destroying idle keep-alive sockets meanwhile)
 //   rackd   {type:prom-client:getMetricsReq, requestId} → {type:…Res, requestId,
 //            metrics} (prom_client.h; a user message as far as node is concerned)
 //   worker  {…, act:close, key}: its server closed; no more connections for it
-//   worker  {…, act:exitedAfterDisconnect, seq}       → {…, ack:seq}
+//   worker  {…, act:exitedAfterDisconnect, seq}       → {…, ack:seq}; it closes the
+//                                                       channel after its final
+//                                                       metrics snapshot
 //   worker  anything without cmd NODE_*: the app's own process.send(); "ready"
 //            counts as ready with wait_ready, the rest is logged at debug.
 #pragma once
@@ -74,7 +74,6 @@ class NodeChannel {
   std::vector<int> take_unanswered();
   std::size_t in_flight() const { return unanswered_.size(); }
 
-  void disconnect();            // graceful drain (cluster's worker.disconnect())
   void send(const nlohmann::json& message);  // e.g. "shutdown", prom-client requests
 
   bool open() const { return fd_ >= 0; }

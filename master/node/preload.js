@@ -1,11 +1,12 @@
 // Rack's preload for `protocol: node` workers. rackd compiles this file into
 // itself, writes it to $RACK_HOME/node/preload.js and starts every node
 // worker with NODE_OPTIONS="--require <that file>" (in front of any
-// NODE_OPTIONS of the app's own), so the app itself stays unmodified. It does two things
-// node's cluster worker does not do well enough on its own:
+// NODE_OPTIONS of the app's own), so the app itself stays unmodified. It does
+// what node's cluster worker does not do well enough on its own:
 //
-// 1. Drain without failing a request. On a reload rackd sends the cluster's
-//    `disconnect`; node closes the worker's servers, and node >= 19's
+// 1. Drain without failing a request. On a reload or stop rackd sends the
+//    stop signal, which this preload turns into the cluster's `disconnect`
+//    (4. below); node closes the worker's servers, and node >= 19's
 //    server.close() destroys every connection with no request in progress:
 //    idle keep-alive connections, and connections rackd handed over a moment
 //    ago whose first request is not read yet. A client that sent a request
@@ -119,8 +120,24 @@ if (cluster.isWorker) {
     const key = Object.keys(require.cache).find((p) => /[\\/]prom-client[\\/]index\.js$/.test(p));
     return key ? require.cache[key].exports : null;
   };
-  const answer = (requestId, reply) => {
-    if (process.connected) process.send({ type: 'prom-client:getMetricsRes', requestId, ...reply }, () => {});
+  // Answers leave in the order they were asked for: rackd takes a lower
+  // counter than the last report as a reset, so an older snapshot must
+  // never arrive after a newer one.
+  let answers = Promise.resolve();
+  const answer = (requestId, snapshot) => {
+    answers = answers
+      .then(snapshot)
+      .then((metrics) => ({ metrics }), (error) => ({ error: String(error && error.message) }))
+      .then((reply) => new Promise((resolve) => {
+        if (!process.connected) return resolve();
+        process.send({ type: 'prom-client:getMetricsRes', requestId, ...reply }, () => resolve());
+      }));
+    return answers;
+  };
+  const defaultRegistry = () => {
+    const promClient = loadedPromClient();
+    if (!promClient || !promClient.register) return Promise.resolve([]);
+    return Promise.resolve(promClient.register.getMetricsAsJSON()).then((metrics) => [metrics]);
   };
   // The lag of the last 500 ms tick; unref'd, so it never keeps a worker alive.
   let lagSeconds = 0;
@@ -146,11 +163,56 @@ if (cluster.isWorker) {
   };
   process.on('message', (message) => {
     if (!message || message.type !== 'prom-client:getMetricsReq' || promClientAnswers()) return;
-    const promClient = loadedPromClient();
-    if (!promClient || !promClient.register) return answer(message.requestId, { metrics: [] });
-    Promise.resolve()
-      .then(() => promClient.register.getMetricsAsJSON())
-      .then((metrics) => answer(message.requestId, { metrics: [metrics] }))
-      .catch((error) => answer(message.requestId, { error: String(error && error.message) }));
+    answer(message.requestId, defaultRegistry);
   });
+
+  // 4. Stop like PM2, drain like node's cluster. rackd asks a worker to
+  //    stop with its stop signal (RACK_STOP_SIGNAL, SIGINT by default, as
+  //    PM2 sends), so the app's process.on('SIGINT') cleanup runs. This
+  //    listener makes the same signal start the cluster's graceful
+  //    disconnect, so an app with no handler of its own drains instead of
+  //    dying with requests in flight (node's default for SIGINT).
+  //
+  // 5. The final metrics snapshot. What the worker counted while draining
+  //    would be lost if the channel closed first: before the disconnect
+  //    (all servers closed) or a process.exit() in a stopping worker, the
+  //    preload sends one last snapshot (requestId 0) and only then lets go.
+  let stopping = false;
+  const stopSignal = process.env.RACK_STOP_SIGNAL;
+  if (stopSignal && /^SIG[A-Z0-9]+$/.test(stopSignal)) {
+    process.on(stopSignal, () => {
+      stopping = true;
+      const worker = cluster.worker;
+      if (worker && !worker.exitedAfterDisconnect && process.connected) worker.disconnect();
+    });
+  }
+  process.on('message', (message) => {
+    if (message === 'shutdown') stopping = true;
+  });
+  const leaving = () => stopping || draining();
+  let finalSent = null;
+  const sendFinal = () => {
+    if (!finalSent) {
+      const timeout = new Promise((resolve) => setTimeout(resolve, 1000).unref());
+      finalSent = Promise.race([answer(0, defaultRegistry), timeout]);
+    }
+    return finalSent;
+  };
+  const disconnect = process.disconnect;
+  process.disconnect = function rackDisconnect(...args) {
+    if (!leaving() || !process.connected || !loadedPromClient()) return Reflect.apply(disconnect, this, args);
+    sendFinal().then(() => {
+      if (process.connected) Reflect.apply(disconnect, this, args);
+    });
+  };
+  const exit = process.exit;
+  let exiting = false;
+  process.exit = function rackExit(code) {
+    if (exiting || !leaving() || !process.connected || !loadedPromClient()) return Reflect.apply(exit, this, [code]);
+    // The exit happens once the snapshot is written (at most 1 s); code
+    // after exit() in the same function still runs meanwhile.
+    exiting = true;
+    if (code !== undefined) process.exitCode = code;
+    sendFinal().then(() => Reflect.apply(exit, this, [code]));
+  };
 }

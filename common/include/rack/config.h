@@ -104,7 +104,10 @@ struct AppConfig {
   ReadyMode ready = ReadyMode::Auto;      // inherit/none
   std::string ready_http_path;            // ReadyMode::Http
   bool wait_ready = false;                // node: process.send('ready')
-  bool shutdown_with_message = false;     // node: send 'shutdown' instead of disconnect
+  bool shutdown_with_message = false;     // node: send 'shutdown' instead of the stop signal
+  // What a drain or stop sends first; kill_timeout later SIGKILL follows.
+  // 0 = the protocol's default (stop_signal_of()).
+  int stop_signal = 0;
   LogConfig logs;
 
   Location at;         // the app's entry in `apps`
@@ -122,6 +125,12 @@ struct Ecosystem {
   RackSection rack;
   std::vector<AppConfig> apps;
 };
+
+// SIGINT for node apps (what PM2 sends, and what their shutdown hooks
+// listen for), SIGTERM for the others; stop_signal overrides it.
+int stop_signal_of(const AppConfig& app);
+// "SIGINT", "INT", "sigint" -> SIGINT; nullopt for anything else.
+std::optional<int> parse_signal(std::string_view text);
 
 // Parses and validates. `path` is used for messages and to resolve relative
 // paths (cwd, run[0] containing '/'). Throws ConfigError.
