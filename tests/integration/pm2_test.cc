@@ -23,7 +23,7 @@ void need_node_modules() {
 // The PM2-style Express app (tests/apps/pm2_express.js) as a Rack app.
 std::string express_eco(const std::string& cleanup_dir, int instances) {
   return "rack:\n  admin: 127.0.0.1:0\napps:\n  - name: api\n    run: pm2_express.js\n    cwd: " + apps_dir() +
-         "\n    protocol: node\n    listen: 127.0.0.1:0\n    wait_ready: true\n    instances: " +
+         "\n    protocol: node\n    listen: 127.0.0.1:0\n    wait_ready: true\n    ready_timeout: 30s\n    instances: " +
          std::to_string(instances) + "\n    env: {CLEANUP_DIR: " + cleanup_dir + "}\n";
 }
 
@@ -64,7 +64,7 @@ TEST_CASE("pm2: a node worker's counts since the last scrape reach rackd on relo
   {
     BothLoads load(at.first, at.second, 4, "/");
     auto r2 = rack.ctl({"reload", "api"});
-    CHECK_MESSAGE(r2.exit_code == 0, r2.err);
+    CHECK_MESSAGE(r2.exit_code == 0, r2.out << r2.err);
     load.finish();
     double served = 100 + load.ka.ok() + load.close.ok();
     // The last workers' counts arrive with the next scrape.
