@@ -23,6 +23,7 @@
 #include "rack/config.h"
 #include "rack/logging.h"
 #include "node/preload.h"
+#include "lifecycle/guardian.h"
 #include "lifecycle/spawn.h"
 #include "supervisor.h"
 
@@ -177,6 +178,10 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Before the guardian and before any worker: what a rackd killed with
+  // its guardian left behind (guardian.h checks each pid).
+  if (auto line = rack::master::guardian::end_leftovers(args.home); !line.empty()) spdlog::warn("{}", line);
+  spdlog::info("{}", rack::master::guardian::start(args.home));
   sweep_stale_segments();
   spdlog::info("{}", rack::master::adopt_batch_scheduling());
   std::string preload_err;

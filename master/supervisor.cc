@@ -9,6 +9,7 @@
 #include "api/control_api.h"
 #include "app/reload_sequence.h"
 #include "logs/log_dir.h"
+#include "lifecycle/guardian.h"
 #include "rack/timer.h"
 #include "metrics/endpoint.h"
 #include "uv_handle.h"
@@ -65,7 +66,9 @@ void Supervisor::handle_chld() {
     int st = 0;
     pid_t pid = ::waitpid(-1, &st, WNOHANG);
     if (pid <= 0) break;
-    bool ours = false;
+    // A worker's leader ended: what it left in its group ends too. First,
+    // before the app restarts it: a new worker could get the same pid.
+    bool ours = guardian::reaped(pid);
     for (auto& [name, app] : apps_) {
       if (app->reap(pid, st)) {
         ours = true;
@@ -277,7 +280,9 @@ json Supervisor::status() {
   json apps = json::array();
   for (auto& [name, app] : apps_) apps.push_back(app->status());
   json j = {{"apps", std::move(apps)}};
-  j["rackd"] = {{"pid", ::getpid()}, {"admin", admin_address()}, {"home", opt_.home}};
+  j["rackd"] = {{"pid", ::getpid()}, {"admin", admin_address()}, {"home", opt_.home},
+                {"containment", guardian::containment()},
+                {"guardian", guardian::pid() > 0 ? json(guardian::pid()) : json(nullptr)}};
   return j;
 }
 

@@ -59,7 +59,7 @@ App::~App() {
   if (!shm_path_.empty()) ::unlink(shm_path_.c_str());
   for (int fd : queue_.take_all()) ::close(fd);
   for (auto& [id, w] : workers_) {
-    if (w->pid() > 0) ::kill(w->pid(), SIGKILL);
+    if (w->pid() > 0) ::kill(-w->pid(), SIGKILL);  // its whole process group
   }
 }
 

@@ -74,6 +74,58 @@ std::optional<ProcSample> read_proc(pid_t pid) {
   return s;
 }
 
+std::optional<ProcIdentity> read_identity(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = std::fopen(path, "re");
+  if (!f) return std::nullopt;
+  char buf[1024];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = '\0';
+  char* p = std::strrchr(buf, ')');  // comm may hold spaces and parentheses
+  if (!p) return std::nullopt;
+  ProcIdentity id;
+  id.pid = pid;
+  int ppid = 0, pgrp = 0, session = 0;
+  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+  // utime stime cutime cstime priority nice threads itrealvalue starttime
+  int got = std::sscanf(p + 2, "%c %d %d %d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                        &id.state, &ppid, &pgrp, &session, &id.start_ticks);
+  if (got != 5) return std::nullopt;
+  id.ppid = ppid, id.pgrp = pgrp, id.session = session;
+  return id;
+}
+
+std::vector<pid_t> list_pids() {
+  std::vector<pid_t> out;
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) {
+      char* end = nullptr;
+      long v = std::strtol(e->d_name, &end, 10);
+      if (v > 0 && end && *end == '\0') out.push_back(static_cast<pid_t>(v));
+    }
+    ::closedir(d);
+  }
+  return out;
+}
+
+std::optional<ProcSample> read_proc_group(pid_t pgid) {
+  std::optional<ProcSample> sum;
+  for (pid_t pid : list_pids()) {
+    auto id = read_identity(pid);
+    if (!id || id->pgrp != pgid) continue;
+    auto s = read_proc(pid);
+    if (!s) continue;  // ended in between
+    if (!sum) sum = ProcSample{};
+    sum->cpu_seconds += s->cpu_seconds;
+    sum->rss_bytes += s->rss_bytes;
+    sum->open_fds += s->open_fds;
+    if (pid == pgid) sum->start_time_s = s->start_time_s;
+  }
+  return sum;
+}
+
 double cpu_percent(const ProcSample& before, const ProcSample& after, double wall_seconds) {
   if (wall_seconds <= 0) return 0;
   double d = after.cpu_seconds - before.cpu_seconds;

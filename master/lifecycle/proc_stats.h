@@ -1,11 +1,13 @@
 // Per-process figures from /proc, for status and metrics. Works for any
-// pid, whatever the worker speaks.
+// pid, whatever the worker speaks; a worker's figures are its whole
+// process group's (read_proc_group).
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace rack::master {
 
@@ -19,6 +21,24 @@ struct ProcSample {
 };
 
 std::optional<ProcSample> read_proc(pid_t pid);
+
+// Who a process is, from /proc/<pid>/stat.
+struct ProcIdentity {
+  pid_t pid = 0;
+  char state = 0;  // R, S, D, Z (zombie: gone but not reaped), ...
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  pid_t session = 0;
+  unsigned long long start_ticks = 0;  // since boot, in clock ticks: with the pid, names one process
+};
+std::optional<ProcIdentity> read_identity(pid_t pid);
+// Every pid in /proc.
+std::vector<pid_t> list_pids();
+
+// A worker is its process group: the figures summed over every process in
+// group `pgid` (the worker and whatever it started that stayed in its
+// group), with the leader's start time. Empty when no process is left.
+std::optional<ProcSample> read_proc_group(pid_t pgid);
 
 // CPU % between two samples taken `wall_seconds` apart (100 = one core).
 double cpu_percent(const ProcSample& before, const ProcSample& after, double wall_seconds);

@@ -1,5 +1,7 @@
 #include "lifecycle/spawn.h"
 
+#include "lifecycle/guardian.h"
+
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -96,7 +98,10 @@ int spawn(const SpawnRequest& req, Spawned& out, std::string& what) {
     // getppid() has changed and the signal will never come: leave now.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) _exit(1);
-    ::setpgid(0, 0);  // Ctrl-C at rackd's terminal goes to rackd, which stops workers in order
+    // A group of its own: every signal rackd sends reaches the whole tree
+    // (guardian.h), and Ctrl-C at rackd's terminal goes to rackd, which
+    // stops the workers in order.
+    ::setpgid(0, 0);
     if (g_reset_scheduling) {
       sched_param none{};
       ::sched_setscheduler(0, SCHED_OTHER, &none);  // rackd's own SCHED_BATCH is not the app's
@@ -166,6 +171,7 @@ int spawn(const SpawnRequest& req, Spawned& out, std::string& what) {
   }
   ::fcntl(outp[0], F_SETFL, ::fcntl(outp[0], F_GETFL) | O_NONBLOCK);
   ::fcntl(errp[0], F_SETFL, ::fcntl(errp[0], F_GETFL) | O_NONBLOCK);
+  guardian::watch(pid);  // the child leads its own group since before exec
   out.pid = pid;
   out.out = outp[0];
   out.err = errp[0];

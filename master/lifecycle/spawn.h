@@ -4,7 +4,8 @@
 // reads, and optionally fd 3 (the rack channel, the node channel or the
 // inherited listening socket). Every other descriptor is closed, signal
 // dispositions and the mask are reset, and PR_SET_PDEATHSIG ties the child's
-// life to rackd's.
+// life to rackd's. The child leads a new process group, given to the
+// guardian (guardian.h), which ends it if rackd dies.
 #pragma once
 
 #include <sys/types.h>

@@ -364,7 +364,7 @@ void Worker::set_log_level(const std::string& level) {
 
 void Worker::sample_proc(SteadyClock::time_point now) {
   if (pid_ <= 0) return;
-  auto s = read_proc(pid_);
+  auto s = read_proc_group(pid_);  // the whole tree: a master and the workers it forked
   if (!s) return;
   if (proc_) {
     double wall = std::chrono::duration<double>(now - sampled_at_).count();

@@ -17,7 +17,7 @@ void Worker::signal(int sig, const char* why) {
   if (pid_ <= 0 || !life_.has_process()) return;
   spdlog::info("{} slot {}: sending SIG{} to pid {} ({})", cfg_->name, slot_.index, sigabbrev_np(sig), pid_,
                why);
-  ::kill(pid_, sig);
+  ::kill(-pid_, sig);  // the worker leads its group: the whole tree (guardian.h)
 }
 
 void Worker::escalate(KillStep step, int sig, const char* why) {

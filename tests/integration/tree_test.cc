@@ -1,0 +1,154 @@
+// A worker is its whole process tree: `sh -c "sleep A & sleep B & wait"`
+// leaves nothing behind after stop, restart, rackctl kill, kill -9 of rackd,
+// or kill -9 of rackd and its guardian followed by the next start.
+#include <doctest/doctest.h>
+
+#include <dirent.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "harness.h"
+
+using namespace rack::test;
+
+namespace {
+
+// Live processes whose command line is exactly `argv` (a zombie has none).
+std::vector<pid_t> procs_running(const std::vector<std::string>& argv) {
+  std::string want;
+  for (auto& a : argv) want += a + '\0';
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0) continue;
+    std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (cmd == want) out.push_back(pid);
+  }
+  closedir(d);
+  return out;
+}
+
+// Two sleeps with arguments no other test uses.
+struct Tree {
+  std::string a, b;
+  Tree(int tag) {
+    std::string base = std::to_string(100000 + (getpid() % 9000) * 10 + tag);
+    a = base + "1", b = base + "2";
+  }
+  std::string app(const std::string& name) const {
+    return "  - name: " + name + "\n    run: [/bin/sh, -c, 'sleep " + a + " & sleep " + b +
+           " & wait']\n    protocol: none\n    kill_timeout: 2s\n";
+  }
+  size_t alive() const { return procs_running({"sleep", a}).size() + procs_running({"sleep", b}).size(); }
+  // Leaves nothing behind if the test fails.
+  ~Tree() {
+    for (auto& s : {a, b})
+      for (pid_t p : procs_running({"sleep", s})) kill(p, SIGKILL);
+  }
+};
+
+std::string eco_of(Rack& rack, const Tree& t) {
+  return rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + t.app("tree"));
+}
+
+}  // namespace
+
+TEST_CASE("tree: stop and restart end every process of the worker's group") {
+  Rack rack;
+  Tree t(1);
+  REQUIRE(rack.ctl({"start", eco_of(rack, t)}).exit_code == 0);
+  REQUIRE(wait_until([&] { return t.alive() == 2; }, 5s));
+  auto first = procs_running({"sleep", t.a});
+  CHECK(rack.ctl({"restart", "tree"}).exit_code == 0);
+  // The old sleeps end; the new worker starts its own pair.
+  CHECK(wait_until([&] {
+    auto now = procs_running({"sleep", t.a});
+    return t.alive() == 2 && !now.empty() && now != first;
+  }, 5s));
+  CHECK(rack.ctl({"stop", "tree"}).exit_code == 0);
+  CHECK(wait_until([&] { return t.alive() == 0; }, 3s));
+}
+
+TEST_CASE("tree: rackctl kill ends the whole tree") {
+  Rack rack;
+  Tree t(2);
+  REQUIRE(rack.ctl({"start", eco_of(rack, t)}).exit_code == 0);
+  REQUIRE(wait_until([&] { return t.alive() == 2; }, 5s));
+  CHECK(rack.ctl({"kill"}).exit_code == 0);
+  CHECK(wait_until([&] { return t.alive() == 0; }, 3s));
+}
+
+TEST_CASE("tree: kill -9 of rackd leaves no descendant of a worker 2 s later") {
+  Rack rack;
+  Tree t(3);
+  REQUIRE(rack.ctl({"start", eco_of(rack, t)}).exit_code == 0);
+  REQUIRE(wait_until([&] { return t.alive() == 2; }, 5s));
+  auto st = rack.status();
+  CHECK(st["rackd"]["containment"] == "process-group");
+  CHECK(st["rackd"]["guardian"].is_number());
+  pid_t rackd = rack.rackd_pid();
+  REQUIRE(kill(rackd, SIGKILL) == 0);
+  CHECK(wait_until([&] { return t.alive() == 0; }, 2s));
+}
+
+TEST_CASE("tree: the next start ends what a rackd killed with its guardian left, and nothing foreign") {
+  Rack rack;
+  Tree t(4);
+  REQUIRE(rack.ctl({"start", eco_of(rack, t)}).exit_code == 0);
+  REQUIRE(wait_until([&] { return t.alive() == 2; }, 5s));
+  auto st = rack.status();
+  REQUIRE(st["rackd"]["guardian"].is_number());
+  pid_t guardian = st["rackd"]["guardian"].get<pid_t>();
+  pid_t rackd = rack.rackd_pid();
+  REQUIRE(kill(guardian, SIGSTOP) == 0);  // stopped, so it cannot act on rackd's death
+  REQUIRE(kill(rackd, SIGKILL) == 0);
+  REQUIRE(wait_until([&] { return !pid_alive(rackd); }, 2s));
+  kill(guardian, SIGKILL);
+  std::this_thread::sleep_for(300ms);
+  REQUIRE(t.alive() == 2);  // orphans now: only the list in RACK_HOME knows them
+
+  // A process of ours that a garbled or stale line names must survive: a
+  // wrong start time for a live leader, and lines that are not numbers.
+  pid_t foreign = fork();
+  if (foreign == 0) {
+    setpgid(0, 0);
+    execl("/bin/sleep", "sleep", "30", nullptr);
+    _exit(127);
+  }
+  std::this_thread::sleep_for(100ms);
+  {
+    std::ofstream f(rack.home() + "/worker-groups", std::ios::app);
+    f << foreign << " " << getsid(0) << " 1\n" << "garbage line\n-5 3 4\n";
+  }
+  REQUIRE(rack.ctl({"start", eco_of(rack, t)}).exit_code == 0);  // a new rackd
+  // The old pair ends; the new worker starts a new pair.
+  CHECK(wait_until([&] { return t.alive() == 2 && rack.status()["rackd"]["pid"] != rackd; }, 5s));
+  std::ifstream log(rack.home() + "/rackd.log");
+  std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK_MESSAGE(text.find("ended 2 leftover process(es)") != std::string::npos, text);
+  CHECK(pid_alive(foreign));
+  kill(foreign, SIGKILL);
+  waitpid(foreign, nullptr, 0);
+}
+
+TEST_CASE("tree: rss and cpu count every process of the worker's group") {
+  Rack rack;
+  Tree t(5);
+  // The shell is small; the child it starts holds 64 MiB.
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n  - name: fat\n    run: [/bin/sh, -c, 'python3 -c \"import time; b = bytearray(64 << 20); time.sleep(" +
+                      t.a + ")\" & wait']\n    protocol: none\n");
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  CHECK(wait_until([&] {
+    auto w = rack.app("fat")["workers"];
+    return !w.empty() && w[0].value("rss_bytes", uint64_t{0}) >= (60u << 20);
+  }, 10s));
+}
