@@ -3,6 +3,7 @@
 // (cluster.js), under PM2 cluster mode and under Rack `protocol: node`.
 //
 //   GET /whoami  {"pid":…}  (the recovery and start-up benchmarks poll it)
+//   GET /spin?ms=N  "spun\n" after N ms of busy loop (CPU-heavy requests)
 //   GET *        "hello\n"
 //
 // SIGINT (what PM2 sends on reload) closes the server and exits once the
@@ -15,6 +16,14 @@ const server = http.createServer((req, res) => {
   if (req.url === '/whoami') {
     res.setHeader('Content-Type', 'application/json');
     res.end(`{"pid":${process.pid}}\n`);
+    return;
+  }
+  if (req.url.startsWith('/spin?')) {
+    const ms = Math.min(Number(new URL(req.url, 'http://x').searchParams.get('ms')) || 0, 60000);
+    const until = Date.now() + ms;
+    while (Date.now() < until) { /* busy: the loop is held as by real work */ }
+    res.setHeader('Content-Type', 'text/plain');
+    res.end('spun\n');
     return;
   }
   res.setHeader('Content-Type', 'text/plain');

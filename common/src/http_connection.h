@@ -49,6 +49,7 @@ struct ServerState {
   Handler handler;
   Limits limits;
   CompletionHook on_complete;
+  std::function<void()> on_connection_closed;
   std::unordered_set<Connection*> connections;  // until each one's handles are closed
   uint64_t served = 0;
   bool draining = false;

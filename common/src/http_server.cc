@@ -81,6 +81,7 @@ ResponderToken::~ResponderToken() {
 
 void ServerState::connection_closed(Connection* c) {
   connections.erase(c);
+  if (on_connection_closed) on_connection_closed();
   maybe_finish_drain();
 }
 
@@ -135,6 +136,7 @@ bool Server::adopt(int fd) {
 }
 
 void Server::on_complete(CompletionHook hook) { state_->on_complete = std::move(hook); }
+void Server::on_connection_closed(std::function<void()> hook) { state_->on_connection_closed = std::move(hook); }
 
 void Server::drain(DrainHooks hooks) {
   if (state_->draining) return;

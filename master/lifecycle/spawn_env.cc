@@ -23,6 +23,7 @@ void add_common_env(const config::AppConfig& c, const WorkerIdentity& who, Spawn
   req.env["RACK_APP"] = c.name;
   req.env["RACK_INSTANCE"] = std::to_string(who.slot);
   req.env["RACK_GENERATION"] = std::to_string(who.generation);
+  req.env["RACK_DISPATCH"] = config::to_string(c.dispatch);  // least-connections: workers report each close
   if (!who.shm_path.empty()) req.env["RACK_SHM"] = who.shm_path;
   if (c.max_requests) {
     // Up to +10% jitter, so workers started together do not all recycle at once.

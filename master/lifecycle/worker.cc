@@ -76,7 +76,7 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   pid_ = sp.pid;
   started_at_ = SteadyClock::now();
   last_pong_ = started_at_;
-  reported_load_ = handed_since_report_ = 0;
+  load_ = LoadCount{};
   exited_ = false;
   asked_.reset();
   kill_step_ = KillStep::None;
@@ -220,7 +220,7 @@ bool Worker::give(int fd) {
   if (exited_) return false;
   if (node_) {
     if (!life_.in_rotation() || !node_->give(fd)) return false;
-    ++handed_since_report_;
+    load_.handed();
     ++dispatched_;
     return true;
   }
@@ -229,7 +229,7 @@ bool Worker::give(int fd) {
   uint64_t id = next_conn_id++;
   if (rack_->send_conn(id, fd) != IoResult::Ok) return false;
   unacked_.emplace(id, fd);
-  ++handed_since_report_;
+  load_.handed();
   ++dispatched_;
   return true;
 }
@@ -270,9 +270,15 @@ void Worker::on_rack_message(channel::Message& m) {
       last_pong_ = SteadyClock::now();
       break;
     case Type::Load:
+      // {active} from older workers, {active, received} from this one.
       if (auto v = channel::decode_u64(m.payload)) {
-        reported_load_ = *v;
-        handed_since_report_ = 0;
+        load_.reported(*v, std::nullopt);
+      } else if (m.payload.size() == 2 * sizeof(uint64_t)) {
+        auto vs = channel::decode_u64s(m.payload);
+        load_.reported(vs[0], vs[1]);
+      } else {
+        spdlog::warn("{} slot {}: Load with a {}-byte payload; expected 8 or 16", cfg_->name, slot_.index,
+                     m.payload.size());
       }
       break;
     case Type::ConnReturn:

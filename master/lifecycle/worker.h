@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "dispatch/dispatcher.h"
+#include "dispatch/load_count.h"
 #include "lifecycle/escalation.h"
 #include "lifecycle/exit_info.h"
 #include "lifecycle/http_probe.h"
@@ -136,7 +137,7 @@ class Worker {
   double uptime_s() const;
   double cpu_percent() const { return cpu_percent_; }
   const std::optional<ProcSample>& proc() const { return proc_; }
-  uint64_t load() const { return reported_load_ + handed_since_report_; }
+  uint64_t load() const { return load_.value(); }
   std::chrono::steady_clock::time_point last_pong() const { return last_pong_; }
   uint64_t dispatched() const { return dispatched_; }
   // The app's own health checks as this worker last reported them.
@@ -195,8 +196,7 @@ class Worker {
   std::optional<ProcSample> proc_;
   double cpu_percent_ = 0;
   std::vector<channel::CheckResult> health_checks_;
-  uint64_t reported_load_ = 0;
-  uint64_t handed_since_report_ = 0;
+  LoadCount load_;  // least-connections
   uint64_t dispatched_ = 0;
   uint64_t ping_seq_ = 0;
 };

@@ -252,6 +252,13 @@ int App::run() {
     }
   });
   m.builtin->start(&m.loop, [&m] { return m.server ? m.server->active_connections() : 0; });
+  // least-connections: rackd must see a connection end before it picks the
+  // next worker, not at the next heartbeat. Round-robin ignores the count,
+  // so its workers do not pay a message per connection for it.
+  if (const char* d = std::getenv("RACK_DISPATCH"); d && std::string_view(d) == "least-connections")
+    m.server->on_connection_closed([&m] {
+      if (m.channel) m.channel->load_changed();
+    });
 
   uv_signal_init(&m.loop, &m.sigterm);
   uv_signal_init(&m.loop, &m.sigint);

@@ -35,6 +35,10 @@ ChannelClient::~ChannelClient() {
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), on_closed);
     poll_ = nullptr;
   }
+  if (load_idle_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(load_idle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+    load_idle_ = nullptr;
+  }
   if (fd_ >= 0) ::close(fd_);  // rackd sees EOF: we are gone
 }
 
@@ -73,6 +77,31 @@ void ChannelClient::lost(std::string why) {
   if (handlers_.on_lost) handlers_.on_lost(std::move(why));
 }
 
+void ChannelClient::send_load() {
+  // {active, received}: rackd adds the connections it handed beyond
+  // `received` (still on their way) to `active` (dispatch/load_count.h).
+  uint64_t v[2] = {handlers_.load ? handlers_.load() : 0, received_};
+  send(Type::Load, channel::encode_u64s(v));
+}
+
+void ChannelClient::load_changed() {
+  if (lost_) return;
+  if (!load_idle_) {
+    load_idle_ = new uv_idle_t;
+    uv_idle_init(loop_, load_idle_);
+    load_idle_->data = this;
+  }
+  // An idle handle runs before the loop next blocks in poll, after this
+  // turn's close callbacks (a check handle would wait for the next event).
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(load_idle_))) uv_idle_start(load_idle_, on_load_idle);
+}
+
+void ChannelClient::on_load_idle(uv_idle_t* handle) {
+  auto* self = static_cast<ChannelClient*>(handle->data);
+  uv_idle_stop(handle);
+  if (!self->lost_) self->send_load();
+}
+
 void ChannelClient::read_batch() {
   std::vector<uint64_t> acks;
   for (int i = 0; i < kReadBatch && !lost_; ++i) {
@@ -91,6 +120,7 @@ void ChannelClient::read_batch() {
       // Adopting only registers the fd with the loop; nothing is read
       // before this callback returns, so the Ack below still precedes it.
       handlers_.on_conn(*id, m.fd);
+      ++received_;
       acks.push_back(*id);
       continue;
     }
@@ -118,7 +148,7 @@ void ChannelClient::handle(channel::Message& m) {
     case Type::Ping:
       // Echo the payload (the seq) whatever it is: rackd matches it.
       send(Type::Pong, m.payload);
-      send(Type::Load, channel::encode_u64(handlers_.load ? handlers_.load() : 0));
+      send_load();
       if (handlers_.on_ping) handlers_.on_ping();
       break;
     case Type::Drain:

@@ -45,6 +45,11 @@ class ChannelClient {
   bool start(std::string& error);
 
   void send_ready();
+  // The worker's open connections changed: a Load report goes out once the
+  // loop has run the rest of this turn's callbacks (several closes in one
+  // turn make one report). For least-connections, where rackd needs to see
+  // a finished connection before it picks the next worker.
+  void load_changed();
   void send_recycle();  // max_requests reached: ask rackd for a graceful replacement
   void send_health(std::string payload);  // channel::encode_health
   // Sends ConnReturn carrying fd. The caller may close fd on return (a
@@ -78,6 +83,8 @@ class ChannelClient {
   void flush_queue();
   void update_poll();
   void lost(std::string why);
+  void send_load();
+  static void on_load_idle(uv_idle_t* handle);
 
   uv_loop_t* loop_;
   int fd_;
@@ -88,6 +95,8 @@ class ChannelClient {
   std::set<uint16_t> unknown_seen_;
   std::string merged_buf_;  // MergedMetricsRep pieces (kFlagMore)
   bool lost_ = false;
+  uint64_t received_ = 0;              // Conn messages taken, reported with Load
+  uv_idle_t* load_idle_ = nullptr;     // heap: closed asynchronously
 };
 
 }  // namespace rack::worker

@@ -25,8 +25,13 @@
 //   rackd  → worker  Ping{seq}         heartbeat; worker answers Pong{seq}
 //                                      from its event loop (a stuck loop
 //                                      does not answer).
-//   worker → rackd   Load{active}      connections the worker holds now;
-//                                      sent with Pong, feeds least-conns.
+//   worker → rackd   Load{active, received}
+//                                      connections the worker holds now and
+//                                      how many Conn it has taken in all;
+//                                      sent with Pong, and (least-connections,
+//                                      RACK_DISPATCH) once per loop turn in
+//                                      which a connection closed. rackd also
+//                                      takes the older Load{active}.
 //   rackd  → worker  Drain             stop taking connections, finish
 //                                      in-flight requests, then exit 0.
 //   worker → rackd   ConnReturn{}+fd   during drain: an idle keep-alive

@@ -132,6 +132,8 @@ class Server {
   bool adopt(int fd);
 
   void on_complete(CompletionHook hook);
+  // After a connection is gone (active_connections() already counts it out).
+  void on_connection_closed(std::function<void()> hook);
 
   // Stops taking connections: in-flight requests finish; responses written
   // from now on carry "Connection: close"; idle keep-alive connections go

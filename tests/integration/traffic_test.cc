@@ -1,0 +1,34 @@
+// Traffic: least-connections by real load.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <thread>
+
+#include "harness.h"
+
+using namespace rack::test;
+
+TEST_CASE("traffic: least-connections sends every short request to the idle worker while the other holds a slow one") {
+  Rack rack;
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 2, "    dispatch: least-connections\n"));
+  auto r = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  REQUIRE(rack.wait_ready("web", 2));
+  auto at = rack.address("web");
+
+  // One slow request (a timer in the worker: its loop stays free).
+  std::thread slow([&] { http_get(at, "/sleep?ms=3000", 10s); });
+  std::this_thread::sleep_for(200ms);
+  std::map<int, int> by_pid;
+  for (int i = 0; i < 10; ++i) {
+    auto res = http_get(at, "/whoami");
+    REQUIRE_MESSAGE(res.status == 200, res.error_text);
+    by_pid[nlohmann::json::parse(res.body)["pid"].get<int>()]++;
+    // Sequential, a little apart, as a user clicking: well inside one
+    // heartbeat, so only the worker's report of the close can tell rackd.
+    std::this_thread::sleep_for(20ms);
+  }
+  slow.join();
+  CHECK_MESSAGE(by_pid.size() == 1, "requests were split over " << by_pid.size() << " workers");
+}
