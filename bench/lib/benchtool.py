@@ -40,7 +40,7 @@ def get(url, timeout=1.0):
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
-        conn.request("GET", u.path or "/", headers={"Connection": "close"})
+        conn.request("GET", (u.path or "/") + ("?" + u.query if u.query else ""), headers={"Connection": "close"})
         r = conn.getresponse()
         return r.status, r.read()
     except (OSError, http.client.HTTPException):
@@ -235,6 +235,61 @@ def cmd_turns(a):
 LINE = re.compile(rb"L(\d{9}) ")
 
 
+def skew_turn(url, heavy_path, heavy_every, conns, secs):
+    """`conns` client threads, each a closed loop of Connection: close GETs;
+    every `heavy_every`-th request of a thread is `heavy_path` (a CPU-heavy
+    request), the rest `/`. Returns the latencies (ms) of each kind."""
+    import threading
+    fast, heavy, errors = [], [], [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + secs
+
+    def loop(k):
+        n = k  # threads start at different points of the cycle
+        while time.monotonic() < stop:
+            is_heavy = n % heavy_every == 0
+            n += 1
+            t0 = time.perf_counter()
+            r = get(url.rstrip("/") + (heavy_path if is_heavy else "/"), timeout=5.0)
+            ms = (time.perf_counter() - t0) * 1000
+            with lock:
+                if r is None or r[0] != 200:
+                    errors[0] += 1
+                else:
+                    (heavy if is_heavy else fast).append(ms)
+
+    ts = [threading.Thread(target=loop, args=(k,)) for k in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return fast, heavy, errors[0]
+
+
+def pct(v, q):
+    if not v:
+        return None
+    v = sorted(v)
+    return round(v[min(len(v) - 1, int(q * len(v)))], 2)
+
+
+def cmd_skew(a):
+    """Skewed load against each peer in turns (round after round, so machine
+    noise hits all alike): p50/p99 of the fast requests, p99 of the heavy."""
+    peers = [parse_peer(p) for p in a.peer]
+    acc = {p["name"]: ([], [], 0) for p in peers}
+    for rnd in range(a.rounds):
+        order = peers[rnd % len(peers):] + peers[:rnd % len(peers)]
+        for p in order:
+            f, h, e = skew_turn(p["url"], a.heavy_path, a.heavy_every, a.conns, a.secs)
+            of, oh, oe = acc[p["name"]]
+            acc[p["name"]] = (of + f, oh + h, oe + e)
+    for name, (f, h, e) in acc.items():
+        print(json.dumps({"peer": name, "fast_n": len(f), "heavy_n": len(h), "errors": e,
+                          "fast_p50_ms": pct(f, 0.5), "fast_p99_ms": pct(f, 0.99),
+                          "heavy_p99_ms": pct(h, 0.99)}))
+
+
 def cmd_verify_lines(a):
     counts = bytearray(a.n + 1)
     found = 0
@@ -292,6 +347,15 @@ def main():
     s.add_argument("--rep", type=int, default=0)
     s.add_argument("--peer", action="append", required=True)
     s.set_defaults(fn=cmd_turns)
+
+    s = sub.add_parser("skew")
+    s.add_argument("--heavy-path", default="/spin?ms=10")
+    s.add_argument("--heavy-every", type=int, default=10)
+    s.add_argument("--conns", type=int, default=4)
+    s.add_argument("--secs", type=float, default=3)
+    s.add_argument("--rounds", type=int, default=3)
+    s.add_argument("--peer", action="append", required=True)
+    s.set_defaults(fn=cmd_skew)
 
     s = sub.add_parser("wait-tail")
     s.add_argument("--file", required=True)

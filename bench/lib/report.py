@@ -185,6 +185,12 @@ def summary(res):
     rows.append(("8", f"GET /metrics p50 (rackd CPU per scrape), 16 workers ({num(series)} series merged)",
                  f"{num(p50, 1)} ms ({num(cpu, 1)} ms)", "—",
                  "partly skipped: see 8" if note else "measured"))
+
+    lc, rp = res.med("skew", "least-conn", "fast_p99_ms"), res.med("skew", "reuseport", "fast_p99_ms")
+    r = ratio(lc, rp)
+    rows.append(("9", "Skewed load (10% CPU-heavy): p99 of the fast requests, least-connections ÷ SO_REUSEPORT",
+                 f"{num(r, 2)}× ({num(lc, 1)} ms vs {num(rp, 1)} ms)", "≤ 0.5×",
+                 verdict(r, 0.5, higher_is_better=False)))
     return rows
 
 
@@ -345,6 +351,25 @@ def section_scrape(res):
     return out
 
 
+def section_skew(res):
+    g = "skew"
+    if not res.has(g):
+        return ["Did not run."]
+    out = ["4 client threads, each a closed loop of `Connection: close` requests; every 10th is `/spin?ms=10` "
+           "(10 ms of busy loop in the worker), the others `/`. 2 workers per peer; the peers take turns of 3 s, "
+           "3 rounds in rotating order. A fast request sent to a worker that is spinning waits for the spin to end, "
+           "so the p99 of the fast requests shows how well a peer steers around busy workers. nginx proxies "
+           "(`least_conn`) to two rack-hello on their own ports, which adds a hop to every request.", "",
+           "| peer | fast requests | fast p50 ms | fast p99 ms | heavy p99 ms | errors |",
+           "|---|---|---|---|---|---|"]
+    for peer, label in (("least-conn", "Rack least-connections"), ("round-robin", "Rack round-robin"),
+                        ("reuseport", "SO_REUSEPORT"), ("nginx", "nginx least_conn")):
+        out.append(f"| {label} | {cell(res, g, peer, 'fast_n')} | {cell(res, g, peer, 'fast_p50_ms', 2)} "
+                   f"| {cell(res, g, peer, 'fast_p99_ms', 2)} | {cell(res, g, peer, 'heavy_p99_ms', 1)} "
+                   f"| {cell(res, g, peer, 'errors')} |")
+    return out
+
+
 def write_report(res, m, path):
     mode = m.get("mode", "full")
     L = ["# Benchmarks", "",
@@ -400,6 +425,7 @@ def write_report(res, m, path):
     L += ["", "## 6. Footprint, 2 apps × 4 workers", ""] + section_footprint(res)
     L += ["", "## 7. Latency to recover, 2 workers", ""] + section_recovery(res)
     L += ["", "## 8. Scrape: merged /metrics on the admin listener", ""] + section_scrape(res)
+    L += ["", "## 9. Skewed load: least-connections against busy workers", ""] + section_skew(res)
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
 
