@@ -22,6 +22,7 @@
 #include "rack/config.h"
 #include "rack/logging.h"
 #include "saved_apps.h"
+#include "start_wait.h"
 #include "status_table.h"
 
 using json = nlohmann::json;
@@ -71,16 +72,30 @@ int progress_stream(const std::string& target, const json& body) {
   });
 }
 
-int cmd_start(const std::string& file_arg, const std::string& only) {
+int cmd_start(const std::string& file_arg, const std::string& only, bool no_wait) {
   std::string file = absolute(file_arg);
   if (int rc = check_config(file, only); rc != kOk) return rc;
+  // The longest ready_timeout of the file, plus room for rackd to notice.
+  std::chrono::milliseconds deadline{10000};
+  try {
+    for (const auto& app : rack::config::load_file(file).apps)
+      deadline = std::max(deadline, std::chrono::duration_cast<std::chrono::milliseconds>(app.ready_timeout) +
+                                        std::chrono::milliseconds(5000));
+  } catch (const rack::config::ConfigError&) {
+  }
   if (int rc = ensure_daemon(); rc != kOk) return rc;
   Answer a = call("POST", "/v1/start", {{"file", file}, {"only", only}});
   if (a.exit != kOk) return a.exit;
   for (auto& n : a.body.value("already_running", json::array()))
     std::cout << n.get<std::string>() << ": already running (use reload or restart)\n";
-  // Wait briefly (up to 3 s) for the new workers to come up, so the table
-  // says more than "starting" (PM2 prints its table right away).
+  std::vector<std::string> started;
+  for (auto& n : a.body.value("started", json::array())) started.push_back(n.get<std::string>());
+  if (!no_wait) {
+    int rc = wait_for_start(started, deadline);
+    print_status(false);
+    return rc;
+  }
+  // --no-wait: briefly (up to 3 s), so the table says more than "starting".
   for (int i = 0; i < 30; ++i) {
     Answer s = call("GET", "/v1/status");
     if (s.exit != kOk) break;
@@ -254,7 +269,9 @@ int main(int argc, char** argv) {
   auto* start = cli.add_subcommand("start", "Start the apps of an ecosystem file (starts rackd if needed)");
   start->add_option("file", file, "ecosystem file")->capture_default_str();
   start->add_option("--only", only, "start only this app");
-  start->callback([&] { rc = cmd_start(file, only); });
+  bool no_wait = false;
+  start->add_flag("--no-wait", no_wait, "do not wait for every slot to be ready (exit 0 once rackd accepted it)");
+  start->callback([&] { rc = cmd_start(file, only, no_wait); });
 
   std::string target;
   for (auto op : {"stop", "restart", "reload", "delete"}) {

@@ -339,7 +339,7 @@ bool App::reap(pid_t pid, int st) {
     retire(*w);
     finish_reload(false, "slot " + std::to_string(slot) + ": replacement " + why, slot);
   } else if (current && is_failure(exit.cause)) {
-    crashed(*s, *w);
+    crashed(*s, *w, was == WorkerState::Ready ? WasServing::Yes : WasServing::No);
   } else {
     // Replaced, stopped or scaled down, or ended on purpose while still
     // the slot's current worker: the slot starts afresh.
@@ -357,21 +357,46 @@ void App::retire(Worker& w) {
   workers_.erase(w.id());
 }
 
-void App::crashed(SlotState& s, Worker& w) {
+void App::crashed(SlotState& s, Worker& w, WasServing serving) {
   ++counters_.restarts_by_reason[std::string(restart_reason(w.exit_info().cause))];
   if (stopped_) {
     s.current = nullptr;
     retire(w);
     return;
   }
-  auto decision = s.backoff.on_exit(w.exit_info().uptime);
+  ExitCause cause = w.exit_info().cause;
+  bool failed_start = cause == ExitCause::NeverReady || cause == ExitCause::FailedExec;
+  auto decision = s.backoff.on_exit(w.exit_info().uptime, failed_start ? FailedStart::Yes : FailedStart::No);
   if (auto* give_up = std::get_if<GiveUp>(&decision)) {
     w.enter(WorkerState::Errored);
-    w.last_exit = "errored after " + std::to_string(give_up->quick_exits) + " exits within min_uptime; last: " + w.last_exit;
+    w.last_exit = "errored after " + std::to_string(give_up->quick_exits) +
+                  " quick exits or failed starts; last: " + w.last_exit;
     spdlog::error("{} slot {}: {}", name(), w.slot().index, w.last_exit);
     return;
   }
-  schedule_restart(s, w, std::get<RestartAfter>(decision).delay);
+  Millis delay = std::get<RestartAfter>(decision).delay;
+  // Never every slot of an app that was serving in backoff at once: when
+  // a ready worker dies and no other worker is ready or starting, it
+  // restarts now. Its quick exit still counts, so a worker that dies
+  // soon after every start still ends errored; one that dies before it
+  // is ready (a crash loop at start) keeps its backoff.
+  if (delay > Millis(0) && serving == WasServing::Yes && !attempt_in_flight(&s)) {
+    spdlog::info("{} slot {}: no worker ready or starting: restarting now, not in {} ms", name(), w.slot().index,
+                 delay.count());
+    delay = Millis(0);
+  }
+  schedule_restart(s, w, delay);
+}
+
+bool App::attempt_in_flight(const SlotState* except) const {
+  return std::any_of(slots_.begin(), slots_.end(), [&](auto& p) {
+    const SlotState& o = *p.second;
+    if (&o == except) return false;
+    for (Worker* w : {o.current, o.replacement}) {
+      if (w && (w->state() == WorkerState::Ready || w->state() == WorkerState::Starting)) return true;
+    }
+    return false;
+  });
 }
 
 void App::schedule_restart(SlotState& s, Worker& w, Millis delay) {
@@ -379,6 +404,13 @@ void App::schedule_restart(SlotState& s, Worker& w, Millis delay) {
   if (w.state() != WorkerState::Backoff) w.enter(WorkerState::Backoff);
   ++s.restarts;
   w.restarts = s.restarts;
+  if (delay == Millis(0)) {
+    // In this loop turn: not a turn later, behind whatever else is queued.
+    if (s.restart_timer) uv_timer_stop(s.restart_timer);
+    spdlog::info("{} slot {}: restarting now (restart #{})", name(), w.slot().index, s.restarts);
+    start_process(w);
+    return;
+  }
   if (!s.restart_timer) {
     s.restart_timer = new_handle<uv_timer_t>(&s);
     uv_timer_init(ctx_.loop, s.restart_timer);

@@ -150,7 +150,10 @@ class App final : public WorkerEvents {
   bool start_process(Worker& w);
   void start_failed(Worker& w);
   // A slot's worker failed (exit_info().cause): backoff, or errored.
-  void crashed(SlotState& s, Worker& w);
+  enum class WasServing { No, Yes };  // the worker was ready when it ended
+  void crashed(SlotState& s, Worker& w, WasServing serving = WasServing::No);
+  // Some other slot than `except` has a worker ready or starting.
+  bool attempt_in_flight(const SlotState* except) const;
   void schedule_restart(SlotState& s, Worker& w, Millis delay);
   void retire(Worker& w);  // leaving worker exited: forget it
   void maybe_finish_stop();

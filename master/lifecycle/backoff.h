@@ -3,6 +3,13 @@
 // Pure: the caller says how long the process lived, this says what to do.
 // Defaults (DESIGN.md): 100 ms × 1.5 up to 15 s, reset after 30 s of uptime;
 // more than max_restarts exits that each lived < min_uptime → give up.
+//
+// Backoff is for crash loops only. A worker that ran for min_uptime and
+// then died (killed from outside, a crash after hours of service) was
+// healthy: it is restarted at once, and the delay starts over. A start
+// that failed (no ready signal within ready_timeout, exec failed) is a
+// quick exit however long it took: a worker that is never ready must end
+// errored, not restart forever.
 #pragma once
 
 #include <chrono>
@@ -22,12 +29,15 @@ struct GiveUp {
 };
 using RestartDecision = std::variant<RestartAfter, GiveUp>;
 
+// The worker never became ready: ready_timeout passed, or it never ran.
+enum class FailedStart { No, Yes };
+
 class RestartBackoff {
  public:
   explicit RestartBackoff(const config::RestartPolicy& policy);
 
   // A worker exited (crashed, or failed to become ready) after `uptime`.
-  RestartDecision on_exit(Millis uptime);
+  RestartDecision on_exit(Millis uptime, FailedStart failed = FailedStart::No);
   // The user restarted the slot by hand: start over.
   void reset();
   unsigned quick_exits() const { return quick_exits_; }

@@ -125,7 +125,9 @@ TEST_CASE("core: a worker that exits at start ends errored with the reason, othe
       "rack:\n  admin: off\napps:\n" + hello_app("good", 1) +
       "  - name: bad\n    run: [" + bin("rack-hello") + ", --exit-at-start]\n    protocol: rack\n"
       "    listen: 127.0.0.1:0\n    restart: {max_restarts: 3, backoff_initial: 10ms, min_uptime: 1s}\n");
-  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  auto started = rack.ctl({"start", eco});
+  CHECK(started.exit_code == 1);  // start waits, and says which slot failed and why
+  CHECK_MESSAGE(started.err.find("bad slot 0 failed to start: exit code 1") != std::string::npos, started.err);
   bool errored = wait_until([&] {
     auto w = rack.app("bad")["workers"];
     return !w.empty() && w[0]["state"] == "errored";
@@ -147,7 +149,7 @@ TEST_CASE("core: a worker that never signals ready is a failed start, not a succ
       "rack:\n  admin: off\napps:\n  - name: mute\n    run: [" + bin("rack-hello") + ", --never-ready]\n"
       "    protocol: rack\n    listen: 127.0.0.1:0\n    ready_timeout: 300ms\n"
       "    restart: {max_restarts: 1, backoff_initial: 10ms, min_uptime: 2s}\n");
-  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  REQUIRE(rack.ctl({"start", "--no-wait", eco}).exit_code == 0);
   CHECK(wait_until([&] {
     auto w = rack.app("mute")["workers"];
     return !w.empty() && w[0]["state"] == "errored";

@@ -18,7 +18,7 @@ TEST_CASE("faults: app status is online, degraded, errored and stopped as the sl
       "eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("good", 2) +
                       "  - name: bad\n    run: [" + bin("rack-hello") + ", --exit-at-start]\n    protocol: rack\n" +
                       "    listen: 127.0.0.1:0\n    instances: 2\n" + quick);
-  rack.ctl({"start", eco});
+  rack.ctl({"start", "--no-wait", eco});
   REQUIRE(rack.wait_ready("good", 2));
   CHECK(wait_until([&] { return rack.app("good")["status"] == "online"; }, 5s));
   // Every slot of `bad` exits at start: more than max_restarts quick exits each.
@@ -28,7 +28,7 @@ TEST_CASE("faults: app status is online, degraded, errored and stopped as the sl
   std::string half = rack.write_file(
       "half.yaml", "apps:\n  - name: half\n    run: [/bin/sh, -c, 'test \"$RACK_INSTANCE\" = 1 && exit 3; exec " +
                        bin("rack-hello") + "']\n    protocol: rack\n    listen: 127.0.0.1:0\n    instances: 2\n" + quick);
-  rack.ctl({"start", half});
+  rack.ctl({"start", "--no-wait", half});
   CHECK(wait_until([&] { return rack.app("half")["status"] == "degraded"; }, 10s));
   CHECK(rack.pids("half").size() == 1);
 
@@ -39,4 +39,76 @@ TEST_CASE("faults: app status is online, degraded, errored and stopped as the sl
   CHECK(table.find("\nbad   errored ") != std::string::npos);
   CHECK(table.find("\nhalf  degraded ") != std::string::npos);
   CHECK(table.find("\ngood  stopped ") != std::string::npos);
+}
+
+TEST_CASE("faults: rackctl start waits, exits 1 naming the slot, the reason and its last stderr lines") {
+  Rack rack;
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("good", 2) +
+                      "  - name: boom\n    run: [/bin/sh, -c, 'echo cannot open database >&2; exit 3']\n"
+                      "    protocol: none\n    restart: {backoff_initial: 1s}\n");
+  auto r = rack.ctl({"start", eco});
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(r.err.find("boom slot 0 failed to start: exit code 3") != std::string::npos, r.err);
+  CHECK(r.err.find("cannot open database") != std::string::npos);
+  CHECK(r.err.find("good") == std::string::npos);  // the good app is not blamed
+  // When every slot becomes ready, start says nothing on stderr and exits 0.
+  std::string ok = rack.write_file("ok.yaml", "apps:\n" + hello_app("fine", 2));
+  auto r2 = rack.ctl({"start", ok});
+  CHECK(r2.exit_code == 0);
+  CHECK(rack.pids("fine").size() == 2);  // ready when start returned, not later
+}
+
+TEST_CASE("faults: a worker that is never ready counts toward max_restarts and ends errored") {
+  Rack rack;
+  // ready_timeout (700 ms) is past min_uptime (200 ms): before, each miss
+  // counted as a healthy run and the slot restarted forever.
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n  - name: mute\n    run: [" + bin("rack-hello") +
+                      ", --never-ready]\n    protocol: rack\n    listen: 127.0.0.1:0\n    ready_timeout: 700ms\n" +
+                      "    restart: {max_restarts: 2, backoff_initial: 10ms, min_uptime: 200ms}\n");
+  auto r = rack.ctl({"start", eco});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("no ready signal") != std::string::npos);
+  CHECK(wait_until([&] { return rack.app("mute")["status"] == "errored"; }, 10s));
+  CHECK(rack.app("mute")["workers"][0]["restarts"] == 2);
+}
+
+TEST_CASE("faults: a worker killed after a healthy run restarts at once, not after a backoff") {
+  Rack rack;
+  // A backoff this long would leave the slot empty for the whole test.
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n" +
+                      hello_app("web", 1, "    restart: {min_uptime: 300ms, backoff_initial: 20s, backoff_max: 30s}\n"));
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(400ms);  // past min_uptime
+    auto before = rack.pids("web");
+    REQUIRE(before.size() == 1);
+    REQUIRE(kill(before[0], SIGKILL) == 0);
+    CHECK(wait_until([&] {
+      auto now = rack.pids("web");
+      return now.size() == 1 && now[0] != before[0];
+    }, 10s));
+  }
+  auto app = rack.app("web");
+  CHECK(app["status"] == "online");
+  CHECK(app["workers"][0]["restarts"] == 3);
+}
+
+TEST_CASE("faults: the only worker of an app killed young restarts at once: one attempt stays in flight") {
+  Rack rack;
+  // min_uptime is long: every kill is a quick exit, which backs off 20 s,
+  // except that no other worker is ready or starting.
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n" +
+                      hello_app("web", 1, "    restart: {min_uptime: 60s, backoff_initial: 20s, backoff_max: 30s, max_restarts: 5}\n"));
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  auto before = rack.pids("web");
+  REQUIRE(before.size() == 1);
+  REQUIRE(kill(before[0], SIGKILL) == 0);
+  CHECK(wait_until([&] {
+    auto now = rack.pids("web");
+    return now.size() == 1 && now[0] != before[0];
+  }, 10s));
 }

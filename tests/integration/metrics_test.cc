@@ -455,7 +455,7 @@ TEST_CASE("metrics: /health flips to 503 when an app has no ready worker, and ba
       "mute.yaml", "apps:\n  - name: mute\n    run: [" + bin("rack-hello") +
                        ", --never-ready]\n    protocol: rack\n    listen: 127.0.0.1:0\n    ready_timeout: 300ms\n"
                        "    restart: {max_restarts: 1, backoff_initial: 10ms, min_uptime: 2s}\n");
-  REQUIRE(rack.ctl({"start", mute}).exit_code == 0);
+  REQUIRE(rack.ctl({"start", "--no-wait", mute}).exit_code == 0);
   r = health();
   CHECK(r.status == 503);
   j = json::parse(r.body);
