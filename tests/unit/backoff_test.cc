@@ -7,7 +7,7 @@
 using namespace rack::master;
 using namespace std::chrono_literals;
 
-TEST_CASE("backoff grows by 1.5x over quick exits up to the max; a healthy run restarts at once") {
+TEST_CASE("backoff grows by 1.5x over quick exits up to the max, and a healthy run restarts at once") {
   rack::config::RestartPolicy p;  // 100ms x1.5 up to 15s, min_uptime 1s, 16 restarts
   p.max_restarts = 100;
   RestartBackoff b(p);
