@@ -200,8 +200,8 @@ TEST_CASE("node: listen on another port is mapped to the app's socket, wait_read
   Rack rack;
   // The app binds a UDP socket before its server, and opens a second server
   // on another port after it: both are refused (ENOTSUP) and the first HTTP
-  // server still gets the app's socket. It says ready 6 s after listening (rackctl start waits up to 3 s for workers to settle).
-  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" +
+  // server still gets the app's socket. It says ready 6 s after listening (--no-wait: start returns before that).
+  REQUIRE(rack.ctl({"start", "--no-wait", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" +
                                                            node_app("web", "hello.js", 1,
                                                                     "    wait_ready: true\n    ready_timeout: 30s\n    env: {PORT: '3999', "
                                                                     "WAIT_READY: '6000', DGRAM: '1', SECOND_PORT: '3998'}\n"))})
@@ -331,7 +331,7 @@ TEST_CASE("node: an sd_notify app becomes ready only when it says READY=1") {
   std::string eco = "rack:\n  admin: off\napps:\n  - name: svc\n    run: [python3, notify.py, " + trigger +
                     "]\n    cwd: " + apps_dir() + "\n    ready: notify\n    ready_timeout: 30s\n"
                     "    restart: {min_uptime: 200ms}\n";
-  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", eco)}).exit_code == 0);
+  REQUIRE(rack.ctl({"start", "--no-wait", rack.write_file("eco.yaml", eco)}).exit_code == 0);
   // Alive for far longer than min_uptime, and still not ready: alive is not ready.
   std::this_thread::sleep_for(500ms);
   auto w = rack.app("svc")["workers"];
