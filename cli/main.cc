@@ -22,6 +22,7 @@
 #include "rack/config.h"
 #include "rack/logging.h"
 #include "saved_apps.h"
+#include "start_script.h"
 #include "start_wait.h"
 #include "status_table.h"
 
@@ -267,11 +268,42 @@ int main(int argc, char** argv) {
 
   std::string file = "ecosystem.yaml", only;
   auto* start = cli.add_subcommand("start", "Start the apps of an ecosystem file (starts rackd if needed)");
-  start->add_option("file", file, "ecosystem file")->capture_default_str();
+  ScriptStart script;
+  start->add_option("file", file, "ecosystem file, or a script to run (server.js, app.py, ./bin/server)")
+      ->capture_default_str();
+  start->allow_extras();  // a script's arguments, after --
   start->add_option("--only", only, "start only this app");
   bool no_wait = false;
   start->add_flag("--no-wait", no_wait, "do not wait for every slot to be ready (exit 0 once rackd accepted it)");
-  start->callback([&] { rc = cmd_start(file, only, no_wait); });
+  start->add_option("-i,--instances", script.instances, "a script: workers, n or max")->capture_default_str();
+  start->add_option("--name", script.name, "a script: the app's name (default: the file name)");
+  start->add_option("--listen", script.listen, "a script: the HOST:PORT rackd binds for it");
+  start->add_option("--env-var", script.env, "a script: NAME=VALUE in its environment (repeatable)");
+  start->add_option("--interpreter", script.interpreter, "a script: run it with this (default: by extension)");
+  start->add_option("--protocol", script.protocol, "a script: node, inherit, rack or none (default: node for "
+                                                   "node scripts with --listen, else inherit with --listen, none without)");
+  start->callback([&] {
+    if (is_ecosystem_file(file) || file == "ecosystem.yaml") {
+      if (!start->remaining().empty()) {
+        std::fprintf(stderr, "rackctl: start %s: unexpected argument \"%s\" (arguments are for a script)\n",
+                     file.c_str(), start->remaining()[0].c_str());
+        rc = kUsage;
+        return;
+      }
+      rc = cmd_start(file, only, no_wait);
+      return;
+    }
+    script.script = file;
+    script.args = start->remaining();
+    std::string error;
+    auto written = write_script_ecosystem(script, error);
+    if (!written) {
+      std::fprintf(stderr, "rackctl: %s\n", error.c_str());
+      rc = kUsage;
+      return;
+    }
+    rc = cmd_start(*written, script_app_name(script), no_wait);
+  });
 
   std::string target;
   for (auto op : {"stop", "restart", "reload", "delete"}) {

@@ -233,6 +233,13 @@ const std::vector<Key<AppConfig>> kAppKeys = {
        if (*a.max_memory < 1024 * 1024)
          l.fail(f, "max_memory " + in_quotes(f.value.Scalar()) + " is under 1M (a bare number is bytes); write e.g. 512M");
      }},
+    {"interpreter",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       std::string s = l.text(f, "an interpreter like node or python3, or none");
+       auto words = split_command(s);
+       if (!words || (words->empty())) l.expected(f, "an interpreter like node or python3, or none");
+       a.interpreter = s == "none" ? std::vector<std::string>{} : *words;
+     }},
     {"stop_signal",
      [](Loader& l, AppConfig& a, const Field& f) {
        std::string s = l.text(f, "a signal name like SIGINT");
@@ -334,13 +341,25 @@ void Loader::check_app(AppConfig& app, const Field& entry, const Seen& seen) {
 // Resolves run[0] now rather than at spawn time, so `rackctl start` says
 // "not found" with a line number instead of a worker dying in a loop.
 void Loader::resolve_run(AppConfig& app, const Field& run) {
-  auto ends_with = [](const std::string& s, std::string_view suffix) {
-    return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-  };
-  // PM2 habit: `run: server.js` for a node app means `node server.js`.
-  if (app.protocol == Protocol::Node && app.run.size() == 1 &&
-      (ends_with(app.run[0], ".js") || ends_with(app.run[0], ".mjs") || ends_with(app.run[0], ".cjs"))) {
-    app.run.insert(app.run.begin(), "node");
+
+  // PM2 habit: `run: server.js --flag` means `node server.js --flag`,
+  // `run: app.py` `python3 app.py`, a non-executable script with a "#!"
+  // line what that line says; `interpreter:` overrides it.
+  {
+    fs::path script(app.run[0]);
+    if (script.is_relative()) script = fs::path(app.cwd) / script;
+    std::vector<std::string> prefix;
+    if (app.interpreter) {
+      if (!app.interpreter->empty() && (*app.interpreter)[0] != app.run[0]) prefix = *app.interpreter;
+    } else if (app.run[0].find('/') != std::string::npos || !script_interpreter(app.run[0]).empty()) {
+      prefix = script_interpreter(normal(script).string());
+    }
+    if (!prefix.empty()) {
+      std::error_code ec;
+      if (!fs::exists(script, ec))
+        fail(run, "script " + in_quotes(app.run[0]) + " not found (looked for " + normal(script).string() + ")");
+      app.run.insert(app.run.begin(), prefix.begin(), prefix.end());
+    }
   }
 
   const std::string program = app.run[0];

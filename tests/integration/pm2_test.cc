@@ -100,3 +100,40 @@ TEST_CASE("pm2: process.on('SIGINT') cleanup runs on reload, scale-down and stop
   REQUIRE(wait_until([&] { return closed_pools(cleanup).count(last[0]) == 1; }, 10s));
   CHECK(closed_pools(cleanup).size() == 4);
 }
+
+TEST_CASE("pm2: rackctl start server.js -i 2 --name --listen --env-var -- args, and start app.py") {
+  Rack rack;
+  // An ecosystem first, so rackd's admin listener is on a free port.
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("hello", 1))}).exit_code == 0);
+  std::string dir = rack.home() + "/proj";
+  fs::create_directories(dir);
+  std::ofstream(dir + "/server.js") << "const http = require('http');\n"
+                                       "http.createServer((req, res) => res.end(JSON.stringify({argv: process.argv.slice(2), "
+                                       "greeting: process.env.GREETING, slot: process.env.NODE_APP_INSTANCE})))"
+                                       ".listen(Number(process.env.PORT));\n";
+  auto r = run({"/bin/sh", "-c", "cd " + dir + " && RACK_HOME=" + rack.home() + " " + bin("rackctl") +
+                                     " start server.js -i 2 --name api --listen 127.0.0.1:0 --env-var GREETING=hi"
+                                     " -- --flag value"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  REQUIRE(rack.wait_ready("api", 2, 20s));
+  CHECK(rack.app("api")["protocol"] == "node");
+  auto body = nlohmann::json::parse(http_get(rack.address("api"), "/").body);
+  CHECK(body["argv"] == nlohmann::json::array({"--flag", "value"}));
+  CHECK(body["greeting"] == "hi");
+
+  // A python script: its interpreter by extension, no --listen: fork mode.
+  std::ofstream(dir + "/app.py") << "import time\nprint('py up', flush=True)\ntime.sleep(60)\n";
+  r = run({"/bin/sh", "-c", "cd " + dir + " && RACK_HOME=" + rack.home() + " " + bin("rackctl") + " start app.py"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK(wait_until([&] { return rack.ctl({"logs", "app", "-n", "5"}).out.find("py up") != std::string::npos; }, 10s));
+  CHECK(rack.app("app")["protocol"] == "none");
+
+  // Mistakes are usage errors that start nothing.
+  r = run({"/bin/sh", "-c", "cd " + dir + " && RACK_HOME=" + rack.home() + " " + bin("rackctl") +
+                                " start server.js -i 2 --name two"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("needs --listen HOST:PORT") != std::string::npos);
+  r = run({"/bin/sh", "-c", "cd " + dir + " && RACK_HOME=" + rack.home() + " " + bin("rackctl") + " start missing.py"});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("script \"missing.py\" not found") != std::string::npos);
+}

@@ -433,6 +433,7 @@ TEST_CASE("config: run[0] is resolved to an absolute executable") {
     CHECK(eco.apps[0].run[0] == (dir.path() / "app/start.sh").string());
   }
   SUBCASE("node apps may name just the script") {
+    dir.write("server.mjs", "");
     auto eco = load_string("apps:\n  - {name: a, run: server.mjs, protocol: node, listen: :0}\n", file.string());
     CHECK(eco.apps[0].run == std::vector<std::string>{(bin / "node").string(), "server.mjs"});
   }

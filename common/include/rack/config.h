@@ -103,6 +103,10 @@ struct AppConfig {
   std::map<std::string, Aggregation> gauges;  // per gauge name; default Sum
   ReadyMode ready = ReadyMode::Auto;      // inherit/none
   std::string ready_http_path;            // ReadyMode::Http
+  // Put in front of run when run[0] is a script: unset = by extension, else
+  // the shebang of a script that is not executable (script_interpreter());
+  // empty = run it as is (`interpreter: none`).
+  std::optional<std::vector<std::string>> interpreter;
   bool wait_ready = false;                // node: process.send('ready')
   bool shutdown_with_message = false;     // node: send 'shutdown' instead of the stop signal
   // What a drain or stop sends first; kill_timeout later SIGKILL follows.
@@ -125,6 +129,12 @@ struct Ecosystem {
   RackSection rack;
   std::vector<AppConfig> apps;
 };
+
+// The interpreter a script needs. An executable file with a "#!" line
+// needs none (the kernel reads it); else by extension: .js/.mjs/.cjs node,
+// .py python3, .rb ruby, .sh bash; else, for a file that is not
+// executable, the words of its "#!" line. Empty: run the file itself.
+std::vector<std::string> script_interpreter(const std::string& script_path);
 
 // SIGINT for node apps (what PM2 sends, and what their shutdown hooks
 // listen for), SIGTERM for the others; stop_signal overrides it.
