@@ -388,7 +388,11 @@ void Loader::resolve_run(AppConfig& app, const Field& run) {
     start = end + 1;
   }
   static const std::string own_dir = own_directory();
-  if (!own_dir.empty()) dirs.emplace_back(own_dir);
+  if (!own_dir.empty()) {
+    dirs.emplace_back(own_dir);
+    // Installed: the examples sit in a lib dir beside bin/ (RACK_LIBEXEC_FROM_BIN).
+    dirs.push_back(normal(fs::path(own_dir) / RACK_LIBEXEC_FROM_BIN));
+  }
   for (const fs::path& d : dirs) {
     fs::path candidate = d / program;
     if (is_executable_file(candidate)) {
@@ -397,7 +401,7 @@ void Loader::resolve_run(AppConfig& app, const Field& run) {
     }
   }
   fail(run, "executable " + in_quotes(program) + " not found (searched PATH and " +
-                (own_dir.empty() ? std::string("rackd's directory") : own_dir) + ")");
+                (own_dir.empty() ? std::string("rackd's directory") : own_dir + ", " + dirs.back().string()) + ")");
 }
 
 }  // namespace rack::config::detail

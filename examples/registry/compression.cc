@@ -1,6 +1,8 @@
 #include "compression.h"
 
+#if RACK_HAVE_BROTLI
 #include <brotli/encode.h>
+#endif
 #include <zlib.h>
 
 #include <array>
@@ -64,6 +66,7 @@ class ZlibEncoder final : public Encoder {
   bool ok_ = false;
 };
 
+#if RACK_HAVE_BROTLI
 class BrotliEncoder final : public Encoder {
  public:
   BrotliEncoder() : s_(BrotliEncoderCreateInstance(nullptr, nullptr, nullptr)) {
@@ -95,6 +98,7 @@ class BrotliEncoder final : public Encoder {
 
   BrotliEncoderState* s_;
 };
+#endif
 
 }  // namespace
 
@@ -144,6 +148,7 @@ Coding negotiate(std::string_view header) {
   Coding best = Coding::Identity;
   double best_q = 0;
   for (auto [coding, q] : {std::pair{Coding::Brotli, br}, std::pair{Coding::Gzip, gzip}, std::pair{Coding::Deflate, deflate}}) {
+    if (coding == Coding::Brotli && !kHaveBrotli) continue;  // built without libbrotli
     double e = effective(q);
     if (e > best_q) best = coding, best_q = e;
   }
@@ -156,7 +161,11 @@ bool worth_compressing(bool compressible_type, uint64_t size) { return compressi
 
 std::unique_ptr<Encoder> make_encoder(Coding coding) {
   switch (coding) {
+#if RACK_HAVE_BROTLI
     case Coding::Brotli: return std::make_unique<BrotliEncoder>();
+#else
+    case Coding::Brotli: break;
+#endif
     case Coding::Gzip: return std::make_unique<ZlibEncoder>(15 + 16);  // gzip wrapper
     case Coding::Deflate: return std::make_unique<ZlibEncoder>(15);    // "deflate" is the zlib format (RFC 9110 §8.4.1.2)
     case Coding::Identity: break;

@@ -21,6 +21,14 @@ namespace registry {
 
 enum class Coding { Identity, Brotli, Gzip, Deflate };
 
+// Built with libbrotli (RACK_WITH_BROTLI, the default). Without it, br is
+// never negotiated and make_encoder(Coding::Brotli) is nullptr.
+#if RACK_HAVE_BROTLI
+inline constexpr bool kHaveBrotli = true;
+#else
+inline constexpr bool kHaveBrotli = false;
+#endif
+
 // "br", "gzip", "deflate"; "" for Identity.
 const char* coding_name(Coding coding);
 
