@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
   if (!rack::master::node_preload::install(args.home, preload_err))
     spdlog::warn("node workers run without Rack's preload (their reloads may fail requests): {}", preload_err);
   uv_loop_t* loop = uv_default_loop();
-  rack::master::Supervisor sup(loop, {args.home, args.foreground});
+  rack::master::Supervisor sup(loop, {args.home, args.foreground, rack::master::SystemdNotifier::from_environment()});
   std::string err;
   if (sup.open_control(err) != 0) {
     spdlog::critical("{}", err);
@@ -207,6 +207,7 @@ int main(int argc, char** argv) {
   }
   spdlog::info("rackd {} serving {} (pid {})", "0.1.0", args.home, ::getpid());
   report(ready_fd, 0);
+  sup.notify_ready_when_settled();
   int code = sup.run();
   ::unlink((args.home + "/rackd.pid").c_str());
   return code;

@@ -12,6 +12,7 @@
 #include "lifecycle/guardian.h"
 #include "rack/timer.h"
 #include "metrics/endpoint.h"
+#include "service_status.h"
 #include "uv_handle.h"
 
 namespace rack::master {
@@ -34,11 +35,44 @@ Supervisor::Supervisor(uv_loop_t* loop, SupervisorOptions options) : loop_(loop)
   uv_timer_start(tick_timer_, [](uv_timer_t* t) {
     if (auto* self = static_cast<Supervisor*>(t->data)) self->tick();
   }, 250, 250);
+  start_watchdog();
 }
 
 Supervisor::~Supervisor() {
   for (auto* h : signals_) close_handle(h);
   close_handle(tick_timer_);
+  close_handle(watchdog_timer_);
+}
+
+// WATCHDOG=1 from a timer on the loop, so a loop stuck in a callback stops
+// the pings and systemd (WatchdogSec=) restarts rackd.
+void Supervisor::start_watchdog() {
+  if (!opt_.notifier.watchdog()) return;
+  watchdog_timer_ = new_handle<uv_timer_t>(this);
+  uv_timer_init(loop_, watchdog_timer_);
+  uv_unref(reinterpret_cast<uv_handle_t*>(watchdog_timer_));
+  auto every = static_cast<uint64_t>(opt_.notifier.watchdog_interval().count());
+  opt_.notifier.send("WATCHDOG=1");
+  uv_timer_start(watchdog_timer_, [](uv_timer_t* t) {
+    if (auto* self = static_cast<Supervisor*>(t->data)) self->opt_.notifier.send("WATCHDOG=1");
+  }, every, every);
+}
+
+// READY=1 the first time nothing is in its first start, STATUS= when the
+// line changes. Runs from the tick and after starts and reloads.
+void Supervisor::notify_state() {
+  if (!opt_.notifier.enabled() || shutting_down_ || draining_soon_) return;
+  std::string line = status_line(apps());
+  if (ready_armed_ && !ready_sent_ && !any_starting(apps())) {
+    ready_sent_ = true;
+    last_status_ = line;
+    opt_.notifier.send("READY=1\nSTATUS=" + line);
+    return;
+  }
+  if (!ready_sent_) line = "starting: " + line;
+  if (line == last_status_) return;
+  last_status_ = line;
+  opt_.notifier.send("STATUS=" + line);
 }
 
 // The whole supervisor: the loop runs until shutdown() has stopped every
@@ -52,6 +86,10 @@ void Supervisor::handle_signal(int sig) {
   switch (sig) {
     case SIGCHLD: handle_chld(); break;
     case SIGTERM:
+      // The orchestrator's signal: leave rotation first (shutdown_delay).
+      if (!shutting_down_ && !draining_soon_) shutdown_after_delay();
+      else handle_term();
+      break;
     case SIGINT: handle_term(); break;
     case SIGUSR1: handle_usr1(); break;
     case SIGHUP: spdlog::info("SIGHUP: reopening log files"); reopen_logs(); break;
@@ -80,6 +118,11 @@ void Supervisor::handle_chld() {
 }
 
 void Supervisor::handle_term() {
+  if (draining_soon_ && !shutting_down_) {
+    spdlog::info("second stop signal: draining now, without the rest of shutdown_delay");
+    shutdown(0);
+    return;
+  }
   if (shutting_down_) {
     spdlog::warn("second stop signal: killing workers now");
     for (auto& [name, app] : apps_) {
@@ -89,6 +132,15 @@ void Supervisor::handle_term() {
   }
   spdlog::info("stop signal: stopping all apps gracefully");
   shutdown(0);
+}
+
+void Supervisor::shutdown_after_delay() {
+  draining_soon_ = true;
+  auto delay = static_cast<uint64_t>(shutdown_delay_.count());
+  spdlog::info("SIGTERM: /health fails now; apps keep serving for {} ms (rack.shutdown_delay), then drain", delay);
+  opt_.notifier.send("STOPPING=1\nSTATUS=leaving rotation (shutdown_delay)");
+  if (delay == 0) return shutdown(0);
+  rack::after(loop_, delay, [this] { shutdown(0); });
 }
 
 void Supervisor::handle_usr1() {
@@ -104,12 +156,15 @@ void Supervisor::tick() {
   bool sample = (++ticks_ % 4) == 0;  // /proc once a second
   auto now = Clock::now();
   for (auto& [name, app] : apps_) app->tick(now, sample);
+  last_tick_ = now;
+  notify_state();
 }
 
 void Supervisor::shutdown(int exit_code) {
   if (shutting_down_) return;
   shutting_down_ = true;
   exit_code_ = exit_code;
+  opt_.notifier.send("STOPPING=1\nSTATUS=stopping " + std::to_string(apps_.size()) + " apps");
   auto remaining = std::make_shared<size_t>(apps_.size() + 1);
   auto finish = [this, remaining] {
     if (--*remaining > 0) return;
@@ -206,6 +261,7 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
     }
   }
   admin_decided_ = true;
+  shutdown_delay_ = eco.rack.shutdown_delay;
   for (App* app : restarted) {
     app->restart();
     r.started.push_back(app->name());
@@ -223,6 +279,13 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
 void Supervisor::reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs) {
   // New apps start; existing ones roll to their new config one after the
   // other (reload_in_sequence).
+  // systemd: RELOADING=1 now, READY=1 when the reload ends either way.
+  opt_.notifier.send(SystemdNotifier::reloading_message() + "\nSTATUS=reloading " + eco.path);
+  obs.done = [this, done = std::move(obs.done)](bool ok, const std::string& err, int slot) {
+    last_status_ = status_line(apps());
+    if (ready_sent_) opt_.notifier.send("READY=1\nSTATUS=" + last_status_);
+    if (done) done(ok, err, slot);
+  };
   std::vector<ReloadStep> changed;
   config::Ecosystem to_start = eco;
   to_start.apps.clear();
@@ -263,10 +326,16 @@ void Supervisor::serve_admin(http::Request& req, http::Responder res) {
     res.send(http::Response::json(405, R"({"error":"method not allowed"})"));
     return;
   }
-  if (req.path == "/health" || req.path == "/health/live") {
-    int status = 200;
-    std::string body = health(status, req.path == "/health");
-    res.send(http::Response::json(status, body));
+  int code = 200;
+  if (req.path == "/health") {
+    std::string body = health(code, true);
+    res.send(http::Response::json(code, body));
+  } else if (req.path == "/health/live") {
+    std::string body = liveness(code);
+    res.send(http::Response::json(code, body));
+  } else if (req.path.rfind("/health/", 0) == 0) {
+    std::string body = app_health(req.path.substr(8), code);
+    res.send(http::Response::json(code, body));
   } else if (req.path == "/v1/status") {
     res.send(http::Response::json(200, status().dump()));
   } else if (req.path == "/metrics") {
@@ -286,23 +355,86 @@ json Supervisor::status() {
   return j;
 }
 
+namespace {
+
+// {"status":"ok"|"error"|"stopped","error":…} for one app, and whether it
+// fails a probe. A stopped app is reported, but stopped on purpose is not a
+// failure of the whole.
+nlohmann::ordered_json app_check(const App& app, bool& failing) {
+  if (app.stopped()) {
+    failing = false;
+    return {{"status", "stopped"}};
+  }
+  std::string error = app.health_error();
+  failing = !error.empty();
+  nlohmann::ordered_json c = {{"status", failing ? "error" : "ok"}};
+  if (failing) c["error"] = error;
+  return c;
+}
+
+}  // namespace
+
 std::string Supervisor::health(int& http_status, bool app_checks) {
   // Ordered as documented: {"status":…,"checks":{"<app>":{"status":…,"error":…}}}.
   nlohmann::ordered_json checks = nlohmann::ordered_json::object();
   bool ok = true;
-  auto add = [&](const std::string& name, const std::string& error) {
-    nlohmann::ordered_json c = {{"status", error.empty() ? "ok" : "error"}};
-    if (!error.empty()) c["error"] = error;
-    checks[name] = std::move(c);
-    ok = ok && error.empty();
-  };
   for (auto& [name, app] : apps_) {
-    add(name, app->health_error());
-    if (!app_checks) continue;
-    for (auto& [check, error] : app->app_checks()) add(name + ":" + check, error);
+    bool failing = false;
+    checks[name] = app_check(*app, failing);
+    ok = ok && !failing;
+    if (!app_checks || app->stopped()) continue;
+    for (auto& [check, error] : app->app_checks()) {
+      nlohmann::ordered_json c = {{"status", error.empty() ? "ok" : "error"}};
+      if (!error.empty()) c["error"] = error;
+      checks[name + ":" + check] = std::move(c);
+      ok = ok && error.empty();
+    }
   }
+  // Leaving rotation (SIGTERM, shutdown_delay) or stopping: not ready.
+  const char* status = draining_soon_ || shutting_down_ ? "shutting down" : ok ? "ok" : "error";
+  http_status = std::string_view(status) == "ok" ? 200 : 503;
+  return nlohmann::ordered_json{{"status", status}, {"checks", std::move(checks)}}.dump();
+}
+
+std::string Supervisor::app_health(const std::string& name, int& http_status) {
+  App* app = find(name);
+  if (!app) {
+    http_status = 404;
+    return nlohmann::json{{"error", "no app named \"" + name + "\""}}.dump(-1, ' ', false,
+                                                                           nlohmann::json::error_handler_t::replace);
+  }
+  bool failing = false;
+  nlohmann::ordered_json j = app_check(*app, failing);
+  nlohmann::ordered_json checks = nlohmann::ordered_json::object();
+  if (!app->stopped()) {
+    for (auto& [check, error] : app->app_checks()) {
+      nlohmann::ordered_json c = {{"status", error.empty() ? "ok" : "error"}};
+      if (!error.empty()) c["error"] = error;
+      checks[check] = std::move(c);
+      if (!error.empty() && !failing) {
+        failing = true;
+        j["status"] = "error";
+      }
+    }
+  }
+  j["condition"] = std::string(to_string(app->app_status()));
+  j["ready_workers"] = app->ready_workers();
+  j["instances"] = app->cfg().instances;
+  if (!checks.empty()) j["checks"] = std::move(checks);
+  // A stopped app takes no traffic: a probe of that app alone says so.
+  http_status = failing || app->stopped() ? 503 : 200;
+  return j.dump();
+}
+
+std::string Supervisor::liveness(int& http_status) {
+  // Answered on the loop, so an answer means the loop turns; a tick older
+  // than this means its timers no longer fire (the loop is starved).
+  constexpr auto kStale = std::chrono::seconds(10);
+  auto age = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_tick_);
+  bool ok = age < kStale;
   http_status = ok ? 200 : 503;
-  return nlohmann::ordered_json{{"status", ok ? "ok" : "error"}, {"checks", std::move(checks)}}.dump();
+  return nlohmann::ordered_json{{"status", ok ? "ok" : "error"}, {"pid", ::getpid()}, {"tick_age_ms", age.count()}}
+      .dump();
 }
 
 int Supervisor::open_control(std::string& error) {

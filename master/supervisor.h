@@ -17,6 +17,7 @@
 #include "dispatch/listener.h"
 #include "rack/config.h"
 #include "rack/http.h"
+#include "systemd_notify.h"
 
 namespace rack::master {
 
@@ -25,6 +26,7 @@ class MetricsEndpoint;
 struct SupervisorOptions {
   std::string home;            // $RACK_HOME
   bool foreground = false;     // --no-daemon
+  SystemdNotifier notifier;    // NOTIFY_SOCKET, WATCHDOG_USEC (from_environment)
 };
 
 // The outcome of starting an ecosystem, for the control API and --no-daemon.
@@ -56,6 +58,11 @@ class Supervisor {
   // Graceful stop of everything, then the loop ends with `exit_code`.
   void shutdown(int exit_code);
   bool shutting_down() const { return shutting_down_; }
+  // SIGTERM: /health fails at once, the apps keep serving for
+  // rack.shutdown_delay, then shutdown(0).
+  void shutdown_after_delay();
+  // Sends READY=1 to systemd once no app meant to run is in its first start.
+  void notify_ready_when_settled() { ready_armed_ = true; notify_state(); }
 
   // Runs the loop until shutdown. Returns the exit code.
   int run();
@@ -66,6 +73,11 @@ class Supervisor {
   // leaves the app checks out (a liveness probe must not restart rackd for
   // an outage a restart cannot fix).
   std::string health(int& http_status, bool app_checks);
+  // GET /health/<app>; 404 when there is no such app.
+  std::string app_health(const std::string& name, int& http_status);
+  // GET /health/live: rackd's own loop turns (the tick ran lately). Apps
+  // are left out: a crash-looping app must not get rackd restarted.
+  std::string liveness(int& http_status);
   std::string admin_address() const;
   const SupervisorOptions& options() const { return opt_; }
   // Per app name; kept for the daemon's life so that an app deleted and
@@ -81,6 +93,8 @@ class Supervisor {
   void handle_term();
   void handle_usr1();
   void tick();
+  void notify_state();
+  void start_watchdog();
   int open_admin(const config::ListenAddr& addr, std::string& error);
   void serve_admin(http::Request& req, http::Responder res);
 
@@ -104,7 +118,17 @@ class Supervisor {
   bool admin_decided_ = false;
 
   bool shutting_down_ = false;
+  bool draining_soon_ = false;       // SIGTERM seen, shutdown_delay running
+  config::Duration shutdown_delay_{5000};  // from the last ecosystem started
   int exit_code_ = 0;
+  Clock::time_point last_tick_ = Clock::now();
+
+  // systemd: READY=1 once (ready_armed_ and no first start pending), then
+  // STATUS= whenever the line changes.
+  uv_timer_t* watchdog_timer_ = nullptr;
+  bool ready_armed_ = false;
+  bool ready_sent_ = false;
+  std::string last_status_;
 };
 
 }  // namespace rack::master

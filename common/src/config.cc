@@ -29,6 +29,7 @@ const std::vector<Key<RackSection>> kRackKeys = {
        r.admin = parse_listen(s);
        if (!r.admin) l.expected(f, what);
      }},
+    {"shutdown_delay", [](Loader& l, RackSection& r, const Field& f) { r.shutdown_delay = l.duration(f); }},
 };
 
 const std::vector<Key<Ecosystem>> kTopKeys = {

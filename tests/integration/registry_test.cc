@@ -497,10 +497,10 @@ TEST_CASE("registry: /health flips to 503 when the storage is removed and back t
   std::string why = r["checks"]["web:storage"].value("error", "");
   CHECK_MESSAGE(why.find("Storage health check failed: ENOENT") == 0, why);
   CHECK_MESSAGE(why.find("failing in 2 of 2 workers") != std::string::npos, why);
-  // Liveness leaves the app's checks out: the workers are up.
+  // Liveness is rackd's own loop: an app's outage leaves it up.
   auto live = http_get(admin, "/health/live");
   CHECK(live.status == 200);
-  CHECK(live.body == R"({"status":"ok","checks":{"web":{"status":"ok"}}})");
+  CHECK(json::parse(live.body)["status"] == "ok");
   fs::rename(reg.storage + ".away", reg.storage);
   for (int i = 0; i < 2; ++i) {
     auto h = reg.req("GET", "/health");

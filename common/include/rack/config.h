@@ -122,6 +122,9 @@ struct AppConfig {
 struct RackSection {
   std::optional<ListenAddr> admin = ListenAddr{"127.0.0.1", 9650};  // nullopt = "off"
   Location admin_at;
+  // On SIGTERM: /health fails at once, the apps keep serving this long (so
+  // a load balancer or Kubernetes takes rackd out of rotation), then drain.
+  Duration shutdown_delay{5000};
 };
 
 struct Ecosystem {

@@ -1,0 +1,31 @@
+#include "service_status.h"
+
+#include <map>
+
+#include "app/app.h"
+
+namespace rack::master {
+
+bool any_starting(const std::vector<App*>& apps) {
+  for (App* a : apps) {
+    if (a->stopped()) continue;
+    for (Worker* w : a->workers())
+      if (w->state() == WorkerState::Starting) return true;
+  }
+  return false;
+}
+
+std::string status_line(const std::vector<App*>& apps) {
+  std::map<AppStatus, int> n;
+  for (App* a : apps) n[a->app_status()]++;
+  std::string out = std::to_string(apps.size()) + (apps.size() == 1 ? " app" : " apps");
+  const char* sep = ": ";
+  for (auto s : {AppStatus::Online, AppStatus::Degraded, AppStatus::Down, AppStatus::Errored, AppStatus::Stopped}) {
+    if (!n[s]) continue;
+    out += sep + std::to_string(n[s]) + " " + std::string(to_string(s));
+    sep = ", ";
+  }
+  return out;
+}
+
+}  // namespace rack::master
