@@ -31,12 +31,13 @@ namespace {
 
 struct Args {
   bool foreground = false;
+  bool stdout_logs = true;  // with --no-daemon: app lines on stdout too
   std::string home;
   std::string ecosystem;
 };
 
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr, "rackd: %s\nusage: rackd [--no-daemon] [--home DIR] [ecosystem.yaml]\n", msg);
+  std::fprintf(stderr, "rackd: %s\nusage: rackd [--no-daemon [--no-stdout-logs]] [--home DIR] [ecosystem.yaml]\n", msg);
   std::exit(2);
 }
 
@@ -46,11 +47,15 @@ Args parse_args(int argc, char** argv) {
     std::string s = argv[i];
     if (s == "--no-daemon" || s == "-n") a.foreground = true;
     else if (s == "--home" && i + 1 < argc) a.home = argv[++i];
+    else if (s == "--no-stdout-logs") a.stdout_logs = false;
     else if (s == "--help" || s == "-h") usage("the Rack master daemon");
     else if (!s.empty() && s[0] == '-') usage(("unknown option " + s).c_str());
     else if (a.ecosystem.empty()) a.ecosystem = s;
     else usage("more than one ecosystem file given");
   }
+  if (const char* e = std::getenv("RACK_STDOUT_LOGS"); e && (std::string_view(e) == "off" || std::string_view(e) == "0" ||
+                                                             std::string_view(e) == "no"))
+    a.stdout_logs = false;
   if (a.home.empty()) {
     const char* env = std::getenv("RACK_HOME");
     const char* home = std::getenv("HOME");
@@ -188,7 +193,8 @@ int main(int argc, char** argv) {
   if (!rack::master::node_preload::install(args.home, preload_err))
     spdlog::warn("node workers run without Rack's preload (their reloads may fail requests): {}", preload_err);
   uv_loop_t* loop = uv_default_loop();
-  rack::master::Supervisor sup(loop, {args.home, args.foreground, rack::master::SystemdNotifier::from_environment()});
+  rack::master::Supervisor sup(loop, {args.home, args.foreground, rack::master::SystemdNotifier::from_environment(),
+                                     args.foreground && args.stdout_logs});
   std::string err;
   if (sup.open_control(err) != 0) {
     spdlog::critical("{}", err);

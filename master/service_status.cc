@@ -9,6 +9,8 @@ namespace rack::master {
 bool any_starting(const std::vector<App*>& apps) {
   for (App* a : apps) {
     if (a->stopped()) continue;
+    // Slots are filled one reconcile pass at a time: a slot with no worker yet is starting too.
+    if (a->workers().size() < a->cfg().instances) return true;
     for (Worker* w : a->workers())
       if (w->state() == WorkerState::Starting) return true;
   }

@@ -1,6 +1,7 @@
 #include "supervisor.h"
 
 #include <signal.h>
+#include <cstdlib>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include "logs/log_dir.h"
 #include "lifecycle/guardian.h"
 #include "rack/timer.h"
+#include "logs/stdout_sink.h"
 #include "metrics/endpoint.h"
 #include "service_status.h"
 #include "uv_handle.h"
@@ -21,6 +23,11 @@ using json = nlohmann::json;
 
 Supervisor::Supervisor(uv_loop_t* loop, SupervisorOptions options) : loop_(loop), opt_(std::move(options)) {
   metrics_ = std::make_unique<MetricsEndpoint>(*this);
+  if (opt_.stdout_logs) {
+    const char* f = std::getenv("LOG_FORMAT");
+    bool pretty = f && std::string_view(f) == "pretty";
+    stdout_sink_ = std::make_unique<StdoutSink>(1, pretty ? StdoutSink::Format::Pretty : StdoutSink::Format::Json);
+  }
   for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     auto* h = new_handle<uv_signal_t>(this);
     uv_signal_init(loop_, h);
@@ -270,6 +277,11 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
     r.started.push_back(app->name());
     App* raw = app.get();
     apps_[raw->name()] = std::move(app);
+    // An AppLog taken over from a deleted App of the same name is subscribed already.
+    if (stdout_sink_ && stdout_fed_[raw->name()].lock() != raw->log()) {
+      raw->log()->subscribe([sink = stdout_sink_.get()](const LogLine& l) { sink->write(l); });
+      stdout_fed_[raw->name()] = raw->log();
+    }
     metrics_->attach(*raw);
     raw->start();
   }

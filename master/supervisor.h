@@ -22,11 +22,13 @@
 namespace rack::master {
 
 class MetricsEndpoint;
+class StdoutSink;
 
 struct SupervisorOptions {
   std::string home;            // $RACK_HOME
   bool foreground = false;     // --no-daemon
   SystemdNotifier notifier;    // NOTIFY_SOCKET, WATCHDOG_USEC (from_environment)
+  bool stdout_logs = false;    // every app line also on stdout (--no-daemon default)
 };
 
 // The outcome of starting an ecosystem, for the control API and --no-daemon.
@@ -105,6 +107,8 @@ class Supervisor {
   // Before apps_: the apps' metrics callbacks point into it, so it must be
   // destroyed after them.
   std::unique_ptr<MetricsEndpoint> metrics_;
+  std::unique_ptr<StdoutSink> stdout_sink_;  // before apps_ too: their logs feed it
+  std::map<std::string, std::weak_ptr<AppLog>> stdout_fed_;  // the AppLogs subscribed to it
   std::map<std::string, std::unique_ptr<App>> apps_;
   std::vector<uv_signal_t*> signals_;
   uv_timer_t* tick_timer_ = nullptr;

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "config_loader.h"
+#include "rack/cpu_limit.h"
 
 namespace rack::config::detail {
 
@@ -19,16 +20,9 @@ std::string own_directory() {
   return fs::path(std::string(buf, static_cast<std::size_t>(n))).parent_path().string();
 }
 
-// CPUs this process may run on: respects taskset and cpusets, which
-// hardware_concurrency() does not.
-unsigned usable_cpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    int n = CPU_COUNT(&set);
-    if (n > 0) return static_cast<unsigned>(n);
-  }
-  return std::max(1u, std::thread::hardware_concurrency());
-}
+// CPUs this process may run on: taskset and cpusets (which
+// hardware_concurrency() ignores), capped by the cgroup's CPU quota.
+unsigned usable_cpus() { return rack::cpu::usable(); }
 
 bool is_executable_file(const fs::path& p) {
   struct stat st;
