@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/control_api.h"
+#include "api/dashboard.h"
 #include "app/reload_sequence.h"
 #include "logs/log_dir.h"
 #include "lifecycle/guardian.h"
@@ -262,7 +263,7 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
   }
   if (!admin_decided_ && eco.rack.admin) {
     std::string err;
-    if (open_admin(*eco.rack.admin, err) != 0) {
+    if (open_admin(eco.rack, err) != 0) {
       r.error = eco.rack.admin_at.str() + ": " + err;
       return r;
     }
@@ -316,7 +317,8 @@ void Supervisor::reload_ecosystem(const config::Ecosystem& eco, const std::strin
 
 // ---- admin listener (/metrics, /health, /v1/status) ---------------------------
 
-int Supervisor::open_admin(const config::ListenAddr& addr, std::string& error) {
+int Supervisor::open_admin(const config::RackSection& rack, std::string& error) {
+  const config::ListenAddr& addr = *rack.admin;
   admin_http_ = std::make_unique<http::Server>(loop_, [this](http::Request& req, http::Responder res) {
     serve_admin(req, std::move(res));
   });
@@ -326,7 +328,9 @@ int Supervisor::open_admin(const config::ListenAddr& addr, std::string& error) {
     admin_.reset();
     admin_http_.reset();
   } else {
-    spdlog::info("admin listener on {}", admin_->bound_address());
+    dashboard_ = std::make_unique<Dashboard>(*this, rack.admin_token);
+    spdlog::info("admin listener on {} (dashboard at /, {})", admin_->bound_address(),
+                 rack.admin_token.empty() ? "read-only" : "actions need rack.admin_token");
   }
   return rc;
 }
@@ -334,6 +338,7 @@ int Supervisor::open_admin(const config::ListenAddr& addr, std::string& error) {
 std::string Supervisor::admin_address() const { return admin_ ? admin_->bound_address() : ""; }
 
 void Supervisor::serve_admin(http::Request& req, http::Responder res) {
+  if (dashboard_ && dashboard_->serve(req, res)) return;
   if (req.method != "GET" && req.method != "HEAD") {
     res.send(http::Response::json(405, R"({"error":"method not allowed"})"));
     return;

@@ -21,6 +21,7 @@
 
 namespace rack::master {
 
+class Dashboard;
 class MetricsEndpoint;
 class StdoutSink;
 
@@ -97,7 +98,7 @@ class Supervisor {
   void tick();
   void notify_state();
   void start_watchdog();
-  int open_admin(const config::ListenAddr& addr, std::string& error);
+  int open_admin(const config::RackSection& rack, std::string& error);
   void serve_admin(http::Request& req, http::Responder res);
 
   uv_loop_t* loop_;
@@ -119,6 +120,7 @@ class Supervisor {
   std::unique_ptr<http::Server> refuse_http_;
   std::unique_ptr<http::Server> admin_http_;
   std::unique_ptr<Listener> admin_;
+  std::unique_ptr<Dashboard> dashboard_;  // GET / and /dashboard/* on the admin listener
   bool admin_decided_ = false;
 
   bool shutting_down_ = false;

@@ -30,6 +30,17 @@ const std::vector<Key<RackSection>> kRackKeys = {
        if (!r.admin) l.expected(f, what);
      }},
     {"shutdown_delay", [](Loader& l, RackSection& r, const Field& f) { r.shutdown_delay = l.duration(f); }},
+    {"admin_token",
+     [](Loader& l, RackSection& r, const Field& f) {
+       constexpr std::string_view what = "a token of 16 to 256 visible ASCII characters (no spaces)";
+       std::string s = l.text(f, what);
+       bool visible = std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+       // Not echoed back: the message may land in a terminal or a log.
+       if (s.size() < 16 || s.size() > 256 || !visible)
+         l.fail(f, "expected " + std::string(what) + ", got " + std::to_string(s.size()) + " characters" +
+                       (visible ? "" : " with a space or control character"));
+       r.admin_token = s;
+     }},
 };
 
 const std::vector<Key<Ecosystem>> kTopKeys = {

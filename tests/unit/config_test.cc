@@ -751,3 +751,15 @@ TEST_CASE("config units: locations, errors and enum names") {
   CHECK(std::string(to_string(Aggregation::Sum)) == "sum");
   CHECK(std::string(to_string(Aggregation::First)) == "first");
 }
+
+TEST_CASE("config: rack.admin_token is a visible token of 16+ characters, never echoed in the error") {
+  Ecosystem eco = load_string("rack: {admin_token: 0123456789abcdef-xyz}\napps:\n  - {name: a, run: [sh]}\n", "/tmp/eco.yaml");
+  CHECK(eco.rack.admin_token == "0123456789abcdef-xyz");
+  CHECK(load_string("apps:\n  - {name: a, run: [sh]}\n", "/tmp/eco.yaml").rack.admin_token.empty());
+  std::string short_one = what_of("rack: {admin_token: sekrit}\napps:\n  - {name: a, run: [sh]}\n");
+  CHECK(short_one.find("rack.admin_token") != std::string::npos);
+  CHECK(short_one.find("got 6 characters") != std::string::npos);
+  CHECK(short_one.find("sekrit") == std::string::npos);
+  CHECK(what_of("rack: {admin_token: 'has a space in it ok'}\napps:\n  - {name: a, run: [sh]}\n")
+            .find("with a space or control character") != std::string::npos);
+}

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "metrics/gauge_aggregation.h"
+#include "metrics/history.h"
 #include "metrics/merge.h"
 
 using namespace rack::master;
@@ -88,4 +89,27 @@ TEST_CASE("metrics defaults: a gauge named *_total is exposed untyped, values un
   CHECK(has_line(out, R"(nodejs_active_handles_total{app="web",worker="1"} 3)"));
   CHECK(out.find("# TYPE jobs_total counter\n") != std::string::npos);
   CHECK(has_line(out, R"(jobs_total{app="web"} 4)"));
+}
+
+TEST_CASE("resource history: keeps the last N points per slot, oldest first, and forgets slots that are gone") {
+  ResourceHistory h(3);
+  CHECK(h.points("web", 0).empty());
+  for (int i = 1; i <= 5; ++i) h.record("web", 0, i, i * 10.0, static_cast<uint64_t>(i) * 100);
+  h.record("web", 1, 9, 1.0, 1);
+  auto p = h.points("web", 0);
+  REQUIRE(p.size() == 3);
+  CHECK(p[0].t == 3);
+  CHECK(p[1].t == 4);
+  CHECK(p[2].t == 5);
+  CHECK(p[2].cpu_percent == 50.0);
+  CHECK(p[2].rss_bytes == 500);
+  CHECK(h.points("web", 1).size() == 1);
+  h.keep_only({{"web", 1}});
+  CHECK(h.points("web", 0).empty());
+  CHECK(h.rings() == 1);
+  ResourceHistory one(0);  // a capacity of 0 still keeps the latest point
+  one.record("a", 0, 1, 1, 1);
+  one.record("a", 0, 2, 2, 2);
+  REQUIRE(one.points("a", 0).size() == 1);
+  CHECK(one.points("a", 0)[0].t == 2);
 }

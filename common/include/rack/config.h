@@ -125,6 +125,9 @@ struct RackSection {
   // On SIGTERM: /health fails at once, the apps keep serving this long (so
   // a load balancer or Kubernetes takes rackd out of rotation), then drain.
   Duration shutdown_delay{5000};
+  // Enables the web dashboard's reload/restart/scale buttons; every such
+  // request must carry it in X-Rack-Token. "" = the dashboard is read-only.
+  std::string admin_token;
 };
 
 struct Ecosystem {
