@@ -33,7 +33,9 @@ double boot_time_s() {
 
 }  // namespace
 
-std::optional<ProcSample> read_proc(pid_t pid) {
+// /proc/<pid>/stat from its third field on. The command name may contain
+// spaces and parentheses, so the fields start after the last ')'.
+static std::optional<std::string> stat_fields(pid_t pid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
   FILE* f = std::fopen(path, "re");
@@ -42,10 +44,16 @@ std::optional<ProcSample> read_proc(pid_t pid) {
   size_t n = std::fread(buf, 1, sizeof buf - 1, f);
   std::fclose(f);
   buf[n] = '\0';
-  // The command name may contain spaces and parentheses: fields start after
-  // the last ')'.
-  char* p = std::strrchr(buf, ')');
-  if (!p) return std::nullopt;
+  const char* p = std::strrchr(buf, ')');
+  if (!p || p[1] == '\0') return std::nullopt;
+  return std::string(p);
+}
+
+std::optional<ProcSample> read_proc(pid_t pid) {
+  auto fields = stat_fields(pid);
+  if (!fields) return std::nullopt;
+  const char* p = fields->c_str();
+  char path[64];
   unsigned long utime = 0, stime = 0;
   unsigned long long starttime = 0;
   long rss_pages = 0;
@@ -75,16 +83,9 @@ std::optional<ProcSample> read_proc(pid_t pid) {
 }
 
 std::optional<ProcIdentity> read_identity(pid_t pid) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  FILE* f = std::fopen(path, "re");
-  if (!f) return std::nullopt;
-  char buf[1024];
-  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = '\0';
-  char* p = std::strrchr(buf, ')');  // comm may hold spaces and parentheses
-  if (!p) return std::nullopt;
+  auto fields = stat_fields(pid);
+  if (!fields) return std::nullopt;
+  const char* p = fields->c_str();
   ProcIdentity id;
   id.pid = pid;
   int ppid = 0, pgrp = 0, session = 0;
