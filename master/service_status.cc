@@ -6,8 +6,8 @@
 
 namespace rack::master {
 
-bool any_starting(const std::vector<App*>& apps) {
-  for (App* a : apps) {
+bool any_starting(const std::vector<ManagedApp*>& apps) {
+  for (ManagedApp* a : apps) {
     if (a->stopped()) continue;
     // Slots are filled one reconcile pass at a time: a slot with no worker yet is starting too.
     if (a->workers().size() < a->cfg().instances) return true;
@@ -17,9 +17,9 @@ bool any_starting(const std::vector<App*>& apps) {
   return false;
 }
 
-std::string status_line(const std::vector<App*>& apps) {
+std::string status_line(const std::vector<ManagedApp*>& apps) {
   std::map<AppStatus, int> n;
-  for (App* a : apps) n[a->app_status()]++;
+  for (ManagedApp* a : apps) n[a->app_status()]++;
   std::string out = std::to_string(apps.size()) + (apps.size() == 1 ? " app" : " apps");
   const char* sep = ": ";
   for (auto s : {AppStatus::Online, AppStatus::Degraded, AppStatus::Down, AppStatus::Errored, AppStatus::Stopped}) {

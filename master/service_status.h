@@ -7,14 +7,14 @@
 
 namespace rack::master {
 
-class App;
+class ManagedApp;
 
 // True while some app meant to run has a worker still in its first start
 // (state starting): rackd is not ready for systemd until each has either
 // become ready or failed once.
-bool any_starting(const std::vector<App*>& apps);
+bool any_starting(const std::vector<ManagedApp*>& apps);
 
 // "2 apps: 1 online, 1 degraded" (the STATUS= line).
-std::string status_line(const std::vector<App*>& apps);
+std::string status_line(const std::vector<ManagedApp*>& apps);
 
 }  // namespace rack::master

@@ -190,25 +190,25 @@ void Supervisor::shutdown(int exit_code) {
   finish();
 }
 
-App* Supervisor::find(const std::string& name) {
+ManagedApp* Supervisor::find(const std::string& name) {
   auto it = apps_.find(name);
   return it == apps_.end() ? nullptr : it->second.get();
 }
 
-std::vector<App*> Supervisor::apps() {
-  std::vector<App*> out;
+std::vector<ManagedApp*> Supervisor::apps() {
+  std::vector<ManagedApp*> out;
   for (auto& [n, a] : apps_) out.push_back(a.get());
   return out;
 }
 
 void Supervisor::remove(const std::string& name, std::function<void()> done) {
-  App* app = find(name);
+  ManagedApp* app = find(name);
   if (!app) {
     if (done) done();
     return;
   }
   app->stop([this, name, done] {
-    // Deleting the App from inside its own callback would free `this` of
+    // Deleting the ManagedApp from inside its own callback would free `this` of
     // the caller: defer to the next loop turn.
     rack::after(loop_, 0, [this, name, done] {
       apps_.erase(name);
@@ -241,10 +241,10 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
     ::close(fd);
   }
   // Bind everything first: a port in use must leave nothing started.
-  std::vector<std::unique_ptr<App>> fresh;
-  std::vector<App*> restarted;
+  std::vector<std::unique_ptr<ManagedApp>> fresh;
+  std::vector<ManagedApp*> restarted;
   for (const auto* a : todo) {
-    if (App* existing = find(a->name)) {
+    if (ManagedApp* existing = find(a->name)) {
       if (!existing->stopped()) {
         r.already_running.push_back(a->name);
         continue;
@@ -253,7 +253,7 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
       continue;
     }
     AppContext ctx{loop_, opt_.home + "/logs", &log_stats_[a->name], &app_logs_[a->name]};
-    auto app = std::make_unique<App>(ctx, *a);
+    auto app = std::make_unique<ManagedApp>(ctx, *a);
     std::string err;
     if (app->bind(err) != 0) {
       r.error = a->listen_at.str() + ": " + err;
@@ -270,15 +270,15 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
   }
   admin_decided_ = true;
   shutdown_delay_ = eco.rack.shutdown_delay;
-  for (App* app : restarted) {
+  for (ManagedApp* app : restarted) {
     app->restart();
     r.started.push_back(app->name());
   }
   for (auto& app : fresh) {
     r.started.push_back(app->name());
-    App* raw = app.get();
+    ManagedApp* raw = app.get();
     apps_[raw->name()] = std::move(app);
-    // An AppLog taken over from a deleted App of the same name is subscribed already.
+    // An AppLog taken over from a deleted ManagedApp of the same name is subscribed already.
     if (stdout_sink_ && stdout_fed_[raw->name()].lock() != raw->log()) {
       raw->log()->subscribe([sink = stdout_sink_.get()](const LogLine& l) { sink->write(l); });
       stdout_fed_[raw->name()] = raw->log();
@@ -377,7 +377,7 @@ namespace {
 // {"status":"ok"|"error"|"stopped","error":…} for one app, and whether it
 // fails a probe. A stopped app is reported, but stopped on purpose is not a
 // failure of the whole.
-nlohmann::ordered_json app_check(const App& app, bool& failing) {
+nlohmann::ordered_json app_check(const ManagedApp& app, bool& failing) {
   if (app.stopped()) {
     failing = false;
     return {{"status", "stopped"}};
@@ -414,7 +414,7 @@ std::string Supervisor::health(int& http_status, bool app_checks) {
 }
 
 std::string Supervisor::app_health(const std::string& name, int& http_status) {
-  App* app = find(name);
+  ManagedApp* app = find(name);
   if (!app) {
     http_status = 404;
     return nlohmann::json{{"error", "no app named \"" + name + "\""}}.dump(-1, ' ', false,

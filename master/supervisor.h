@@ -53,8 +53,8 @@ class Supervisor {
   // Applies a changed ecosystem: new apps start, changed ones roll.
   void reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs);
 
-  App* find(const std::string& name);
-  std::vector<App*> apps();
+  ManagedApp* find(const std::string& name);
+  std::vector<ManagedApp*> apps();
   // Stops and forgets the app once its workers are gone.
   void remove(const std::string& name, std::function<void()> done);
 
@@ -110,7 +110,7 @@ class Supervisor {
   std::unique_ptr<MetricsEndpoint> metrics_;
   std::unique_ptr<StdoutSink> stdout_sink_;  // before apps_ too: their logs feed it
   std::map<std::string, std::weak_ptr<AppLog>> stdout_fed_;  // the AppLogs subscribed to it
-  std::map<std::string, std::unique_ptr<App>> apps_;
+  std::map<std::string, std::unique_ptr<ManagedApp>> apps_;
   std::vector<uv_signal_t*> signals_;
   uv_timer_t* tick_timer_ = nullptr;
   unsigned ticks_ = 0;

@@ -14,14 +14,14 @@ using json = nlohmann::json;
 
 namespace {
 
-std::vector<std::string> names_of(const std::vector<App*>& apps) {
+std::vector<std::string> names_of(const std::vector<ManagedApp*>& apps) {
   std::vector<std::string> names;
-  for (App* a : apps) names.push_back(a->name());
+  for (ManagedApp* a : apps) names.push_back(a->name());
   return names;
 }
 
 // Answers once every app has no process left.
-void stop_apps(Supervisor& sup, const std::vector<App*>& apps, bool forget, http::Responder res) {
+void stop_apps(Supervisor& sup, const std::vector<ManagedApp*>& apps, bool forget, http::Responder res) {
   // +1: the loop below may finish synchronously for apps that have nothing running.
   auto left = std::make_shared<size_t>(apps.size() + 1);
   auto done = [res, left]() mutable {
@@ -34,7 +34,7 @@ void stop_apps(Supervisor& sup, const std::vector<App*>& apps, bool forget, http
   done();
 }
 
-void reload_apps(Supervisor& sup, const std::vector<App*>& apps, http::Responder res) {
+void reload_apps(Supervisor& sup, const std::vector<ManagedApp*>& apps, http::Responder res) {
   std::vector<ReloadStep> steps;
   for (auto& n : names_of(apps)) steps.push_back({n, std::nullopt});
   reload_in_sequence([&sup](const std::string& n) { return sup.find(n); }, std::move(steps),
@@ -42,7 +42,7 @@ void reload_apps(Supervisor& sup, const std::vector<App*>& apps, http::Responder
 }
 
 // "3", 3, "+1" or "-1": the new instance count, between 1 and 1024.
-void scale_app(App& app, const json& body, http::Responder res) {
+void scale_app(ManagedApp& app, const json& body, http::Responder res) {
   if (body.contains("instances") && !body["instances"].is_string() && !body["instances"].is_number_integer())
     return res.send(error(400, "instances: expected a number, +N or -N, got " + api::got(body["instances"])));
   std::string v = body.contains("instances") && body["instances"].is_string() ? body["instances"].get<std::string>()
@@ -61,13 +61,13 @@ void scale_app(App& app, const json& body, http::Responder res) {
   res.send(ok({{"instances", target_n}}));
 }
 
-void set_log_level(const std::vector<App*>& apps, const json& body, http::Responder res) {
+void set_log_level(const std::vector<ManagedApp*>& apps, const json& body, http::Responder res) {
   if (body.contains("level") && !body["level"].is_string())
     return res.send(error(400, "level: expected trace, debug, info, warn, error or fatal, got " + api::got(body["level"])));
   std::string level = body.contains("level") ? body["level"].get<std::string>() : "";
   if (!log::parse_level(level))
     return res.send(error(400, "level: expected trace, debug, info, warn, error or fatal, got \"" + level + "\""));
-  for (App* a : apps) a->set_log_level(level);
+  for (ManagedApp* a : apps) a->set_log_level(level);
   res.send(ok());
 }
 
@@ -91,17 +91,17 @@ ReloadObserver streaming_observer(http::Responder res) {
 
 void app_operation(Supervisor& sup, const std::string& target, const std::string& op, const json& body,
                    http::Responder res) {
-  std::vector<App*> apps;
+  std::vector<ManagedApp*> apps;
   if (target == "all") {
     apps = sup.apps();
-  } else if (App* a = sup.find(target)) {
+  } else if (ManagedApp* a = sup.find(target)) {
     apps.push_back(a);
   } else {
     return res.send(error(404, "no app named \"" + target + "\""));
   }
   if (op == "stop" || op == "delete") return stop_apps(sup, apps, op == "delete", std::move(res));
   if (op == "restart") {
-    for (App* a : apps) a->restart();
+    for (ManagedApp* a : apps) a->restart();
     return res.send(ok());
   }
   if (op == "reload") return reload_apps(sup, apps, std::move(res));

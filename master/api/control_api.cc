@@ -115,7 +115,7 @@ void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
   }
   if (m == "POST" && p == "/v1/logs/flush") {
     std::string app = query_param(req.query, "app");
-    for (App* a : sup.apps()) {
+    for (ManagedApp* a : sup.apps()) {
       if (app.empty() || a->name() == app) a->log()->flush();
     }
     if (!app.empty() && !sup.find(app)) return res.send(error(404, "no app named \"" + app + "\""));

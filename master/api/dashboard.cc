@@ -119,7 +119,7 @@ void Dashboard::every_second() {
 
 void Dashboard::sample(double now) {
   std::set<std::pair<std::string, int>> live;
-  for (App* a : sup_.apps()) {
+  for (ManagedApp* a : sup_.apps()) {
     for (Worker* w : a->workers()) {
       if (w->pid() <= 0 || !w->lifecycle().has_process()) continue;
       // During a reload two processes share a slot: the newer one's line.
@@ -132,7 +132,7 @@ void Dashboard::sample(double now) {
   // Slots that are gone (scale-down, delete) are forgotten; a slot whose
   // worker is between crash and restart keeps its line.
   std::set<std::pair<std::string, int>> known;
-  for (App* a : sup_.apps())
+  for (ManagedApp* a : sup_.apps())
     for (unsigned i = 0; i < std::max(a->cfg().instances, 1u); ++i) known.insert({a->name(), static_cast<int>(i)});
   history_.keep_only(known);
 }
@@ -143,7 +143,7 @@ json Dashboard::state(bool with_history) {
   j["time"] = unix_now();
   if (with_history) {
     json h = json::object();
-    for (App* a : sup_.apps()) {
+    for (ManagedApp* a : sup_.apps()) {
       for (unsigned i = 0; i < std::max(a->cfg().instances, 1u); ++i) {
         json pts = json::array();
         for (auto& p : history_.points(a->name(), static_cast<int>(i))) pts.push_back({p.t, p.cpu_percent, p.rss_bytes});

@@ -30,7 +30,7 @@ std::string line_event(const LogLine& l) {
 
 void Dashboard::serve_logs(http::Request& req, http::Responder res) {
   auto name = req.query_param("app");
-  App* app = name ? sup_.find(*name) : nullptr;
+  ManagedApp* app = name ? sup_.find(*name) : nullptr;
   if (!app || !app->log()) {
     http::Response r = http::Response::json(404, json{{"error", "no app named " + name.value_or("")}}.dump());
     return res.send(std::move(r));

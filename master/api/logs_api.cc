@@ -31,7 +31,7 @@ constexpr std::size_t kMaxFollowBacklog = 4u << 20;
 constexpr std::size_t kMaxFollowEarly = 32u << 20;
 
 struct LogsQuery {
-  std::vector<App*> apps;
+  std::vector<ManagedApp*> apps;
   bool want_out = true, want_err = true;
   size_t n = 15;
   bool follow = false;
@@ -77,7 +77,7 @@ bool parse_query(Supervisor& sup, const http::Request& req, LogsQuery& q, http::
   }
   if (app.empty()) {
     q.apps = sup.apps();
-  } else if (App* a = sup.find(app)) {
+  } else if (ManagedApp* a = sup.find(app)) {
     q.apps.push_back(a);
   } else {
     res.send(error(404, "no app named \"" + app + "\""));
@@ -90,7 +90,7 @@ bool parse_query(Supervisor& sup, const http::Request& req, LogsQuery& q, http::
 
 std::vector<Source> sources_of(Supervisor& sup, const LogsQuery& q) {
   std::vector<Source> sources;
-  for (App* a : q.apps) {
+  for (ManagedApp* a : q.apps) {
     std::string dir = a->cfg().logs.dir.empty() ? sup.options().home + "/logs" : a->cfg().logs.dir;
     for (auto s : {LogStream::Out, LogStream::Err})
       if (q.wants(s)) sources.push_back({dir, a->name(), s, a->log()});
@@ -195,7 +195,7 @@ void serve_follow(Supervisor& sup, const LogsQuery& q, const std::vector<Source>
   res.start_stream(200, {{"Content-Type", "application/x-ndjson"}});
   auto follow = std::make_shared<Follow>(res);
   // Subscribe to every selected app's log until the client leaves.
-  for (App* a : q.apps) {
+  for (ManagedApp* a : q.apps) {
     auto log = a->log();
     uint64_t id = log->subscribe([follow, q_out = q.want_out, q_err = q.want_err](const LogLine& l) {
       if (l.stream == LogStream::Out ? !q_out : !q_err) return;

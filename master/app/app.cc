@@ -17,7 +17,7 @@ namespace rack::master {
 using json = nlohmann::json;
 
 
-App::App(AppContext ctx, config::AppConfig cfg)
+ManagedApp::ManagedApp(AppContext ctx, config::AppConfig cfg)
     : ctx_(ctx),
       cfg_(std::make_shared<const config::AppConfig>(std::move(cfg))),
       listener_(ctx.loop, [this](int fd) { on_accept(fd); }),
@@ -36,8 +36,8 @@ App::App(AppContext ctx, config::AppConfig cfg)
 
 // One zeroed shared-memory file per app, for state every worker of the app
 // shares (the registry's rate limit, for one). It outlives reloads, because
-// the App does; workers find it through RACK_SHM.
-void App::create_shared_segment() {
+// the ManagedApp does; workers find it through RACK_SHM.
+void ManagedApp::create_shared_segment() {
   shm_path_ = "/dev/shm/rack-" + std::to_string(::getuid()) + "-" + std::to_string(::getpid()) + "-" + cfg_->name;
   int fd = ::open(shm_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(kSharedSegmentBytes)) != 0) {
@@ -51,9 +51,9 @@ void App::create_shared_segment() {
   ::close(fd);
 }
 
-App::SlotState::~SlotState() { close_handle(restart_timer); }
+ManagedApp::SlotState::~SlotState() { close_handle(restart_timer); }
 
-App::~App() {
+ManagedApp::~ManagedApp() {
   close_handle(reconcile_check_);
   close_handle(reconcile_idle_);
   if (!shm_path_.empty()) ::unlink(shm_path_.c_str());
@@ -63,7 +63,7 @@ App::~App() {
   }
 }
 
-int App::bind(std::string& error) {
+int ManagedApp::bind(std::string& error) {
   if (!cfg_->listen || cfg_->protocol == config::Protocol::None) return 0;
   if (listener_.fd() >= 0) return 0;
   int rc = listener_.bind(*cfg_->listen, error);
@@ -73,20 +73,20 @@ int App::bind(std::string& error) {
   return rc;
 }
 
-void App::start() {
+void ManagedApp::start() {
   stopped_ = false;
   reconcile_soon();
 }
 
-bool App::has_processes() const {
+bool ManagedApp::has_processes() const {
   return std::any_of(workers_.begin(), workers_.end(), [](auto& p) { return p.second->lifecycle().has_process(); });
 }
 
-std::size_t App::ready_workers() const {
+std::size_t ManagedApp::ready_workers() const {
   return std::count_if(workers_.begin(), workers_.end(), [](auto& p) { return p.second->lifecycle().in_rotation(); });
 }
 
-AppStatus App::app_status() const {
+AppStatus ManagedApp::app_status() const {
   std::vector<WorkerState> slots;
   slots.reserve(cfg_->instances);
   for (unsigned i = 0; i < cfg_->instances; ++i) {
@@ -97,7 +97,7 @@ AppStatus App::app_status() const {
   return master::app_status(stopped_ ? Stopped::Yes : Stopped::No, slots);
 }
 
-const std::vector<Worker*> App::workers() const {
+const std::vector<Worker*> ManagedApp::workers() const {
   std::vector<Worker*> out;
   for (auto& [id, w] : workers_) out.push_back(w.get());
   return out;
@@ -110,24 +110,24 @@ const std::vector<Worker*> App::workers() const {
 // the end of that loop turn, however many changes the turn made. The idle
 // handle, while dirty, keeps the loop from blocking in poll in case the mark
 // came after this turn's check callbacks had run.
-void App::open_reconcile_handles() {
+void ManagedApp::open_reconcile_handles() {
   reconcile_check_ = new_handle<uv_check_t>(this);
   uv_check_init(ctx_.loop, reconcile_check_);
   uv_check_start(reconcile_check_, [](uv_check_t* h) {
-    if (auto* app = static_cast<App*>(h->data); app && app->dirty_) app->manage();
+    if (auto* app = static_cast<ManagedApp*>(h->data); app && app->dirty_) app->manage();
   });
   uv_unref(reinterpret_cast<uv_handle_t*>(reconcile_check_));
   reconcile_idle_ = new_handle<uv_idle_t>(this);
   uv_idle_init(ctx_.loop, reconcile_idle_);
 }
 
-void App::reconcile_soon() {
+void ManagedApp::reconcile_soon() {
   if (dirty_) return;
   dirty_ = true;
   if (reconcile_idle_) uv_idle_start(reconcile_idle_, [](uv_idle_t*) {});
 }
 
-void App::manage() {
+void ManagedApp::manage() {
   dirty_ = false;
   if (reconcile_idle_) uv_idle_stop(reconcile_idle_);
   std::vector<SlotView> views;
@@ -142,7 +142,7 @@ void App::manage() {
 
 // An action decided at the start of the pass may be moot by the time it is
 // applied: a start that failed at once can end the reload (finish_reload).
-void App::apply(const Action& a) {
+void ManagedApp::apply(const Action& a) {
   Slot slot{a.slot};
   if (a.action == SlotAction::Retire) return retire_slot(a.slot);
   auto& sp = slots_[a.slot];
@@ -172,7 +172,7 @@ void App::apply(const Action& a) {
 }
 
 // Scale down: the slot's workers drain, and the slot goes.
-void App::retire_slot(int index) {
+void ManagedApp::retire_slot(int index) {
   auto it = slots_.find(index);
   if (it == slots_.end()) return;
   SlotState& s = *it->second;
@@ -185,7 +185,7 @@ void App::retire_slot(int index) {
   slots_.erase(it);
 }
 
-Worker* App::new_worker(Slot slot, uint64_t generation) {
+Worker* ManagedApp::new_worker(Slot slot, uint64_t generation) {
   WorkerId id{next_worker_id_++};
   auto w = std::make_unique<Worker>(ctx_.loop, *this, id, slot, generation, cfg_);
   Worker* raw = w.get();
@@ -196,12 +196,12 @@ Worker* App::new_worker(Slot slot, uint64_t generation) {
 }
 
 // A worker with no process leaves the table.
-void App::forget(Worker& w) {
+void ManagedApp::forget(Worker& w) {
   w.enter(WorkerState::Exited);
   workers_.erase(w.id());
 }
 
-bool App::start_process(Worker& w) {
+bool ManagedApp::start_process(Worker& w) {
   std::string error;
   if (w.start(listener_.fd(), log_, error) == 0) {
     if (!log_level_.empty()) w.set_log_level(log_level_);
@@ -217,7 +217,7 @@ bool App::start_process(Worker& w) {
 
 // Like an exit at once: a replacement ends the reload, a slot's worker
 // takes the crash path (backoff or errored).
-void App::start_failed(Worker& w) {
+void ManagedApp::start_failed(Worker& w) {
   auto sit = slots_.find(w.slot().index);
   if (sit == slots_.end()) return;
   SlotState& s = *sit->second;
@@ -234,7 +234,7 @@ void App::start_failed(Worker& w) {
 
 // ---- worker events ----------------------------------------------------------
 
-void App::on_ready(Worker& w) {
+void ManagedApp::on_ready(Worker& w) {
   auto sit = slots_.find(w.slot().index);
   if (sit != slots_.end() && sit->second->replacement == &w) {
     SlotState& s = *sit->second;
@@ -269,43 +269,43 @@ void App::on_ready(Worker& w) {
   }
 }
 
-void App::on_ready_timeout(Worker& w) {
+void ManagedApp::on_ready_timeout(Worker& w) {
   w.fail_reason = "no ready signal within " + std::to_string(cfg_->ready_timeout.count()) + " ms";
   spdlog::warn("{} slot {}: pid {} failed to start: {}", name(), w.slot().index, w.pid(), w.fail_reason);
   w.kill_now(ExitCause::NeverReady);  // the exit goes through reap() → crash or reload failure
 }
 
-void App::on_conn_returned(Worker& w, int fd) {
+void ManagedApp::on_conn_returned(Worker& w, int fd) {
   ++counters_.connections_requeued;
   enqueue(fd, true);
   drain_queue();
 }
 
-void App::on_capacity(Worker&) {
+void ManagedApp::on_capacity(Worker&) {
   // Without this, connections queued while every worker was full would
   // wait for an unrelated event (a worker starting or ending) or expire,
   // and every new one would queue behind them.
   if (!queue_.empty()) drain_queue();
 }
 
-void App::on_recycle(Worker& w) {
+void ManagedApp::on_recycle(Worker& w) {
   auto it = slots_.find(w.slot().index);
   if (it == slots_.end() || it->second->current != &w) return;
   recycle(w.slot(), "max_requests reached", ExitCause::MaxRequests);
 }
 
-void App::on_metrics(Worker& w, std::string text, std::string error, bool final) {
+void ManagedApp::on_metrics(Worker& w, std::string text, std::string error, bool final) {
   if (on_worker_metrics) on_worker_metrics(w, std::move(text), std::move(error), final);
 }
 
-void App::on_merged_metrics_request(Worker& w, uint64_t seq) {
+void ManagedApp::on_merged_metrics_request(Worker& w, uint64_t seq) {
   if (on_worker_merged_metrics_request) on_worker_merged_metrics_request(w, seq);
   else w.send_merged_metrics(seq, "");
 }
 
 // ---- exits ------------------------------------------------------------------
 
-bool App::reap(pid_t pid, int st) {
+bool ManagedApp::reap(pid_t pid, int st) {
   Worker* w = nullptr;
   for (auto& [id, p] : workers_) {
     if (p->pid() == pid) {
@@ -352,12 +352,12 @@ bool App::reap(pid_t pid, int st) {
   return true;
 }
 
-void App::retire(Worker& w) {
+void ManagedApp::retire(Worker& w) {
   w.enter(WorkerState::Exited);
   workers_.erase(w.id());
 }
 
-void App::crashed(SlotState& s, Worker& w, WasServing serving) {
+void ManagedApp::crashed(SlotState& s, Worker& w, WasServing serving) {
   ++counters_.restarts_by_reason[std::string(restart_reason(w.exit_info().cause))];
   if (stopped_) {
     s.current = nullptr;
@@ -388,7 +388,7 @@ void App::crashed(SlotState& s, Worker& w, WasServing serving) {
   schedule_restart(s, w, delay);
 }
 
-bool App::attempt_in_flight(const SlotState* except) const {
+bool ManagedApp::attempt_in_flight(const SlotState* except) const {
   return std::any_of(slots_.begin(), slots_.end(), [&](auto& p) {
     const SlotState& o = *p.second;
     if (&o == except) return false;
@@ -399,7 +399,7 @@ bool App::attempt_in_flight(const SlotState* except) const {
   });
 }
 
-void App::schedule_restart(SlotState& s, Worker& w, Millis delay) {
+void ManagedApp::schedule_restart(SlotState& s, Worker& w, Millis delay) {
   // A restart that could not spawn is in Backoff already.
   if (w.state() != WorkerState::Backoff) w.enter(WorkerState::Backoff);
   ++s.restarts;
@@ -427,7 +427,7 @@ void App::schedule_restart(SlotState& s, Worker& w, Millis delay) {
 
 // ---- user operations --------------------------------------------------------
 
-void App::stop(std::function<void()> done) {
+void ManagedApp::stop(std::function<void()> done) {
   if (done) stop_waiters_.push_back(std::move(done));
   stopped_ = true;
   finish_reload(false, "the app was stopped", -1);
@@ -450,14 +450,14 @@ void App::stop(std::function<void()> done) {
   maybe_finish_stop();
 }
 
-void App::maybe_finish_stop() {
+void ManagedApp::maybe_finish_stop() {
   if (!stopped_ || has_processes() || stop_waiters_.empty()) return;
   auto waiters = std::move(stop_waiters_);
   stop_waiters_.clear();
   for (auto& f : waiters) f();
 }
 
-void App::restart() {
+void ManagedApp::restart() {
   finish_reload(false, "superseded by restart", -1);
   ++generation_;
   for (auto& [i, s] : slots_) {
@@ -486,7 +486,7 @@ void App::restart() {
   reconcile_soon();
 }
 
-void App::reload(std::optional<config::AppConfig> next, ReloadObserver observer) {
+void ManagedApp::reload(std::optional<config::AppConfig> next, ReloadObserver observer) {
   if (reload_) finish_reload(false, "superseded by a newer reload", -1);
   if (stopped_) {
     if (observer.done) observer.done(false, name() + " is stopped; use start or restart", -1);
@@ -508,13 +508,13 @@ void App::reload(std::optional<config::AppConfig> next, ReloadObserver observer)
   reconcile_soon();
 }
 
-void App::reload_progress() {
+void ManagedApp::reload_progress() {
   if (!reload_ || !reload_->observer.progress) return;
   reload_->observer.progress("reload " + name() + ": " + std::to_string(reload_->replaced) + "/" +
                              std::to_string(reload_->total) + " replaced");
 }
 
-void App::finish_reload(bool ok, const std::string& error, int slot) {
+void ManagedApp::finish_reload(bool ok, const std::string& error, int slot) {
   if (!reload_) return;
   auto r = std::move(*reload_);
   reload_.reset();
@@ -542,7 +542,7 @@ void App::finish_reload(bool ok, const std::string& error, int slot) {
   if (r.observer.done) r.observer.done(ok, error, slot);
 }
 
-void App::scale(unsigned instances) {
+void ManagedApp::scale(unsigned instances) {
   auto next = std::make_shared<config::AppConfig>(*cfg_);
   next->instances = instances;
   cfg_ = next;
@@ -550,12 +550,12 @@ void App::scale(unsigned instances) {
   reconcile_soon();
 }
 
-void App::set_log_level(const std::string& level) {
+void ManagedApp::set_log_level(const std::string& level) {
   log_level_ = level;
   for (auto& [id, w] : workers_) w->set_log_level(level);
 }
 
-void App::recycle(Slot slot, const std::string& why, ExitCause cause) {
+void ManagedApp::recycle(Slot slot, const std::string& why, ExitCause cause) {
   auto it = slots_.find(slot.index);
   if (it == slots_.end() || it->second->replacement || stopped_) return;
   spdlog::warn("{} slot {}: replacing worker gracefully: {}", name(), slot.index, why);
@@ -568,7 +568,7 @@ void App::recycle(Slot slot, const std::string& why, ExitCause cause) {
 
 // ---- periodic checks --------------------------------------------------------
 
-void App::tick(Clock::time_point now, bool sample_proc) {
+void ManagedApp::tick(Clock::time_point now, bool sample_proc) {
   for (int fd : queue_.expire(now)) {
     ++counters_.connections_expired;
     ::close(fd);
@@ -600,11 +600,11 @@ void App::tick(Clock::time_point now, bool sample_proc) {
 
 // ---- dispatch -----------------------------------------------------------------
 
-void App::on_accept(int fd) {
+void ManagedApp::on_accept(int fd) {
   if (!queue_.empty() || !hand(fd)) enqueue(fd, false);
 }
 
-bool App::hand(int fd) {
+bool ManagedApp::hand(int fd) {
   candidates_.clear();
   for (auto& [i, s] : slots_) {
     Worker* w = s->current;
@@ -622,7 +622,7 @@ bool App::hand(int fd) {
   return false;
 }
 
-void App::enqueue(int fd, bool front) {
+void ManagedApp::enqueue(int fd, bool front) {
   if (stopped_) {
     ::close(fd);
     return;
@@ -632,7 +632,7 @@ void App::enqueue(int fd, bool front) {
   if (queue_.full()) listener_.pause();
 }
 
-void App::drain_queue() {
+void ManagedApp::drain_queue() {
   // Popped only once handed: one that stays keeps its deadline.
   while (auto fd = queue_.front()) {
     if (!hand(*fd)) break;
@@ -644,7 +644,7 @@ void App::drain_queue() {
 
 // ---- status -------------------------------------------------------------------
 
-std::string App::health_error() const {
+std::string ManagedApp::health_error() const {
   if (stopped_) return "stopped";
   std::size_t ready = ready_workers();
   if (ready == 0) {
@@ -656,7 +656,7 @@ std::string App::health_error() const {
   return "";
 }
 
-std::map<std::string, std::string> App::app_checks() const {
+std::map<std::string, std::string> ManagedApp::app_checks() const {
   struct Tally {
     std::size_t failing = 0, seen = 0;
     std::string first;
@@ -683,7 +683,7 @@ std::map<std::string, std::string> App::app_checks() const {
   return out;
 }
 
-json App::status() const {
+json ManagedApp::status() const {
   json workers = json::array();
   for (auto& [id, w] : workers_) {
     json j = {

@@ -32,14 +32,14 @@
 
 namespace rack::master {
 
-// What an App needs from the daemon around it.
+// What a ManagedApp needs from the daemon around it.
 struct AppContext {
   uv_loop_t* loop = nullptr;
   std::string logs_dir;  // default for logs.dir
-  LogStats* log_stats = nullptr;  // the app's, kept by the Supervisor (its AppLog may outlive the App)
-  // The AppLog of an earlier App of the same name, while something still
+  LogStats* log_stats = nullptr;  // the app's, kept by the Supervisor (its AppLog may outlive the ManagedApp)
+  // The AppLog of an earlier ManagedApp of the same name, while something still
   // holds it (a `logs -f` client, a pipe a worker's child keeps open): the
-  // new App takes it over, so two AppLogs never write and rotate one file.
+  // new ManagedApp takes it over, so two AppLogs never write and rotate one file.
   std::weak_ptr<AppLog>* log = nullptr;
 };
 
@@ -61,10 +61,10 @@ struct AppCounters {
   std::map<ExitCause, uint64_t> exits_by_cause;
 };
 
-class App final : public WorkerEvents {
+class ManagedApp final : public WorkerEvents {
  public:
-  App(AppContext ctx, config::AppConfig cfg);
-  ~App() override;
+  ManagedApp(AppContext ctx, config::AppConfig cfg);
+  ~ManagedApp() override;
 
   const std::string& name() const { return cfg_->name; }
   const config::AppConfig& cfg() const { return *cfg_; }
@@ -99,7 +99,7 @@ class App final : public WorkerEvents {
   // online | degraded | down | errored | stopped, from the slots (app_status.h).
   AppStatus app_status() const;
   std::string health_error() const;  // "" when healthy
-  // The app's own checks (App::health_check in its workers) over its ready
+  // The app's own checks (rack::App::health_check in its workers) over its ready
   // workers: name → error, "" when it passes in every one of them.
   std::map<std::string, std::string> app_checks() const;
   nlohmann::json status() const;
@@ -116,7 +116,7 @@ class App final : public WorkerEvents {
 
  private:
   struct SlotState {
-    App* app;
+    ManagedApp* app;
     int index;
     Worker* current = nullptr;
     Worker* replacement = nullptr;
@@ -124,7 +124,7 @@ class App final : public WorkerEvents {
     unsigned restarts = 0;
     uv_timer_t* restart_timer = nullptr;  // data = this SlotState
     std::optional<ExitCause> replace_for;  // why the replacement starting now replaces current
-    SlotState(App* a, int i, const config::RestartPolicy& p) : app(a), index(i), backoff(p) {}
+    SlotState(ManagedApp* a, int i, const config::RestartPolicy& p) : app(a), index(i), backoff(p) {}
     ~SlotState();
   };
 

@@ -6,7 +6,7 @@
 //   auto actions = reconcile({.instances = 2, .parallel = 1, .generation = 1}, slots);
 //   // {Spawn, 1}: slot 1 has no worker yet
 //
-// App::manage() applies the actions, once per loop turn. What it leaves to
+// ManagedApp::manage() applies the actions, once per loop turn. What it leaves to
 // others: a crashed worker's restart (RestartBackoff and the slot's restart
 // timer), and the decision to give up (errored): reconcile leaves a slot in
 // backoff or errored alone, unless a reload wants a newer generation there.

@@ -8,7 +8,7 @@ namespace rack::master {
 namespace {
 
 struct Sequence : std::enable_shared_from_this<Sequence> {
-  std::function<App*(const std::string&)> find;
+  std::function<ManagedApp*(const std::string&)> find;
   std::vector<ReloadStep> steps;
   size_t next = 0;
   ReloadObserver obs;
@@ -16,11 +16,11 @@ struct Sequence : std::enable_shared_from_this<Sequence> {
   void step() {
     while (next < steps.size()) {
       ReloadStep s = std::move(steps[next++]);
-      App* app = find(s.app);
+      ManagedApp* app = find(s.app);
       if (!app) continue;
       ReloadObserver inner;
       inner.progress = obs.progress;
-      // The App keeps `inner` until its reload ends: it holds the sequence.
+      // The ManagedApp keeps `inner` until its reload ends: it holds the sequence.
       inner.done = [self = shared_from_this()](bool ok, const std::string& err, int slot) {
         if (!ok) return self->obs.done(false, err, slot);
         self->step();
@@ -34,7 +34,7 @@ struct Sequence : std::enable_shared_from_this<Sequence> {
 
 }  // namespace
 
-void reload_in_sequence(std::function<App*(const std::string&)> find, std::vector<ReloadStep> steps,
+void reload_in_sequence(std::function<ManagedApp*(const std::string&)> find, std::vector<ReloadStep> steps,
                         ReloadObserver obs) {
   auto seq = std::make_shared<Sequence>();
   seq->find = std::move(find);

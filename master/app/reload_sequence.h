@@ -20,7 +20,7 @@ struct ReloadStep {
 // `find` looks each app up when its turn comes (an app deleted meanwhile
 // is skipped). `obs` gets every app's progress, then one done: ok after
 // the last app, or the first failure.
-void reload_in_sequence(std::function<App*(const std::string&)> find, std::vector<ReloadStep> steps,
+void reload_in_sequence(std::function<ManagedApp*(const std::string&)> find, std::vector<ReloadStep> steps,
                         ReloadObserver obs);
 
 }  // namespace rack::master

@@ -1,7 +1,7 @@
 // One worker process as rackd sees it: its lifecycle state, its channel
 // (rack protocol), the connections handed to it and not yet acknowledged,
 // and its timers. Decisions about what to do when it is ready, exits or
-// misbehaves belong to the App (WorkerEvents); the Worker does the I/O.
+// misbehaves belong to the ManagedApp (WorkerEvents); the Worker does the I/O.
 //
 //   worker.cc        start, readiness, hand-off, exit
 //   worker_stop.cc   drain, terminate, abort: the kill escalation (escalation.h)
@@ -47,7 +47,7 @@ struct Slot {
 
 class Worker;
 
-// What a worker reports upwards. Implemented by App.
+// What a worker reports upwards. Implemented by ManagedApp.
 class WorkerEvents {
  public:
   virtual ~WorkerEvents() = default;
@@ -110,7 +110,7 @@ class Worker {
   void kill_now(ExitCause why);
 
   // Called by the reaper. Reads what the channel still holds, closes it and
-  // records exit_info(); the App then enters Exited, Backoff or Errored.
+  // records exit_info(); the ManagedApp then enters Exited, Backoff or Errored.
   void process_exited(int wait_status);
   // start() failed: exit_info() says FailedExec.
   void record_failed_start() { exit_ = failed_exec(); }
@@ -143,7 +143,7 @@ class Worker {
   // The app's own health checks as this worker last reported them.
   const std::vector<channel::CheckResult>& health_checks() const { return health_checks_; }
 
-  // Set by the App: restarts of this slot, and why the last process ended.
+  // Set by the ManagedApp: restarts of this slot, and why the last process ended.
   unsigned restarts = 0;
   std::string last_exit;  // "exit code 1", "signal SIGKILL (possible OOM)", ...
   std::string fail_reason;  // set when a failed start or a stuck loop is why it dies

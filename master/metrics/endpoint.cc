@@ -58,8 +58,8 @@ MetricsEndpoint::~MetricsEndpoint() {
   close_handle(background_);
 }
 
-void MetricsEndpoint::attach(App& app) {
-  App* a = &app;  // the App owns these callbacks, so it outlives every call
+void MetricsEndpoint::attach(ManagedApp& app) {
+  ManagedApp* a = &app;  // the ManagedApp owns these callbacks, so it outlives every call
   app.on_worker_metrics = [this, a](Worker& w, std::string text, std::string error, bool final) {
     on_worker_metrics(*a, w, std::move(text), std::move(error), final);
   };
@@ -80,7 +80,7 @@ void MetricsEndpoint::collect(std::function<void()> done) {
   ++seq_;  // never 0: seq 0 marks a worker's unasked final snapshot
   waiting_.clear();
   forget_deleted();
-  for (App* a : sup_.apps()) {
+  for (ManagedApp* a : sup_.apps()) {
     sync(*a);
     for (Worker* w : a->workers()) {
       if (!reports_metrics(*w) || !has_live_process(*w)) continue;
@@ -118,7 +118,7 @@ void MetricsEndpoint::finish() {
   for (auto& cb : callbacks) cb();
 }
 
-void MetricsEndpoint::on_worker_metrics(App& app, Worker& w, std::string text, std::string error, bool final) {
+void MetricsEndpoint::on_worker_metrics(ManagedApp& app, Worker& w, std::string text, std::string error, bool final) {
   Id id{app.name(), key_of(w)};
   asked_.erase(id);
   // `error`: the worker had none to give; else report() says why it does not parse.
@@ -143,13 +143,13 @@ void MetricsEndpoint::on_worker_metrics(App& app, Worker& w, std::string text, s
   }
 }
 
-void MetricsEndpoint::on_merged_request(App& app, Worker& w, uint64_t seq) {
+void MetricsEndpoint::on_merged_request(ManagedApp& app, Worker& w, uint64_t seq) {
   // The worker may be gone by the time the collection ends: find it again.
   std::string name = app.name();
   WorkerId wid = w.id();
   ProcessKey key = key_of(w);
   collect([this, name, wid, key, seq] {
-    App* a = sup_.find(name);
+    ManagedApp* a = sup_.find(name);
     if (!a) return;
     for (Worker* x : a->workers()) {
       if (x->id() == wid && key_of(*x) == key && has_live_process(*x)) {
@@ -162,7 +162,7 @@ void MetricsEndpoint::on_merged_request(App& app, Worker& w, uint64_t seq) {
 
 // ---- rendering ----------------------------------------------------------------
 
-void MetricsEndpoint::sync(App& app) {
+void MetricsEndpoint::sync(ManagedApp& app) {
   std::set<ProcessKey> live;
   for (Worker* w : app.workers())
     if (has_live_process(*w)) live.insert(key_of(*w));
@@ -173,7 +173,7 @@ void MetricsEndpoint::sync(App& app) {
 
 void MetricsEndpoint::forget_deleted() {
   std::set<std::string> known;
-  for (App* a : sup_.apps()) known.insert(a->name());
+  for (ManagedApp* a : sup_.apps()) known.insert(a->name());
   for (auto& name : merge_.apps())
     if (!known.count(name)) merge_.forget(name);
   std::erase_if(asked_, [&](const auto& e) { return !known.count(e.first.first); });
@@ -183,8 +183,8 @@ void MetricsEndpoint::forget_deleted() {
 }
 
 std::string MetricsEndpoint::render(const std::string* only) {
-  std::vector<App*> apps;
-  for (App* a : sup_.apps())
+  std::vector<ManagedApp*> apps;
+  for (ManagedApp* a : sup_.apps())
     if (!only || a->name() == *only) apps.push_back(a);
 
   Exposition ex;
@@ -194,7 +194,7 @@ std::string MetricsEndpoint::render(const std::string* only) {
                           true);
   auto* errors = ex.family("rack_metrics_parse_errors_total", MetricType::Counter,
                            "Worker metrics snapshots rackd could not parse (the previous one was kept).", true);
-  for (App* a : apps) {
+  for (ManagedApp* a : apps) {
     auto s = stale_.find(a->name());
     stale->sample(label_pair("app", a->name()), s == stale_.end() ? 0 : static_cast<double>(s->second));
     auto e = parse_errors_.find(a->name());
@@ -205,7 +205,7 @@ std::string MetricsEndpoint::render(const std::string* only) {
               "How long the last collection of worker metrics took (bounded by its deadline).", true)
         ->sample("", last_collect_s_);
 
-  for (App* a : apps) {
+  for (ManagedApp* a : apps) {
     sync(*a);
     std::size_t skipped = 0;
     merge_.render(a->name(), a->cfg().gauges, ex, &skipped);

@@ -34,7 +34,7 @@
 
 namespace rack::master {
 
-class App;
+class ManagedApp;
 class Supervisor;
 class Worker;
 
@@ -49,7 +49,7 @@ class MetricsEndpoint {
   MetricsEndpoint& operator=(const MetricsEndpoint&) = delete;
 
   // Takes the app's worker metrics and merged-metrics requests.
-  void attach(App& app);
+  void attach(ManagedApp& app);
   // GET /metrics on the admin listener: every app, and rackd itself.
   void serve(http::Responder res);
 
@@ -58,11 +58,11 @@ class MetricsEndpoint {
 
   void collect(std::function<void()> done);
   void finish();
-  void on_worker_metrics(App& app, Worker& w, std::string text, std::string error, bool final);
-  void on_merged_request(App& app, Worker& w, uint64_t seq);
+  void on_worker_metrics(ManagedApp& app, Worker& w, std::string text, std::string error, bool final);
+  void on_merged_request(ManagedApp& app, Worker& w, uint64_t seq);
   // The exposition of every app (only == nullptr) or of one app.
   std::string render(const std::string* only);
-  void sync(App& app);  // retire the processes that are gone
+  void sync(ManagedApp& app);  // retire the processes that are gone
   void forget_deleted();  // drop the state of deleted apps
 
   Supervisor& sup_;

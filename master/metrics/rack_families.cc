@@ -20,14 +20,14 @@ Exposition::Family* own(Exposition& ex, const char* name, MetricType type, const
   return ex.family(name, type, help, true);
 }
 
-std::string app_l(const App* a) { return label_pair("app", a->name()); }
+std::string app_l(const ManagedApp* a) { return label_pair("app", a->name()); }
 
-void render_states(const std::vector<App*>& apps, Exposition& ex) {
+void render_states(const std::vector<ManagedApp*>& apps, Exposition& ex) {
   auto* workers = own(ex, "rack_workers", MetricType::Gauge, "Workers by app and lifecycle state.");
   auto* status = own(ex, "rack_app_status", MetricType::Gauge,
                      "1 for the app's current status (online, degraded, down, errored, stopped), 0 for the others.");
   auto* instances = own(ex, "rack_app_instances", MetricType::Gauge, "Workers the app is configured to run.");
-  for (App* a : apps) {
+  for (ManagedApp* a : apps) {
     std::map<std::string, int> by_state;
     for (auto s : {"starting", "ready", "draining", "stopping", "backoff", "errored"}) by_state[s] = 0;
     for (Worker* w : a->workers()) {
@@ -45,14 +45,14 @@ void render_states(const std::vector<App*>& apps, Exposition& ex) {
 // What the CPU and memory alerts divide by: the CPUs an app's workers can
 // use together (one each, at most the host's), and the memory a worker may
 // use (max_memory, else the cgroup limit rackd and its workers share).
-void render_limits(const std::vector<App*>& apps, Exposition& ex) {
+void render_limits(const std::vector<ManagedApp*>& apps, Exposition& ex) {
   auto* cpus = own(ex, "rack_app_cpus", MetricType::Gauge,
                    "CPUs the app's workers can use together: min(instances, CPUs rackd may run on).");
   auto* mem = own(ex, "rack_worker_memory_limit_bytes", MetricType::Gauge,
                   "Memory one worker may use: the app's max_memory, else the cgroup limit (absent when neither is set).");
   unsigned host = usable_cpus();
   std::optional<uint64_t> cgroup = cgroup_memory_limit();
-  for (App* a : apps) {
+  for (ManagedApp* a : apps) {
     cpus->sample(app_l(a), std::min(std::max(a->cfg().instances, 1u), host));
     auto limit = a->cfg().max_memory ? std::optional<uint64_t>(*a->cfg().max_memory) : cgroup;
     if (limit) mem->sample(app_l(a), static_cast<double>(*limit));
@@ -61,12 +61,12 @@ void render_limits(const std::vector<App*>& apps, Exposition& ex) {
 
 // The filesystem under each app's logs: a full disk blocks (or, with
 // on_full: drop, loses) the app's output.
-void render_log_volume(const std::vector<App*>& apps, Exposition& ex) {
+void render_log_volume(const std::vector<ManagedApp*>& apps, Exposition& ex) {
   auto* size = own(ex, "rack_log_filesystem_size_bytes", MetricType::Gauge,
                    "Size of the filesystem holding the app's log files.");
   auto* avail = own(ex, "rack_log_filesystem_avail_bytes", MetricType::Gauge,
                     "Bytes of that filesystem unprivileged writers can still use.");
-  for (App* a : apps) {
+  for (ManagedApp* a : apps) {
     auto log = a->log();
     if (!log) continue;
     std::string path = log->path(LogStream::Out);
@@ -78,14 +78,14 @@ void render_log_volume(const std::vector<App*>& apps, Exposition& ex) {
   }
 }
 
-void render_counts(const std::vector<App*>& apps, Exposition& ex) {
+void render_counts(const std::vector<ManagedApp*>& apps, Exposition& ex) {
   auto* restarts = own(ex, "rack_worker_restarts_total", MetricType::Counter, "Worker restarts by reason.");
-  for (App* a : apps)
+  for (ManagedApp* a : apps)
     for (auto& [reason, n] : a->counters().restarts_by_reason)
       restarts->sample(app_l(a) + "," + label_pair("reason", reason), static_cast<double>(n));
   auto* exits = own(ex, "rack_worker_exits_total", MetricType::Counter,
                     "Worker processes that ended, by cause (crash, oom_suspect, reload, stop, ...).");
-  for (App* a : apps)
+  for (ManagedApp* a : apps)
     for (auto& [cause, n] : a->counters().exits_by_cause)
       exits->sample(app_l(a) + "," + label_pair("cause", std::string(to_string(cause))), static_cast<double>(n));
   own(ex, "rack_illegal_transitions_total", MetricType::Counter,
@@ -95,49 +95,49 @@ void render_counts(const std::vector<App*>& apps, Exposition& ex) {
     const char* name;
     MetricType type;
     const char* help;
-    double (*value)(App*);
+    double (*value)(ManagedApp*);
   };
   const PerApp per_app[] = {
       {"rack_connections_dispatched_total", MetricType::Counter, "Connections handed to workers.",
-       [](App* a) { return static_cast<double>(a->counters().connections_dispatched); }},
+       [](ManagedApp* a) { return static_cast<double>(a->counters().connections_dispatched); }},
       {"rack_connections_requeued_total", MetricType::Counter,
        "Connections given back (worker died before taking them, or idle keep-alive during drain).",
-       [](App* a) { return static_cast<double>(a->counters().connections_requeued); }},
+       [](ManagedApp* a) { return static_cast<double>(a->counters().connections_requeued); }},
       {"rack_connections_expired_total", MetricType::Counter, "Queued connections closed after queue_timeout.",
-       [](App* a) { return static_cast<double>(a->counters().connections_expired); }},
+       [](ManagedApp* a) { return static_cast<double>(a->counters().connections_expired); }},
       {"rack_dispatch_queue_depth", MetricType::Gauge, "Connections waiting for a ready worker.",
-       [](App* a) { return static_cast<double>(a->queue_depth()); }},
+       [](ManagedApp* a) { return static_cast<double>(a->queue_depth()); }},
       {"rack_reloads_total", MetricType::Counter, "Reloads started.",
-       [](App* a) { return static_cast<double>(a->counters().reloads); }},
+       [](ManagedApp* a) { return static_cast<double>(a->counters().reloads); }},
       {"rack_reloads_failed_total", MetricType::Counter, "Reloads that stopped because a replacement failed.",
-       [](App* a) { return static_cast<double>(a->counters().reloads_failed); }},
+       [](ManagedApp* a) { return static_cast<double>(a->counters().reloads_failed); }},
       {"rack_log_bytes_total", MetricType::Counter, "Bytes written to the app's log files.",
-       [](App* a) { return static_cast<double>(a->log_stats().bytes_written); }},
+       [](ManagedApp* a) { return static_cast<double>(a->log_stats().bytes_written); }},
       {"rack_log_lines_total", MetricType::Counter, "Lines written to the app's log files.",
-       [](App* a) { return static_cast<double>(a->log_stats().lines_written); }},
+       [](ManagedApp* a) { return static_cast<double>(a->log_stats().lines_written); }},
       {"rack_log_rotations_total", MetricType::Counter, "Rotations of the app's log files.",
-       [](App* a) { return static_cast<double>(a->log_stats().rotations); }},
+       [](ManagedApp* a) { return static_cast<double>(a->log_stats().rotations); }},
       {"rack_log_dropped_lines_total", MetricType::Counter, "Lines dropped with logs.on_full: drop.",
-       [](App* a) { return static_cast<double>(a->log_stats().dropped_lines); }},
+       [](ManagedApp* a) { return static_cast<double>(a->log_stats().dropped_lines); }},
       {"rack_log_write_errors_total", MetricType::Counter, "Failed writes to the app's log files (retried).",
-       [](App* a) { return static_cast<double>(a->log_stats().write_errors); }},
+       [](ManagedApp* a) { return static_cast<double>(a->log_stats().write_errors); }},
   };
   for (auto& p : per_app) {
     auto* f = own(ex, p.name, p.type, p.help);
-    for (App* a : apps) f->sample(app_l(a), p.value(a));
+    for (ManagedApp* a : apps) f->sample(app_l(a), p.value(a));
   }
 }
 
 // /proc figures of every worker of every protocol, and of rackd itself
 // (app="rackd", no worker label). A slot's worker restarted after a crash
 // keeps slot and generation, so the pid tells processes apart.
-void render_proc(const std::vector<App*>& apps, bool with_rackd_process, Exposition& ex) {
+void render_proc(const std::vector<ManagedApp*>& apps, bool with_rackd_process, Exposition& ex) {
   struct Row {
     std::string labels;
     ProcSample s;
   };
   std::vector<Row> rows;
-  for (App* a : apps) {
+  for (ManagedApp* a : apps) {
     for (Worker* w : a->workers()) {
       if (!w->proc() || !has_live_process(*w)) continue;
       rows.push_back({app_l(a) + "," + label_pair("worker", std::to_string(w->slot().index)) + "," +
@@ -166,7 +166,7 @@ void render_proc(const std::vector<App*>& apps, bool with_rackd_process, Exposit
 
 }  // namespace
 
-void render_rack_families(const std::vector<App*>& apps, bool with_rackd_process, Exposition& ex) {
+void render_rack_families(const std::vector<ManagedApp*>& apps, bool with_rackd_process, Exposition& ex) {
   render_states(apps, ex);
   render_counts(apps, ex);
   render_limits(apps, ex);

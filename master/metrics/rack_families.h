@@ -13,11 +13,11 @@
 
 namespace rack::master {
 
-class App;
+class ManagedApp;
 
 inline bool has_live_process(const Worker& w) { return w.pid() > 0 && w.lifecycle().has_process(); }
 
 // Adds the families of `apps` (and of rackd's own process when asked) to `ex`.
-void render_rack_families(const std::vector<App*>& apps, bool with_rackd_process, Exposition& ex);
+void render_rack_families(const std::vector<ManagedApp*>& apps, bool with_rackd_process, Exposition& ex);
 
 }  // namespace rack::master
