@@ -3,7 +3,7 @@
 //   rackctl stop|restart|reload|delete <app|all>  rackctl reload ecosystem.yaml
 //   rackctl scale <app> <n|+n|-n>                 rackctl logs [app] [-n N] [-f]
 //   rackctl ping | kill | save | resurrect | describe <app> | flush [app]
-//   rackctl reload-logs | loglevel <app> <level>
+//   rackctl reload-logs | loglevel <app> <level> | monit
 // Exit codes: 0 done, 1 the operation failed, 2 usage or config error,
 // 3 rackd not reachable.
 #include <unistd.h>
@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client.h"
+#include "monit.h"
 #include "rack/config.h"
 #include "rack/logging.h"
 #include "saved_apps.h"
@@ -381,6 +382,9 @@ int main(int argc, char** argv) {
     Answer a = call("GET", "/v1/ping");
     rc = a.exit;
     if (rc == kOk) std::cout << "pong (rackd pid " << a.body.value("pid", 0) << ")\n";
+  });
+  cli.add_subcommand("monit", "Watch apps and workers live in the terminal (q quits)")->callback([&] {
+    rc = run_monit();
   });
   cli.add_subcommand("kill", "Stop every app and rackd")->callback([&] { rc = cmd_kill(); });
   cli.add_subcommand("save", "Remember the running apps for resurrect")->callback([&] { rc = cmd_save(); });

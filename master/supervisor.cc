@@ -335,6 +335,8 @@ int Supervisor::open_admin(const config::RackSection& rack, std::string& error) 
   return rc;
 }
 
+void Supervisor::serve_metrics(http::Responder res) { metrics_->serve(std::move(res)); }
+
 std::string Supervisor::admin_address() const { return admin_ ? admin_->bound_address() : ""; }
 
 void Supervisor::serve_admin(http::Request& req, http::Responder res) {
@@ -356,7 +358,7 @@ void Supervisor::serve_admin(http::Request& req, http::Responder res) {
   } else if (req.path == "/v1/status") {
     res.send(http::Response::json(200, status().dump()));
   } else if (req.path == "/metrics") {
-    metrics_->serve(std::move(res));
+    serve_metrics(std::move(res));
   } else {
     res.send(http::Response::json(404, R"({"error":"not found"})"));
   }

@@ -89,6 +89,8 @@ class Supervisor {
   LogStats& log_stats(const std::string& app) { return log_stats_[app]; }
   uv_loop_t* loop() { return loop_; }
   void reopen_logs();
+  // GET /metrics (admin listener) and /v1/metrics (control socket: rackctl monit).
+  void serve_metrics(http::Responder res);
 
  private:
   void handle_signal(int sig);

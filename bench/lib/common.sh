@@ -69,6 +69,7 @@ cleanup() {
   local rc=$? h pid
   trap - EXIT INT TERM
   for h in "${RACK_HOMES[@]}"; do rack_down "$h"; done
+  [[ -n ${MONIT_TMUX:-} ]] && $MONIT_TMUX kill-server 2>/dev/null
   ((PM2_USED)) && pm2_cmd kill >/dev/null 2>&1
   for pid in "${BG_PIDS[@]}"; do stop_bg "$pid"; done
   [[ -n ${WRK_BG_PID:-} ]] && kill "$WRK_BG_PID" 2>/dev/null

@@ -191,6 +191,11 @@ def summary(res):
     rows.append(("9", "Skewed load (10% CPU-heavy): p99 of the fast requests, least-connections ÷ SO_REUSEPORT",
                  f"{num(r, 2)}× ({num(lc, 1)} ms vs {num(rp, 1)} ms)", "≤ 0.5×",
                  verdict(r, 0.5, higher_is_better=False)))
+    a, b = res.med("monit", "rack", "monit_cpu_percent"), res.med("monit", "pm2", "monit_cpu_percent")
+    rows.append(("10", "Idle CPU of the terminal dashboard, 2 apps × 4 workers: `rackctl monit` (`pm2 monit`)",
+                 f"{num(a, 2)}% ({num(b, 1)}%)", "≈ 1%", verdict(a, 1.5, higher_is_better=False)))
+    if a and b:
+        rows.append(("10", "… `pm2 monit` ÷ `rackctl monit` CPU, same run", f"{num(b / a, 0)}×", "—", "reference"))
     return rows
 
 
@@ -370,6 +375,26 @@ def section_skew(res):
     return out
 
 
+def section_monit(res):
+    g = "monit"
+    if "monit" in res.skips:
+        return [f"Skipped: {res.skips['monit']}."]
+    if not res.has(g):
+        return ["Did not run."]
+    secs = res.med(g, "rack", "secs")
+    out = ["| dashboard | its CPU, % of one core | the daemon's CPU meanwhile, % |", "|---|---|---|",
+           f"| `rackctl monit` (ncurses) | {cell(res, g, 'rack', 'monit_cpu_percent', 2)} "
+           f"| rackd {cell(res, g, 'rack', 'daemon_cpu_percent', 2)} |"]
+    if res.has(g, "pm2"):
+        out.append(f"| `pm2 monit` (blessed) | {cell(res, g, 'pm2', 'monit_cpu_percent', 2)} "
+                   f"| PM2 God daemon {cell(res, g, 'pm2', 'daemon_cpu_percent', 2)} |")
+    out += ["", f"Both dashboards open at once in detached tmux sessions of 120×40, for {num(secs)} s, with no "
+                "load on the apps: utime+stime of the dashboard process and of its daemon over that window "
+                "(/proc/PID/stat). `rackctl monit` asks rackd for its status and the selected app's log tail "
+                "once a second and for /metrics every other second, and sleeps in poll() in between."]
+    return out
+
+
 def write_report(res, m, path):
     mode = m.get("mode", "full")
     L = ["# Benchmarks", "",
@@ -426,6 +451,7 @@ def write_report(res, m, path):
     L += ["", "## 7. Latency to recover, 2 workers", ""] + section_recovery(res)
     L += ["", "## 8. Scrape: merged /metrics on the admin listener", ""] + section_scrape(res)
     L += ["", "## 9. Skewed load: least-connections against busy workers", ""] + section_skew(res)
+    L += ["", "## 10. Idle CPU of the terminal dashboard", ""] + section_monit(res)
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
 

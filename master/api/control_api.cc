@@ -87,6 +87,7 @@ void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
   if (m == "GET" && p == "/v1/status") {
     return res.send(http::Response::json(200, sup.status().dump()));
   }
+  if (m == "GET" && p == "/v1/metrics") return sup.serve_metrics(std::move(res));
   if (m == "POST" && p == "/v1/start") {
     std::string only;
     if (!only_field(body, only, res)) return;

@@ -118,7 +118,7 @@ def check_package(build, tmp):
     stray = [f for f in names if not (f.startswith("/usr/") or f.startswith("/etc/rack/"))]
     assert not stray, f"outside /usr and /etc/rack: {stray}"
     info = subprocess.run(["dpkg-deb", "-f", deb, "Depends"], capture_output=True, text=True, check=True).stdout
-    for lib in ["libuv1", "libyaml-cpp", "libprometheus-cpp-core", "libspdlog", "zlib1g", "libc6"]:
+    for lib in ["libuv1", "libyaml-cpp", "libprometheus-cpp-core", "libspdlog", "zlib1g", "libc6", "libncursesw6", "libtinfo6"]:
         assert lib in info, f"Depends lacks {lib}: {info}"
     conffiles = subprocess.run(["dpkg-deb", "--ctrl-tarfile", deb], capture_output=True, check=True).stdout
     assert b"/etc/rack/ecosystem.yaml" in conffiles
