@@ -20,6 +20,7 @@
 
 #include "client.h"
 #include "monit.h"
+#include "pm2_file.h"
 #include "rack/config.h"
 #include "rack/logging.h"
 #include "saved_apps.h"
@@ -110,8 +111,17 @@ int cmd_start(const std::string& file_arg, const std::string& only, bool no_wait
   return print_status(false);
 }
 
-int cmd_app_op(const std::string& op, const std::string& target) {
+int cmd_app_op(const std::string& op, const std::string& target, const std::string& env_name = "") {
   if (op == "reload") {
+    if (is_pm2_file(target)) {
+      std::string error;
+      auto file = pm2_ecosystem(target, env_name, error);
+      if (!file) {
+        std::fprintf(stderr, "rackctl: %s\n", error.c_str());
+        return kUsage;
+      }
+      return progress_stream("/v1/reload", {{"file", *file}});
+    }
     if (looks_like_file(target)) {
       std::string file = absolute(target);
       if (int rc = check_config(file, ""); rc != kOk) return rc;
@@ -281,9 +291,31 @@ int main(int argc, char** argv) {
   start->add_option("--listen", script.listen, "a script: the HOST:PORT rackd binds for it");
   start->add_option("--env-var", script.env, "a script: NAME=VALUE in its environment (repeatable)");
   start->add_option("--interpreter", script.interpreter, "a script: run it with this (default: by extension)");
+  std::string pm2_env;
+  start->add_option("--env", pm2_env, "a PM2 ecosystem file: merge env_<name> over env");
   start->add_option("--protocol", script.protocol, "a script: node, inherit, rack or none (default: node for "
                                                    "node scripts with --listen, else inherit with --listen, none without)");
   start->callback([&] {
+    // PM2's habit: a bare `start` finds ecosystem.config.js.
+    if (file == "ecosystem.yaml" && !std::filesystem::exists(file))
+      for (const char* f : {"ecosystem.config.js", "ecosystem.config.cjs"})
+        if (std::filesystem::exists(f)) file = f;
+    if (is_pm2_file(file)) {
+      std::string error;
+      auto written = pm2_ecosystem(file, pm2_env, error);
+      if (!written) {
+        std::fprintf(stderr, "rackctl: %s\n", error.c_str());
+        rc = kUsage;
+        return;
+      }
+      rc = cmd_start(*written, only, no_wait);
+      return;
+    }
+    if (!pm2_env.empty()) {
+      std::fprintf(stderr, "rackctl: start: --env is for PM2 ecosystem files (ecosystem.config.js)\n");
+      rc = kUsage;
+      return;
+    }
     if (is_ecosystem_file(file) || file == "ecosystem.yaml") {
       if (!start->remaining().empty()) {
         std::fprintf(stderr, "rackctl: start %s: unexpected argument \"%s\" (arguments are for a script)\n",
@@ -316,9 +348,17 @@ int main(int argc, char** argv) {
     auto* sc = cli.add_subcommand(op, help);
     sc->add_option("app", target, "app name or all")->required();
     if (std::string(op) == "delete") sc->alias("del");
+    if (std::string(op) == "reload") sc->add_option("--env", pm2_env, "a PM2 ecosystem file: merge env_<name> over env");
     std::string name = op;
-    sc->callback([&, name] { rc = cmd_app_op(name, target); });
+    sc->callback([&, name] { rc = cmd_app_op(name, target, pm2_env); });
   }
+
+  std::string convert_out;
+  auto* convert = cli.add_subcommand("convert", "Print the ecosystem.yaml equivalent to a PM2 ecosystem file");
+  convert->add_option("file", file, "ecosystem.config.js, .cjs, .json or PM2's YAML")->required();
+  convert->add_option("--env", pm2_env, "merge env_<name> over env");
+  convert->add_option("-o,--output", convert_out, "write it here instead of stdout");
+  convert->callback([&] { rc = pm2_convert(file, pm2_env, convert_out); });
 
   std::string scale_n;
   auto* scale = cli.add_subcommand("scale", "Set the number of workers: n, +n or -n");
