@@ -3,6 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
 #include "config_loader.h"
 
 namespace rack::config::detail {
@@ -26,6 +30,7 @@ const std::vector<Key<RestartPolicy>> kRestartKeys = {
     {"backoff_factor",
      [](Loader& l, RestartPolicy& r, const Field& f) { r.backoff_factor = l.number_above_one(f); }},
     {"reset_after", [](Loader& l, RestartPolicy& r, const Field& f) { r.reset_after = l.duration(f); }},
+    {"delay", [](Loader& l, RestartPolicy& r, const Field& f) { r.delay = l.duration(f); }},
 };
 
 const std::vector<Key<LogConfig>> kLogKeys = {
@@ -140,6 +145,51 @@ void set_env(Loader& l, AppConfig& a, const Field& f) {
       a.env[e.key] = l.text(e, "a string, number or boolean");
     });
   }
+}
+
+void set_stop_exit_codes(Loader& l, AppConfig& a, const Field& f) {
+  constexpr std::string_view what = "an exit code 0-255, or a list of them";
+  std::vector<Field> items;
+  if (f.value.IsSequence()) {
+    std::size_t i = 0;
+    for (const auto& item : f.value) items.push_back(Field{"", item, item, f.path + "[" + std::to_string(i++) + "]"});
+  } else {
+    items.push_back(f);
+  }
+  for (const Field& e : items) a.stop_exit_codes.push_back(static_cast<int>(l.integer(e, 0, what, 255)));
+}
+
+const std::vector<Key<AppConfig::Watch>> kWatchKeys = {
+    {"paths", [](Loader& l, AppConfig::Watch& w, const Field& f) { w.paths = l.strings(f, "a path or a list of paths"); }},
+    {"ignore", [](Loader& l, AppConfig::Watch& w, const Field& f) { w.ignore = l.strings(f, "a glob or a list of globs"); }},
+    {"delay", [](Loader& l, AppConfig::Watch& w, const Field& f) { w.delay = l.duration(f, Loader::Zero::Refused); }},
+};
+
+// watch: true (the app's cwd) | false | a path | [paths] | {paths, ignore, delay}.
+// Relative paths are relative to cwd, resolved in check_app().
+void set_watch(Loader& l, AppConfig& a, const Field& f) {
+  AppConfig::Watch w;
+  if (f.value.IsMap()) {
+    l.read_map(f, w, kWatchKeys);
+  } else if (f.value.IsScalar() && (f.value.Scalar() == "true" || f.value.Scalar() == "false")) {
+    if (f.value.Scalar() == "false") return a.watch.reset();
+  } else {
+    w.paths = l.strings(f, "true, a path, a list of paths or {paths, ignore, delay}");
+  }
+  if (w.paths.empty()) w.paths.push_back(".");
+  a.watch = std::move(w);
+}
+
+// env_file's variables under env's: env names what this app needs, the
+// file what a deploy shares.
+void read_env_file(Loader& l, AppConfig& a, const Field& f) {
+  std::ifstream in(a.env_file);
+  if (!in) l.fail(f, "cannot read " + in_quotes(a.env_file) + ": " + std::strerror(errno));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string error;
+  auto vars = parse_env_file(text, error);
+  if (!vars) l.fail(f, a.env_file + ": " + error);
+  for (auto& [k, v] : *vars) a.env.emplace(k, v);
 }
 
 void set_gauges(Loader& l, AppConfig& a, const Field& f) {
@@ -267,6 +317,30 @@ const std::vector<Key<AppConfig>> kAppKeys = {
     {"shutdown_with_message",
      [](Loader& l, AppConfig& a, const Field& f) { a.shutdown_with_message = l.boolean(f); }},
     {"logs", [](Loader& l, AppConfig& a, const Field& f) { l.read_map(f, a.logs, kLogKeys); }},
+    {"autorestart", [](Loader& l, AppConfig& a, const Field& f) { a.autorestart = l.boolean(f); }},
+    {"stop_exit_codes", set_stop_exit_codes},
+    {"namespace",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       a.ns = l.text(f, "a namespace");
+       if (!valid_app_name(a.ns)) l.expected(f, "a namespace of 1 to 64 letters, digits, '-' or '_'");
+     }},
+    {"env_file", [](Loader& l, AppConfig& a, const Field& f) { a.env_file = l.path_value(f).string(); }},
+    {"cron_restart",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       std::string s = l.text(f, "a cron schedule like \"0 3 * * *\"");
+       std::string why;
+       if (!cron::Schedule::parse(s, why)) l.fail(f, "expected a cron schedule like \"0 3 * * *\": " + why);
+       a.cron_restart = s;
+     }},
+    {"cron_tz",
+     [](Loader& l, AppConfig& a, const Field& f) {
+       std::string s = l.text(f, "utc or local");
+       if (s != "utc" && s != "local")
+         l.fail(f, "expected utc or local (rackd's TZ), got " + in_quotes(s) +
+                       "; for another zone start rackd with TZ set and use local");
+       a.cron_zone = s == "utc" ? cron::Zone::Utc : cron::Zone::Local;
+     }},
+    {"watch", set_watch},
 };
 
 // ---------------------------------------------------------------------------
@@ -330,6 +404,17 @@ void Loader::check_app(AppConfig& app, const Field& entry, const Seen& seen) {
              "the rack worker runtime serves it; scrape rackd's admin /metrics for the other protocols");
     if (seen.has("ready") && seen.ok("ready") && app.ready == ReadyMode::Http && !has_port) {
       record(ConfigError(at(seen["ready"]), "ready: {http: ...} needs the app to have a listen address"));
+    }
+  }
+
+  if (seen.has("env_file") && seen.ok("env_file")) attempt([&] { read_env_file(*this, app, seen["env_file"]); });
+  if (app.watch && seen.ok("cwd")) {
+    for (std::string& p : app.watch->paths) {
+      fs::path abs = fs::path(p).is_relative() ? fs::path(app.cwd) / p : fs::path(p);
+      std::error_code ec;
+      if (!fs::exists(abs, ec))
+        record(ConfigError(at(seen["watch"]), "watch: " + in_quotes(normal(abs).string()) + " does not exist"));
+      p = normal(abs).string();
     }
   }
 

@@ -39,6 +39,20 @@ std::optional<std::string_view> closest(std::string_view word,
   return best;
 }
 
+}  // namespace rack::config::detail
+
+namespace rack::config {
+
+std::optional<std::string> did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
+  std::vector<std::string_view> views(candidates.begin(), candidates.end());
+  auto near = detail::closest(word, views);
+  return near ? std::optional<std::string>(std::string(*near)) : std::nullopt;
+}
+
+}  // namespace rack::config
+
+namespace rack::config::detail {
+
 // PM2 key names people will carry over, and where Rack keeps that setting.
 std::optional<std::string_view> pm2_equivalent(std::string_view key) {
   static const std::map<std::string_view, std::string_view> kPm2 = {

@@ -155,6 +155,18 @@ class Loader {
     return f.value.Scalar();
   }
 
+  // One string, or a list of them.
+  std::vector<std::string> strings(const Field& f, std::string_view what) const {
+    std::vector<std::string> out;
+    if (!f.value.IsSequence()) {
+      out.push_back(text(f, what));
+      return out;
+    }
+    std::size_t i = 0;
+    for (const auto& item : f.value) out.push_back(text(Field{"", item, item, f.path + "[" + std::to_string(i++) + "]"}, what));
+    return out;
+  }
+
   uint64_t integer(const Field& f, uint64_t min, std::string_view what,
                    uint64_t max = std::numeric_limits<unsigned>::max()) const {
     std::string s = text(f, what);

@@ -166,6 +166,27 @@ void set_log_file(AppMap& m, const std::string& key, const json& v, const char* 
                   p.filename().string() + " is not kept)");
 }
 
+// watch: true | path | [paths], with ignore_watch and watch_delay beside it.
+void set_watch(AppMap& m, const std::string& key, const json& v) {
+  if (v.is_boolean() && !v.get<bool>()) return;
+  YAML::Node w(YAML::NodeType::Map);
+  if (v.is_boolean()) {
+    w["paths"].push_back(".");
+  } else if (auto paths = words_of(m, key, v.is_string() ? json::array({v}) : v)) {
+    for (const std::string& p : *paths) w["paths"].push_back(resolve(m.opt, p));
+  } else {
+    return;
+  }
+  if (m.in.contains("ignore_watch")) {
+    const json& ig = m.in["ignore_watch"];
+    if (auto globs = words_of(m, "ignore_watch", ig.is_string() ? json::array({ig}) : ig))
+      for (const std::string& g : *globs) w["ignore"].push_back(g);
+  }
+  if (m.in.contains("watch_delay"))
+    if (auto d = duration_of(m, "watch_delay", m.in["watch_delay"])) w["delay"] = *d;
+  m.out["watch"] = w;
+}
+
 const std::map<std::string, Handler>& handlers() {
   static const std::map<std::string, Handler> h = {
       {"name", [](AppMap& m, const std::string& k, const json& v) { if (auto s = text_of(m, k, v)) m.out["name"] = *s; }},
@@ -197,6 +218,21 @@ const std::map<std::string, Handler>& handlers() {
       {"out_file", [](AppMap& m, const std::string& k, const json& v) { set_log_file(m, k, v, "out"); }},
       {"error_file", [](AppMap& m, const std::string& k, const json& v) { set_log_file(m, k, v, "err"); }},
       {"time", [](AppMap& m, const std::string& k, const json& v) { if (auto b = bool_of(m, k, v)) m.out["logs"]["time"] = *b; }},
+      {"restart_delay", [](AppMap& m, const std::string& k, const json& v) { to_restart(m, "delay", k, v, true); }},
+      {"autorestart", [](AppMap& m, const std::string& k, const json& v) { if (auto b = bool_of(m, k, v)) m.out["autorestart"] = *b; }},
+      {"stop_exit_codes", [](AppMap& m, const std::string& k, const json& v) {
+         if (auto w = words_of(m, k, v.is_number() ? json::array({v}) : v)) m.out["stop_exit_codes"] = *w;
+       }},
+      {"namespace", [](AppMap& m, const std::string& k, const json& v) { if (auto s = text_of(m, k, v)) m.out["namespace"] = *s; }},
+      {"cron_restart", [](AppMap& m, const std::string& k, const json& v) {
+         if (auto s = text_of(m, k, v)) {
+           m.out["cron_restart"] = *s;
+           m.out["cron_tz"] = "local";  // PM2 reads the schedule in the machine's time zone
+         }
+       }},
+      {"watch", set_watch},
+      {"ignore_watch", [](AppMap&, const std::string&, const json&) {}},  // with watch
+      {"watch_delay", [](AppMap&, const std::string&, const json&) {}},
       // Rack's own keys, accepted in a PM2 file: where cluster mode listens.
       {"listen", [](AppMap& m, const std::string& k, const json& v) { if (auto s = text_of(m, k, v)) m.out["listen"] = *s; }},
       {"protocol", [](AppMap& m, const std::string& k, const json& v) { if (auto s = text_of(m, k, v)) m.out["protocol"] = *s; }},

@@ -39,15 +39,7 @@ std::string unsupported_hint(const std::string& key) {
       {"max_memory", "PM2 calls it max_memory_restart"},
       {"node_version", "not supported: set interpreter to the node binary you want"},
       {"exec_interpreter", "use interpreter"},
-      {"restart_delay", "Rack has no fixed restart delay yet; restart.backoff_initial sets the first one"},
-      {"autorestart", "Rack always restarts a worker that exits"},
-      {"stop_exit_codes", "Rack always restarts a worker that exits"},
-      {"watch", "Rack does not watch files yet; run rackctl reload after a deploy"},
-      {"ignore_watch", "Rack does not watch files yet"},
-      {"watch_delay", "Rack does not watch files yet"},
-      {"cron_restart", "Rack has no cron restarts yet; run rackctl reload from cron"},
       {"log_date_format", "Rack's log lines start with an ISO-8601 UTC time (logs.time)"},
-      {"namespace", "Rack has no namespaces yet"},
       {"container", "not supported: see docs/deploy.md for containers"},
   };
   auto it = kHints.find(key);

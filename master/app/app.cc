@@ -75,7 +75,23 @@ int ManagedApp::bind(std::string& error) {
 
 void ManagedApp::start() {
   stopped_ = false;
+  arm_triggers();
   reconcile_soon();
+}
+
+// cron_restart and watch reload the app gracefully; never over a reload
+// already running (an operator's, or the previous trigger's).
+void ManagedApp::arm_triggers() {
+  triggers_.reset();
+  if (stopped_ || (cfg_->cron_restart.empty() && !cfg_->watch)) return;
+  std::string logs = cfg_->logs.dir.empty() ? ctx_.logs_dir : cfg_->logs.dir;
+  triggers_ = std::make_unique<AppTriggers>(ctx_.loop, *cfg_, logs, [this](const std::string& why) {
+    if (reload_ || stopped_) {
+      spdlog::info("{}: {}: no reload, {}", name(), why, stopped_ ? "the app is stopped" : "a reload is running");
+      return;
+    }
+    reload(std::nullopt, ReloadObserver{});
+  });
 }
 
 bool ManagedApp::has_processes() const {
@@ -89,11 +105,15 @@ std::size_t ManagedApp::ready_workers() const {
 AppStatus ManagedApp::app_status() const {
   std::vector<WorkerState> slots;
   slots.reserve(cfg_->instances);
+  unsigned done = 0;
   for (unsigned i = 0; i < cfg_->instances; ++i) {
     auto it = slots_.find(static_cast<int>(i));
     Worker* w = it == slots_.end() ? nullptr : it->second->current;
     slots.push_back(w ? w->state() : WorkerState::Starting);
+    done += w && w->not_restarted;
   }
+  // Every worker ended and was meant to stay down (autorestart: false).
+  if (done > 0 && done == cfg_->instances) return AppStatus::Stopped;
   return master::app_status(stopped_ ? Stopped::Yes : Stopped::No, slots);
 }
 
@@ -358,12 +378,22 @@ void ManagedApp::retire(Worker& w) {
 }
 
 void ManagedApp::crashed(SlotState& s, Worker& w, WasServing serving) {
-  ++counters_.restarts_by_reason[std::string(restart_reason(w.exit_info().cause))];
   if (stopped_) {
+    ++counters_.restarts_by_reason[std::string(restart_reason(w.exit_info().cause))];
     s.current = nullptr;
     retire(w);
     return;
   }
+  if (std::string why = not_restarted_because(*cfg_, w.exit_info()); !why.empty()) {
+    // Stays the slot's current record, with no process: reconcile leaves
+    // it alone until a restart or reload, and the slot counts as done.
+    w.enter(WorkerState::Errored);
+    w.last_exit += "; not restarted (" + why + ")";
+    w.not_restarted = true;
+    spdlog::info("{} slot {}: {}", name(), w.slot().index, w.last_exit);
+    return;
+  }
+  ++counters_.restarts_by_reason[std::string(restart_reason(w.exit_info().cause))];
   ExitCause cause = w.exit_info().cause;
   bool failed_start = cause == ExitCause::NeverReady || cause == ExitCause::FailedExec;
   auto decision = s.backoff.on_exit(w.exit_info().uptime, failed_start ? FailedStart::Yes : FailedStart::No);
@@ -380,7 +410,7 @@ void ManagedApp::crashed(SlotState& s, Worker& w, WasServing serving) {
   // restarts now. Its quick exit still counts, so a worker that dies
   // soon after every start still ends errored; one that dies before it
   // is ready (a crash loop at start) keeps its backoff.
-  if (delay > Millis(0) && serving == WasServing::Yes && !attempt_in_flight(&s)) {
+  if (delay > Millis(0) && serving == WasServing::Yes && !cfg_->restart.delay && !attempt_in_flight(&s)) {
     spdlog::info("{} slot {}: no worker ready or starting: restarting now, not in {} ms", name(), w.slot().index,
                  delay.count());
     delay = Millis(0);
@@ -430,6 +460,7 @@ void ManagedApp::schedule_restart(SlotState& s, Worker& w, Millis delay) {
 void ManagedApp::stop(std::function<void()> done) {
   if (done) stop_waiters_.push_back(std::move(done));
   stopped_ = true;
+  triggers_.reset();
   finish_reload(false, "the app was stopped", -1);
   listener_.close();
   for (int fd : queue_.take_all()) ::close(fd);
@@ -482,6 +513,7 @@ void ManagedApp::restart() {
       return;
     }
     stopped_ = false;
+    arm_triggers();
   }
   reconcile_soon();
 }
@@ -498,6 +530,7 @@ void ManagedApp::reload(std::optional<config::AppConfig> next, ReloadObserver ob
     dispatcher_.set_policy(cfg_->dispatch);
     queue_.configure(cfg_->queue_size, cfg_->queue_timeout);
     log_->set_config(cfg_->logs);
+    arm_triggers();
   }
   ++generation_;
   ++counters_.reloads;
@@ -532,7 +565,10 @@ void ManagedApp::finish_reload(bool ok, const std::string& error, int slot) {
         w->kill_now(ExitCause::SignalFromRackd);
       }
     }
-    if (previous_cfg_ && slot >= 0) cfg_ = previous_cfg_;
+    if (previous_cfg_ && slot >= 0 && previous_cfg_ != cfg_) {
+      cfg_ = previous_cfg_;
+      arm_triggers();
+    }
     if (keep) generation_ = keep;
     spdlog::error("{}: reload failed: {}", name(), error);
   } else {
@@ -706,6 +742,7 @@ json ManagedApp::status() const {
   });
   json app = {
       {"name", cfg_->name},
+      {"namespace", cfg_->ns},
       {"protocol", config::to_string(cfg_->protocol)},
       {"listen", listener_.fd() >= 0 ? json(listener_.bound_address()) : (cfg_->listen ? json(cfg_->listen->str()) : json(nullptr))},
       {"instances", cfg_->instances},

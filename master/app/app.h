@@ -23,6 +23,7 @@
 
 #include "app/app_status.h"
 #include "app/reconcile.h"
+#include "app/triggers.h"
 #include "logs/app_log.h"
 #include "lifecycle/backoff.h"
 #include "dispatch/dispatcher.h"
@@ -139,6 +140,7 @@ class ManagedApp final : public WorkerEvents {
 
   // Reconciliation: reconcile_soon() marks the app dirty; manage() runs
   // once per loop turn and applies reconcile() (app/reconcile.h).
+  void arm_triggers();  // cron_restart and watch, for the current config
   void open_reconcile_handles();
   void reconcile_soon();
   void manage();
@@ -196,6 +198,7 @@ class ManagedApp final : public WorkerEvents {
   std::string log_level_;  // set by `rackctl loglevel`, given to new workers
   AppCounters counters_;
   std::vector<Candidate> candidates_;  // reused per dispatch
+  std::unique_ptr<AppTriggers> triggers_;  // while running, when the config asks for one
   std::string shm_path_;               // RACK_SHM for the workers; "" if none
   static constexpr std::size_t kSharedSegmentBytes = 4u << 20;
 };

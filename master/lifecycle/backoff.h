@@ -10,11 +10,15 @@
 // that failed (no ready signal within ready_timeout, exec failed) is a
 // quick exit however long it took: a worker that is never ready must end
 // errored, not restart forever.
+//
+// restart.delay (PM2's restart_delay) replaces both delays with one fixed
+// wait; quick exits still count towards giving up.
 #pragma once
 
 #include <chrono>
 #include <variant>
 
+#include "lifecycle/exit_info.h"
 #include "rack/config.h"
 
 namespace rack::master {
@@ -47,5 +51,10 @@ class RestartBackoff {
   Millis next_delay_;
   unsigned quick_exits_ = 0;
 };
+
+// "" when a worker that ended with `exit` is restarted; else why not:
+// "autorestart: false" (it ended without rackd asking), or "exit code 0 is
+// in stop_exit_codes" (it exited on its own with that code).
+std::string not_restarted_because(const config::AppConfig& app, const ExitInfo& exit);
 
 }  // namespace rack::master

@@ -147,6 +147,7 @@ class Worker {
   unsigned restarts = 0;
   std::string last_exit;  // "exit code 1", "signal SIGKILL (possible OOM)", ...
   std::string fail_reason;  // set when a failed start or a stuck loop is why it dies
+  bool not_restarted = false;  // Errored on purpose: autorestart: false, stop_exit_codes
   std::string shm_path;  // the app's shared segment, given to the worker as RACK_SHM
 
  private:

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "rack/cron.h"
+
 namespace rack::config {
 
 using Duration = std::chrono::milliseconds;
@@ -67,6 +69,9 @@ struct RestartPolicy {
   Duration backoff_max{15000};
   double backoff_factor = 1.5;
   Duration reset_after{30000};  // uptime after which the backoff starts over
+  // PM2's restart_delay: every restart waits this long, healthy or not
+  // (quick exits still count towards max_restarts). Unset: the backoff.
+  std::optional<Duration> delay;
 };
 
 struct LogConfig {
@@ -112,6 +117,28 @@ struct AppConfig {
   // What a drain or stop sends first; kill_timeout later SIGKILL follows.
   // 0 = the protocol's default (stop_signal_of()).
   int stop_signal = 0;
+  // PM2's autorestart: false: a worker that exits on its own is not
+  // restarted, and its slot stays down until restart or reload.
+  bool autorestart = true;
+  // PM2's stop_exit_codes: a worker that exits with one of these is not
+  // restarted either. Exits by signal always restart.
+  std::vector<int> stop_exit_codes;
+  // PM2's namespace: a group of apps `stop|restart|reload|delete` can name.
+  std::string ns = "default";
+  // env_file (KEY=VALUE lines, read at load time); env wins over it.
+  std::string env_file;
+  // cron_restart: a graceful reload at these times ("" = none), in UTC or,
+  // with cron_tz: local, rackd's local time (its TZ).
+  std::string cron_restart;
+  cron::Zone cron_zone = cron::Zone::Utc;
+  // watch: a change under these paths (files or directories, recursively)
+  // reloads the app once `delay` has passed with no further change.
+  struct Watch {
+    std::vector<std::string> paths;   // absolute
+    std::vector<std::string> ignore;  // globs, matched against each path component and the relative path
+    Duration delay{1000};
+  };
+  std::optional<Watch> watch;
   LogConfig logs;
 
   Location at;         // the app's entry in `apps`
@@ -147,6 +174,16 @@ std::vector<std::string> script_interpreter(const std::string& script_path);
 int stop_signal_of(const AppConfig& app);
 // "SIGINT", "INT", "sigint" -> SIGINT; nullopt for anything else.
 std::optional<int> parse_signal(std::string_view text);
+
+// The variables of an env_file: KEY=VALUE lines, `export ` allowed in
+// front, # comments and blank lines skipped; 'single' quotes are literal,
+// "double" quotes take \n \t \" \\ escapes; nothing is expanded.
+// nullopt with `error` ("line 3: ...") for a line that is none of these.
+std::optional<std::map<std::string, std::string>> parse_env_file(std::string_view text, std::string& error);
+
+// The candidate at most 2 edits from `word` (did-you-mean for app names,
+// commands and keys), if one is.
+std::optional<std::string> did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 
 // Parses and validates. `path` is used for messages and to resolve relative
 // paths (cwd, run[0] containing '/'). Throws ConfigError.
