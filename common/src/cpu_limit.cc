@@ -77,7 +77,7 @@ std::optional<double> cgroup_quota(const ReadFile& read, const std::string& root
     std::string list = "," + controllers + ",";
     if (list.find(",cpu,") == std::string::npos) continue;
     // v1: the cpu controller is mounted as cpu,cpuacct (Debian) or cpu.
-    for (const std::string mount : {controllers, std::string("cpu"), std::string("cpu,cpuacct")}) {
+    for (const std::string& mount : {controllers, std::string("cpu"), std::string("cpu,cpuacct")}) {
       bool found = false;
       for (const auto& dir : up_from(path)) {
         auto quota = read(root + "/" + mount + dir + "/cpu.cfs_quota_us");

@@ -88,11 +88,15 @@ class JsonFormatter final : public spdlog::formatter {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(m.time.time_since_epoch()).count() % 1000;
     std::tm tm;
     gmtime_r(&t, &tm);
-    char ts[40];
-    std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    // strftime for the date (its width is fixed by the format), then the
+    // milliseconds by hand: snprintf of seven ints may truncate (-Wformat-truncation).
+    char ts[32];
+    std::size_t n = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
     std::string line = "{\"time\":\"";
-    line += ts;
+    line.append(ts, n);
+    const char frac[] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                         static_cast<char>('0' + ms % 10), 'Z'};
+    line.append(frac, sizeof frac);
     line += "\",\"level\":\"";
     line += level_name(m.level);
     line += "\",\"logger\":\"";
