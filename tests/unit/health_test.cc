@@ -4,6 +4,7 @@
 
 #include <uv.h>
 
+#include <memory>
 #include <optional>
 #include <stdexcept>
 
@@ -163,4 +164,24 @@ TEST_CASE("health checks: a check that registers another during a round does not
   uv_run(&l.loop, UV_RUN_DEFAULT);
   REQUIRE(rounds.size() == 2);
   CHECK(rounds[1].size() == 10);  // the added ones join the next round
+}
+
+TEST_CASE("timers: close_handles frees a pending after() without running it, and the loop closes") {
+  // A worker that exits while a health round's 5 s guard is pending: its
+  // App closes every handle, and the timer's memory must go with it.
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  auto alive = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = alive;
+  bool ran = false;
+  rack::after(&loop, 60000, [alive, &ran] { ran = true; });
+  alive.reset();
+  CHECK(!watch.expired());  // held by the pending timer
+  uv_timer_t other;  // a handle of the app's own, closed too
+  uv_timer_init(&loop, &other);
+  uv_timer_start(&other, [](uv_timer_t*) {}, 60000, 0);
+  rack::close_handles(&loop);
+  CHECK(watch.expired());
+  CHECK(!ran);
+  CHECK(uv_loop_close(&loop) == 0);
 }

@@ -25,6 +25,7 @@
 #include "health.h"
 #include "metrics.h"
 #include "rack/http_listener.h"
+#include "rack/timer.h"
 #include "rack/logging.h"
 #include "request_log.h"
 
@@ -174,13 +175,7 @@ App::App(int argc, char** argv) : impl_(std::make_unique<Impl>()) {
 App::~App() {
   impl_->teardown();
   // Close what the app left open (its timers, say) so the loop can close.
-  uv_walk(
-      &impl_->loop,
-      [](uv_handle_t* h, void*) {
-        if (!uv_is_closing(h)) uv_close(h, nullptr);
-      },
-      nullptr);
-  uv_run(&impl_->loop, UV_RUN_DEFAULT);
+  rack::close_handles(&impl_->loop);
   uv_loop_close(&impl_->loop);
 }
 

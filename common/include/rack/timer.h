@@ -14,4 +14,9 @@ namespace rack {
 // Runs `fn` once, `ms` from now, on `loop`'s thread. The timer frees itself.
 void after(uv_loop_t* loop, uint64_t ms, std::function<void()> fn);
 
+// At the end of a loop's life: closes every handle still open on `loop`
+// (what an app left running) and runs the loop until they are closed.
+// Timers from after() that have not fired are freed without running.
+void close_handles(uv_loop_t* loop);
+
 }  // namespace rack
