@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 
 extern char** environ;
 
@@ -23,9 +25,26 @@ RunResult run(const std::vector<std::string>& argv, const std::vector<std::strin
               std::chrono::milliseconds timeout) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return {};
+  // `env` wins over the inherited environment (execve would pass both, and
+  // getenv finds the first).
+  std::vector<std::string> extra = env;
+  // Under scripts/sanitize, what runs for a RACK_HOME (rackctl, rackd, its
+  // workers) writes sanitizer reports into it, where ~Rack fails the test
+  // that caused them.
+  for (const auto& e : env) {
+    if (e.rfind("RACK_HOME=", 0) != 0) continue;
+    for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS"})
+      if (const char* v = std::getenv(name))
+        extra.push_back(std::string(name) + "=" + v + ":log_path=" + e.substr(10) + "/sanitizer");
+  }
+  std::map<std::string, std::string> vars;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    vars[kv.substr(0, kv.find('='))] = kv;
+  }
+  for (auto& kv : extra) vars[kv.substr(0, kv.find('='))] = kv;
   std::vector<std::string> envs;
-  for (char** e = environ; *e; ++e) envs.emplace_back(*e);
-  for (auto& e : env) envs.push_back(e);
+  for (auto& [name, kv] : vars) envs.push_back(kv);
   std::vector<char*> envp, args;
   for (auto& e : envs) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -115,6 +134,14 @@ Rack::~Rack() {
   std::ifstream log(home_ + "/rackd.log");
   for (std::string line; std::getline(log, line);)
     CHECK_MESSAGE(line.find("refused transition") == std::string::npos, line);
+  // A sanitizer report from rackd, rackctl or a worker (see run()).
+  std::error_code dir_ec;
+  for (const auto& e : std::filesystem::directory_iterator(home_, dir_ec)) {
+    if (e.path().filename().string().rfind("sanitizer.", 0) != 0) continue;
+    std::ifstream f(e.path());
+    std::string report((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    FAIL_CHECK("sanitizer report " << e.path().filename().string() << ":\n" << report.substr(0, 8000));
+  }
   std::error_code ec;
   std::filesystem::remove_all(home_, ec);
   // A rackd this test killed with SIGKILL could not remove its shared
