@@ -52,7 +52,9 @@ void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
 }  // namespace
 
 void LogPipe::open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStream stream, int slot) {
-  auto* ps = new PipeState{};
+  // (): value-initialized. {} is copy-list-initialization, which clang
+  // refuses for the member whose default constructor is explicit.
+  auto* ps = new PipeState();
   ps->log = std::move(log);
   ps->stream = stream;
   ps->slot = slot;
