@@ -20,7 +20,9 @@
 
 #include "client.h"
 #include "monit.h"
+#include "pm2_commands.h"
 #include "pm2_file.h"
+#include "pm2_select.h"
 #include "rack/config.h"
 #include "rack/logging.h"
 #include "saved_apps.h"
@@ -59,7 +61,7 @@ int print_status(bool as_json) {
   Answer a = call("GET", "/v1/status");
   if (a.exit != kOk) return a.exit;
   if (as_json) std::cout << a.body.dump() << "\n";
-  else std::cout << render_status(a.body);
+  else std::cout << render_status(a.body, table_style());
   return kOk;
 }
 
@@ -111,7 +113,7 @@ int cmd_start(const std::string& file_arg, const std::string& only, bool no_wait
   return print_status(false);
 }
 
-int cmd_app_op(const std::string& op, const std::string& target, const std::string& env_name = "") {
+int cmd_app_op(const std::string& op, const std::string& target, const std::string& env_name = "", bool show = true) {
   if (op == "reload") {
     if (is_pm2_file(target)) {
       std::string error;
@@ -132,7 +134,25 @@ int cmd_app_op(const std::string& op, const std::string& target, const std::stri
   Answer a = op == "delete" ? call("DELETE", "/v1/apps/" + target) : call("POST", "/v1/apps/" + target + "/" + op);
   if (a.exit != kOk) return a.exit;
   std::cout << op << " " << target << ": done\n";
-  return print_status(false);
+  return show ? print_status(false) : kOk;
+}
+
+// PM2's selection: several names, a namespace, all, /regex/ (pm2_select.h).
+int cmd_selected(const std::string& op, const std::vector<std::string>& targets, const std::string& env_name) {
+  const std::string& first = targets[0];
+  if (targets.size() == 1 && (first == "all" || (op == "reload" && (is_pm2_file(first) || looks_like_file(first)))))
+    return cmd_app_op(op, first, env_name);
+  Answer a = call("GET", "/v1/status");
+  if (a.exit != kOk) return a.exit;
+  Selection sel = select_apps(targets, a.body["apps"]);
+  if (!sel.error.empty()) {
+    std::fprintf(stderr, "rackctl: %s %s\n", op.c_str(), sel.error.c_str());
+    return kFailed;
+  }
+  int worst = kOk;
+  for (const std::string& name : sel.apps) worst = std::max(worst, cmd_app_op(op, name, env_name, false));
+  print_status(false);
+  return worst;
 }
 
 void print_log_line(const json& j, bool as_json) {
@@ -262,7 +282,7 @@ int cmd_describe(const std::string& name) {
       std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
     }
     json only = {{"apps", json::array({app})}};
-    std::cout << "\n" << render_status(only);
+    std::cout << "\n" << render_status(only, table_style());
     return kOk;
   }
   std::fprintf(stderr, "rackctl: no app named \"%s\"\n", name.c_str());
@@ -339,6 +359,7 @@ int main(int argc, char** argv) {
   });
 
   std::string target;
+  std::vector<std::string> targets;
   for (auto op : {"stop", "restart", "reload", "delete"}) {
     const char* help = std::string(op) == "reload" ? "Replace workers one by one without dropping a request "
                                                      "(an app, all, or an ecosystem file to apply)"
@@ -346,11 +367,11 @@ int main(int argc, char** argv) {
                        : std::string(op) == "stop"    ? "Drain and stop an app's workers"
                                                       : "Stop an app and forget it";
     auto* sc = cli.add_subcommand(op, help);
-    sc->add_option("app", target, "app name or all")->required();
+    sc->add_option("app", targets, "app names, a namespace, all or /regex/")->required();
     if (std::string(op) == "delete") sc->alias("del");
     if (std::string(op) == "reload") sc->add_option("--env", pm2_env, "a PM2 ecosystem file: merge env_<name> over env");
     std::string name = op;
-    sc->callback([&, name] { rc = cmd_app_op(name, target, pm2_env); });
+    sc->callback([&, name] { rc = cmd_selected(name, targets, pm2_env); });
   }
 
   std::string convert_out;
@@ -430,6 +451,11 @@ int main(int argc, char** argv) {
   cli.add_subcommand("save", "Remember the running apps for resurrect")->callback([&] { rc = cmd_save(); });
   cli.add_subcommand("resurrect", "Start the apps remembered by save")->callback([&] { rc = cmd_resurrect(); });
 
+  add_pm2_commands(cli, rc);
+  if (auto unknown = unknown_command(cli, argc, argv)) {
+    std::fprintf(stderr, "rackctl: %s\n", unknown->c_str());
+    return kUsage;
+  }
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

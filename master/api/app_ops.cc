@@ -110,6 +110,10 @@ void app_operation(Supervisor& sup, const std::string& target, const std::string
     return scale_app(*apps[0], body, std::move(res));
   }
   if (op == "loglevel") return set_log_level(apps, body, std::move(res));
+  if (op == "reset") {
+    for (ManagedApp* a : apps) a->reset_restarts();
+    return res.send(ok());
+  }
   res.send(error(404, "unknown operation \"" + op + "\""));
 }
 

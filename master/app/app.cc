@@ -518,6 +518,15 @@ void ManagedApp::restart() {
   reconcile_soon();
 }
 
+void ManagedApp::reset_restarts() {
+  for (auto& [i, s] : slots_) {
+    s->restarts = 0;
+    s->backoff.reset();
+    for (Worker* w : {s->current, s->replacement})
+      if (w) w->restarts = 0;
+  }
+}
+
 void ManagedApp::reload(std::optional<config::AppConfig> next, ReloadObserver observer) {
   if (reload_) finish_reload(false, "superseded by a newer reload", -1);
   if (stopped_) {

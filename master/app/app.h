@@ -83,6 +83,9 @@ class ManagedApp final : public WorkerEvents {
   void reload(std::optional<config::AppConfig> next, ReloadObserver observer);
   void scale(unsigned instances);
   void set_log_level(const std::string& level);
+  // `rackctl reset`: every slot's restart count and backoff start over.
+  // The rack_* restart counters do not: Prometheus counters never go back.
+  void reset_restarts();
 
   // The reaper found `pid` exited. Returns false if it is not one of ours.
   bool reap(pid_t pid, int wait_status);
