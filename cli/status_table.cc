@@ -1,7 +1,11 @@
 #include "status_table.h"
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 namespace rack::cli {
@@ -26,7 +30,66 @@ std::string human_duration(double s) {
   return buf;
 }
 
-std::string render_status(const json& status) {
+TableStyle table_style() {
+  TableStyle s;
+  if (!::isatty(STDOUT_FILENO)) return s;
+  const char* no_color = std::getenv("NO_COLOR");
+  s.color = no_color == nullptr || *no_color == '\0';
+  winsize ws{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) s.columns = ws.ws_col;
+  else if (const char* c = std::getenv("COLUMNS")) s.columns = std::strtoul(c, nullptr, 10);
+  return s;
+}
+
+namespace {
+
+// Code points, not bytes (the ↺ header, "…").
+std::size_t width(const std::string& s) {
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+std::string cut(const std::string& s, std::size_t max) {
+  if (width(s) <= max) return s;
+  std::string out;
+  std::size_t n = 0;
+  for (char c : s) {
+    if ((c & 0xC0) != 0x80 && ++n > max - 1) break;
+    out += c;
+  }
+  return out + "…";
+}
+
+// Green for serving, yellow for on the way, red for trouble, dim for stopped.
+const char* color_of(const std::string& word) {
+  if (word == "online" || word == "ready") return "\033[32m";
+  if (word == "degraded" || word == "starting" || word == "draining" || word == "stopping") return "\033[33m";
+  if (word == "down" || word == "errored" || word == "backoff") return "\033[31m";
+  if (word == "stopped" || word == "exited") return "\033[2m";
+  return nullptr;
+}
+
+// Cuts the widest of the app (0) and listen (last) columns until a row fits.
+void fit(std::vector<std::vector<std::string>>& rows, std::vector<size_t>& w, std::size_t columns) {
+  constexpr std::size_t kMin = 8;
+  auto total = [&] {
+    std::size_t t = 0;
+    for (size_t x : w) t += x + 2;
+    return t - 2;
+  };
+  const size_t last = w.size() - 1;
+  while (columns > 0 && total() > columns && (w[0] > kMin || w[last] > kMin)) {
+    size_t i = w[0] >= w[last] ? 0 : last;
+    --w[i];
+  }
+  for (auto& r : rows) {
+    r[0] = cut(r[0], w[0]);
+    r[last] = cut(r[last], w[last]);
+  }
+}
+
+}  // namespace
+
+std::string render_status(const json& status, const TableStyle& style) {
   std::vector<std::vector<std::string>> rows = {
       {"app", "status", "slot", "pid", "state", "↺", "gen", "uptime", "cpu", "mem", "listen"}};
   std::vector<std::string> notes;
@@ -63,17 +126,16 @@ std::string render_status(const json& status) {
         notes.push_back(name + " slot " + std::to_string(w.value("slot", 0)) + ": " + w["last_exit"].get<std::string>());
     }
   }
-  // Column widths count UTF-8 code points, not bytes (the ↺ header).
-  auto width = [](const std::string& s) {
-    return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) { return (c & 0xC0) != 0x80; }));
-  };
   std::vector<size_t> w(rows[0].size(), 0);
   for (auto& r : rows)
     for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], width(r[i]));
+  fit(rows, w, style.columns);
   std::string out;
-  for (auto& r : rows) {
+  for (size_t row = 0; row < rows.size(); ++row) {
+    auto& r = rows[row];
     for (size_t i = 0; i < r.size(); ++i) {
-      out += r[i];
+      const char* c = style.color && row > 0 && (i == 1 || i == 4) ? color_of(r[i]) : nullptr;
+      out += c ? c + r[i] + "\033[0m" : r[i];
       if (i + 1 < r.size()) out += std::string(w[i] - width(r[i]) + 2, ' ');
     }
     out += '\n';
