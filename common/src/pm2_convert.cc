@@ -314,6 +314,7 @@ YAML::Node convert_app(const json& in, const std::string& where, const Options& 
                        std::vector<std::string>& errors) {
   AppMap m{in, YAML::Node(YAML::NodeType::Map), where, opt, warnings, errors};
   if (in.contains("name")) handlers().at("name")(m, "name", in["name"]);
+  m.out["run"] = YAML::Node(YAML::NodeType::Sequence);  // set in finish(); first after the name, as people write it
   if (in.contains("env")) merge_env(m, "env", in["env"]);
   if (!opt.env_name.empty()) {
     std::string key = "env_" + opt.env_name;

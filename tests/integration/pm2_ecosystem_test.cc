@@ -151,3 +151,43 @@ TEST_CASE("pm2: .json and PM2's YAML shape start too, and rackctl convert prints
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("nothere.config.js: no such file") != std::string::npos);
 }
+
+namespace {
+
+// The code block after `<!-- tested: NAME -->` in docs/pm2-migration.md.
+std::string doc_block(const std::string& name) {
+  std::string doc = read_text(std::string(RACK_SOURCE_DIR) + "/docs/pm2-migration.md");
+  auto at = doc.find("<!-- tested: " + name + " -->");
+  REQUIRE_MESSAGE(at != std::string::npos, "docs/pm2-migration.md has no block " << name);
+  auto open = doc.find("```", at);
+  auto start = doc.find('\n', open) + 1;
+  auto end = doc.find("```", start);
+  return doc.substr(start, end - start);
+}
+
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("pm2: the examples of docs/pm2-migration.md run as written") {
+  Rack rack;
+  start_rackd(rack);
+  std::string dir = rack.home() + "/docproj";
+  fs::create_directories(dir + "/src");
+  std::string port = std::to_string(free_port());
+  std::ofstream(dir + "/src/server.js") << doc_block("src/server.js");
+  std::ofstream(dir + "/ecosystem.config.js") << replace_all(doc_block("ecosystem.config.js"), "3000", port);
+  auto r = ctl_in(rack, dir, "start ecosystem.config.js --env production");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK_MESSAGE(r.err.find("warning") == std::string::npos, r.err);  // every key of the example maps
+  REQUIRE(rack.wait_ready("api", 2, 20s));
+  CHECK(rack.app("api")["protocol"] == "node");
+  CHECK(http_get({"127.0.0.1", std::stoi(port)}, "/").body == "hello from production\n");
+
+  r = ctl_in(rack, dir, "convert ecosystem.config.js --env production");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  CHECK(r.out == replace_all(doc_block("convert --env production"), "3000", port));
+}
