@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "cli_docs.h"
 #include "client.h"
 #include "monit.h"
 #include "pm2_commands.h"
@@ -452,6 +453,7 @@ int main(int argc, char** argv) {
   cli.add_subcommand("resurrect", "Start the apps remembered by save")->callback([&] { rc = cmd_resurrect(); });
 
   add_pm2_commands(cli, rc);
+  add_doc_commands(cli, rc);  // last: it describes every command above
   if (auto unknown = unknown_command(cli, argc, argv)) {
     std::fprintf(stderr, "rackctl: %s\n", unknown->c_str());
     return kUsage;

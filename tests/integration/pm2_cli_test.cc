@@ -95,3 +95,38 @@ TEST_CASE("pm2 cli: env, signal, reset and jlist") {
   CHECK(j["apps"].size() == 3);
   CHECK(j["apps"][0].contains("namespace"));
 }
+
+TEST_CASE("pm2 cli: bash and zsh completion and the man page come from the command definitions") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("web-api", 1))})
+              .exit_code == 0);
+  std::string script = rack.home() + "/rackctl.bash";
+  auto r = run({"/bin/sh", "-c", bin("rackctl") + " completion bash > " + script});
+  REQUIRE(r.exit_code == 0);
+  // Complete as bash would: a command prefix, an option, an app name from rackd.
+  auto complete = [&](const std::string& words, int cword) {
+    return run({"/bin/bash", "-c", "export PATH=" + std::filesystem::path(bin("rackctl")).parent_path().string() +
+                                       ":$PATH RACK_HOME=" + rack.home() + "; source " + script + "; COMP_WORDS=(" + words +
+                                       "); COMP_CWORD=" + std::to_string(cword) + "; _rackctl; echo \"${COMPREPLY[*]}\""})
+        .out;
+  };
+  CHECK(complete("rackctl conv", 1) == "convert\n");
+  CHECK(complete("rackctl start --no", 2) == "--no-wait\n");
+  CHECK(complete("rackctl reload web", 2) == "web-api\n");
+  r = run({bin("rackctl"), "completion", "zsh"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.starts_with("#compdef rackctl"));
+  CHECK(r.out.find("'convert:Print the ecosystem.yaml equivalent") != std::string::npos);
+  CHECK(run({bin("rackctl"), "completion", "fish"}).exit_code == 2);
+
+  r = run({bin("rackctl"), "man"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.starts_with(".TH RACKCTL 1"));
+  for (const char* cmd : {"start", "convert", "jlist", "signal|sendSignal", "reset", "env", "monit"})
+    CHECK_MESSAGE(r.out.find(".B " + std::string(cmd)) != std::string::npos, cmd);
+  CHECK(r.out.find("\\-\\-env") != std::string::npos);
+  // groff reads it without a warning.
+  auto g = run({"/bin/sh", "-c", bin("rackctl") + " man | groff -man -Tutf8 -ww -z"});
+  CHECK(g.exit_code == 0);
+  CHECK_MESSAGE(g.err.empty(), g.err);
+}
