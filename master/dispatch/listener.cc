@@ -1,6 +1,6 @@
 #include "dispatch/listener.h"
 
-#include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -22,47 +22,47 @@ Listener::Listener(uv_loop_t* loop, OnAccept on_accept) : loop_(loop), on_accept
 
 Listener::~Listener() { close(); }
 
-int Listener::bind(const config::ListenAddr& addr, std::string& error) {
-  sockaddr_storage ss{};
-  socklen_t len;
-  int family;
-  if (addr.host.find(':') != std::string::npos) {
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    s6->sin6_family = family = AF_INET6;
-    s6->sin6_port = htons(addr.port);
-    if (inet_pton(AF_INET6, addr.host.c_str(), &s6->sin6_addr) != 1) {
-      error = "not an IPv6 address: " + addr.host;
-      return -EINVAL;
-    }
-    len = sizeof *s6;
-  } else {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-    s4->sin_family = family = AF_INET;
-    s4->sin_port = htons(addr.port);
-    if (inet_pton(AF_INET, addr.host.c_str(), &s4->sin_addr) != 1) {
-      error = "not an IPv4 address: " + addr.host;
-      return -EINVAL;
-    }
-    len = sizeof *s4;
-  }
-  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+namespace {
+
+// socket(), bind(), listen(): the listening fd, or a negative errno with
+// `error` naming `what`. A unix socket is created 0600 from the start: a
+// chmod after bind would leave a window in which another user could connect.
+int open_listening(const sockaddr* sa, socklen_t len, int backlog, const std::string& what, std::string& error) {
+  int fd = ::socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     error = std::string("socket() failed: ") + std::strerror(errno);
     return -errno;
   }
+  bool local = sa->sa_family == AF_UNIX;
   int one = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 4096) != 0) {
+  if (!local) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  mode_t old = local ? ::umask(0177) : 0;
+  int rc = ::bind(fd, sa, len);
+  if (local) ::umask(old);
+  if (rc != 0 || ::listen(fd, backlog) != 0) {
     int e = errno;
-    error = "cannot listen on " + addr.str() + ": " + std::strerror(e);
+    error = "cannot listen on " + what + ": " + std::strerror(e);
     ::close(fd);
     return -e;
   }
-  fd_ = fd;
-  poll_ = new_handle<uv_poll_t>(this);
-  uv_poll_init(loop_, poll_, fd_);
-  resume();
-  return 0;
+  return fd;
+}
+
+}  // namespace
+
+int Listener::bind(const config::ListenAddr& addr, std::string& error) {
+  // Numeric only (config validation normalised the host): never a DNS lookup.
+  addrinfo hints{};
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(addr.host.c_str(), std::to_string(addr.port).c_str(), &hints, &res) != 0 || !res) {
+    error = "not an IPv4 or IPv6 address: " + addr.host;
+    return -EINVAL;
+  }
+  int fd = open_listening(res->ai_addr, res->ai_addrlen, 4096, addr.str(), error);
+  ::freeaddrinfo(res);
+  return adopt(fd);
 }
 
 int Listener::bind_unix(const std::string& path, std::string& error) {
@@ -73,23 +73,12 @@ int Listener::bind_unix(const std::string& path, std::string& error) {
     return -ENAMETOOLONG;
   }
   std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    error = std::string("socket() failed: ") + std::strerror(errno);
-    return -errno;
-  }
   ::unlink(path.c_str());
-  // Create it 0600 from the start: a chmod after bind would leave a window
-  // in which another user could connect.
-  mode_t old = ::umask(0177);
-  int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
-  ::umask(old);
-  if (rc != 0 || ::listen(fd, 128) != 0) {
-    int e = errno;
-    error = "cannot listen on " + path + ": " + std::strerror(e);
-    ::close(fd);
-    return -e;
-  }
+  return adopt(open_listening(reinterpret_cast<sockaddr*>(&sun), sizeof sun, 128, path, error));
+}
+
+int Listener::adopt(int fd) {
+  if (fd < 0) return fd;
   fd_ = fd;
   poll_ = new_handle<uv_poll_t>(this);
   uv_poll_init(loop_, poll_, fd_);

@@ -36,6 +36,7 @@ class Listener {
   static long peer_uid(int fd);
 
  private:
+  int adopt(int fd);  // starts polling a listening fd; passes a negative errno on
   void on_readable();
   void update();  // polls while neither paused nor backing off
   bool polling() const { return poll_ && uv_is_active(reinterpret_cast<const uv_handle_t*>(poll_)); }

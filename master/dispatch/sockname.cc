@@ -1,8 +1,9 @@
 #include "dispatch/sockname.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <netdb.h>
 #include <sys/socket.h>
+
+#include <cstdlib>
 
 namespace rack::master {
 
@@ -10,15 +11,12 @@ std::optional<SockName> sockname(int fd) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (fd < 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return std::nullopt;
-  char host[INET6_ADDRSTRLEN] = "";
-  if (ss.ss_family == AF_INET6) {
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
-    return SockName{host, ntohs(s6->sin6_port), true};
-  }
-  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
-  inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
-  return SockName{host, ntohs(s4->sin_port), false};
+  char host[NI_MAXHOST] = "";
+  char port[NI_MAXSERV] = "0";
+  if (::getnameinfo(reinterpret_cast<sockaddr*>(&ss), len, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return SockName{};
+  return SockName{host, static_cast<uint16_t>(std::atoi(port)), ss.ss_family == AF_INET6};
 }
 
 std::string format_address(const std::optional<SockName>& n) {

@@ -18,7 +18,7 @@ struct SockName {
 };
 
 // std::nullopt for fd < 0 or a socket getsockname() cannot name (AF_UNIX
-// names come out as an empty IPv4 host: they are never shown).
+// names come out with an empty host: they are never shown).
 std::optional<SockName> sockname(int fd);
 
 // "127.0.0.1:8080", "[::1]:8080"; "" for nullopt.
