@@ -6,32 +6,24 @@ namespace rack::master {
 
 std::optional<WorkerId> Dispatcher::pick(std::span<const Candidate> ready) {
   if (ready.empty()) return std::nullopt;
-  const Candidate* best = nullptr;
-  if (policy_ == config::Dispatch::LeastConnections) {
-    // Ties go round-robin so an idle pool still spreads connections.
-    for (const auto& c : ready) {
-      if (!best || c.load < best->load) best = &c;
-    }
-    uint64_t min_load = best->load;
-    const Candidate* next = nullptr;
-    const Candidate* first = nullptr;
-    for (const auto& c : ready) {
-      if (c.load != min_load) continue;
-      if (!first || c.id < first->id) first = &c;
-      if (last_ && c.id > *last_ && (!next || c.id < next->id)) next = &c;
-    }
-    best = next ? next : first;
-  } else {
-    const Candidate* next = nullptr;
-    const Candidate* first = nullptr;
-    for (const auto& c : ready) {
-      if (!first || c.id < first->id) first = &c;
-      if (last_ && c.id > *last_ && (!next || c.id < next->id)) next = &c;
-    }
-    best = next ? next : first;
+  // Least-connections narrows the field to the least loaded; among those,
+  // as among all for round-robin, the turn goes round so an idle pool
+  // still spreads connections.
+  bool by_load = policy_ == config::Dispatch::LeastConnections;
+  uint64_t least = 0;
+  if (by_load)
+    least = std::min_element(ready.begin(), ready.end(), [](const Candidate& a, const Candidate& b) {
+              return a.load < b.load;
+            })->load;
+  const Candidate* next = nullptr;   // the lowest id after the last pick
+  const Candidate* first = nullptr;  // the lowest id: the cycle wraps to it
+  for (const auto& c : ready) {
+    if (by_load && c.load != least) continue;
+    if (!first || c.id < first->id) first = &c;
+    if (last_ && c.id > *last_ && (!next || c.id < next->id)) next = &c;
   }
-  last_ = best->id;
-  return best->id;
+  last_ = (next ? next : first)->id;
+  return last_;
 }
 
 std::optional<int> ConnQueue::pop() {
@@ -52,14 +44,6 @@ std::vector<int> ConnQueue::expire(Clock::time_point now) {
   });
   items_.erase(it, items_.end());
   return out;
-}
-
-std::optional<Clock::time_point> ConnQueue::next_deadline() const {
-  std::optional<Clock::time_point> d;
-  for (const auto& i : items_) {
-    if (!d || i.deadline < *d) d = i.deadline;
-  }
-  return d;
 }
 
 std::vector<int> ConnQueue::take_all() {

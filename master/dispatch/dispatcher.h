@@ -60,7 +60,6 @@ class ConnQueue {
   std::optional<int> pop();
   // Removes and returns the fds whose deadline has passed.
   std::vector<int> expire(Clock::time_point now);
-  std::optional<Clock::time_point> next_deadline() const;
   std::vector<int> take_all();
 
  private:

@@ -82,7 +82,6 @@
 
 namespace rack::channel {
 
-inline constexpr int kWorkerFd = 3;
 inline constexpr std::size_t kMaxMessage = 64 * 1024;
 
 enum class Type : uint16_t {
