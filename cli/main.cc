@@ -26,6 +26,7 @@
 #include "pm2_select.h"
 #include "rack/config.h"
 #include "rack/logging.h"
+#include "rack/version.h"
 #include "saved_apps.h"
 #include "start_script.h"
 #include "start_wait.h"
@@ -296,6 +297,7 @@ int main(int argc, char** argv) {
   CLI::App cli{"rackctl: drive the Rack process supervisor (rackd)"};
   cli.require_subcommand(1);
   cli.set_help_all_flag("--help-all");
+  cli.set_version_flag("--version", std::string("rackctl ") + rack::kVersionLine, "Print the version and exit");
   int rc = kOk;
 
   std::string file = "ecosystem.yaml", only;
@@ -463,6 +465,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return cli.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return cli.exit(e);
   } catch (const CLI::ParseError& e) {
     cli.exit(e);

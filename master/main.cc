@@ -22,6 +22,7 @@
 
 #include "rack/config.h"
 #include "rack/logging.h"
+#include "rack/version.h"
 #include "node/preload.h"
 #include "lifecycle/guardian.h"
 #include "lifecycle/spawn.h"
@@ -37,7 +38,7 @@ struct Args {
 };
 
 [[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr, "rackd: %s\nusage: rackd [--no-daemon [--no-stdout-logs]] [--home DIR] [ecosystem.yaml]\n", msg);
+  std::fprintf(stderr, "rackd: %s\nusage: rackd [--no-daemon [--no-stdout-logs]] [--home DIR] [ecosystem.yaml]\n       rackd --version\n", msg);
   std::exit(2);
 }
 
@@ -49,6 +50,10 @@ Args parse_args(int argc, char** argv) {
     else if (s == "--home" && i + 1 < argc) a.home = argv[++i];
     else if (s == "--no-stdout-logs") a.stdout_logs = false;
     else if (s == "--help" || s == "-h") usage("the Rack master daemon");
+    else if (s == "--version") {
+      std::printf("rackd %s\n", rack::kVersionLine);
+      std::exit(0);
+    }
     else if (!s.empty() && s[0] == '-') usage(("unknown option " + s).c_str());
     else if (a.ecosystem.empty()) a.ecosystem = s;
     else usage("more than one ecosystem file given");
@@ -211,7 +216,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  spdlog::info("rackd {} serving {} (pid {})", "0.1.0", args.home, ::getpid());
+  spdlog::info("rackd {} serving {} (pid {})", rack::kVersionLine, args.home, ::getpid());
   report(ready_fd, 0);
   sup.notify_ready_when_settled();
   int code = sup.run();

@@ -13,6 +13,7 @@
 #include "logs/log_dir.h"
 #include "lifecycle/guardian.h"
 #include "rack/timer.h"
+#include "rack/version.h"
 #include "logs/stdout_sink.h"
 #include "metrics/endpoint.h"
 #include "service_status.h"
@@ -368,7 +369,7 @@ json Supervisor::status() {
   json apps = json::array();
   for (auto& [name, app] : apps_) apps.push_back(app->status());
   json j = {{"apps", std::move(apps)}};
-  j["rackd"] = {{"pid", ::getpid()}, {"admin", admin_address()}, {"home", opt_.home},
+  j["rackd"] = {{"pid", ::getpid()}, {"version", kVersion}, {"admin", admin_address()}, {"home", opt_.home},
                 {"containment", guardian::containment()},
                 {"guardian", guardian::pid() > 0 ? json(guardian::pid()) : json(nullptr)}};
   return j;

@@ -8,6 +8,7 @@
 #include "api/logs_api.h"
 #include "api/reply.h"
 #include "rack/json.h"
+#include "rack/version.h"
 #include "supervisor.h"
 
 namespace rack::master {
@@ -82,7 +83,7 @@ void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
     return res.send(error(409, "rackd is shutting down"));
 
   if (m == "GET" && p == "/v1/ping") {
-    return res.send(ok({{"pid", ::getpid()}, {"version", "0.1.0"}}));
+    return res.send(ok({{"pid", ::getpid()}, {"version", rack::kVersion}}));
   }
   if (m == "GET" && p == "/v1/status") {
     return res.send(http::Response::json(200, sup.status().dump()));

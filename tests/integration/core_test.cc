@@ -335,3 +335,27 @@ TEST_CASE("core: protocol none runs any program, supervised and restarted") {
   for (pid_t p : rack.pids("sleeper")) CHECK(!pid_alive(p));
   for (pid_t p : before) CHECK(wait_until([&] { return !pid_alive(p); }, 3s));
 }
+
+TEST_CASE("core: rackd --version, rackctl --version, ping and status carry the one version CMake sets") {
+  const std::string version = RACK_PROJECT_VERSION;  // project(VERSION) in CMakeLists.txt
+  Rack rack;
+  auto d = run({bin("rackd"), "--version"}, {"RACK_HOME=" + rack.home()}, 10s);
+  auto c = run({bin("rackctl"), "--version"}, {"RACK_HOME=" + rack.home()}, 10s);
+  CHECK(d.exit_code == 0);
+  CHECK(c.exit_code == 0);
+  REQUIRE(d.out.rfind("rackd " + version, 0) == 0);
+  REQUIRE(c.out.rfind("rackctl " + version, 0) == 0);
+  // The same line after the program's name: "0.1.0" or "0.1.0 (<git revision>)".
+  std::string line = d.out.substr(6);
+  CHECK(c.out.substr(8) == line);
+  CHECK((line == version + "\n" || line.rfind(version + " (", 0) == 0));
+  struct stat st{};
+  CHECK(::stat((rack.home() + "/rackd.sock").c_str(), &st) != 0);  // --version started nothing
+
+  auto started = rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("web", 1))});
+  REQUIRE_MESSAGE(started.exit_code == 0, started.err);
+  auto ping = rack::http::Client::unix_socket(rack.home() + "/rackd.sock").request("GET", "/v1/ping", "", {});
+  REQUIRE(ping.status == 200);
+  CHECK(json::parse(ping.body)["version"] == version);
+  CHECK(rack.status()["rackd"]["version"] == version);
+}
