@@ -4,9 +4,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 
 #include <cerrno>
 #include <cstring>
+#include <sstream>
 
 #include "config_loader.h"
 
@@ -97,10 +100,65 @@ using detail::kMaxFileBytes;
 using detail::Loader;
 
 
+namespace {
+
+// Counts the documents of a YAML stream that have content. A document
+// whose only event is a null is where counting stops: yaml-cpp 0.7's
+// parser, on some malformed input ("," alone), returns such a document
+// again and again without consuming anything, which makes YAML::LoadAll
+// loop forever, allocating (fixed upstream in yaml-cpp PR #1319).
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  bool content = false;
+  YAML::Mark start;
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    content = false;
+    start = mark;
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override { content = true; }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {
+    content = true;
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    content = true;
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    content = true;
+  }
+  void OnMapEnd() override {}
+};
+
+// The first document of `text` (null when there is none), through
+// YAML::Load, which parses one document and stops. Throws ConfigError
+// when a second document with content follows.
+YAML::Node single_document(const std::string& text, const std::string& path) {
+  YAML::Node doc = YAML::Load(text);
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  constexpr int kMaxCounted = 16;
+  int n = 0;
+  YAML::Mark second;
+  while (n < kMaxCounted && parser.HandleNextDocument(counter) && counter.content)
+    if (++n == 2) second = counter.start;
+  if (n > 1)
+    throw ConfigError(Location{path, second.line + 1, second.column + 1, ""},
+                      "expected one YAML document, found " + std::to_string(n) +
+                          (n == kMaxCounted ? " or more" : "") + " (remove the extra ---)");
+  return doc;
+}
+
+}  // namespace
+
 Ecosystem load_string(std::string_view yaml, const std::string& path) {
-  std::vector<YAML::Node> docs;
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(std::string(yaml));
+    doc = single_document(std::string(yaml), path);
+  } catch (const ConfigError&) {
+    throw;
   } catch (const YAML::ParserException& e) {
     Location where{path, 0, 0, ""};
     if (e.mark.line >= 0) {
@@ -125,16 +183,9 @@ Ecosystem load_string(std::string_view yaml, const std::string& path) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(Location{path, 0, 0, ""}, std::string("invalid YAML: ") + e.what());
   }
-  if (docs.size() > 1) {
-    const YAML::Mark m = docs[1].Mark();
-    throw ConfigError(Location{path, m.line + 1, m.column + 1, ""},
-                      "expected one YAML document, found " + std::to_string(docs.size()) +
-                          " (remove the extra ---)");
-  }
-
   try {
     Loader loader(path);
-    return loader.load(docs.empty() ? YAML::Node() : docs.front());
+    return loader.load(doc);
   } catch (const ConfigError&) {
     throw;
   } catch (const std::exception& e) {

@@ -358,6 +358,20 @@ TEST_CASE("config: values of the wrong type are errors, never crashes") {
         std::string::npos);
 }
 
+TEST_CASE("config: input on which yaml-cpp's LoadAll never returns gets an error at once") {
+  // Found by tests/fuzz/config: yaml-cpp 0.7's LoadAll looped forever on
+  // these, allocating (rackctl start hung, growing to gigabytes).
+  for (std::string text : {std::string(",\n"), std::string("# Thapps:\n , - na\xc1me: \"b*e default :\nRaq"),
+                           std::string("apps: [ ]\n,\n")}) {
+    std::string what = what_of(text);
+    CHECK_MESSAGE(what.rfind("/tmp/eco.yaml:", 0) == 0, what);
+  }
+  // A stream of many documents is still counted, not loaded.
+  std::string many;
+  for (int i = 0; i < 40; ++i) many += "apps: []\n---\n";
+  CHECK(what_of(many).find("expected one YAML document, found 16 or more") != std::string::npos);
+}
+
 TEST_CASE("config: run and name are required") {
   CHECK(what_of("apps:\n  - name: web\n    instances: 2\n") ==
         "/tmp/eco.yaml:2:5: apps[0].run: missing required key \"run\" (the command, e.g. run: [node, app.js])");
