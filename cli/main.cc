@@ -115,8 +115,43 @@ int cmd_start(const std::string& file_arg, const std::string& only, bool no_wait
   return print_status(false);
 }
 
+// Reload flags: --canary, --no-canary, --watch 30s (with --canary or a
+// configured canary). Set by the reload subcommand, read by every reload.
+struct ReloadFlags {
+  bool canary = false;
+  bool no_canary = false;
+  std::string watch;
+};
+ReloadFlags reload_flags;
+
+// The reload body's canary fields, or a usage error (kUsage) with the reason printed.
+int reload_body(json& body) {
+  const ReloadFlags& f = reload_flags;
+  if (f.canary && f.no_canary) {
+    std::fprintf(stderr, "rackctl: --canary and --no-canary exclude each other\n");
+    return kUsage;
+  }
+  if (f.canary) body["canary"] = true;
+  if (f.no_canary) body["canary"] = false;
+  if (!f.watch.empty()) {
+    auto d = rack::config::parse_duration(f.watch);
+    if (!d || d->count() <= 0) {
+      std::fprintf(stderr, "rackctl: --watch: expected a duration above 0 like 30s, got \"%s\"\n", f.watch.c_str());
+      return kUsage;
+    }
+    if (f.no_canary) {
+      std::fprintf(stderr, "rackctl: --watch is for canary reloads, not with --no-canary\n");
+      return kUsage;
+    }
+    body["watch"] = f.watch;
+  }
+  return kOk;
+}
+
 int cmd_app_op(const std::string& op, const std::string& target, const std::string& env_name = "", bool show = true) {
   if (op == "reload") {
+    json body = json::object();
+    if (int rc = reload_body(body); rc != kOk) return rc;
     if (is_pm2_file(target)) {
       std::string error;
       auto file = pm2_ecosystem(target, env_name, error);
@@ -124,14 +159,16 @@ int cmd_app_op(const std::string& op, const std::string& target, const std::stri
         std::fprintf(stderr, "rackctl: %s\n", error.c_str());
         return kUsage;
       }
-      return progress_stream("/v1/reload", {{"file", *file}});
+      body["file"] = *file;
+      return progress_stream("/v1/reload", body);
     }
     if (looks_like_file(target)) {
       std::string file = absolute(target);
       if (int rc = check_config(file, ""); rc != kOk) return rc;
-      return progress_stream("/v1/reload", {{"file", file}});
+      body["file"] = file;
+      return progress_stream("/v1/reload", body);
     }
-    return progress_stream("/v1/apps/" + target + "/reload", nullptr);
+    return progress_stream("/v1/apps/" + target + "/reload", body);
   }
   Answer a = op == "delete" ? call("DELETE", "/v1/apps/" + target) : call("POST", "/v1/apps/" + target + "/" + op);
   if (a.exit != kOk) return a.exit;
@@ -373,6 +410,12 @@ int main(int argc, char** argv) {
     sc->add_option("app", targets, "app names, a namespace, all or /regex/")->required();
     if (std::string(op) == "delete") sc->alias("del");
     if (std::string(op) == "reload") sc->add_option("--env", pm2_env, "a PM2 ecosystem file: merge env_<name> over env");
+    if (std::string(op) == "reload") {
+      sc->add_flag("--canary", reload_flags.canary,
+                   "Replace reload.canary.slots (default 1) first, watch them, roll back if they do worse");
+      sc->add_flag("--no-canary", reload_flags.no_canary, "A plain reload even if the app configures a canary");
+      sc->add_option("--watch", reload_flags.watch, "How long the canary is watched (default 30s)");
+    }
     std::string name = op;
     sc->callback([&, name] { rc = cmd_selected(name, targets, pm2_env); });
   }
@@ -385,7 +428,7 @@ int main(int argc, char** argv) {
   convert->callback([&] { rc = pm2_convert(file, pm2_env, convert_out); });
 
   std::string scale_n;
-  auto* scale = cli.add_subcommand("scale", "Set the number of workers: n, +n or -n");
+  auto* scale = cli.add_subcommand("scale", "Set the number of workers: n, +n or -n (auto: back to autoscaling)");
   scale->add_option("app", target)->required();
   scale->add_option("n", scale_n)->required();
   scale->callback([&] {

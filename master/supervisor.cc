@@ -290,7 +290,8 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
   return r;
 }
 
-void Supervisor::reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs) {
+void Supervisor::reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs,
+                                  ReloadOptions options) {
   // New apps start; existing ones roll to their new config one after the
   // other (reload_in_sequence).
   // systemd: RELOADING=1 now, READY=1 when the reload ends either way.
@@ -305,7 +306,7 @@ void Supervisor::reload_ecosystem(const config::Ecosystem& eco, const std::strin
   to_start.apps.clear();
   for (const auto& a : eco.apps) {
     if (!only.empty() && a.name != only) continue;
-    if (find(a.name)) changed.push_back({a.name, a});
+    if (find(a.name)) changed.push_back({a.name, a, options});
     else to_start.apps.push_back(a);
   }
   if (!to_start.apps.empty()) {

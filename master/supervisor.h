@@ -51,7 +51,8 @@ class Supervisor {
   // started and StartResult::error says why (file:line and key).
   StartResult start(const config::Ecosystem& eco, const std::string& only);
   // Applies a changed ecosystem: new apps start, changed ones roll.
-  void reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs);
+  void reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs,
+                        ReloadOptions options = {});
 
   ManagedApp* find(const std::string& name);
   std::vector<ManagedApp*> apps();

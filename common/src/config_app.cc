@@ -238,15 +238,7 @@ const std::vector<Key<AppConfig>> kAppKeys = {
        if (!fs::is_directory(status)) l.fail(f, in_quotes(dir.string()) + " is not a directory");
        a.cwd = dir.string();
      }},
-    {"instances",
-     [](Loader& l, AppConfig& a, const Field& f) {
-       constexpr std::string_view what = "an integer >= 1 or \"max\"";
-       if (f.value.IsScalar() && f.value.Scalar() == "max") {
-         a.instances = usable_cpus();
-       } else {
-         a.instances = static_cast<unsigned>(l.integer(f, 1, what, kMaxInstances));
-       }
-     }},
+    {"instances", set_instances},
     {"protocol",
      [](Loader& l, AppConfig& a, const Field& f) {
        a.protocol = l.choice(f, {Protocol::Rack, Protocol::Node, Protocol::Inherit, Protocol::None});
@@ -341,6 +333,8 @@ const std::vector<Key<AppConfig>> kAppKeys = {
        a.cron_zone = s == "utc" ? cron::Zone::Utc : cron::Zone::Local;
      }},
     {"watch", set_watch},
+    {"reload", set_reload},
+    {"scale", set_scale},
 };
 
 // ---------------------------------------------------------------------------
@@ -418,6 +412,7 @@ void Loader::check_app(AppConfig& app, const Field& entry, const Seen& seen) {
     }
   }
 
+  check_traffic(*this, app, seen);
   if (seen.has("run") && seen.ok("run") && seen.ok("cwd") && seen.ok("protocol")) {
     attempt([&] { resolve_run(app, seen["run"]); });
   }

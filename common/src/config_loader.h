@@ -78,6 +78,17 @@ fs::path normal(const fs::path& p);
 
 bool valid_app_name(std::string_view s);
 
+// ---- config_traffic.cc: instances (a count or {min, max}), scale:, reload:
+
+struct Field;
+class Loader;
+struct Seen;
+void set_instances(Loader& l, AppConfig& a, const Field& f);
+void set_scale(Loader& l, AppConfig& a, const Field& f);
+void set_reload(Loader& l, AppConfig& a, const Field& f);
+// scale: needs instances: {min, max}; canary slots below the instances.
+void check_traffic(Loader& l, AppConfig& a, const Seen& seen);
+
 // One `key: value` entry, or a list element / app entry (then key is empty and
 // key_node is the value itself).
 struct Field {

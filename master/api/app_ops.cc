@@ -34,20 +34,30 @@ void stop_apps(Supervisor& sup, const std::vector<ManagedApp*>& apps, bool forge
   done();
 }
 
-void reload_apps(Supervisor& sup, const std::vector<ManagedApp*>& apps, http::Responder res) {
+void reload_apps(Supervisor& sup, const std::vector<ManagedApp*>& apps, const json& body, http::Responder res) {
+  ReloadOptions options;
+  std::string why;
+  if (!reload_options(body, options, why)) return res.send(error(400, why));
   std::vector<ReloadStep> steps;
-  for (auto& n : names_of(apps)) steps.push_back({n, std::nullopt});
+  for (auto& n : names_of(apps)) steps.push_back({n, std::nullopt, options});
   reload_in_sequence([&sup](const std::string& n) { return sup.find(n); }, std::move(steps),
                      streaming_observer(std::move(res)));
 }
 
-// "3", 3, "+1" or "-1": the new instance count, between 1 and 1024.
+// "3", 3, "+1" or "-1": the new instance count, between 1 and 1024; with
+// instances {min, max}, a manual override of autoscaling, which "auto" ends.
 void scale_app(ManagedApp& app, const json& body, http::Responder res) {
   if (body.contains("instances") && !body["instances"].is_string() && !body["instances"].is_number_integer())
     return res.send(error(400, "instances: expected a number, +N or -N, got " + api::got(body["instances"])));
   std::string v = body.contains("instances") && body["instances"].is_string() ? body["instances"].get<std::string>()
                   : body.contains("instances") ? std::to_string(body["instances"].get<long>())
                                                : "";
+  if (v == "auto") {
+    if (!app.cfg().autoscale)
+      return res.send(error(400, app.name() + " has no instances: {min, max} to scale between; give a number"));
+    app.resume_autoscale();
+    return res.send(ok({{"instances", app.cfg().instances}, {"autoscale", true}}));
+  }
   long n = 0;
   bool relative = !v.empty() && (v[0] == '+' || v[0] == '-');
   const char* b = v.data() + (v.size() && v[0] == '+' ? 1 : 0);
@@ -72,6 +82,29 @@ void set_log_level(const std::vector<ManagedApp*>& apps, const json& body, http:
 }
 
 }  // namespace
+
+bool reload_options(const json& body, ReloadOptions& out, std::string& why) {
+  if (body.contains("canary")) {
+    if (!body["canary"].is_boolean()) {
+      why = "canary: expected true or false, got " + api::got(body["canary"]);
+      return false;
+    }
+    out.canary = body["canary"].get<bool>() ? ReloadOptions::Canary::On : ReloadOptions::Canary::Off;
+  }
+  if (body.contains("watch")) {
+    auto d = body["watch"].is_string() ? config::parse_duration(body["watch"].get<std::string>()) : std::nullopt;
+    if (!d || d->count() <= 0) {
+      why = "watch: expected a duration above 0 like 30s, got " + api::got(body["watch"]);
+      return false;
+    }
+    if (out.canary == ReloadOptions::Canary::Off) {
+      why = "watch applies to canary reloads, and canary is false";
+      return false;
+    }
+    out.watch = d;
+  }
+  return true;
+}
 
 ReloadObserver streaming_observer(http::Responder res) {
   res.start_stream(200, {{"Content-Type", "application/x-ndjson"}});
@@ -104,7 +137,7 @@ void app_operation(Supervisor& sup, const std::string& target, const std::string
     for (ManagedApp* a : apps) a->restart();
     return res.send(ok());
   }
-  if (op == "reload") return reload_apps(sup, apps, std::move(res));
+  if (op == "reload") return reload_apps(sup, apps, body, std::move(res));
   if (op == "scale") {
     if (apps.size() != 1) return res.send(error(400, "scale takes one app name, not \"all\""));
     return scale_app(*apps[0], body, std::move(res));

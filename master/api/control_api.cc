@@ -103,7 +103,10 @@ void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
     if (!only_field(body, only, res)) return;
     auto eco = load_ecosystem(body, res);
     if (!eco) return;
-    return sup.reload_ecosystem(*eco, only, api::streaming_observer(res));
+    ReloadOptions options;
+    std::string why;
+    if (!api::reload_options(body, options, why)) return res.send(error(400, why));
+    return sup.reload_ecosystem(*eco, only, api::streaming_observer(res), options);
   }
   if (m == "POST" && p == "/v1/kill") {
     res.send(ok());

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "app/canary.h"
 #include "rack/timer.h"
 #include "uv_handle.h"
 
@@ -156,7 +157,7 @@ void ManagedApp::manage() {
     Worker* c = s->current;
     views.push_back({i, c != nullptr, c ? c->generation() : 0, c && c->lifecycle().has_process(), s->replacement != nullptr});
   }
-  Desired want{stopped_, cfg_->instances, cfg_->parallel, generation_, reload_.has_value()};
+  Desired want{stopped_, cfg_->instances, cfg_->parallel, generation_, reload_.has_value(), canary_replace_below()};
   for (const Action& a : reconcile(want, views)) apply(a);
 }
 
@@ -273,20 +274,24 @@ void ManagedApp::on_ready(Worker& w) {
         workers_.erase(old->id());
       }
     }
-    if (reload_) {
+    if (reload_ && !canary_rolling_back()) {
       ++reload_->replaced;
       reload_progress();
     }
   }
   drain_queue();
   reconcile_soon();
-  if (reload_) {
-    bool all_new = std::all_of(slots_.begin(), slots_.end(), [&](auto& p) {
-      return p.second->current && p.second->current->generation() >= generation_ &&
-             p.second->current->lifecycle().in_rotation();
-    });
-    if (all_new) finish_reload(true, "", -1);
-  }
+  if (reload_ && canary_on_ready()) return;
+  maybe_finish_reload();
+}
+
+void ManagedApp::maybe_finish_reload() {
+  if (!reload_) return;
+  bool all_new = std::all_of(slots_.begin(), slots_.end(), [&](auto& p) {
+    return p.second->current && p.second->current->generation() >= generation_ &&
+           p.second->current->lifecycle().in_rotation();
+  });
+  if (all_new) finish_reload(true, "", -1);
 }
 
 void ManagedApp::on_ready_timeout(Worker& w) {
@@ -315,6 +320,10 @@ void ManagedApp::on_recycle(Worker& w) {
 }
 
 void ManagedApp::on_metrics(Worker& w, std::string text, std::string error, bool final) {
+  if (error.empty()) {
+    canary_metrics(w, text);
+    autoscale_metrics(w, text);
+  }
   if (on_worker_metrics) on_worker_metrics(w, std::move(text), std::move(error), final);
 }
 
@@ -360,6 +369,7 @@ bool ManagedApp::reap(pid_t pid, int st) {
     finish_reload(false, "slot " + std::to_string(slot) + ": replacement " + why, slot);
   } else if (current && is_failure(exit.cause)) {
     crashed(*s, *w, was == WorkerState::Ready ? WasServing::Yes : WasServing::No);
+    canary_crashed(*w);
   } else {
     // Replaced, stopped or scaled down, or ended on purpose while still
     // the slot's current worker: the slot starts afresh.
@@ -527,13 +537,14 @@ void ManagedApp::reset_restarts() {
   }
 }
 
-void ManagedApp::reload(std::optional<config::AppConfig> next, ReloadObserver observer) {
+void ManagedApp::reload(std::optional<config::AppConfig> next, ReloadObserver observer, ReloadOptions options) {
   if (reload_) finish_reload(false, "superseded by a newer reload", -1);
   if (stopped_) {
     if (observer.done) observer.done(false, name() + " is stopped; use start or restart", -1);
     return;
   }
   previous_cfg_ = cfg_;
+  if (next) autoscale_keep(*next);
   if (next) {
     cfg_ = std::make_shared<const config::AppConfig>(std::move(*next));
     dispatcher_.set_policy(cfg_->dispatch);
@@ -543,7 +554,7 @@ void ManagedApp::reload(std::optional<config::AppConfig> next, ReloadObserver ob
   }
   ++generation_;
   ++counters_.reloads;
-  reload_ = Reload{std::move(observer), cfg_->instances, 0};
+  reload_ = Reload{std::move(observer), cfg_->instances, 0, canary_plan(options)};
   spdlog::info("{}: reload to generation {} ({} slots, {} at a time)", name(), generation_, cfg_->instances,
                cfg_->parallel);
   reload_progress();
@@ -587,7 +598,11 @@ void ManagedApp::finish_reload(bool ok, const std::string& error, int slot) {
   if (r.observer.done) r.observer.done(ok, error, slot);
 }
 
-void ManagedApp::scale(unsigned instances) {
+void ManagedApp::scale(unsigned instances, ScaleBy by) {
+  if (by == ScaleBy::User && cfg_->autoscale) {
+    autoscale_override_ = true;
+    spdlog::info("{}: manual scale: autoscaling stops until `rackctl scale {} auto`", name(), name());
+  }
   auto next = std::make_shared<config::AppConfig>(*cfg_);
   next->instances = instances;
   cfg_ = next;
@@ -641,6 +656,7 @@ void ManagedApp::tick(Clock::time_point now, bool sample_proc) {
         recycle(w->slot(), "rss " + std::to_string(w->proc()->rss_bytes) + " bytes over max_memory", ExitCause::MaxMemory);
     }
   }
+  autoscale_tick(now, sample_proc);
 }
 
 // ---- dispatch -----------------------------------------------------------------
@@ -763,6 +779,7 @@ json ManagedApp::status() const {
       {"restart_reasons", counters_.restarts_by_reason},
       {"workers", std::move(workers)},
   };
+  if (cfg_->autoscale) app["autoscale"] = autoscale_status();
   return app;
 }
 

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/app_status.h"
+#include "app/autoscale.h"
 #include "app/reconcile.h"
 #include "app/triggers.h"
 #include "logs/app_log.h"
@@ -30,6 +31,7 @@
 #include "dispatch/listener.h"
 #include "rack/config.h"
 #include "lifecycle/worker.h"
+#include "metrics/request_stats.h"
 
 namespace rack::master {
 
@@ -51,6 +53,17 @@ struct ReloadObserver {
   std::function<void(bool ok, const std::string& error, int failed_slot)> done;
 };
 
+// How a reload runs (the control API's body).
+struct ReloadOptions {
+  // AsConfigured: a canary reload when the app's (new) config has
+  // reload.canary; On: also without it, with the defaults; Off: never.
+  enum class Canary { AsConfigured, On, Off } canary = Canary::AsConfigured;
+  std::optional<config::Duration> watch;  // overrides reload.canary.watch
+};
+
+struct CanaryRun;      // app/canary.h
+struct CanaryVerdict;  // app/canary_verdict.h
+
 // rack_* counters for metrics.
 struct AppCounters {
   uint64_t connections_dispatched = 0;
@@ -58,6 +71,10 @@ struct AppCounters {
   uint64_t connections_expired = 0;
   uint64_t reloads = 0;
   uint64_t reloads_failed = 0;
+  uint64_t canary_passed = 0;
+  uint64_t canary_failed = 0;  // and rolled back
+  uint64_t scale_ups = 0;      // by autoscaling
+  uint64_t scale_downs = 0;
   std::map<std::string, uint64_t> restarts_by_reason;  // crash, ready_timeout, heartbeat, memory, max_requests
   std::map<ExitCause, uint64_t> exits_by_cause;
 };
@@ -80,8 +97,12 @@ class ManagedApp final : public WorkerEvents {
   // Not graceful: every worker gets SIGTERM now and a fresh one is started.
   void restart();
   // Rolling replacement; with `next` the new config applies to the new workers.
-  void reload(std::optional<config::AppConfig> next, ReloadObserver observer);
-  void scale(unsigned instances);
+  void reload(std::optional<config::AppConfig> next, ReloadObserver observer, ReloadOptions options = {});
+  // By the user (rackctl scale): with instances {min, max}, a manual
+  // override that stops autoscaling until resume_autoscale().
+  enum class ScaleBy { User, Autoscale };
+  void scale(unsigned instances, ScaleBy by = ScaleBy::User);
+  void resume_autoscale();
   void set_log_level(const std::string& level);
   // `rackctl reset`: every slot's restart count and backoff start over.
   // The rack_* restart counters do not: Prometheus counters never go back.
@@ -173,6 +194,27 @@ class ManagedApp final : public WorkerEvents {
   void finish_reload(bool ok, const std::string& error, int slot);
   void reload_progress();
 
+  // Canary reloads (app/app_canary.cc): the first slots are replaced and
+  // watched (app/canary.h), then the rest follow or the canary slots go
+  // back to the old generation.
+  std::unique_ptr<CanaryRun> canary_plan(const ReloadOptions& options) const;
+  int canary_replace_below() const;  // slots a reload may replace now
+  bool canary_on_ready();            // true: the canary decides what follows
+  void canary_metrics(Worker& w, const std::string& text);
+  void canary_crashed(Worker& w);
+  bool canary_rolling_back() const;
+  void canary_watch();
+  void canary_judged(CanaryVerdict v);
+  void canary_roll_back(SlotState& s, uint64_t generation);
+  unsigned canary_missing(unsigned below, uint64_t generation) const;
+  void maybe_finish_reload();
+
+  // Autoscaling (app/app_autoscale.cc, decisions in app/autoscale.h).
+  void autoscale_tick(Clock::time_point now, bool sampled);
+  void autoscale_metrics(Worker& w, const std::string& text);
+  void autoscale_keep(config::AppConfig& next) const;
+  nlohmann::json autoscale_status() const;  // every slot runs a ready worker of the new generation: done
+
   AppContext ctx_;
   std::shared_ptr<const config::AppConfig> cfg_;
   std::shared_ptr<const config::AppConfig> previous_cfg_;  // restored if a reload fails
@@ -190,8 +232,14 @@ class ManagedApp final : public WorkerEvents {
     ReloadObserver observer;
     unsigned total = 0;
     unsigned replaced = 0;
+    std::unique_ptr<CanaryRun> canary;  // a canary reload
   };
   std::optional<Reload> reload_;
+
+  std::unique_ptr<Autoscaler> autoscaler_;
+  bool autoscale_override_ = false;  // rackctl scale: the user decides
+  RequestStats latency_window_;      // latency_p95: counted since the last tick
+  std::map<std::pair<uint64_t, Clock::time_point>, RequestStats> latency_last_;  // per process
 
   bool stopped_ = true;
   bool dirty_ = false;  // manage() runs at the end of this loop turn

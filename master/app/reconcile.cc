@@ -34,7 +34,8 @@ std::vector<Action> reconcile(const Desired& want, std::span<const SlotView> slo
       out.push_back({SlotAction::Spawn, i});
       continue;
     }
-    if (!want.reloading || s->current_generation >= want.generation || s->has_replacement) continue;
+    if (!want.reloading || i >= want.replace_below || s->current_generation >= want.generation || s->has_replacement)
+      continue;
     // An older worker that is not running (backoff, errored) has nothing to
     // hand over: replace it in place.
     if (!s->current_running) {

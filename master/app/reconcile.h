@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,8 @@ struct Desired {
   unsigned parallel = 1;    // replacements at a time during a reload
   uint64_t generation = 1;  // what every slot should run
   bool reloading = false;   // replace older workers (else they stay)
+  // Only slots below this are replaced (a canary reload's first slots).
+  int replace_below = std::numeric_limits<int>::max();
 };
 
 enum class SlotAction {

@@ -25,7 +25,7 @@ struct Sequence : std::enable_shared_from_this<Sequence> {
         if (!ok) return self->obs.done(false, err, slot);
         self->step();
       };
-      app->reload(std::move(s.next), std::move(inner));
+      app->reload(std::move(s.next), std::move(inner), s.options);
       return;
     }
     obs.done(true, "", -1);

@@ -15,6 +15,7 @@ namespace rack::master {
 struct ReloadStep {
   std::string app;
   std::optional<config::AppConfig> next;  // the config the new workers get; none: the same
+  ReloadOptions options;
 };
 
 // `find` looks each app up when its turn comes (an app deleted meanwhile

@@ -86,6 +86,34 @@ struct LogConfig {
   uint64_t buffer = 4ull * 1024 * 1024;  // per app, before on_full applies
 };
 
+// reload: {canary: {...}}: a reload first replaces `slots` slots, watches
+// them for `watch`, and rolls them back when they do worse than the old
+// generation by these margins (master/app/canary_verdict.h).
+struct CanaryConfig {
+  unsigned slots = 1;
+  Duration watch{30000};
+  double max_error_ratio = 0.05;     // 5xx ratio over the old generation's
+  double max_latency_factor = 2.0;   // p95 latency, times the old generation's
+};
+
+struct ReloadConfig {
+  std::optional<CanaryConfig> canary;  // set: every reload of the app is a canary reload
+};
+
+// instances: {min, max} with scale: {busy | queue | latency_p95}
+// (master/app/autoscale.h decides).
+enum class ScaleMetric { Busy, Queue, LatencyP95 };
+const char* to_string(ScaleMetric m);
+
+struct AutoscaleConfig {
+  unsigned min = 1;
+  unsigned max = 1;
+  ScaleMetric metric = ScaleMetric::Busy;
+  double target = 0.7;             // busy: fraction of time; queue: connections; latency_p95: seconds
+  Duration up_after{3000};         // sustained overload before a worker is added
+  Duration cooldown{30000};        // sustained underload, and time since the last change, before one goes
+};
+
 struct AppConfig {
   std::string name;
   std::vector<std::string> run;  // argv; run[0] resolved (see load_file)
@@ -140,6 +168,8 @@ struct AppConfig {
   };
   std::optional<Watch> watch;
   LogConfig logs;
+  ReloadConfig reload;
+  std::optional<AutoscaleConfig> autoscale;  // instances: {min, max}; instances starts at min
 
   Location at;         // the app's entry in `apps`
   Location listen_at;  // the `listen` key (for bind errors)
