@@ -100,6 +100,9 @@ void set_instances(Loader& l, AppConfig& a, const Field& f) {
     a.instances = count(l, f);
     return;
   }
+  if (!f.value["min"] && !f.value["max"])
+    l.fail(f, "expected an integer >= 1 or \"max\", got " + describe(f.value) +
+                  " (a map is instances: {min: N, max: M}, for autoscaling)");
   Range r;
   Seen seen = l.read_map(f, r, kRangeKeys);
   if (!seen.has("min") || !seen.has("max")) l.expected(f, "instances: {min: N, max: M}, both given");
