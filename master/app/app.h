@@ -213,7 +213,8 @@ class ManagedApp final : public WorkerEvents {
   void autoscale_tick(Clock::time_point now, bool sampled);
   void autoscale_metrics(Worker& w, const std::string& text);
   void autoscale_keep(config::AppConfig& next) const;
-  nlohmann::json autoscale_status() const;  // every slot runs a ready worker of the new generation: done
+  nlohmann::json autoscale_status() const;
+  std::optional<double> busy_of(Worker& w, Clock::time_point now);  // since its last sample  // every slot runs a ready worker of the new generation: done
 
   AppContext ctx_;
   std::shared_ptr<const config::AppConfig> cfg_;
@@ -240,6 +241,7 @@ class ManagedApp final : public WorkerEvents {
   bool autoscale_override_ = false;  // rackctl scale: the user decides
   RequestStats latency_window_;      // latency_p95: counted since the last tick
   std::map<std::pair<uint64_t, Clock::time_point>, RequestStats> latency_last_;  // per process
+  std::map<std::pair<uint64_t, Clock::time_point>, std::pair<uint64_t, Clock::time_point>> busy_last_;
 
   bool stopped_ = true;
   bool dirty_ = false;  // manage() runs at the end of this loop turn

@@ -3,9 +3,12 @@
 // go to its Autoscaler, and what it decides goes through scale(), so a
 // scale-down drains like any other.
 //
-//   busy     each ready worker's CPU time over wall time since the last
-//            sample (its whole process group, capped at 1): how much of the
-//            time its event loop was running, for any protocol
+//   busy     each ready worker's main thread (the event loop of rack and
+//            node workers): time on a CPU plus time waiting for one, over
+//            wall time since the last sample (/proc/<pid>/schedstat, capped
+//            at 1), so a loop that has work but no CPU on a saturated host
+//            counts as busy, not idle. CPU time alone would say 25% for
+//            a loop with a queue of requests on a host 4x oversubscribed.
 //   queue    connections waiting in rackd for a worker
 //   latency  p95 of http_request_duration_seconds over what the workers
 //            counted since their previous answer (rack and node workers
@@ -14,6 +17,8 @@
 // `rackctl scale` is a manual override: autoscaling stops for the app
 // until `rackctl scale <app> auto`.
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 
 #include <spdlog/spdlog.h>
 
@@ -27,7 +32,30 @@ namespace {
 // A window with fewer requests says nothing about a p95.
 constexpr double kMinWindowRequests = 20;
 
+// Nanoseconds the main thread of `pid` ran plus waited to run (the first
+// two fields of schedstat), or nullopt.
+std::optional<uint64_t> run_and_wait_ns(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/schedstat", static_cast<int>(pid));
+  std::ifstream f(path);
+  unsigned long long run = 0, wait = 0;
+  if (!(f >> run >> wait)) return std::nullopt;
+  return run + wait;
+}
+
 }  // namespace
+
+std::optional<double> ManagedApp::busy_of(Worker& w, Clock::time_point now) {
+  auto ns = run_and_wait_ns(w.pid());
+  if (!ns) return std::nullopt;
+  auto key = std::make_pair(static_cast<uint64_t>(w.id()), w.started_at());
+  auto [it, fresh] = busy_last_.try_emplace(key, *ns, now);
+  auto [prev_ns, prev_at] = it->second;
+  it->second = {*ns, now};
+  double wall = std::chrono::duration<double>(now - prev_at).count();
+  if (fresh || wall <= 0 || *ns < prev_ns) return std::nullopt;
+  return std::min(1.0, static_cast<double>(*ns - prev_ns) / 1e9 / wall);
+}
 
 void ManagedApp::autoscale_tick(Clock::time_point now, bool sampled) {
   if (!sampled || !cfg_->autoscale || stopped_) return;
@@ -42,16 +70,20 @@ void ManagedApp::autoscale_tick(Clock::time_point now, bool sampled) {
   unsigned n = 0;
   for (auto& [i, slot] : slots_) {
     Worker* w = slot->current;
-    if (!w || !w->lifecycle().in_rotation() || !w->proc()) continue;
-    busy += std::min(1.0, w->cpu_percent() / 100.0);
+    if (!w || !w->lifecycle().in_rotation()) continue;
+    auto b = busy_of(*w, now);
+    if (!b) continue;
+    busy += *b;
     ++n;
     if (cfg_->autoscale->metric == config::ScaleMetric::LatencyP95) w->request_metrics(uint64_t{3} << 61);
   }
   if (n) s.busy = busy / n;
-  std::erase_if(latency_last_, [&](auto& e) {  // processes that are gone
+  auto gone = [&](auto& e) {  // processes that are gone
     auto w = workers_.find(WorkerId{e.first.first});
     return w == workers_.end() || w->second->started_at() != e.first.second;
-  });
+  };
+  std::erase_if(latency_last_, gone);
+  std::erase_if(busy_last_, gone);
   if (latency_window_.requests >= kMinWindowRequests) s.latency = latency_window_.quantile(0.95);
   latency_window_ = {};
   auto d = autoscaler_->observe(s, cfg_->instances);

@@ -125,7 +125,7 @@ TEST_CASE("autoscale: queue adds one worker at a time and goes down only when bo
   FAIL("no scale-down with an empty queue and idle workers");
 }
 
-TEST_CASE("autoscale: latency_p95 scales up over the target; no figure holds the timers") {
+TEST_CASE("autoscale: latency_p95 scales up over the target, and no figure holds the timers") {
   Autoscaler a(range(1, 4, ScaleMetric::LatencyP95, 0.1));
   CHECK_FALSE(a.observe({t0, 0.5, 0.0, 0.3}, 1));
   CHECK_FALSE(a.observe({t0 + 2s, 0.5, 0.0, std::nullopt}, 1));  // too few requests to tell
