@@ -20,6 +20,7 @@
 
 #include "cli_docs.h"
 #include "client.h"
+#include "describe.h"
 #include "monit.h"
 #include "pm2_commands.h"
 #include "pm2_file.h"
@@ -311,21 +312,12 @@ int cmd_resurrect() {
   return worst;
 }
 
-int cmd_describe(const std::string& name) {
-  Answer a = call("GET", "/v1/status");
+int cmd_describe(const std::string& name, bool as_json) {
+  Answer a = call("GET", "/v1/apps/" + name);
   if (a.exit != kOk) return a.exit;
-  for (auto& app : a.body["apps"]) {
-    if (app["name"] != name) continue;
-    for (auto& [k, v] : app.items()) {
-      if (k == "workers") continue;
-      std::cout << k << ": " << (v.is_string() ? v.get<std::string>() : v.dump()) << "\n";
-    }
-    json only = {{"apps", json::array({app})}};
-    std::cout << "\n" << render_status(only, table_style());
-    return kOk;
-  }
-  std::fprintf(stderr, "rackctl: no app named \"%s\"\n", name.c_str());
-  return kFailed;
+  if (as_json) std::cout << a.body.dump() << "\n";
+  else std::cout << render_describe(a.body);
+  return kOk;
 }
 
 }  // namespace
@@ -447,8 +439,10 @@ int main(int argc, char** argv) {
 
   std::string describe_app;
   auto* describe = cli.add_subcommand("describe", "Show one app in detail");
+  bool describe_json = false;
   describe->add_option("app", describe_app)->required();
-  describe->callback([&] { rc = cmd_describe(describe_app); });
+  describe->add_flag("--json", describe_json, "Print GET /v1/apps/<app> as is");
+  describe->callback([&] { rc = cmd_describe(describe_app, describe_json); });
 
   std::string logs_app;
   long logs_n = 15;

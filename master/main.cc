@@ -5,7 +5,8 @@
 //
 // rackctl starts the detached form on demand. Exit codes: 0 stopped
 // cleanly, 1 could not run (another rackd owns RACK_HOME, socket error),
-// 2 configuration error or an app could not start.
+// 2 configuration error or an app could not start, 3 (--no-daemon) an app
+// ended errored (rack.exit_on_errored; docs/states.md).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>

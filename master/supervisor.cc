@@ -166,7 +166,23 @@ void Supervisor::tick() {
   auto now = Clock::now();
   for (auto& [name, app] : apps_) app->tick(now, sample);
   last_tick_ = now;
+  exit_if_errored();
   notify_state();
+}
+
+// --no-daemon: an app that gave up on every slot will not come back by
+// itself, and the service manager or container runtime sees only rackd. A
+// rackd that went on running would hide the outage from them: stop every
+// app and exit 3, so that they restart it or report it (rack.exit_on_errored).
+void Supervisor::exit_if_errored() {
+  if (!opt_.foreground || !exit_on_errored_ || shutting_down_) return;
+  for (auto& [name, app] : apps_) {
+    if (app->app_status() != AppStatus::Errored) continue;
+    spdlog::critical("{}: errored ({}); stopping every app, rackd exits 3 (rack.exit_on_errored: false keeps it running)",
+                     name, app->health_error());
+    shutdown(3);
+    return;
+  }
 }
 
 void Supervisor::shutdown(int exit_code) {
@@ -271,6 +287,7 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
   }
   admin_decided_ = true;
   shutdown_delay_ = eco.rack.shutdown_delay;
+  exit_on_errored_ = eco.rack.exit_on_errored;
   for (ManagedApp* app : restarted) {
     app->restart();
     r.started.push_back(app->name());

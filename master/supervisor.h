@@ -99,6 +99,7 @@ class Supervisor {
   void handle_term();
   void handle_usr1();
   void tick();
+  void exit_if_errored();
   void notify_state();
   void start_watchdog();
   int open_admin(const config::RackSection& rack, std::string& error);
@@ -129,6 +130,7 @@ class Supervisor {
   bool shutting_down_ = false;
   bool draining_soon_ = false;       // SIGTERM seen, shutdown_delay running
   config::Duration shutdown_delay_{5000};  // from the last ecosystem started
+  bool exit_on_errored_ = true;            // likewise (rack.exit_on_errored; --no-daemon only)
   int exit_code_ = 0;
   Clock::time_point last_tick_ = Clock::now();
 

@@ -33,6 +33,7 @@ const std::vector<Key<RackSection>> kRackKeys = {
        if (!r.admin) l.expected(f, what);
      }},
     {"shutdown_delay", [](Loader& l, RackSection& r, const Field& f) { r.shutdown_delay = l.duration(f); }},
+    {"exit_on_errored", [](Loader& l, RackSection& r, const Field& f) { r.exit_on_errored = l.boolean(f); }},
     {"admin_token",
      [](Loader& l, RackSection& r, const Field& f) {
        constexpr std::string_view what = "a token of 16 to 256 visible ASCII characters (no spaces)";

@@ -132,6 +132,11 @@ void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
     size_t slash = rest.find('/');
     std::string target = rest.substr(0, slash);
     std::string op = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    if (m == "GET" && op.empty()) {
+      ManagedApp* app = sup.find(target);
+      if (!app) return res.send(error(404, "no app named \"" + target + "\""));
+      return res.send(http::Response::json(200, app->describe().dump(-1, ' ', false, json::error_handler_t::replace)));
+    }
     if (m == "DELETE" && op.empty()) return api::app_operation(sup, target, "delete", body, res);
     if (m == "POST" && !op.empty()) return api::app_operation(sup, target, op, body, res);
   }

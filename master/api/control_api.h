@@ -10,6 +10,7 @@
 //   POST   /v1/apps/<app|all>/reload      rolling, zero-downtime (streams progress)
 //   POST   /v1/apps/<app>/scale {"instances":"3"|"+1"|"-1"}
 //   POST   /v1/apps/<app|all>/loglevel {"level":"debug"}
+//   GET    /v1/apps/<app>                 rackctl describe: command, env keys, logs, policy, slots
 //   DELETE /v1/apps/<app|all>             stop and forget
 //   GET    /v1/logs?app=&n=&stream=&follow=1   JSON lines
 //   POST   /v1/logs/flush?app=            empty current files

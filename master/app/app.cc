@@ -242,6 +242,7 @@ void ManagedApp::start_failed(Worker& w) {
   auto sit = slots_.find(w.slot().index);
   if (sit == slots_.end()) return;
   SlotState& s = *sit->second;
+  s.last_exit = SlotExit{0, w.last_exit, ExitCause::FailedExec, std::chrono::system_clock::now(), Millis(0)};
   if (s.replacement == &w) {
     s.replacement = nullptr;
     std::string err = "slot " + std::to_string(w.slot().index) + ": " + w.fail_reason;
@@ -355,6 +356,7 @@ bool ManagedApp::reap(pid_t pid, int st) {
   if (!w->fail_reason.empty()) w->last_exit += " (" + w->fail_reason + ")";
   auto sit = slots_.find(w->slot().index);
   SlotState* s = sit == slots_.end() ? nullptr : sit->second.get();
+  if (s) s->last_exit = SlotExit{pid, w->last_exit, exit.cause, std::chrono::system_clock::now(), exit.uptime};
   bool current = s && s->current == w;
   bool replacement = s && s->replacement == w;
   auto level = !is_failure(exit.cause) && exit.code == 0 ? spdlog::level::info : spdlog::level::warn;

@@ -128,6 +128,10 @@ class ManagedApp final : public WorkerEvents {
   // workers: name → error, "" when it passes in every one of them.
   std::map<std::string, std::string> app_checks() const;
   nlohmann::json status() const;
+  // GET /v1/apps/<name> (`rackctl describe`): the command, cwd, env keys
+  // (never their values), log paths, restart policy, how worker trees are
+  // contained, and every slot with the last exit it saw (app_describe.cc).
+  nlohmann::json describe() const;
   const AppCounters& counters() const { return counters_; }
   const LogStats& log_stats() const { return *ctx_.log_stats; }
   std::size_t queue_depth() const { return queue_.size(); }
@@ -140,6 +144,14 @@ class ManagedApp final : public WorkerEvents {
   std::function<void(Worker&, uint64_t seq)> on_worker_merged_metrics_request;
 
  private:
+  // How the slot's last process ended, kept across restarts and reloads.
+  struct SlotExit {
+    pid_t pid = 0;
+    std::string what;  // Worker::last_exit: "signal SIGKILL (not sent by rackd: possible OOM kill)"
+    ExitCause cause = ExitCause::Crash;
+    std::chrono::system_clock::time_point at;
+    Millis uptime{0};
+  };
   struct SlotState {
     ManagedApp* app;
     int index;
@@ -149,6 +161,7 @@ class ManagedApp final : public WorkerEvents {
     unsigned restarts = 0;
     uv_timer_t* restart_timer = nullptr;  // data = this SlotState
     std::optional<ExitCause> replace_for;  // why the replacement starting now replaces current
+    std::optional<SlotExit> last_exit;
     SlotState(ManagedApp* a, int i, const config::RestartPolicy& p) : app(a), index(i), backoff(p) {}
     ~SlotState();
   };

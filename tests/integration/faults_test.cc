@@ -2,9 +2,14 @@
 // while workers die, stalls. Real rackd, real signals.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "harness.h"
@@ -111,4 +116,99 @@ TEST_CASE("faults: the only worker of an app killed young restarts at once: one 
     auto now = rack.pids("web");
     return now.size() == 1 && now[0] != before[0];
   }, 10s));
+}
+
+namespace {
+
+// An app whose every slot exits at start and gives up after two quick exits.
+std::string errored_app(const std::string& name) {
+  return "  - name: " + name + "\n    run: [" + bin("rack-hello") +
+         ", --exit-at-start]\n    protocol: rack\n    listen: 127.0.0.1:0\n"
+         "    restart: {min_uptime: 1s, max_restarts: 2, backoff_initial: 10ms}\n";
+}
+
+}  // namespace
+
+TEST_CASE("faults: rackd --no-daemon stops every app and exits 3 when an app ends errored") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\n  shutdown_delay: 0s\napps:\n" +
+                                                    hello_app("good", 1) + errored_app("bad"));
+  auto r = run({bin("rackd"), "--no-daemon", "--no-stdout-logs", "--home", rack.home(), eco}, {}, 30s);
+  CHECK_MESSAGE(r.exit_code == 3, r.err);
+  CHECK(r.err.find("bad: errored") != std::string::npos);
+  CHECK(r.err.find("all apps stopped") != std::string::npos);  // gracefully, not by dying
+}
+
+TEST_CASE("faults: rackd --no-daemon with rack.exit_on_errored false keeps serving beside an errored app") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\n  shutdown_delay: 0s\n  exit_on_errored: false\n"
+                                                "apps:\n" + hello_app("good", 1) + errored_app("bad"));
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(bin("rackd").c_str(), "rackd", "--no-daemon", "--home", rack.home().c_str(), eco.c_str(), nullptr);
+    _exit(127);
+  }
+  REQUIRE(pid > 0);
+  CHECK(wait_until([&] { return rack.app("bad")["status"] == "errored"; }, 15s));
+  std::this_thread::sleep_for(1s);  // several ticks past it
+  int st = 0;
+  CHECK(waitpid(pid, &st, WNOHANG) == 0);  // still running
+  CHECK(rack.app("good")["status"] == "online");
+  rack.ctl({"kill"});
+  CHECK(wait_until([&] { return waitpid(pid, &st, WNOHANG) == pid; }, 20s));
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+}
+
+TEST_CASE("faults: rackctl describe shows command, cwd, env keys but not values, logs, policy and each slot's last exit") {
+  Rack rack;
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n" +
+                      hello_app("web", 2, "    env: {SECRET_TOKEN: hunter2-value, LOG_LEVEL: info}\n"
+                                          "    restart: {min_uptime: 300ms, max_restarts: 7}\n"));
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  std::this_thread::sleep_for(400ms);
+  pid_t victim = 0;
+  json workers = rack.app("web")["workers"];
+  for (auto& w : workers)
+    if (w["slot"] == 0) victim = w["pid"].get<pid_t>();
+  REQUIRE(victim > 0);
+  REQUIRE(kill(victim, SIGKILL) == 0);
+  REQUIRE(wait_until([&] { return rack.pids("web").size() == 2 && !pid_alive(victim); }, 10s));
+
+  auto text = rack.ctl({"describe", "web"});
+  REQUIRE(text.exit_code == 0);
+  const std::string& out = text.out;
+  CHECK(out.find(bin("rack-hello")) != std::string::npos);
+  CHECK(out.find("SECRET_TOKEN") != std::string::npos);
+  CHECK(out.find("LOG_LEVEL") != std::string::npos);
+  CHECK(out.find("hunter2-value") == std::string::npos);
+  CHECK(out.find(rack.home() + "/logs/web.out.log") != std::string::npos);
+  CHECK(out.find(rack.home() + "/logs/web.err.log") != std::string::npos);
+  CHECK(out.find("min_uptime 300ms, max_restarts 7") != std::string::npos);
+  CHECK(out.find("process-group") != std::string::npos);
+  CHECK_MESSAGE(out.find("last exit: signal SIGKILL (not sent by rackd: possible OOM kill)") != std::string::npos, out);
+  CHECK(out.find("last exit: none") != std::string::npos);  // slot 1 never ended
+
+  auto j = json::parse(rack.ctl({"describe", "web", "--json"}).out);
+  CHECK(j["cwd"] == rack.home());
+  CHECK(j["env_keys"] == json::array({"LOG_LEVEL", "SECRET_TOKEN"}));
+  CHECK(j.dump().find("hunter2") == std::string::npos);
+  REQUIRE(j["slots"].size() == 2);
+  CHECK(j["slots"][0]["last_exit"]["pid"] == victim);
+  CHECK(j["slots"][0]["last_exit"]["cause"] == "oom_suspect");
+  CHECK(j["slots"][0]["state"] == "ready");
+  CHECK(j["slots"][1]["last_exit"].is_null());
+  CHECK(j["containment"] == "process-group");
+
+  auto missing = rack.ctl({"describe", "nosuch"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("no app named \"nosuch\"") != std::string::npos);
+  // rackd said how it contains worker trees when it started.
+  std::ifstream log(rack.home() + "/rackd.log");
+  std::string all((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  CHECK(all.find("one process group per worker") != std::string::npos);
 }

@@ -185,6 +185,11 @@ struct RackSection {
   // Enables the web dashboard's reload/restart/scale buttons; every such
   // request must carry it in X-Rack-Token. "" = the dashboard is read-only.
   std::string admin_token;
+  // `rackd --no-daemon` only: when an app ends errored (every slot gave up
+  // after max_restarts), stop every app and exit 3, so that the service
+  // manager or container runtime, which sees only rackd, can restart or
+  // report it. false: keep serving the other apps.
+  bool exit_on_errored = true;
 };
 
 struct Ecosystem {
