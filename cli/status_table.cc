@@ -122,6 +122,9 @@ std::string render_status(const json& status, const TableStyle& style) {
           alive ? human_bytes(w.value("rss_bytes", uint64_t{0})) : "-",
           listen,
       });
+      if (w.value("blocked_on_logs", false))
+        notes.push_back(name + " slot " + std::to_string(w.value("slot", 0)) +
+                        ": blocked on logs (rackd holds its output: the log disk is slow or full)");
       if (w.value("state", "") == "errored" && w.contains("last_exit"))
         notes.push_back(name + " slot " + std::to_string(w.value("slot", 0)) + ": " + w["last_exit"].get<std::string>());
     }

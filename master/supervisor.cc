@@ -43,7 +43,7 @@ Supervisor::Supervisor(uv_loop_t* loop, SupervisorOptions options) : loop_(loop)
   uv_timer_init(loop_, tick_timer_);
   uv_timer_start(tick_timer_, [](uv_timer_t* t) {
     if (auto* self = static_cast<Supervisor*>(t->data)) self->tick();
-  }, 250, 250);
+  }, kTickPeriod.count(), kTickPeriod.count());
   start_watchdog();
 }
 
@@ -164,6 +164,16 @@ void Supervisor::reopen_logs() {
 void Supervisor::tick() {
   bool sample = (++ticks_ % 4) == 0;  // /proc once a second
   auto now = Clock::now();
+  // The tick runs every kTickPeriod; a much longer gap means rackd's loop
+  // did not run (SIGSTOP, a VM pause, a swap storm, a callback that
+  // blocked). Heartbeat deadlines count only time the loop ran, so every
+  // worker gets a fresh interval before it is judged: the pongs it sent
+  // meanwhile wait unread in the channels, behind this timer.
+  if (auto gap = now - last_tick_; gap > kStallGap) {
+    spdlog::warn("rackd's loop did not run for {} ms (stopped or starved): heartbeat deadlines start over",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(gap).count());
+    for (auto& [name, app] : apps_) app->restart_heartbeats(now);
+  }
   for (auto& [name, app] : apps_) app->tick(now, sample);
   last_tick_ = now;
   exit_if_errored();

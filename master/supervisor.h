@@ -116,6 +116,10 @@ class Supervisor {
   std::map<std::string, std::weak_ptr<AppLog>> stdout_fed_;  // the AppLogs subscribed to it
   std::map<std::string, std::unique_ptr<ManagedApp>> apps_;
   std::vector<uv_signal_t*> signals_;
+  // The periodic tick (heartbeats, /proc samples every 4th, queue
+  // deadlines); a gap past kStallGap between two ticks is a stall.
+  static constexpr std::chrono::milliseconds kTickPeriod{250};
+  static constexpr std::chrono::milliseconds kStallGap{1500};
   uv_timer_t* tick_timer_ = nullptr;
   unsigned ticks_ = 0;
 

@@ -9,6 +9,8 @@
 //   GET /crash     abort()            — tests crash restarts
 //   GET /fail      500 "failed\n"     — tests 5xx metrics and alerts
 //   GET /hang      blocks the loop    — tests heartbeat replacement
+//   GET /print?lines=N  writes N lines of 80 bytes to stdout from the loop,
+//                  blocking while the pipe is full — tests blocked on logs
 //
 // Flags (and env): --listen host:port (RACK_LISTEN), --never-ready
 // (HELLO_NEVER_READY=1), --ready-delay MS (HELLO_READY_DELAY_MS),
@@ -19,6 +21,7 @@
 
 #include <chrono>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -184,6 +187,16 @@ int main(int argc, char** argv) {
     spdlog::error("/crash: aborting");
     spdlog::default_logger_raw()->flush();
     std::abort();
+  });
+
+  app.get("/print", [](rack::Request& req, rack::Responder res) {
+    uint64_t lines = 0;
+    auto q = req.query_param("lines");
+    if (!q || !parse_ms(*q, lines) || lines > 1000000)
+      return res.send(rack::Response::error(400, "lines must be a number up to 1000000"));
+    for (uint64_t i = 1; i <= lines; ++i) std::fprintf(stdout, "print %08llu %069d\n", static_cast<unsigned long long>(i), 0);
+    std::fflush(stdout);
+    res.send(rack::Response::text(200, "printed\n"));
   });
 
   app.get("/hang", [](rack::Request&, rack::Responder) {

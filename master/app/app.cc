@@ -639,18 +639,10 @@ void ManagedApp::tick(Clock::time_point now, bool sample_proc) {
   // refusal no event follows (the kernel's limit on descriptors in flight),
   // and resumes the listener once expiry made room.
   drain_queue();
-  std::vector<Worker*> stuck;
-  for (auto& [id, w] : workers_) {
-    if (sample_proc) w->sample_proc(now);
-    if (cfg_->protocol != config::Protocol::Rack || !w->lifecycle().in_rotation()) continue;
-    if (now - w->last_pong() > w->cfg().heartbeat_timeout) stuck.push_back(w.get());
-    else w->ping();
+  if (sample_proc) {
+    for (auto& [id, w] : workers_) w->sample_proc(now);
   }
-  for (Worker* w : stuck) {
-    w->fail_reason = "heartbeat timeout: no answer for " + std::to_string(w->cfg().heartbeat_timeout.count()) + " ms";
-    spdlog::warn("{} slot {}: pid {} {}", name(), w->slot().index, w->pid(), w->fail_reason);
-    w->abort_stuck();
-  }
+  check_heartbeats(now);
   if (sample_proc && cfg_->max_memory) {
     for (auto& [i, s] : slots_) {
       Worker* w = s->current;
@@ -659,6 +651,33 @@ void ManagedApp::tick(Clock::time_point now, bool sample_proc) {
     }
   }
   autoscale_tick(now, sample_proc);
+}
+
+// A worker in rotation that has not answered a ping for heartbeat_timeout
+// has a stuck event loop: it is aborted (a core) and replaced. One whose
+// output rackd holds (blocked on logs) cannot answer and is not judged:
+// its deadline starts over, and starts over again once rackd reads on.
+void ManagedApp::check_heartbeats(Clock::time_point now) {
+  std::vector<Worker*> stuck;
+  for (auto& [id, w] : workers_) {
+    if (cfg_->protocol != config::Protocol::Rack || !w->lifecycle().in_rotation()) continue;
+    if (w->blocked_on_logs()) w->restart_heartbeat(now);
+    else if (now - w->last_pong() > w->cfg().heartbeat_timeout) stuck.push_back(w.get());
+    else w->ping();
+  }
+  for (Worker* w : stuck) {
+    w->fail_reason = "heartbeat timeout: no answer for " + std::to_string(w->cfg().heartbeat_timeout.count()) + " ms";
+    spdlog::warn("{} slot {}: pid {} {}", name(), w->slot().index, w->pid(), w->fail_reason);
+    w->abort_stuck();
+  }
+}
+
+void ManagedApp::restart_heartbeats(Clock::time_point now) {
+  for (auto& [id, w] : workers_) w->restart_heartbeat(now);
+}
+
+std::size_t ManagedApp::blocked_on_logs() const {
+  return std::count_if(workers_.begin(), workers_.end(), [](auto& p) { return p.second->blocked_on_logs(); });
 }
 
 // ---- dispatch -----------------------------------------------------------------
@@ -760,6 +779,7 @@ json ManagedApp::status() const {
         {"rss_bytes", w->proc() && w->lifecycle().has_process() ? w->proc()->rss_bytes : 0},
     };
     if (!w->last_exit.empty()) j["last_exit"] = w->last_exit;
+    if (w->blocked_on_logs()) j["blocked_on_logs"] = true;
     workers.push_back(std::move(j));
   }
   std::sort(workers.begin(), workers.end(), [](const json& a, const json& b) {

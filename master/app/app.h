@@ -112,6 +112,11 @@ class ManagedApp final : public WorkerEvents {
   bool reap(pid_t pid, int wait_status);
   // Heartbeats, /proc samples, memory limit, queue deadlines.
   void tick(Clock::time_point now, bool sample_proc);
+  // rackd's loop did not run for a while (SIGSTOP, a VM pause, swap): that
+  // time is no worker's fault, so every heartbeat deadline starts over.
+  void restart_heartbeats(Clock::time_point now);
+  // Workers blocked writing their output because rackd holds it.
+  std::size_t blocked_on_logs() const;
 
   bool stopped() const { return stopped_; }
   // rackd accepts and hands connections over (rack, node), rather than
@@ -198,6 +203,7 @@ class ManagedApp final : public WorkerEvents {
   void maybe_finish_stop();
   // Graceful replacement of a slot's worker for `cause` (max_memory, max_requests).
   void recycle(Slot slot, const std::string& why, ExitCause cause);
+  void check_heartbeats(Clock::time_point now);
 
   void on_accept(int fd);
   bool hand(int fd);

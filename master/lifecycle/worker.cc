@@ -82,8 +82,8 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   kill_step_ = KillStep::None;
   proc_.reset();
   fail_reason.clear();
-  LogPipe::open(loop_, sp.out, log, LogStream::Out, slot_.index);
-  LogPipe::open(loop_, sp.err, log, LogStream::Err, slot_.index);
+  out_flow_ = LogPipe::open(loop_, sp.out, log, LogStream::Out, slot_.index);
+  err_flow_ = LogPipe::open(loop_, sp.err, log, LogStream::Err, slot_.index);
   arm_readiness(listen_fd);
   enter(WorkerState::Starting);
   spdlog::info("{} slot {}: started pid {} (generation {})", c.name, slot_.index, pid_, generation_);
@@ -338,6 +338,10 @@ void Worker::process_exited(int wait_status) {
   probe_.reset();
   health_checks_.clear();
   pid_ = -1;
+}
+
+bool Worker::blocked_on_logs() const {
+  return life_.has_process() && ((out_flow_ && out_flow_->held()) || (err_flow_ && err_flow_->held()));
 }
 
 void Worker::ping() {

@@ -34,6 +34,7 @@
 #include "lifecycle/spawn_env.h"
 #include "lifecycle/worker_state.h"
 #include "logs/app_log.h"
+#include "logs/log_pipe.h"
 #include "node/channel.h"
 #include "rack/channel.h"
 #include "rack/config.h"
@@ -139,6 +140,13 @@ class Worker {
   const std::optional<ProcSample>& proc() const { return proc_; }
   uint64_t load() const { return load_.value(); }
   std::chrono::steady_clock::time_point last_pong() const { return last_pong_; }
+  // The heartbeat deadline starts over from `now`: rackd's own loop did
+  // not run (a stall), or held the worker's output (blocked on logs), so
+  // the time since the last pong says nothing about the worker.
+  void restart_heartbeat(std::chrono::steady_clock::time_point now) { last_pong_ = now; }
+  // rackd stopped reading its stdout or stderr (on_full: block, the log
+  // disk slow or full) while it has output waiting: it is blocked writing.
+  bool blocked_on_logs() const;
   uint64_t dispatched() const { return dispatched_; }
   // The app's own health checks as this worker last reported them.
   const std::vector<channel::CheckResult>& health_checks() const { return health_checks_; }
@@ -184,6 +192,7 @@ class Worker {
   std::unique_ptr<NodeChannel> node_;          // protocol node
   std::unique_ptr<HttpProbe> probe_;           // ready: {http: path}
   std::unique_ptr<NotifySocket> notify_;       // ready: notify
+  std::shared_ptr<const PipeFlow> out_flow_, err_flow_;  // its stdout/stderr pipes, as rackd reads them
   uint64_t notify_seq_ = 0;
   std::string metrics_buf_;
 

@@ -1,5 +1,6 @@
 #include "logs/log_pipe.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <string>
@@ -17,11 +18,13 @@ struct PipeState {
   LogStream stream;
   int slot = 0;
   std::string buf;
+  std::shared_ptr<PipeFlow> flow = std::make_shared<PipeFlow>();
 };
 
 void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b);
 
 void resume_reading(PipeState* ps) {
+  ps->flow->paused = false;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&ps->pipe),
                 [](uv_handle_t* h, size_t, uv_buf_t* b) {
                   auto* ps = static_cast<PipeState*>(h->data);
@@ -38,6 +41,7 @@ void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
       // Disk slow or full and on_full=block: stop reading, so the pipe
       // fills and the worker blocks in write() instead of losing lines.
       uv_read_stop(s);
+      ps->flow->paused = true;
       ps->log->when_writable([ps] { resume_reading(ps); });
     }
     return;
@@ -45,16 +49,26 @@ void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
   if (n < 0) {
     // EOF or error: write the unterminated last line, if any, and let go.
     ps->log->finish(ps->splitter, ps->stream, ps->slot);
+    ps->flow->fd = -1;
+    ps->flow->paused = false;
     uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) { delete static_cast<PipeState*>(h->data); });
   }
 }
 
 }  // namespace
 
-void LogPipe::open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStream stream, int slot) {
+bool PipeFlow::held() const {
+  if (!paused || fd < 0) return false;
+  int unread = 0;
+  return ::ioctl(fd, FIONREAD, &unread) == 0 && unread > 0;
+}
+
+std::shared_ptr<const PipeFlow> LogPipe::open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStream stream,
+                                              int slot) {
   // (): value-initialized. {} is copy-list-initialization, which clang
   // refuses for the member whose default constructor is explicit.
   auto* ps = new PipeState();
+  std::shared_ptr<const PipeFlow> flow = ps->flow;
   ps->log = std::move(log);
   ps->stream = stream;
   ps->slot = slot;
@@ -63,9 +77,11 @@ void LogPipe::open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStre
   if (uv_pipe_open(&ps->pipe, fd) != 0) {
     ::close(fd);
     uv_close(reinterpret_cast<uv_handle_t*>(&ps->pipe), [](uv_handle_t* h) { delete static_cast<PipeState*>(h->data); });
-    return;
+    return flow;
   }
+  ps->flow->fd = fd;
   resume_reading(ps);
+  return flow;
 }
 
 }  // namespace rack::master

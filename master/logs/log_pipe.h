@@ -13,10 +13,22 @@ namespace rack::master {
 // gone (a grandchild may still hold the pipe). When the log cannot take more
 // (disk slow or full, on_full: block) reading stops until it can, so the
 // writer blocks instead of losing lines.
+//
+// The worker asks PipeFlow whether it is held: rackd stopped reading and the
+// writer has bytes waiting in the pipe, so it is blocked in write() or soon
+// will be. Such a worker is not judged by its heartbeat (it cannot answer
+// while rackd holds its output) and is shown as blocked on logs.
+struct PipeFlow {
+  bool paused = false;  // rackd stopped reading (on_full: block, log over its buffer)
+  int fd = -1;          // the read end while open, else -1
+  bool held() const;
+};
+
 class LogPipe {
  public:
   // Takes `fd`. `slot` is the worker's slot index, for the line prefix.
-  static void open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStream stream, int slot);
+  static std::shared_ptr<const PipeFlow> open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStream stream,
+                                              int slot);
 };
 
 }  // namespace rack::master

@@ -130,6 +130,9 @@ void render_counts(const std::vector<ManagedApp*>& apps, Exposition& ex) {
        [](ManagedApp* a) { return static_cast<double>(a->log_stats().dropped_lines); }},
       {"rack_log_write_errors_total", MetricType::Counter, "Failed writes to the app's log files (retried).",
        [](ManagedApp* a) { return static_cast<double>(a->log_stats().write_errors); }},
+      {"rack_workers_blocked_on_logs", MetricType::Gauge,
+       "Workers blocked writing output rackd does not read yet (on_full: block, log disk slow or full).",
+       [](ManagedApp* a) { return static_cast<double>(a->blocked_on_logs()); }},
   };
   for (auto& p : per_app) {
     auto* f = own(ex, p.name, p.type, p.help);
