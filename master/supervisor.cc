@@ -1,5 +1,6 @@
 #include "supervisor.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <cstdlib>
 #include <sys/wait.h>
@@ -11,7 +12,9 @@
 #include "api/dashboard.h"
 #include "app/reload_sequence.h"
 #include "logs/log_dir.h"
+#include "logs/log_pipe.h"
 #include "lifecycle/guardian.h"
+#include "rack/logging.h"
 #include "rack/timer.h"
 #include "rack/version.h"
 #include "logs/stdout_sink.h"
@@ -159,6 +162,16 @@ void Supervisor::handle_usr1() {
 
 void Supervisor::reopen_logs() {
   for (auto& [name, app] : apps_) app->log()->reopen();
+  // rackd.log too (daemon mode); its stdout and stderr, which hold what a
+  // library prints, follow it to the new file.
+  if (!rack::log::reopen()) return;
+  int fd = ::open((opt_.home + "/rackd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd >= 0) {
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::close(fd);
+  }
+  spdlog::info("reopened rackd.log");
 }
 
 void Supervisor::tick() {
@@ -210,11 +223,26 @@ void Supervisor::shutdown(int exit_code) {
     if (refuse_http_) refuse_http_->close_all();
     if (admin_http_) admin_http_->close_all();
     ::unlink((opt_.home + "/rackd.sock").c_str());
-    // Give in-flight control responses (rackctl kill) a moment to flush.
-    uv_stop(loop_);
+    stop_after_final_drain(Clock::now() + kFinalDrain);
   };
   for (auto& [name, app] : apps_) app->stop(finish);
   finish();
+}
+
+// Every worker has exited, but what it wrote last may still sit in its
+// pipes: the loop runs on until each pipe is at EOF, so those lines reach
+// the files (and in-flight control answers, `rackctl kill`'s, go out).
+// Bounded: a pipe that a process out of the group keeps open, or that a
+// full disk holds (on_full: block), does not keep rackd from exiting.
+void Supervisor::stop_after_final_drain(Clock::time_point deadline) {
+  if (LogPipe::open_count() == 0 || Clock::now() >= deadline) {
+    if (LogPipe::open_count() > 0)
+      spdlog::warn("{} worker output pipe(s) still open after {} ms; rackd exits without their last lines",
+                   LogPipe::open_count(), kFinalDrain.count());
+    uv_stop(loop_);
+    return;
+  }
+  rack::after(loop_, 10, [this, deadline] { stop_after_final_drain(deadline); });
 }
 
 ManagedApp* Supervisor::find(const std::string& name) {

@@ -100,6 +100,8 @@ class Supervisor {
   void handle_usr1();
   void tick();
   void exit_if_errored();
+  void stop_after_final_drain(Clock::time_point deadline);
+  static constexpr std::chrono::milliseconds kFinalDrain{2000};
   void notify_state();
   void start_watchdog();
   int open_admin(const config::RackSection& rack, std::string& error);

@@ -135,7 +135,19 @@ Options options_from_env(bool default_json) {
   return o;
 }
 
+namespace {
+Options g_installed;  // what init() last installed, for reopen()
+}  // namespace
+
+bool reopen() {
+  if (g_installed.file.empty()) return false;
+  Options o = g_installed;
+  init(o);
+  return true;
+}
+
 void init(const Options& o) {
+  g_installed = o;
   spdlog::sink_ptr sink;
   if (o.file.empty() && o.to_stdout)
     sink = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();

@@ -506,10 +506,10 @@ TailMark::TailMark(const std::string& dir, const std::string& app, LogStream str
     size_ -= std::min(size_, in_file);  // that line is read whole from unwritten_
   }
   std::vector<RotatedFile> rotated = names ? list_rotated(*names, base_) : list_rotated(dir_, base_);
-  if (!rotated.empty()) {  // newest first; its plain file when both exist
-    rotated_ = rotated.front().name;
-    rotated_gz_ = rotated.front().compressed;
-    if (rotated_gz_) rotated_.resize(rotated_.size() - 3);  // ".gz"
+  for (RotatedFile& r : rotated) {  // newest first; the plain file when both exist
+    bool gz = r.compressed;
+    if (gz) r.name.resize(r.name.size() - 3);  // ".gz"
+    rotated_.push_back({std::move(r.name), gz});
   }
 }
 
@@ -521,7 +521,6 @@ TailMark::TailMark(TailMark&& other) noexcept
       fd_(std::exchange(other.fd_, -1)),
       size_(other.size_),
       rotated_(std::move(other.rotated_)),
-      rotated_gz_(other.rotated_gz_),
       unwritten_(std::move(other.unwritten_)) {}
 
 TailMark::~TailMark() {
@@ -534,11 +533,14 @@ std::vector<LogLine> TailMark::read(std::size_t n) const {
   if (fresh.size() > n) fresh.erase(fresh.begin(), fresh.end() - std::ptrdiff_t(n));
   n -= fresh.size();
   std::vector<std::string> lines = fd_ >= 0 ? last_lines(fd_, size_, n) : std::vector<std::string>{};
-  if (lines.size() < n && !rotated_.empty()) {
-    std::string p = dir_ + "/" + rotated_;
+  // Back through the rotated files until n lines are found. Races: a
+  // sweep may have compressed a plain one since the mark (read the ".gz"),
+  // or deleted an old one past `keep` (the tail ends there).
+  for (const Rotated& r : rotated_) {
+    if (lines.size() >= n) break;
+    std::string p = dir_ + "/" + r.name;
     std::size_t want = n - lines.size();
-    // Race: a sweep may have compressed it since the mark.
-    std::vector<std::string> older = rotated_gz_ ? std::vector<std::string>{} : last_lines(p, want);
+    std::vector<std::string> older = r.gz ? std::vector<std::string>{} : last_lines(p, want);
     if (older.empty()) older = last_lines_gz(p + ".gz", want);
     lines.insert(lines.begin(), std::make_move_iterator(older.begin()), std::make_move_iterator(older.end()));
   }

@@ -118,8 +118,9 @@ class TailMark {
   TailMark& operator=(TailMark&&) = delete;
   ~TailMark();
 
-  // The last `n` lines of the current file, and if that holds fewer, of
-  // the newest rotated one (plain or ".gz"). Lines carry the time and slot
+  // The last `n` lines of the current file and, while that holds fewer,
+  // of the rotated ones, newest first (plain or ".gz"), as many as `n`
+  // needs. Lines carry the time and slot
   // parsed from their prefix when there is one. A plain file is read
   // backwards from its end; a ".gz" is inflated from its start.
   std::vector<LogLine> read(std::size_t n) const;
@@ -129,8 +130,11 @@ class TailMark {
   LogStream stream_;
   int fd_ = -1;            // the current file at the mark (renamed since, maybe)
   uint64_t size_ = 0;      // its length then
-  std::string rotated_;    // the newest rotated file then ("" for none), without ".gz"
-  bool rotated_gz_ = false;
+  struct Rotated {
+    std::string name;  // without ".gz"
+    bool gz = false;
+  };
+  std::vector<Rotated> rotated_;  // the rotated files then, newest first
   std::string unwritten_;  // lines buffered then, not in the file
 };
 

@@ -266,8 +266,28 @@ std::string LogFile::unwritten(uint64_t& in_file, std::size_t max_lines) const {
   return out;
 }
 
+std::size_t LogFile::restart_partial_line() {
+  if (segs_.empty()) return 0;
+  Segment& s = segs_.front();
+  if (s.off == 0 || s.data[s.off - 1] == '\n') return 0;
+  std::size_t nl = s.data.rfind('\n', s.off - 1);
+  std::size_t start = nl == std::string::npos ? 0 : nl + 1;  // a segment starts at a line's start
+  std::size_t head = s.off - start;
+  s.off = start;
+  pending_ += head;
+  file_size_ -= std::min<uint64_t>(file_size_, head);
+  return head;
+}
+
 int LogFile::reopen() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    // The old file keeps whole lines only: the head of a line cut short
+    // by a failed write comes off it, and the line goes to the new file.
+    struct stat st;
+    if (std::size_t head = restart_partial_line(); head > 0 && ::fstat(fd_, &st) == 0 && uint64_t(st.st_size) >= head)
+      (void)!::ftruncate(fd_, st.st_size - off_t(head));
+    ::close(fd_);
+  }
   fd_ = -1;
   // The directory too: an external logrotate may have moved it.
   if (dirfd_ >= 0) ::close(dirfd_);
@@ -282,7 +302,9 @@ int LogFile::truncate() {
     if (int e = open_current(); e != 0 && e != ENOENT) return e;
   }
   if (fd_ >= 0 && ::ftruncate(fd_, 0) != 0) return errno;
-  // O_APPEND: the next write lands at offset 0 of the emptied file.
+  // O_APPEND: the next write lands at offset 0 of the emptied file. A
+  // line whose head was in it is written again whole, not its tail alone.
+  restart_partial_line();
   file_size_ = 0;
   for (Segment& s : segs_) s.rotate_first = false;
   tail_size_ = bytes_after_last_mark();

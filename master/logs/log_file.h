@@ -91,6 +91,10 @@ class LogFile {
   int open_current();
   bool rotate();
   uint64_t bytes_after_last_mark() const;
+  // A write that stopped inside a line (disk full) left its head in the
+  // file: the line starts over, so that it is written whole wherever the
+  // next write goes. Returns the length of that head, 0 if none.
+  std::size_t restart_partial_line();
 
   std::string dir_;
   std::string base_;

@@ -11,6 +11,8 @@ namespace rack::master {
 
 namespace {
 
+std::size_t g_open = 0;  // pipes read and not at EOF (one loop: no lock)
+
 struct PipeState {
   uv_pipe_t pipe;
   std::shared_ptr<AppLog> log;
@@ -51,6 +53,7 @@ void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
     ps->log->finish(ps->splitter, ps->stream, ps->slot);
     ps->flow->fd = -1;
     ps->flow->paused = false;
+    --g_open;
     uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) { delete static_cast<PipeState*>(h->data); });
   }
 }
@@ -80,8 +83,11 @@ std::shared_ptr<const PipeFlow> LogPipe::open(uv_loop_t* loop, int fd, std::shar
     return flow;
   }
   ps->flow->fd = fd;
+  ++g_open;
   resume_reading(ps);
   return flow;
 }
+
+std::size_t LogPipe::open_count() { return g_open; }
 
 }  // namespace rack::master

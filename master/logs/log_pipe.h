@@ -29,6 +29,10 @@ class LogPipe {
   // Takes `fd`. `slot` is the worker's slot index, for the line prefix.
   static std::shared_ptr<const PipeFlow> open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStream stream,
                                               int slot);
+  // Pipes not at EOF yet. rackd's shutdown runs the loop until this is 0
+  // (or a deadline passes), so the last lines of workers that just exited
+  // reach the files rather than die in the pipes with rackd.
+  static std::size_t open_count();
 };
 
 }  // namespace rack::master

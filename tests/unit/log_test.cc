@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <random>
 #include <string>
 #include <thread>
@@ -529,6 +530,50 @@ TEST_CASE("log: partial writes and EINTR are retried without tearing a line") {
   CHECK(f.stats.rotations > 0);
 }
 
+TEST_CASE("log: a write cut short inside a line, then flush or reopen, tears no line") {
+  Fixture f;
+  static std::atomic<long> budget{-1};  // bytes the disk still takes; -1 = any
+  SeamGuard seam([](int fd, const void* buf, size_t len) -> ssize_t {
+    long b = budget;
+    if (b < 0) return ::write(fd, buf, len);
+    if (b == 0) {
+      errno = ENOSPC;
+      return -1;
+    }
+    ssize_t n = ::write(fd, buf, std::min<size_t>(len, size_t(b)));
+    if (n > 0) budget -= n;
+    return n;
+  });
+  bool reopen = false;
+  SUBCASE("flush") { reopen = false; }
+  SUBCASE("reopen after an external rename") { reopen = true; }
+  budget = -1;
+  LogConfig cfg = small_config(0, false);
+  cfg.time = false;
+  AppLog log(&f.loop, "app", cfg, f.dir, f.stats);
+  LineSplitter s;
+  std::string path = log.path(LogStream::Out);
+  log.feed(s, LogStream::Out, 0, "first whole line\n");
+  budget = 10;
+  log.feed(s, LogStream::Out, 0, "second line, cut after ten bytes\n");
+  {
+    std::ifstream in(path);
+    REQUIRE(std::string(std::istreambuf_iterator<char>(in), {}) == "first whole line\nsecond lin");
+  }
+  if (reopen) {
+    fs::rename(path, f.dir + "/moved.log");
+    log.reopen();
+  } else {
+    log.flush();
+  }
+  budget = -1;  // space again
+  CHECK(f.run_until([&] { return log.pending_bytes() == 0; }));
+  log.feed(s, LogStream::Out, 0, "third\n");
+  std::vector<std::string> now = {"second line, cut after ten bytes", "third"};
+  CHECK(read_lines(path) == now);
+  if (reopen) CHECK(read_lines(f.dir + "/moved.log") == std::vector<std::string>{"first whole line"});
+}
+
 TEST_CASE("log: reopen after an external rename, flush, and time off") {
   Fixture f;
   LogConfig cfg = small_config(0, false);
@@ -605,6 +650,36 @@ TEST_CASE("log: tail reads back into the newest rotated file, plain or gzip") {
   CHECK(tail(f.dir, "app", LogStream::Out, 3).back().text + "\n" == numbered(3, 299));
   CHECK(tail(f.dir, "app", LogStream::Err, 10).empty());
   CHECK(tail(f.dir, "nope", LogStream::Out, 10).empty());
+}
+
+TEST_CASE("log: tail reads back through as many rotated files as n needs, plain and gzip mixed") {
+  Fixture f;
+  {
+    AppLog log(&f.loop, "app", small_config(2048, true), f.dir, f.stats);
+    LineSplitter s;
+    for (int n = 0; n < 400; ++n) log.feed(s, LogStream::Out, n % 4, numbered(n % 4, n));
+  }
+  uv_run(&f.loop, UV_RUN_DEFAULT);  // the sweep compresses the rotated files
+  REQUIRE(f.stats.rotations > 5);
+  // One more rotation, left uncompressed: the newest rotated file is plain.
+  {
+    AppLog log(&f.loop, "app", small_config(2048, false), f.dir, f.stats);
+    LineSplitter s;
+    for (int n = 400; n < 450; ++n) log.feed(s, LogStream::Out, n % 4, numbered(n % 4, n));
+  }
+  uv_run(&f.loop, UV_RUN_DEFAULT);
+  for (std::size_t want : {std::size_t(449), std::size_t(450), std::size_t(5000)}) {
+    auto lines = tail(f.dir, "app", LogStream::Out, want);
+    std::size_t got = std::min<std::size_t>(want, 450);
+    REQUIRE(lines.size() == got);
+    for (std::size_t i = 0; i < got; ++i) {
+      int n = int(450 - got + i);
+      if (lines[i].text + "\n" != numbered(n % 4, n)) {
+        FAIL_CHECK("line " << i << " of " << want << ": " << lines[i].text);
+        break;
+      }
+    }
+  }
 }
 
 TEST_CASE("log: a tail mark reads what was written before it, whatever is written, rotated and compressed after") {

@@ -44,6 +44,10 @@ Options options_from_env(bool default_json);
 
 // Installs the default logger. Safe to call again (e.g. to reopen the file).
 void init(const Options& options);
+// Reopens Options::file of the last init() (after an external logrotate
+// moved it: reload-logs, SIGUSR1): the sink opens the path afresh, 0600.
+// Returns false when that init() wrote to stderr or stdout (nothing to do).
+bool reopen();
 
 // Escapes `s` for inclusion in a JSON string (no surrounding quotes).
 std::string json_escape(std::string_view s);
