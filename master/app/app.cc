@@ -257,6 +257,7 @@ void ManagedApp::start_failed(Worker& w) {
 // ---- worker events ----------------------------------------------------------
 
 void ManagedApp::on_ready(Worker& w) {
+  start_failing_ = false;
   auto sit = slots_.find(w.slot().index);
   if (sit != slots_.end() && sit->second->replacement == &w) {
     SlotState& s = *sit->second;
@@ -417,12 +418,18 @@ void ManagedApp::crashed(SlotState& s, Worker& w, WasServing serving) {
     return;
   }
   Millis delay = std::get<RestartAfter>(decision).delay;
-  // Never every slot of an app that was serving in backoff at once: when
-  // a ready worker dies and no other worker is ready or starting, it
-  // restarts now. Its quick exit still counts, so a worker that dies
-  // soon after every start still ends errored; one that dies before it
-  // is ready (a crash loop at start) keeps its backoff.
-  if (delay > Millis(0) && serving == WasServing::Yes && !cfg_->restart.delay && !attempt_in_flight(&s)) {
+  // A worker that failed before it was ready, by its own doing (an exit,
+  // a fault, no ready signal, an OOM kill), says the app cannot start now:
+  // backoff applies until some worker is ready again. One killed from
+  // outside while it started says nothing about the app.
+  if (serving == WasServing::No && cause != ExitCause::OutsideSignal) start_failing_ = true;
+  // Never every slot of a healthy app in backoff at once: when a worker
+  // dies and no other worker is ready or starting, it restarts now, if it
+  // was serving or the app's starts do not fail by themselves. Its quick
+  // exit still counts, so a worker that dies soon after every start still
+  // ends errored; a crash loop at start keeps its backoff.
+  if (delay > Millis(0) && (serving == WasServing::Yes || !start_failing_) && !cfg_->restart.delay &&
+      !attempt_in_flight(&s)) {
     spdlog::info("{} slot {}: no worker ready or starting: restarting now, not in {} ms", name(), w.slot().index,
                  delay.count());
     delay = Millis(0);
@@ -778,7 +785,10 @@ json ManagedApp::status() const {
         {"cpu_percent", std::round(w->cpu_percent() * 10) / 10},
         {"rss_bytes", w->proc() && w->lifecycle().has_process() ? w->proc()->rss_bytes : 0},
     };
-    if (!w->last_exit.empty()) j["last_exit"] = w->last_exit;
+    if (!w->last_exit.empty()) {
+      j["last_exit"] = w->last_exit;
+      j["last_exit_cause"] = std::string(to_string(w->exit_info().cause));  // crash, outside_signal, oom_suspect, ...
+    }
     if (w->blocked_on_logs()) j["blocked_on_logs"] = true;
     workers.push_back(std::move(j));
   }

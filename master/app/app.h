@@ -75,7 +75,7 @@ struct AppCounters {
   uint64_t canary_failed = 0;  // and rolled back
   uint64_t scale_ups = 0;      // by autoscaling
   uint64_t scale_downs = 0;
-  std::map<std::string, uint64_t> restarts_by_reason;  // crash, ready_timeout, heartbeat, memory, max_requests
+  std::map<std::string, uint64_t> restarts_by_reason;  // crash, killed, oom, ready_timeout, heartbeat, memory, max_requests
   std::map<ExitCause, uint64_t> exits_by_cause;
 };
 
@@ -264,6 +264,9 @@ class ManagedApp final : public WorkerEvents {
 
   bool stopped_ = true;
   bool dirty_ = false;  // manage() runs at the end of this loop turn
+  // A worker failed by itself before it was ready, and none has been
+  // ready since: restarts keep their backoff (crashed()).
+  bool start_failing_ = false;
   uv_check_t* reconcile_check_ = nullptr;
   uv_idle_t* reconcile_idle_ = nullptr;
   std::vector<std::function<void()>> stop_waiters_;

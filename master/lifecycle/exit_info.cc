@@ -40,6 +40,8 @@ bool is_failure(ExitCause c) {
 
 std::string_view restart_reason(ExitCause c) {
   switch (c) {
+    case ExitCause::OutsideSignal: return "killed";
+    case ExitCause::OomSuspect: return "oom";
     case ExitCause::NeverReady: return "ready_timeout";
     case ExitCause::Heartbeat: return "heartbeat";
     case ExitCause::MaxMemory: return "memory";
@@ -53,14 +55,34 @@ std::string ExitInfo::describe() const {
   if (signal == 0) return "exit code " + std::to_string(code);
   const char* abbrev = sigabbrev_np(signal);
   std::string s = "signal SIG" + std::string(abbrev ? abbrev : std::to_string(signal).c_str());
-  if (signal == SIGKILL) s += rackd_killed ? " (sent by rackd)" : " (not sent by rackd: possible OOM kill)";
+  if (signal == SIGKILL && rackd_killed) s += " (sent by rackd)";
+  else if (signal == SIGKILL && oom == OomKills::None) s += " (not sent by rackd, no OOM kill meanwhile: killed from outside)";
+  else if (signal == SIGKILL) s += " (not sent by rackd: possible OOM kill)";
+  else if (cause == ExitCause::OutsideSignal) s += " (not sent by rackd)";
   if (core) s += ", core dumped";
   return s;
 }
 
-ExitInfo classify_exit(int st, std::optional<ExitCause> asked, KillStep step, std::chrono::milliseconds uptime) {
+bool is_fault_signal(int sig) {
+  switch (sig) {
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGABRT:
+    case SIGSYS:
+    case SIGTRAP:
+      return true;
+    default:
+      return false;
+  }
+}
+
+ExitInfo classify_exit(int st, std::optional<ExitCause> asked, KillStep step, std::chrono::milliseconds uptime,
+                       OomKills oom) {
   ExitInfo e;
   e.uptime = uptime;
+  e.oom = oom;
   e.rackd_killed = step == KillStep::Killed;
   if (WIFEXITED(st)) {
     e.code = WEXITSTATUS(st);
@@ -71,9 +93,9 @@ ExitInfo classify_exit(int st, std::optional<ExitCause> asked, KillStep step, st
   if (asked) {
     e.cause = *asked;
   } else if (e.signal == SIGKILL && !e.rackd_killed) {
-    e.cause = ExitCause::OomSuspect;
+    e.cause = oom == OomKills::None ? ExitCause::OutsideSignal : ExitCause::OomSuspect;
   } else if (e.signal != 0 && step == KillStep::None) {
-    e.cause = ExitCause::OutsideSignal;
+    e.cause = is_fault_signal(e.signal) ? ExitCause::Crash : ExitCause::OutsideSignal;
   } else if (e.signal != 0) {
     e.cause = ExitCause::SignalFromRackd;
   } else {

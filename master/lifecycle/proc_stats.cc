@@ -181,3 +181,23 @@ unsigned usable_cpus() {
 }
 
 }  // namespace rack::master
+
+namespace rack::master {
+
+std::optional<uint64_t> oom_kills() {
+  std::FILE* f = std::fopen("/proc/vmstat", "re");
+  if (!f) return std::nullopt;
+  char name[64];
+  unsigned long long v = 0;
+  std::optional<uint64_t> out;
+  while (std::fscanf(f, "%63s %llu", name, &v) == 2) {
+    if (std::string_view(name) == "oom_kill") {
+      out = v;
+      break;
+    }
+  }
+  std::fclose(f);
+  return out;
+}
+
+}  // namespace rack::master

@@ -55,4 +55,10 @@ std::optional<uint64_t> cgroup_memory_limit();
 // CPUs rackd may run on (its affinity mask), at least 1.
 unsigned usable_cpus();
 
+// OOM kills since boot, over the whole machine (/proc/vmstat oom_kill;
+// a cgroup's own OOM kills count there too). nullopt when unreadable.
+// Taken when a worker starts and again when a SIGKILL rackd did not send
+// ended it: no OOM kill in between means someone killed it.
+std::optional<uint64_t> oom_kills();
+
 }  // namespace rack::master

@@ -1,5 +1,7 @@
 #include "lifecycle/worker.h"
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -75,6 +77,7 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   if (plan.node_channel >= 0) attach_node(std::exchange(plan.node_channel, -1), listen_fd);
   pid_ = sp.pid;
   started_at_ = SteadyClock::now();
+  oom_kills_at_start_ = oom_kills();
   last_pong_ = started_at_;
   load_ = LoadCount{};
   exited_ = false;
@@ -321,7 +324,13 @@ void Worker::on_metrics_piece(const channel::Message& m) {
 void Worker::process_exited(int wait_status) {
   exited_ = true;  // what the reads below set off (a drained queue) must not give it more
   auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(uptime_s()));
-  exit_ = classify_exit(wait_status, asked_, kill_step_, uptime);
+  // A SIGKILL rackd did not send: an OOM kill, unless the kernel's count
+  // of them did not move while the worker ran (then someone killed it).
+  OomKills oom = OomKills::Unknown;
+  if (WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL && oom_kills_at_start_) {
+    if (auto now = oom_kills()) oom = *now > *oom_kills_at_start_ ? OomKills::Some : OomKills::None;
+  }
+  exit_ = classify_exit(wait_status, asked_, kill_step_, uptime, oom);
   last_exit = exit_.describe();
   // Read all the worker said before it died: a final metrics snapshot, and
   // Acks and ConnReturns, so no connection it took goes to another worker

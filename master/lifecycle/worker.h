@@ -201,6 +201,7 @@ class Worker {
   KillStep kill_step_ = KillStep::None;
 
   std::chrono::steady_clock::time_point started_at_{};
+  std::optional<uint64_t> oom_kills_at_start_;  // the kernel's OOM kill count then (proc_stats.h)
   std::chrono::steady_clock::time_point last_pong_{};
   std::chrono::steady_clock::time_point sampled_at_{};
   std::optional<ProcSample> proc_;

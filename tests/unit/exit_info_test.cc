@@ -41,14 +41,32 @@ TEST_CASE("exit: a SIGKILL rackd did not send is an OOM suspect, one it sent is 
   CHECK(restart_reason(ours.cause) == "ready_timeout");
 }
 
-TEST_CASE("exit: another signal from outside is an outside signal, with its core") {
-  auto e = unasked(killed(SIGSEGV, true));
-  CHECK(e.cause == ExitCause::OutsideSignal);
-  CHECK(e.core);
-  CHECK(e.describe() == "signal SIGSEGV, core dumped");
-  CHECK(restart_reason(e.cause) == "crash");
+TEST_CASE("exit: a fault signal is the worker's own crash, another signal from outside is an outside kill") {
+  auto segv = unasked(killed(SIGSEGV, true));
+  CHECK(segv.cause == ExitCause::Crash);
+  CHECK(segv.core);
+  CHECK(segv.describe() == "signal SIGSEGV, core dumped");
+  CHECK(restart_reason(segv.cause) == "crash");
+  CHECK(unasked(killed(SIGABRT)).cause == ExitCause::Crash);
+  auto term = unasked(killed(SIGTERM));
+  CHECK(term.cause == ExitCause::OutsideSignal);
+  CHECK(term.describe() == "signal SIGTERM (not sent by rackd)");
+  CHECK(restart_reason(term.cause) == "killed");
   // rackd's escalation without a recorded reason: its own signal.
   CHECK(unasked(killed(SIGTERM), KillStep::Terminated).cause == ExitCause::SignalFromRackd);
+}
+
+TEST_CASE("exit: a SIGKILL from outside is a kill when no OOM kill happened meanwhile, else an OOM suspect") {
+  auto outside = classify_exit(killed(SIGKILL), std::nullopt, KillStep::None, 1500ms, OomKills::None);
+  CHECK(outside.cause == ExitCause::OutsideSignal);
+  CHECK(outside.describe() == "signal SIGKILL (not sent by rackd, no OOM kill meanwhile: killed from outside)");
+  CHECK(restart_reason(outside.cause) == "killed");
+  auto oom = classify_exit(killed(SIGKILL), std::nullopt, KillStep::None, 1500ms, OomKills::Some);
+  CHECK(oom.cause == ExitCause::OomSuspect);
+  CHECK(restart_reason(oom.cause) == "oom");
+  // Only a SIGKILL is an OOM suspect.
+  CHECK(classify_exit(killed(SIGTERM), std::nullopt, KillStep::None, 1500ms, OomKills::Some).cause ==
+        ExitCause::OutsideSignal);
 }
 
 TEST_CASE("exit: rackd's reason wins over the status, and decides failure or intent") {

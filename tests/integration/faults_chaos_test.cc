@@ -1,0 +1,133 @@
+// Availability while workers die: kill -9 of a random worker every 500 ms
+// for 20 s under load. Real rackd, real signals; the figures it prints are
+// the ones in the report.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+
+using namespace rack::test;
+
+namespace {
+
+std::size_t fd_count(pid_t pid) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
+}
+
+// GET /v1/status over the control socket every 50 ms: how many samples
+// had a ready worker of `app`.
+class ReadySampler {
+ public:
+  ReadySampler(const std::string& home, std::string app) : app_(std::move(app)) {
+    thread_ = std::thread([this, sock = home + "/rackd.sock"] {
+      auto next = std::chrono::steady_clock::now();
+      while (!stop_) {
+        next += 50ms;
+        auto c = rack::http::Client::unix_socket(sock);
+        auto r = c.request("GET", "/v1/status");
+        bool ready = false;
+        if (r.ok() && r.status == 200) {
+          json j = json::parse(r.body, nullptr, false);
+          if (!j.is_discarded())
+            for (auto& a : j["apps"])
+              if (a["name"] == app_)
+                for (auto& w : a["workers"]) ready = ready || w["state"] == "ready";
+        }
+        ++samples_;
+        if (ready) ++ready_;
+        std::this_thread::sleep_until(next);
+      }
+    });
+  }
+  ~ReadySampler() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  uint64_t samples() const { return samples_; }
+  uint64_t ready() const { return ready_; }
+
+ private:
+  std::string app_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> samples_{0}, ready_{0};
+  std::thread thread_;
+};
+
+}  // namespace
+
+TEST_CASE("faults: chaos: kill -9 of a random worker every 500 ms for 20 s under load keeps a worker ready") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 4));
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 4));
+  pid_t rackd = rack.rackd_pid();
+  std::this_thread::sleep_for(300ms);
+  std::size_t fds_before = fd_count(rackd);
+  auto [host, port] = rack.address("web");
+  constexpr int kKeepAlive = 4, kClose = 2;
+  Load ka(host, port, Load::Mode::KeepAlive, kKeepAlive);
+  Load close(host, port, Load::Mode::Close, kClose);
+  ReadySampler sampler(rack.home(), "web");
+
+  std::mt19937 rng(std::random_device{}());
+  int kills = 0;
+  auto until = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < until) {
+    auto next = std::chrono::steady_clock::now() + 500ms;
+    std::vector<pid_t> alive;
+    json workers = rack.app("web")["workers"];
+    for (auto& w : workers)
+      if (w["pid"].is_number()) alive.push_back(w["pid"].get<pid_t>());
+    if (!alive.empty()) {
+      pid_t victim = alive[std::uniform_int_distribution<std::size_t>(0, alive.size() - 1)(rng)];
+      if (kill(victim, SIGKILL) == 0) ++kills;
+    }
+    std::this_thread::sleep_until(next);
+  }
+  auto last_kill = std::chrono::steady_clock::now();
+  bool all_ready = rack.wait_ready("web", 4, 10s);
+  double recovery_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_kill).count();
+  sampler.stop();
+  ka.stop();
+  close.stop();
+
+  double ready_share = sampler.samples() ? double(sampler.ready()) / double(sampler.samples()) : 0;
+  uint64_t failed = ka.failed() + close.failed();
+  MESSAGE("chaos: " << kills << " kills; " << sampler.ready() << "/" << sampler.samples() << " status samples ("
+                    << ready_share * 100 << "%) had a ready worker; requests ok " << ka.ok() + close.ok()
+                    << ", failed " << failed << ", non-2xx " << ka.non2xx() + close.non2xx()
+                    << "; all 4 slots ready " << recovery_s << " s after the last kill; restart_reasons "
+                    << rack.app("web")["restart_reasons"].dump() << "; first error: " << ka.first_error() << " | "
+                    << close.first_error());
+  CHECK(kills >= 35);
+  CHECK(sampler.samples() >= 200);
+  CHECK(ready_share >= 0.95);
+  // A kill fails at most the requests in flight on the killed worker: at
+  // most one per client connection. None is answered with an error.
+  CHECK(failed <= uint64_t(kills) * (kKeepAlive + kClose));
+  CHECK(ka.non2xx() + close.non2xx() == 0);
+  CHECK(ka.ok() + close.ok() > 1000);
+  CHECK(all_ready);
+  CHECK(recovery_s < 5);
+  CHECK(rack.app("web")["status"] == "online");
+  // Nothing of the dead workers stays open in rackd: channels, pipes, fds
+  // it kept for connections it had handed over.
+  CHECK_MESSAGE(wait_until([&] { return fd_count(rackd) <= fds_before; }, 5s),
+                "rackd has " << fd_count(rackd) << " fds, " << fds_before << " before");
+}
