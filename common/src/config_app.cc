@@ -249,6 +249,7 @@ const std::vector<Key<AppConfig>> kAppKeys = {
        a.dispatch = l.choice(f, {Dispatch::RoundRobin, Dispatch::LeastConnections});
      }},
     {"env", set_env},
+    {"inherit_env", [](Loader& l, AppConfig& a, const Field& f) { a.inherit_env = l.boolean(f); }},
     {"ready_timeout",
      [](Loader& l, AppConfig& a, const Field& f) { a.ready_timeout = l.duration(f, Loader::Zero::Refused); }},
     {"kill_timeout", [](Loader& l, AppConfig& a, const Field& f) { a.kill_timeout = l.duration(f); }},

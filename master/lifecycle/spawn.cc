@@ -26,8 +26,11 @@ std::vector<std::string> build_env(const SpawnRequest& req) {
   std::map<std::string, std::string> merged;
   for (char** e = environ; e && *e; ++e) {
     const char* eq = std::strchr(*e, '=');
-    if (eq) merged[std::string(*e, static_cast<size_t>(eq - *e))] = eq + 1;
+    if (!eq) continue;
+    std::string name(*e, static_cast<size_t>(eq - *e));
+    if (req.inherit_env || inherited_env_allowed(name)) merged[name] = eq + 1;
   }
+  if (!req.inherit_env && !merged.count("PATH")) merged["PATH"] = kDefaultPath;
   for (const auto& [k, v] : req.env) merged[k] = v;
   merged.erase("LISTEN_PID");  // set in the child, once its pid is known
   std::vector<std::string> out;
@@ -47,6 +50,14 @@ enum Step { kDup = 1, kChdir = 2, kExec = 3, kParent = 4 };
 bool g_reset_scheduling = false;  // rackd switched itself to SCHED_BATCH
 
 }  // namespace
+
+bool inherited_env_allowed(std::string_view name) {
+  static constexpr std::string_view kMinimalEnv[] = {"PATH", "HOME", "USER",  "LOGNAME", "SHELL",
+                                                     "TMPDIR", "TZ", "LANG", "LANGUAGE"};
+  for (std::string_view allowed : kMinimalEnv)
+    if (name == allowed) return true;
+  return name.starts_with("LC_");
+}
 
 std::string adopt_batch_scheduling() {
   if (const char* e = std::getenv("RACK_SCHED_BATCH"); e && std::string_view(e) == "0")

@@ -12,6 +12,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rack::master {
@@ -20,6 +21,9 @@ struct SpawnRequest {
   std::vector<std::string> argv;  // argv[0] is an absolute path
   std::string cwd;
   std::map<std::string, std::string> env;  // added to (and overriding) rackd's environ
+  // false (inherit_env: false): of rackd's environ only what
+  // inherited_env_allowed() names is passed.
+  bool inherit_env = true;
   int fd3 = -1;                            // -1: none
   bool set_listen_pid = false;             // LISTEN_PID=<child pid> (socket activation)
 };
@@ -33,6 +37,12 @@ struct Spawned {
 // Returns 0 and fills `out`, or a negative errno (fork, pipe, or the
 // child's exec/chdir failure, reported through a close-on-exec pipe).
 // `what` names the failing step ("execve /usr/bin/x", "chdir /srv").
+// With inherit_env: false, the variables of rackd's own environment a worker
+// still gets: PATH, HOME, USER, LOGNAME, SHELL, TMPDIR, TZ, LANG, LANGUAGE
+// and LC_* (docs/configuration.md). PATH is set to a default when rackd has none.
+bool inherited_env_allowed(std::string_view name);
+inline constexpr const char* kDefaultPath = "/usr/local/bin:/usr/bin:/bin";
+
 int spawn(const SpawnRequest& req, Spawned& out, std::string& what);
 
 // Called once, on the loop thread, before anything is spawned. When rackd

@@ -20,6 +20,7 @@ void add_common_env(const config::AppConfig& c, const WorkerIdentity& who, Spawn
   req.argv = c.run;
   req.cwd = c.cwd;
   req.env = c.env;
+  req.inherit_env = c.inherit_env;
   req.env["RACK_APP"] = c.name;
   req.env["RACK_INSTANCE"] = std::to_string(who.slot);
   req.env["RACK_GENERATION"] = std::to_string(who.generation);
@@ -65,7 +66,7 @@ int plan_node(const config::AppConfig& c, const WorkerIdentity& who, int listen_
   env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json";
   env["NODE_UNIQUE_ID"] = std::to_string(static_cast<uint64_t>(who.id));
   env["NODE_APP_INSTANCE"] = std::to_string(who.slot);
-  const char* inherited = std::getenv("NODE_OPTIONS");
+  const char* inherited = c.inherit_env ? std::getenv("NODE_OPTIONS") : nullptr;
   auto own = c.env.find("NODE_OPTIONS");
   env["NODE_OPTIONS"] = node_preload::node_options(own != c.env.end() ? own->second : inherited ? inherited : "");
   // Many apps read PORT; give them the real one (the bound socket's, so

@@ -4,7 +4,9 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "harness.h"
 
@@ -110,4 +112,53 @@ TEST_CASE("hostile: control API bodies nested 90000 deep or of the wrong type ge
   }
   CHECK(pid_alive(rackd));
   CHECK(rack.wait_ready("web", 1));
+}
+
+namespace {
+
+std::string env_app(const std::string& name, const std::string& out, const std::string& extra) {
+  return "  - name: " + name + "\n    run: [sh, -c, 'env > " + out + "; exec sleep 600']\n    env: {APP_OWN: set}\n" +
+         extra;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+bool has_var(const std::string& env, const std::string& name) {
+  return env.rfind(name + "=", 0) == 0 || env.find("\n" + name + "=") != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("hostile: inherit_env false gives workers the minimal environment, env and Rack's own variables") {
+  // rackd inherits this from the rackctl that starts it, as a secret in
+  // the shell of whoever first ran `rackctl start` would be.
+  ::setenv("SHELL_SECRET_TOKEN", "hunter2", 1);
+  ::setenv("LC_TIME", "C", 1);
+  Rack rack;
+  std::string all = rack.home() + "/all.env", minimal = rack.home() + "/minimal.env";
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + env_app("all", all, "") +
+                                                    env_app("minimal", minimal, "    inherit_env: false\n"));
+  auto r = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  REQUIRE(wait_until([&] { return read_file(all).find("RACK_APP=") != std::string::npos &&
+                                  read_file(minimal).find("RACK_APP=") != std::string::npos; }, 15s));
+  std::string a = read_file(all), m = read_file(minimal);
+  CHECK(has_var(a, "SHELL_SECRET_TOKEN"));  // the default is PM2's: everything
+  CHECK_FALSE_MESSAGE(has_var(m, "SHELL_SECRET_TOKEN"), m);
+  for (const char* name : {"PATH", "HOME", "LC_TIME", "APP_OWN", "RACK_APP", "RACK_INSTANCE", "RACK_GENERATION"})
+    CHECK_MESSAGE(has_var(m, name), name << " missing from\n" << m);
+  CHECK(m.find("RACK_APP=minimal") != std::string::npos);
+  // Nothing outside the documented set: every line is one of them.
+  std::istringstream lines(m);
+  for (std::string line; std::getline(lines, line);) {
+    std::string name = line.substr(0, line.find('='));
+    bool documented = name == "PATH" || name == "HOME" || name == "USER" || name == "LOGNAME" || name == "SHELL" ||
+                      name == "TMPDIR" || name == "TZ" || name == "LANG" || name == "LANGUAGE" ||
+                      name.rfind("LC_", 0) == 0 || name == "APP_OWN" || name.rfind("RACK_", 0) == 0 ||
+                      name == "PWD" || name == "SHLVL" || name == "_";  // the last three: set by sh itself
+    CHECK_MESSAGE(documented, "undocumented variable " << name);
+  }
 }

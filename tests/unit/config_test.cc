@@ -231,6 +231,7 @@ TEST_CASE("config: defaults for a minimal app") {
   CHECK_FALSE(app.listen.has_value());
   CHECK(app.dispatch == Dispatch::RoundRobin);
   CHECK(app.env.empty());
+  CHECK(app.inherit_env);
   CHECK(app.ready_timeout == 5s);
   CHECK(app.kill_timeout == 5s);
   CHECK(app.heartbeat_timeout == 10s);
@@ -370,6 +371,16 @@ TEST_CASE("config: input on which yaml-cpp's LoadAll never returns gets an error
   std::string many;
   for (int i = 0; i < 40; ++i) many += "apps: []\n---\n";
   CHECK(what_of(many).find("expected one YAML document, found 16 or more") != std::string::npos);
+}
+
+TEST_CASE("config: inherit_env is true or false and says so otherwise") {
+  CHECK_FALSE(load_string("apps:\n  - {name: a, run: [sh], inherit_env: false}\n", "/tmp/e.yaml").apps[0].inherit_env);
+  CHECK(load_string("apps:\n  - {name: a, run: [sh], inherit_env: yes}\n", "/tmp/e.yaml").apps[0].inherit_env);
+  std::string why = what_of("apps:\n  - {name: a, run: [sh], inherit_env: [PATH]}\n");
+  CHECK_MESSAGE(why.find("apps[0].inherit_env") != std::string::npos, why);
+  CHECK_MESSAGE(why.find("expected true or false") != std::string::npos, why);
+  CHECK(what_of("apps:\n  - {name: a, run: [sh], inherit_env: sometimes}\n").find("expected true or false") !=
+        std::string::npos);
 }
 
 TEST_CASE("config: run and name are required") {

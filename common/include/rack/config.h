@@ -123,6 +123,9 @@ struct AppConfig {
   std::optional<ListenAddr> listen;
   Dispatch dispatch = Dispatch::RoundRobin;
   std::map<std::string, std::string> env;
+  // false: workers get only kMinimalEnv from rackd's environment (plus env
+  // and Rack's own variables), not everything the first `rackctl start` had.
+  bool inherit_env = true;
   Duration ready_timeout{5000};
   Duration kill_timeout{5000};
   Duration heartbeat_timeout{10000};
