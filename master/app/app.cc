@@ -321,6 +321,15 @@ void ManagedApp::on_recycle(Worker& w) {
   recycle(w.slot(), "max_requests reached", ExitCause::MaxRequests);
 }
 
+// A worker that keeps sending what rackd refuses is buggy or hostile: it
+// is replaced the graceful way, once (the replacement starts clean).
+void ManagedApp::on_protocol_error(Worker& w) {
+  ++counters_.protocol_errors;
+  auto it = slots_.find(w.slot().index);
+  if (w.protocol_errors() != Worker::kMaxProtocolErrors || it == slots_.end() || it->second->current != &w) return;
+  recycle(w.slot(), std::to_string(Worker::kMaxProtocolErrors) + " bad channel messages", ExitCause::ProtocolError);
+}
+
 void ManagedApp::on_metrics(Worker& w, std::string text, std::string error, bool final) {
   if (error.empty()) {
     canary_metrics(w, text);

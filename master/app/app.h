@@ -75,7 +75,8 @@ struct AppCounters {
   uint64_t canary_failed = 0;  // and rolled back
   uint64_t scale_ups = 0;      // by autoscaling
   uint64_t scale_downs = 0;
-  std::map<std::string, uint64_t> restarts_by_reason;  // crash, killed, oom, ready_timeout, heartbeat, memory, max_requests
+  uint64_t protocol_errors = 0;  // bad channel messages from workers (rack, node)
+  std::map<std::string, uint64_t> restarts_by_reason;  // crash, killed, oom, ready_timeout, heartbeat, memory, max_requests, protocol_error
   std::map<ExitCause, uint64_t> exits_by_cause;
 };
 
@@ -178,6 +179,7 @@ class ManagedApp final : public WorkerEvents {
   void on_capacity(Worker& w) override;
   void on_metrics(Worker& w, std::string text, std::string error, bool final) override;
   void on_recycle(Worker& w) override;
+  void on_protocol_error(Worker& w) override;
   void on_merged_metrics_request(Worker& w, uint64_t seq) override;
 
   // Reconciliation: reconcile_soon() marks the app dirty; manage() runs

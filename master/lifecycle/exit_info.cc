@@ -18,6 +18,7 @@ std::string_view to_string(ExitCause c) {
     case ExitCause::Heartbeat: return "heartbeat";
     case ExitCause::MaxMemory: return "max_memory";
     case ExitCause::MaxRequests: return "max_requests";
+    case ExitCause::ProtocolError: return "protocol_error";
     case ExitCause::Reload: return "reload";
     case ExitCause::Stop: return "stop";
   }
@@ -46,6 +47,7 @@ std::string_view restart_reason(ExitCause c) {
     case ExitCause::Heartbeat: return "heartbeat";
     case ExitCause::MaxMemory: return "memory";
     case ExitCause::MaxRequests: return "max_requests";
+    case ExitCause::ProtocolError: return "protocol_error";
     default: return "crash";
   }
 }

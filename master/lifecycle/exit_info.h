@@ -26,6 +26,7 @@ enum class ExitCause {
   Heartbeat,        // its event loop stopped answering
   MaxMemory,        // replaced for rss over max_memory
   MaxRequests,      // replaced after max_requests (it asked)
+  ProtocolError,    // replaced for sending kMaxProtocolErrors bad channel messages
   Reload,           // replaced by a reload
   Stop,             // stopped: rackctl stop, delete, scale down, rackd shutting down
 };
@@ -39,7 +40,7 @@ bool is_failure(ExitCause c);
 // The `reason` label of rack_worker_restarts_total (and restart_reasons in
 // status) for a restart this exit causes: crash (the worker's own doing),
 // killed (a signal from outside), oom, ready_timeout, heartbeat, memory,
-// max_requests.
+// max_requests, protocol_error.
 std::string_view restart_reason(ExitCause c);
 
 // The signals a process gets from its own faults (SIGSEGV, SIGBUS, SIGILL,

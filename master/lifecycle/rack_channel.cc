@@ -23,21 +23,27 @@ bool RackChannel::send(Type type, std::string_view payload, int fd, uint16_t fla
   if (fd_ < 0) return false;
   if (!outbox_.empty()) {
     // Keep order: once something is queued, everything queues behind it.
-    outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1, flags});
+    if (outbox_bytes_ + payload.size() > kMaxOutboxBytes) return false;
+    queue(type, payload, fd, flags);
     return true;
   }
   switch (channel::send(fd_, type, payload, fd, flags)) {
     case IoResult::Ok:
       return true;
     case IoResult::WouldBlock:
-      outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1, flags});
-      watch(true);
+      queue(type, payload, fd, flags);
       return true;
     case IoResult::Closed:
     case IoResult::Error:
       return false;
   }
   return false;
+}
+
+void RackChannel::queue(Type type, std::string_view payload, int fd, uint16_t flags) {
+  outbox_.push_back({type, std::string(payload), fd >= 0 ? ::dup(fd) : -1, flags});
+  outbox_bytes_ += sizeof(channel::Header) + payload.size();
+  watch(true);
 }
 
 IoResult RackChannel::send_conn(uint64_t conn_id, int fd) {
@@ -53,8 +59,9 @@ void RackChannel::flush() {
   while (!outbox_.empty()) {
     auto& m = outbox_.front();
     auto r = channel::send(fd_, m.type, m.payload, m.fd, m.flags);
-    if (r == IoResult::WouldBlock) return;
+    if (r == IoResult::WouldBlock) return watch(true);  // reads resume once under kReadPauseBytes
     if (m.fd >= 0) ::close(m.fd);
+    outbox_bytes_ -= sizeof(channel::Header) + m.payload.size();
     outbox_.pop_front();
     if (r != IoResult::Ok) break;
   }
@@ -63,7 +70,14 @@ void RackChannel::flush() {
 }
 
 void RackChannel::watch(bool writable) {
-  poll_readable(poll_, watching_writable_, writable, [](uv_poll_t* h, int status, int events) {
+  int want = (reads_paused() ? 0 : UV_READABLE) | (writable ? UV_WRITABLE : 0);
+  if (!poll_ || (want == watching_ && uv_is_active(reinterpret_cast<uv_handle_t*>(poll_)))) return;
+  watching_ = want;
+  if (want == 0) {
+    uv_poll_stop(poll_);
+    return;
+  }
+  uv_poll_start(poll_, want, [](uv_poll_t* h, int status, int events) {
     if (auto* self = static_cast<RackChannel*>(h->data)) self->on_event(status, events);
   });
 }
@@ -82,7 +96,9 @@ void RackChannel::on_event(int status, int events) {
 
 void RackChannel::read(unsigned max_messages) {
   channel::Message m;
-  for (unsigned i = 0; i < max_messages && fd_ >= 0; ++i) {
+  // While paused, only the reads of a worker that is gone (process_exited,
+  // POLLERR: max_messages = ~0u) go on: what it sent is finite then.
+  for (unsigned i = 0; i < max_messages && fd_ >= 0 && (!reads_paused() || max_messages == ~0u); ++i) {
     auto r = channel::recv(fd_, m);
     if (r == IoResult::WouldBlock) return;
     if (r != IoResult::Ok) {
@@ -102,6 +118,7 @@ void RackChannel::close() {
     if (m.fd >= 0) ::close(m.fd);
   }
   outbox_.clear();
+  outbox_bytes_ = 0;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }

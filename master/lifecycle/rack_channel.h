@@ -1,6 +1,11 @@
 // rackd's end of a rack worker's channel (framing and message types in
 // rack/channel.h): polling, an ordered outbox for when the socket is full,
 // and bounded reads. What the messages mean is the Worker's business.
+//
+// Bounds, so a worker that never reads its end cannot grow rackd: past
+// kReadPauseBytes queued for it, rackd stops reading from it (what it asks
+// for would only queue more; its Pongs stop too, so the heartbeat replaces
+// it), and send() refuses past kMaxOutboxBytes.
 #pragma once
 
 #include <uv.h>
@@ -17,6 +22,9 @@ namespace rack::master {
 
 class RackChannel {
  public:
+  static constexpr std::size_t kReadPauseBytes = 1u << 20;
+  static constexpr std::size_t kMaxOutboxBytes = 4u << 20;
+
   struct Events {
     // One message. A descriptor it carries is closed afterwards unless the
     // handler takes it (sets m.fd = -1). The handler may close the channel.
@@ -33,9 +41,11 @@ class RackChannel {
 
   bool open() const { return fd_ >= 0; }
   bool outbox_empty() const { return outbox_.empty(); }
+  std::size_t outbox_bytes() const { return outbox_bytes_; }
 
   // Sends now, or queues in order when the socket is full (the fd is dup'ed
-  // for the queue). False when the channel is closed or broken.
+  // for the queue). False when the channel is closed or broken, or when
+  // kMaxOutboxBytes are already queued (the message is dropped).
   bool send(channel::Type type, std::string_view payload, int fd = -1, uint16_t flags = 0);
   // Conn messages are never queued: when the worker is behind, the
   // dispatcher should try someone else. WouldBlock when anything is queued
@@ -49,7 +59,11 @@ class RackChannel {
 
  private:
   void on_event(int status, int events);
-  void watch(bool writable);  // readable always; writable while waiting for room
+  // Readable unless reads are paused (outbox over kReadPauseBytes);
+  // writable while waiting for room.
+  void watch(bool writable);
+  bool reads_paused() const { return outbox_bytes_ > kReadPauseBytes; }
+  void queue(channel::Type type, std::string_view payload, int fd, uint16_t flags);
   void flush();
 
   struct Outgoing {
@@ -63,8 +77,9 @@ class RackChannel {
   int fd_;
   Events events_;
   uv_poll_t* poll_ = nullptr;
-  bool watching_writable_ = false;
+  int watching_ = 0;  // the UV_* events polled now
   std::deque<Outgoing> outbox_;
+  std::size_t outbox_bytes_ = 0;
 };
 
 }  // namespace rack::master

@@ -75,6 +75,10 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
     rack_ = std::make_unique<RackChannel>(loop_, std::exchange(plan.rack_channel, -1), std::move(ev));
   }
   if (plan.node_channel >= 0) attach_node(std::exchange(plan.node_channel, -1), listen_fd);
+  listen_addr_ = sockname(listen_fd);
+  merged_pending_ = 0;
+  metrics_buf_.clear();
+  metrics_overflow_ = false;
   pid_ = sp.pid;
   started_at_ = SteadyClock::now();
   oom_kills_at_start_ = oom_kills();
@@ -124,6 +128,7 @@ void Worker::attach_node(int fd, int listen_fd) {
       events_.on_conn_returned(*this, fd);
     }
   };
+  ev.protocol_error = [this](const std::string& what) { protocol_error(what); };
   node_ = std::make_unique<NodeChannel>(loop_, fd, cfg_->name, node_address(sockname(listen_fd)), std::move(ev));
 }
 
@@ -257,6 +262,10 @@ void Worker::close_channel() {
 }
 
 void Worker::on_rack_message(channel::Message& m) {
+  if (m.fd >= 0 && m.type != Type::ConnReturn) {
+    ::close(std::exchange(m.fd, -1));
+    return protocol_error(std::string("a descriptor on a ") + channel::type_name(m.type) + " message");
+  }
   switch (m.type) {
     case Type::Ready:
       mark_ready("Ready message");
@@ -285,13 +294,13 @@ void Worker::on_rack_message(channel::Message& m) {
       }
       break;
     case Type::ConnReturn:
-      if (m.fd >= 0) events_.on_conn_returned(*this, std::exchange(m.fd, -1));
+      on_conn_return(m);
       break;
     case Type::MetricsRep:
       on_metrics_piece(m);
       break;
     case Type::MergedMetricsReq:
-      if (auto seq = channel::decode_u64(m.payload)) events_.on_merged_metrics_request(*this, *seq);
+      on_merged_metrics_request(m);
       break;
     case Type::Recycle:
       events_.on_recycle(*this);
@@ -304,9 +313,51 @@ void Worker::on_rack_message(channel::Message& m) {
                      m.payload.size());
       break;
     default:
-      spdlog::warn("{} slot {}: unknown channel message type {} ({} bytes), ignored", cfg_->name, slot_.index,
-                   static_cast<unsigned>(m.type), m.payload.size());
+      // Once per worker: a newer runtime may send what this rackd does not
+      // know, on every turn of its loop.
+      if (!warned_unknown_type_)
+        spdlog::warn("{} slot {}: unknown channel message type {} ({} bytes) ignored, and so is any other "
+                     "unknown type from pid {} (logged once)",
+                     cfg_->name, slot_.index, static_cast<unsigned>(m.type), m.payload.size(), pid_);
+      warned_unknown_type_ = true;
   }
+}
+
+void Worker::protocol_error(const std::string& what) {
+  if (++protocol_errors_ == 1)
+    spdlog::warn("{} slot {}: pid {} sent a bad channel message, refused: {} (more are counted in "
+                 "rack_worker_protocol_errors_total, not logged; {} replace the worker)",
+                 cfg_->name, slot_.index, pid_, what, kMaxProtocolErrors);
+  events_.on_protocol_error(*this);
+}
+
+// A worker can only give back what it was given: a connected TCP socket
+// accepted on this app's listener, and no more of them than it received.
+// Anything else (a pipe, a directory, a socket of its own) would be handed
+// to another worker or held by rackd: closed and refused.
+void Worker::on_conn_return(channel::Message& m) {
+  if (m.fd < 0) return protocol_error("ConnReturn without a descriptor");
+  int fd = std::exchange(m.fd, -1);
+  std::string problem = listen_addr_ ? returned_conn_problem(fd, *listen_addr_) : "the app has no listener";
+  if (problem.empty() && returned_ >= dispatched_)
+    problem = "more connections returned than the " + std::to_string(dispatched_) + " given";
+  if (!problem.empty()) {
+    ::close(fd);
+    return protocol_error("ConnReturn: " + problem);
+  }
+  ++returned_;
+  events_.on_conn_returned(*this, fd);
+}
+
+void Worker::on_merged_metrics_request(const channel::Message& m) {
+  auto seq = channel::decode_u64(m.payload);
+  if (!seq) return protocol_error("MergedMetricsReq with a " + std::to_string(m.payload.size()) + "-byte payload");
+  // Each is answered when a collection round ends; a worker asking faster
+  // than that would only queue copies of the same text for itself.
+  if (merged_pending_ >= kMaxMergedPending)
+    return protocol_error("more than " + std::to_string(kMaxMergedPending) + " MergedMetricsReq unanswered");
+  ++merged_pending_;
+  events_.on_merged_metrics_request(*this, *seq);
 }
 
 // First 8 bytes: the request's seq (0 = the final snapshot of a draining
@@ -314,8 +365,20 @@ void Worker::on_rack_message(channel::Message& m) {
 void Worker::on_metrics_piece(const channel::Message& m) {
   std::string_view p = m.payload;
   uint64_t seq = p.size() >= 8 ? channel::decode_u64(p.substr(0, 8)).value_or(0) : 0;
+  bool last = !(m.flags & channel::kFlagMore);
+  if (!metrics_overflow_ && p.size() >= 8 && metrics_buf_.size() + p.size() - 8 > kMaxMetricsSnapshot) {
+    // Skipped up to its last piece; the snapshot before it stays in use.
+    metrics_overflow_ = true;
+    metrics_buf_.clear();
+    metrics_buf_.shrink_to_fit();
+    protocol_error("a metrics snapshot over " + std::to_string(kMaxMetricsSnapshot >> 20) + " MB");
+  }
+  if (metrics_overflow_) {
+    if (last) metrics_overflow_ = false;
+    return;
+  }
   if (p.size() >= 8) metrics_buf_.append(p.substr(8));
-  if (!(m.flags & channel::kFlagMore)) {
+  if (last) {
     events_.on_metrics(*this, std::move(metrics_buf_), {}, seq == 0);
     metrics_buf_.clear();
   }
@@ -364,6 +427,7 @@ void Worker::request_metrics(uint64_t seq) {
 }
 
 void Worker::send_merged_metrics(uint64_t seq, std::string_view text) {
+  if (merged_pending_ > 0) --merged_pending_;
   // Same framing as the worker's MetricsRep: u64 seq + a piece of the text,
   // kFlagMore on all but the last piece.
   const std::size_t per = channel::kMaxMessage - 16 - sizeof(uint64_t);

@@ -25,6 +25,7 @@
 
 #include "dispatch/dispatcher.h"
 #include "dispatch/load_count.h"
+#include "dispatch/sockname.h"
 #include "lifecycle/escalation.h"
 #include "lifecycle/exit_info.h"
 #include "lifecycle/http_probe.h"
@@ -65,10 +66,20 @@ class WorkerEvents {
   // The worker serves metrics_path and wants the app's merged metrics;
   // answer with Worker::send_merged_metrics(seq, ...).
   virtual void on_merged_metrics_request(Worker& w, uint64_t seq) {}
+  // The worker sent a message rackd refused (Worker::protocol_errors() so far).
+  virtual void on_protocol_error(Worker& w) {}
 };
 
 class Worker {
  public:
+  // Bounds on what one worker's messages may make rackd hold (rack/channel.h
+  // and node/channel.h bound the channels themselves). Going past one is a
+  // protocol error: the message is refused and counted.
+  static constexpr std::size_t kMaxMetricsSnapshot = 8u << 20;  // a MetricsRep reassembled
+  static constexpr unsigned kMaxMergedPending = 4;              // MergedMetricsReq not answered yet
+  // Protocol errors after which the App replaces the worker (gracefully).
+  static constexpr unsigned kMaxProtocolErrors = 32;
+
   Worker(uv_loop_t* loop, WorkerEvents& events, WorkerId id, Slot slot, uint64_t generation,
          std::shared_ptr<const config::AppConfig> cfg);
   ~Worker();
@@ -148,6 +159,7 @@ class Worker {
   // disk slow or full) while it has output waiting: it is blocked writing.
   bool blocked_on_logs() const;
   uint64_t dispatched() const { return dispatched_; }
+  unsigned protocol_errors() const { return protocol_errors_; }
   // The app's own health checks as this worker last reported them.
   const std::vector<channel::CheckResult>& health_checks() const { return health_checks_; }
 
@@ -167,6 +179,10 @@ class Worker {
   void on_rack_message(channel::Message& m);
   void on_node_message(const nlohmann::json& m);
   void on_metrics_piece(const channel::Message& m);
+  void on_conn_return(channel::Message& m);
+  void on_merged_metrics_request(const channel::Message& m);
+  // A message refused: logged the first time (with `what`), counted always.
+  void protocol_error(const std::string& what);
   bool send(channel::Type type, std::string_view payload, int fd = -1, uint16_t flags = 0);
   void close_channel();
   // Sends `sig` now as step `step`, and arms the kill timer for what follows.
@@ -195,6 +211,12 @@ class Worker {
   std::shared_ptr<const PipeFlow> out_flow_, err_flow_;  // its stdout/stderr pipes, as rackd reads them
   uint64_t notify_seq_ = 0;
   std::string metrics_buf_;
+  bool metrics_overflow_ = false;      // skipping the rest of an oversized snapshot
+  unsigned merged_pending_ = 0;        // MergedMetricsReq taken, not answered
+  uint64_t returned_ = 0;              // ConnReturns taken: never more than dispatched_
+  std::optional<SockName> listen_addr_;  // what returned connections must be accepted on
+  unsigned protocol_errors_ = 0;
+  bool warned_unknown_type_ = false;
 
   uv_timer_t* ready_timer_ = nullptr;
   uv_timer_t* kill_timer_ = nullptr;

@@ -75,6 +75,7 @@ bool NodeChannel::give(int fd) {
     if (n > 0) {
       // The fd went with the first byte; the rest of the line follows.
       outbox_.push_back({line.substr(static_cast<std::size_t>(n)), 0, -1});
+      outbox_bytes_ += outbox_.back().data.size();
       watch(true);
       unanswered_.emplace(seq, fd);
       return true;
@@ -88,6 +89,7 @@ bool NodeChannel::give(int fd) {
   // (ours may be closed before the line goes), sent when writable.
   int copy = ::dup(fd);
   if (copy < 0) return false;
+  outbox_bytes_ += line.size();  // not refused for size: kMaxInFlight bounds these
   outbox_.push_back({std::move(line), 0, copy});
   watch(true);
   unanswered_.emplace(seq, fd);
@@ -108,6 +110,13 @@ void NodeChannel::send(const json& message) {
 
 void NodeChannel::write(std::string line) {
   if (fd_ < 0) return;
+  if (outbox_bytes_ + line.size() > kMaxOutboxBytes) {
+    if (events_.protocol_error)
+      events_.protocol_error("it does not read its channel: " + std::to_string(outbox_bytes_) +
+                             " bytes wait for it; a message to it dropped");
+    return;
+  }
+  outbox_bytes_ += line.size();
   outbox_.push_back({std::move(line), 0, -1});
   if (outbox_.size() == 1) flush();
 }
@@ -143,6 +152,7 @@ void NodeChannel::flush() {
       o.fd = -1;
     }
     o.offset += static_cast<std::size_t>(n);
+    outbox_bytes_ -= static_cast<std::size_t>(n);
     if (o.offset == o.data.size()) outbox_.pop_front();
   }
   watch(false);
@@ -192,15 +202,21 @@ void NodeChannel::read(unsigned max_reads) {
     inbuf_.append(buf, static_cast<size_t>(n));
     size_t start = 0, nl;
     while ((nl = inbuf_.find('\n', start)) != std::string::npos) {
-      handle_line(std::string_view(inbuf_).substr(start, nl - start));
+      if (skipping_line_) skipping_line_ = false;  // the end of a line too long to keep
+      else handle_line(std::string_view(inbuf_).substr(start, nl - start));
       if (fd_ < 0) return;
       start = nl + 1;
     }
     inbuf_.erase(0, start);
-    if (inbuf_.size() > (1u << 24)) {
-      spdlog::warn("{}: node worker sent a line over 16 MB without a newline; closing its channel", app_);
-      close();
-      return;
+    if (skipping_line_) {
+      inbuf_.clear();  // still inside the long line
+    } else if (inbuf_.size() > kMaxLineBytes) {
+      // Skipped, not kept: the channel stays usable for the lines after it.
+      if (events_.protocol_error)
+        events_.protocol_error("a line over " + std::to_string(kMaxLineBytes >> 20) + " MB; skipped to its end");
+      skipping_line_ = true;
+      inbuf_.clear();
+      inbuf_.shrink_to_fit();
     }
   }
 }
@@ -360,6 +376,7 @@ void NodeChannel::close() {
   for (auto& o : outbox_)
     if (o.fd >= 0) ::close(o.fd);
   outbox_.clear();
+  outbox_bytes_ = 0;
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

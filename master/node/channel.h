@@ -31,6 +31,10 @@
 //                                                       metrics snapshot
 //   worker  anything without cmd NODE_*: the app's own process.send(); "ready"
 //            counts as ready with wait_ready, the rest is logged at debug.
+//
+// Bounds: a line longer than kMaxLineBytes is skipped to its newline, and
+// no more than kMaxOutboxBytes wait for a worker that does not read its
+// end (more is dropped). Each is a protocol error (Events::protocol_error).
 #pragma once
 
 #include <uv.h>
@@ -53,11 +57,15 @@ bool parse_conn_answer(std::string_view line, uint64_t& ack, bool& accepted);
 
 class NodeChannel {
  public:
+  static constexpr std::size_t kMaxLineBytes = 4u << 20;    // a prom-client answer fits with room to spare
+  static constexpr std::size_t kMaxOutboxBytes = 1u << 20;  // thousands of answers and requests
+
   struct Events {
     std::function<void()> listening;
     std::function<void(const nlohmann::json&)> user_message;
     std::function<void(int fd, bool accepted)> conn_result;  // fd is rackd's copy
     std::function<void()> closed;
+    std::function<void(const std::string& what)> protocol_error;
   };
 
   // `sockname` is the app's listening address as node reports it:
@@ -73,6 +81,7 @@ class NodeChannel {
   // connection the worker took is never given to another.
   std::vector<int> take_unanswered();
   std::size_t in_flight() const { return unanswered_.size(); }
+  std::size_t outbox_bytes() const { return outbox_bytes_; }
 
   void send(const nlohmann::json& message);  // e.g. "shutdown", prom-client requests
 
@@ -104,6 +113,8 @@ class NodeChannel {
     int fd;  // sent with the first byte; -1 none; closed by us after sending (a dup)
   };
   std::deque<Out> outbox_;
+  std::size_t outbox_bytes_ = 0;  // unsent bytes in outbox_
+  bool skipping_line_ = false;    // inside a line over kMaxLineBytes: dropped up to its newline
   uint64_t seq_ = 0;
   std::string key_;  // the first server the worker asked for: where connections go
   std::string newconn_prefix_;  // a newconn line up to its seq

@@ -1,7 +1,7 @@
 # Poses as a node cluster worker (protocol: node) that writes raw lines to
 # its channel (NODE_CHANNEL_FD). Used by tests/integration/hostile_test.cc.
 #   fake_node.py deep N      a line nested N arrays deep, then "listening"
-#   fake_node.py long BYTES  a line of BYTES bytes without a newline, then waits
+#   fake_node.py long BYTES  a line of BYTES bytes, then "listening"
 #   fake_node.py silent      "listening", then never reads its channel
 import os, sys, time
 
@@ -21,7 +21,10 @@ if mode == "deep":
     send('{"nested":' + "{\"a\":" * n + "1" + "}" * n + "}\n")
     send(listening)
 elif mode == "long":
-    send("x" * int(sys.argv[2]))
+    chunk = "x" * (1 << 20)
+    for _ in range(int(sys.argv[2]) >> 20):
+        send(chunk)
+    send("\n" + listening)
 elif mode == "silent":
     send(listening)
 while True:

@@ -162,3 +162,18 @@ TEST_CASE("hostile: inherit_env false gives workers the minimal environment, env
     CHECK_MESSAGE(documented, "undocumented variable " << name);
   }
 }
+
+TEST_CASE("hostile: a node worker's 64 MB line is skipped and counted, and the worker is served after it") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" +
+                                                    fake_node("long", "long, '67108864'"));
+  auto r = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  // "listening" comes after the line: ready only if rackd read on past it.
+  REQUIRE(rack.wait_ready("long", 1));
+  auto m = http_get(rack.admin(), "/metrics");
+  CHECK(metric_sample(m.body, "rack_worker_protocol_errors_total{app=\"long\"}").value_or(0) == 1);
+  std::string log = read_file(rack.home() + "/rackd.log");
+  CHECK(log.find("a line over 4 MB; skipped to its end") != std::string::npos);
+  CHECK(log.size() < (64u << 10));
+}

@@ -83,6 +83,9 @@ TEST_CASE("exit: rackd's reason wins over the status, and decides failure or int
   CHECK(restart_reason(ExitCause::Heartbeat) == "heartbeat");
   CHECK(restart_reason(ExitCause::MaxMemory) == "memory");
   CHECK(restart_reason(ExitCause::MaxRequests) == "max_requests");
+  CHECK(restart_reason(ExitCause::ProtocolError) == "protocol_error");
+  CHECK(to_string(ExitCause::ProtocolError) == "protocol_error");
+  CHECK_FALSE(is_failure(ExitCause::ProtocolError));
 }
 
 TEST_CASE("exit: a start that failed is a failure with no uptime") {

@@ -39,6 +39,7 @@ TEST_CASE("node channel: newconn answers are read without the JSON parser, anyth
 
 // ---- NodeChannel against a fake node worker on a socketpair ------------------
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -53,6 +54,7 @@ struct FakeWorker {
   std::unique_ptr<rack::master::NodeChannel> ch;
   std::vector<std::pair<int, bool>> results;
   int listening = 0;
+  std::vector<std::string> errors;
 
   FakeWorker() {
     uv_loop_init(&loop);
@@ -60,6 +62,7 @@ struct FakeWorker {
     rack::master::NodeChannel::Events ev;
     ev.conn_result = [this](int fd, bool accepted) { results.emplace_back(fd, accepted); };
     ev.listening = [this] { ++listening; };
+    ev.protocol_error = [this](const std::string& what) { errors.push_back(what); };
     ch = std::make_unique<rack::master::NodeChannel>(
         &loop, sv[0], "api", nlohmann::json{{"address", "127.0.0.1"}, {"family", "IPv4"}, {"port", 8080}}, ev);
   }
@@ -217,4 +220,39 @@ TEST_CASE("node channel: a NACK hands the oldest connection on, a refusal pauses
   CHECK(w.hear()["errno"].is_null());
   CHECK(w.ch->give(b[0]));
   for (int fd : {a[0], a[1], b[0], b[1]}) ::close(fd);
+}
+
+TEST_CASE("node channel: a line over 4 MB is skipped to its newline and counted once, and the next line is read") {
+  FakeWorker w;
+  ::fcntl(w.sv[1], F_SETFL, O_NONBLOCK);
+  std::string junk(rack::master::NodeChannel::kMaxLineBytes * 3, 'x');
+  std::size_t off = 0;
+  while (off < junk.size()) {
+    ssize_t n = ::write(w.sv[1], junk.data() + off, junk.size() - off);
+    if (n > 0) off += static_cast<std::size_t>(n);
+    uv_run(&w.loop, UV_RUN_NOWAIT);
+  }
+  w.say(R"(tail of the long line"})");
+  w.say(R"({"cmd":"NODE_CLUSTER","act":"listening","seq":1})");
+  CHECK(w.listening == 1);
+  REQUIRE(w.errors.size() == 1);
+  CHECK(w.errors[0] == "a line over 4 MB; skipped to its end");
+  CHECK(w.ch->open());
+}
+
+TEST_CASE("node channel: a worker that never reads gets at most 1 MB queued for it") {
+  FakeWorker w;
+  // queryServer answers pile up: the worker sends and never reads.
+  std::string burst;
+  for (int i = 0; i < 200; ++i) burst += query(i, "4") + "\n";
+  ::fcntl(w.sv[1], F_SETFL, O_NONBLOCK);
+  for (int round = 0; round < 100; ++round) {
+    (void)!::write(w.sv[1], burst.data(), burst.size());
+    for (int i = 0; i < 3; ++i) uv_run(&w.loop, UV_RUN_NOWAIT);
+    CHECK(w.ch->outbox_bytes() <= rack::master::NodeChannel::kMaxOutboxBytes);
+  }
+  CHECK(w.ch->outbox_bytes() > rack::master::NodeChannel::kMaxOutboxBytes / 2);
+  REQUIRE_FALSE(w.errors.empty());
+  CHECK(w.errors[0].find("it does not read its channel") == 0);
+  CHECK(w.ch->open());
 }
