@@ -10,6 +10,8 @@
 
 #include "api/control_api.h"
 #include "api/dashboard.h"
+#include "api/http_limits.h"
+#include "dispatch/fd_reserve.h"
 #include "app/reload_sequence.h"
 #include "logs/log_dir.h"
 #include "logs/log_pipe.h"
@@ -28,6 +30,7 @@ using json = nlohmann::json;
 
 Supervisor::Supervisor(uv_loop_t* loop, SupervisorOptions options) : loop_(loop), opt_(std::move(options)) {
   metrics_ = std::make_unique<MetricsEndpoint>(*this);
+  fd_reserve::refresh();
   if (opt_.stdout_logs) {
     const char* f = std::getenv("LOG_FORMAT");
     bool pretty = f && std::string_view(f) == "pretty";
@@ -176,6 +179,7 @@ void Supervisor::reopen_logs() {
 
 void Supervisor::tick() {
   bool sample = (++ticks_ % 4) == 0;  // /proc once a second
+  fd_reserve::refresh();              // prlimit may have moved RLIMIT_NOFILE
   auto now = Clock::now();
   // The tick runs every kTickPeriod; a much longer gap means rackd's loop
   // did not run (SIGSTOP, a VM pause, a swap storm, a callback that
@@ -376,10 +380,11 @@ void Supervisor::reload_ecosystem(const config::Ecosystem& eco, const std::strin
 
 int Supervisor::open_admin(const config::RackSection& rack, std::string& error) {
   const config::ListenAddr& addr = *rack.admin;
-  admin_http_ = std::make_unique<http::Server>(loop_, [this](http::Request& req, http::Responder res) {
-    serve_admin(req, std::move(res));
-  });
+  admin_http_ = std::make_unique<http::Server>(
+      loop_, [this](http::Request& req, http::Responder res) { serve_admin(req, std::move(res)); },
+      api::listener_limits(api::kMaxAdminConnections));
   admin_ = std::make_unique<Listener>(loop_, [this](int fd) { admin_http_->adopt(fd); });
+  admin_->reserve_share("admin listener", 1);
   int rc = admin_->bind(addr, error);
   if (rc != 0) {
     admin_.reset();
@@ -514,17 +519,20 @@ std::string Supervisor::liveness(int& http_status) {
 }
 
 int Supervisor::open_control(std::string& error) {
-  control_http_ = std::make_unique<http::Server>(loop_, [this](http::Request& req, http::Responder res) {
-    serve_control(*this, req, std::move(res));
-  });
+  control_http_ = std::make_unique<http::Server>(
+      loop_, [this](http::Request& req, http::Responder res) { serve_control(*this, req, std::move(res)); },
+      api::listener_limits(api::kMaxControlConnections));
   // Peers of another uid get a 403 from a server of their own, after their
   // request has been read (answering before reading would race with their
   // write and could reach them as a reset instead).
-  refuse_http_ = std::make_unique<http::Server>(loop_, [](http::Request&, http::Responder res) {
-    http::Response r = http::Response::error(403, "rackd belongs to another user; refused");
-    r.set("Connection", "close");
-    res.send(std::move(r));
-  });
+  refuse_http_ = std::make_unique<http::Server>(
+      loop_,
+      [](http::Request&, http::Responder res) {
+        http::Response r = http::Response::error(403, "rackd belongs to another user; refused");
+        r.set("Connection", "close");
+        res.send(std::move(r));
+      },
+      api::listener_limits(api::kMaxRefusedPeers));
   control_ = std::make_unique<Listener>(loop_, [this](int fd) {
     long uid = Listener::peer_uid(fd);
     if (uid != static_cast<long>(::getuid())) {
@@ -534,6 +542,7 @@ int Supervisor::open_control(std::string& error) {
     }
     control_http_->adopt(fd);
   });
+  control_->reserve_share("control socket", 2);
   return control_->bind_unix(opt_.home + "/rackd.sock", error);
 }
 

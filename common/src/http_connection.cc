@@ -58,8 +58,9 @@ std::string peer_ip_of(int fd) {
 
 // ---- setup and teardown ----------------------------------------------------
 
-void Connection::start(ServerState* server, int fd) {
+void Connection::start(ServerState* server, int fd, bool refuse) {
   auto* c = new Connection(server);
+  c->refuse_ = refuse;
   server->connections.insert(c);
   c->open(fd);
 }
@@ -413,6 +414,8 @@ void Connection::arm_timer() {
     uv_timer_stop(&timer_);  // waiting for the handler: its business, not ours
     return;
   }
+  if (in_message_ && request_deadline_ms_ != 0)
+    ms = std::min(ms, request_deadline_ms_ > now ? request_deadline_ms_ - now : 0);
   uv_timer_start(&timer_, on_timer, ms, 0);
 }
 

@@ -68,7 +68,8 @@ class Connection {
  public:
   // Starts serving `fd` (ownership passes in all cases). The object deletes
   // itself once its handles are closed.
-  static void start(ServerState* server, int fd);
+  // `refuse`: over Limits::max_connections: every request gets a 503.
+  static void start(ServerState* server, int fd, bool refuse = false);
 
   // Responder side.
   void respond(Exchange& ex, Response&& response);
@@ -148,6 +149,8 @@ class Connection {
   std::string field_, value_;
   size_t header_bytes_ = 0;
   uint64_t header_deadline_ms_ = 0;
+  uint64_t request_deadline_ms_ = 0;  // Limits::request_timeout_ms; 0 = none
+  bool refuse_ = false;
   int fail_status_ = 0;                // chosen inside a parser callback
   bool served_any_ = false;
 

@@ -101,6 +101,8 @@ int Connection::on_message_begin() {
   // then trickles bytes must not get two header timeouts.
   uint64_t from = served_any_ ? uv_now(server_->loop) : opened_ms_;
   header_deadline_ms_ = from + server_->limits.header_timeout_ms;
+  uint64_t whole = server_->limits.request_timeout_ms;
+  request_deadline_ms_ = whole ? from + whole : 0;
   return 0;
 }
 
@@ -203,6 +205,14 @@ void Connection::dispatch(std::shared_ptr<Exchange> ex) {
   // Our own copy lives through the call, so a throwing handler's unwinding
   // does not look like "dropped without an answer".
   Responder res(std::make_shared<ResponderToken>(std::move(ex)));
+  if (refuse_) {
+    no_more_requests_ = true;
+    Response busy = Response::error(503, "too many connections (" + std::to_string(server_->limits.max_connections) +
+                                             "); try again shortly");
+    busy.set("Connection", "close");
+    busy.set("Retry-After", "1");
+    return res.send(std::move(busy));
+  }
   if (!server_->handler) return res.send(Response::error(500, "no handler"));
   try {
     server_->handler(e.request, res);

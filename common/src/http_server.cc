@@ -131,7 +131,14 @@ bool Server::adopt(int fd) {
     spdlog::debug("http: fd {} adopted while draining: {}", fd, handed ? "handed back" : "closed");
     return false;
   }
-  detail::Connection::start(state_.get(), fd);
+  const Limits& l = state_->limits;
+  std::size_t open = state_->connections.size();
+  bool refuse = l.max_connections != 0 && open >= l.max_connections;
+  if (refuse && open >= l.max_connections + l.max_connections / 8 + 8) {
+    ::close(fd);  // even the 503 would cost more than we give
+    return false;
+  }
+  detail::Connection::start(state_.get(), fd, refuse);
   return true;
 }
 

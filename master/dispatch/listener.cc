@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "dispatch/fd_reserve.h"
 #include "dispatch/sockname.h"
 #include "uv_handle.h"
 
@@ -122,6 +123,10 @@ void Listener::update() {
 void Listener::on_readable() {
   // A bounded batch per wakeup keeps the loop responsive to workers and
   // the control socket under a connection flood.
+  if (!fd_reserve::has_room(keep())) {
+    fd_reserve::note_pause(what_);
+    return back_off();
+  }
   for (int i = 0; i < 128 && fd_ >= 0 && polling(); ++i) {
     int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
@@ -129,25 +134,34 @@ void Listener::on_readable() {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EMFILE || errno == ENFILE) {
         spdlog::error("accept() failed: {}; pausing accepts for 100 ms", std::strerror(errno));
-        backing_off_ = true;
-        update();
-        if (!retry_) {
-          retry_ = new_handle<uv_timer_t>(this);
-          uv_timer_init(loop_, retry_);
-        }
-        uv_timer_start(retry_, [](uv_timer_t* t) {
-          if (auto* self = static_cast<Listener*>(t->data)) {
-            self->backing_off_ = false;
-            self->update();
-          }
-        }, 100, 0);
-        return;
+        return back_off();
       }
       spdlog::warn("accept() failed: {}", std::strerror(errno));
       return;
     }
     on_accept_(c);
+    // That one came out of the reserve: it is served, the next ones wait.
+    if (!fd_reserve::room_for(c, keep())) {
+      fd_reserve::note_pause(what_);
+      return back_off();
+    }
   }
+}
+
+// Stops accepting for 100 ms: the kernel backlog holds new clients.
+void Listener::back_off() {
+  backing_off_ = true;
+  update();
+  if (!retry_) {
+    retry_ = new_handle<uv_timer_t>(this);
+    uv_timer_init(loop_, retry_);
+  }
+  uv_timer_start(retry_, [](uv_timer_t* t) {
+    if (auto* self = static_cast<Listener*>(t->data)) {
+      self->backing_off_ = false;
+      self->update();
+    }
+  }, 100, 0);
 }
 
 long Listener::peer_uid(int fd) {

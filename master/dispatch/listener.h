@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "dispatch/fd_reserve.h"
 #include "rack/config.h"
 
 namespace rack::master {
@@ -28,6 +29,13 @@ class Listener {
   void pause();
   void resume();
   bool paused() const { return paused_; }
+  // How the listener names itself in the fd reserve's log line, and the
+  // share of the reserve it leaves free (dispatch/fd_reserve.h): 1 all of
+  // it, 2 half (the control socket).
+  void reserve_share(const char* what, int divisor) {
+    what_ = what;
+    reserve_divisor_ = divisor;
+  }
 
   int fd() const { return fd_; }
   std::string bound_address() const;  // actual address (port 0 resolved)
@@ -48,6 +56,10 @@ class Listener {
   uv_timer_t* retry_ = nullptr;  // ends the EMFILE back-off
   bool paused_ = false;           // by the owner (its queue is full)
   bool backing_off_ = false;      // after EMFILE/ENFILE, for 100 ms
+  const char* what_ = "listener";
+  int reserve_divisor_ = 1;
+  int keep() const { return fd_reserve::reserve() / reserve_divisor_; }
+  void back_off();  // 100 ms without accepting
 };
 
 }  // namespace rack::master

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "app/app.h"
+#include "dispatch/fd_reserve.h"
 #include "lifecycle/proc_stats.h"
 #include "app/app_status.h"
 
@@ -91,6 +92,9 @@ void render_counts(const std::vector<ManagedApp*>& apps, Exposition& ex) {
   own(ex, "rack_illegal_transitions_total", MetricType::Counter,
       "Worker state transitions rackd refused: a bug in rackd when not 0.")
       ->sample("", static_cast<double>(illegal_transitions()));
+  own(ex, "rack_fd_reserve_pauses_total", MetricType::Counter,
+      "100 ms pauses of accepting, to keep descriptors free for respawns and log rotation.")
+      ->sample("", static_cast<double>(fd_reserve::pauses()));
   struct PerApp {
     const char* name;
     MetricType type;

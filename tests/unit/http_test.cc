@@ -355,6 +355,48 @@ TEST_CASE("http server: limits answer 400, 408, 413, 431 and never crash") {
   CHECK(s.call([&] { return static_cast<int>(s.server->active_connections()); }) == before);
 }
 
+TEST_CASE("http server: a whole-request deadline cuts a body trickled in, and a connection cap answers 503") {
+  http::Limits limits;
+  limits.request_timeout_ms = 600;  // body_timeout (30 s) alone would never fire below
+  limits.max_connections = 2;
+  LoopServer s(limits);
+  int slow = connect_port(s.port);
+  send_raw(slow, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n");
+  auto start = std::chrono::steady_clock::now();
+  std::string got;
+  for (int i = 0; i < 40 && got.empty(); ++i) {
+    ::send(slow, "y", 1, MSG_NOSIGNAL);  // a byte every 100 ms: never silent for long
+    pollfd p{slow, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) {
+      char buf[512];
+      ssize_t n = ::recv(slow, buf, sizeof buf, 0);
+      if (n > 0) got.assign(buf, static_cast<size_t>(n));
+    }
+  }
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK_MESSAGE(got.starts_with("HTTP/1.1 408 "), got);
+  CHECK(took < std::chrono::seconds(3));
+  ::close(slow);
+  for (int i = 0; i < 100 && s.call([&] { return s.server->active_connections(); }) > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+
+  // Two idle connections fill the cap; the third is told 503, then room returns.
+  int a = connect_port(s.port), b = connect_port(s.port);
+  for (int i = 0; i < 100 && s.call([&] { return s.server->active_connections(); }) < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  int third = connect_port(s.port);
+  send_raw(third, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string busy = read_until_close(third);
+  CHECK_MESSAGE(busy.starts_with("HTTP/1.1 503 "), busy);
+  CHECK(busy.find("too many connections (2)") != std::string::npos);
+  CHECK(busy.find("Connection: close") != std::string::npos);
+  ::close(a);
+  ::close(b);
+  for (int i = 0; i < 100 && s.call([&] { return s.server->active_connections(); }) > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  CHECK(Client::tcp("127.0.0.1", s.port).request("GET", "/").status == 200);
+}
+
 TEST_CASE("http client: streaming, unix sockets, idle reuse and connect errors") {
   std::string path = "/tmp/rack-http-test-" + std::to_string(::getpid()) + ".sock";
   http::Limits limits;

@@ -64,6 +64,13 @@ struct Limits {
   std::size_t max_pipelined = 32;            // requests in flight per connection before we stop reading
   std::size_t max_write_buffer = 1 << 20;    // unsent response bytes before we stop reading
   uint64_t linger_ms = 2000;                 // after our FIN, drain the client's bytes this long
+  // 0 = none. A whole request, headers and body, from its first byte (the
+  // first request: from accept) → 408, however steadily it trickles in.
+  uint64_t request_timeout_ms = 0;
+  // 0 = none. Past it a new connection gets 503 to its first request and
+  // is closed; past it by another max_connections / 8 + 8 (those waiting
+  // to be told) it is closed unread.
+  std::size_t max_connections = 0;
 };
 
 namespace detail {
