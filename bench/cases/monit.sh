@@ -16,20 +16,7 @@ bench_monit() {
   local dir="$RUN/monit" pa pb
   mkdir -p "$dir"
   read -r pa pb <<<"$(free_ports 2)"
-  cat >"$dir/eco.yaml" <<YAML
-rack:
-  admin: 127.0.0.1:0
-apps:
-  - {name: a, run: [$BIN/rack-hello], protocol: rack, listen: "127.0.0.1:0", instances: 4, env: {LOG_LEVEL: warn}}
-  - {name: b, run: [$BIN/rack-hello], protocol: rack, listen: "127.0.0.1:0", instances: 4, env: {LOG_LEVEL: warn}}
-YAML
-  cat >"$dir/pm2.config.js" <<JS
-const app = (name, port) => ({
-  name, script: '$APPS/hello.js', exec_mode: 'cluster', instances: 4,
-  env: { PORT: String(port) }, out_file: '/dev/null', error_file: '/dev/null',
-});
-module.exports = { apps: [app('a', $pa), app('b', $pb)] };
-JS
+  write_two_apps "$dir" "$pa" "$pb"
   local home="$dir/rack" sock="$dir/tmux.sock"
   rack_up "$home" "$dir/eco.yaml" || return 1
   MONIT_TMUX="$tmux -S $sock -f /dev/null"

@@ -197,3 +197,23 @@ pm2_pids() { pm2_cmd jlist 2>/dev/null | jq -r --arg a "$1" '[.[] | select(.name
 
 # ms_since EPOCHREALTIME_VALUE: milliseconds elapsed, one decimal.
 ms_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }'; }
+
+# The 2 apps x 4 idle rack-hello workers, and the same as a PM2 cluster file,
+# that the footprint and monit comparisons run: $1/eco.yaml and
+# $1/pm2.config.js, PM2's apps on ports $2 and $3.
+write_two_apps() {
+  cat >"$1/eco.yaml" <<YAML
+rack:
+  admin: 127.0.0.1:0
+apps:
+  - {name: a, run: [$BIN/rack-hello], protocol: rack, listen: "127.0.0.1:0", instances: 4, env: {LOG_LEVEL: warn}}
+  - {name: b, run: [$BIN/rack-hello], protocol: rack, listen: "127.0.0.1:0", instances: 4, env: {LOG_LEVEL: warn}}
+YAML
+  cat >"$1/pm2.config.js" <<JS
+const app = (name, port) => ({
+  name, script: '$APPS/hello.js', exec_mode: 'cluster', instances: 4,
+  env: { PORT: String(port) }, out_file: '/dev/null', error_file: '/dev/null',
+});
+module.exports = { apps: [app('a', $2), app('b', $3)] };
+JS
+}
