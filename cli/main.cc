@@ -28,7 +28,7 @@
 #include "rack/config.h"
 #include "rack/logging.h"
 #include "rack/version.h"
-#include "saved_apps.h"
+#include "save.h"
 #include "start_script.h"
 #include "start_wait.h"
 #include "status_table.h"
@@ -264,52 +264,6 @@ int cmd_kill() {
   }
   std::fprintf(stderr, "rackctl: rackd did not exit within 30 s\n");
   return kFailed;
-}
-
-int cmd_save() {
-  Answer a = call("GET", "/v1/status");
-  if (a.exit != kOk) return a.exit;
-  std::vector<SavedApp> apps;
-  for (auto& app : a.body["apps"]) {
-    if (!app.contains("file") || !app["file"].is_string() || !app["name"].is_string()) continue;
-    SavedApp s{app["name"].get<std::string>(), app["file"].get<std::string>(), std::nullopt,
-               app.value("status", "") == "stopped"};
-    if (app.contains("instances") && app["instances"].is_number_integer()) s.instances = app["instances"].get<long>();
-    apps.push_back(std::move(s));
-  }
-  std::string path = rack_home() + "/dump.json";
-  std::ofstream(path) << saved_apps_json(apps).dump(2) << "\n";
-  std::cout << "saved " << apps.size() << " app(s) to " << path << "\n";
-  return kOk;
-}
-
-int cmd_resurrect() {
-  std::string path = rack_home() + "/dump.json";
-  std::ifstream in(path);
-  if (!in) {
-    std::fprintf(stderr, "rackctl: nothing to resurrect: %s does not exist (run rackctl save first)\n", path.c_str());
-    return kFailed;
-  }
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::string error;
-  auto apps = parse_saved_apps(text, error);
-  if (!apps) {
-    std::fprintf(stderr, "rackctl: %s is not a saved app list: %s\n", path.c_str(), error.c_str());
-    return kUsage;
-  }
-  if (int rc = ensure_daemon(); rc != kOk) return rc;
-  int worst = kOk;
-  for (const SavedApp& e : *apps) {
-    if (e.stopped) continue;
-    Answer a = call("POST", "/v1/start", {{"file", e.file}, {"only", e.name}});
-    if (a.exit != kOk) {
-      worst = std::max(worst, a.exit);
-      continue;
-    }
-    if (e.instances) call("POST", "/v1/apps/" + e.name + "/scale", {{"instances", *e.instances}});
-  }
-  print_status(false);
-  return worst;
 }
 
 int cmd_describe(const std::string& name, bool as_json) {

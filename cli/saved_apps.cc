@@ -1,5 +1,7 @@
 #include "saved_apps.h"
 
+#include <cstdio>
+
 #include "rack/json.h"
 
 namespace rack::cli {
@@ -21,12 +23,23 @@ std::string check_entry(const json& e) {
       !(e["instances"].is_number_integer() && e["instances"].get<long>() >= 1))
     return "instances: expected a whole number >= 1, got " + json_input::excerpt(e["instances"], 60) + " (" +
            json_input::type_name(e["instances"]) + ")";
+  for (const char* key : {"config", "file_digest"})
+    if (e.contains(key) && !e[key].is_string())
+      return std::string(key) + ": expected a string, got " + json_input::type_name(e[key]);
   if (e.contains("stopped") && !e["stopped"].is_boolean())
     return std::string("stopped: expected true or false, got ") + json_input::type_name(e["stopped"]);
   return "";
 }
 
 }  // namespace
+
+std::string content_digest(std::string_view text) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
 
 std::optional<std::vector<SavedApp>> parse_saved_apps(std::string_view text, std::string& error) {
   std::optional<json> dump = json_input::parse(text, error);
@@ -43,8 +56,10 @@ std::optional<std::vector<SavedApp>> parse_saved_apps(std::string_view text, std
       return std::nullopt;
     }
     SavedApp a{e["name"].get<std::string>(), e["file"].get<std::string>(), std::nullopt,
-               e.value("stopped", false)};
+               e.value("stopped", false), "", ""};
     if (e.contains("instances") && !e["instances"].is_null()) a.instances = e["instances"].get<long>();
+    a.config = e.value("config", "");
+    a.file_digest = e.value("file_digest", "");
     apps.push_back(std::move(a));
   }
   return apps;
@@ -55,6 +70,8 @@ json saved_apps_json(const std::vector<SavedApp>& apps) {
   for (const SavedApp& a : apps) {
     json e = {{"name", a.name}, {"file", a.file}, {"stopped", a.stopped}};
     if (a.instances) e["instances"] = *a.instances;
+    if (!a.config.empty()) e["config"] = a.config;
+    if (!a.file_digest.empty()) e["file_digest"] = a.file_digest;
     out.push_back(std::move(e));
   }
   return out;

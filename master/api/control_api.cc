@@ -89,6 +89,12 @@ void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
     return res.send(http::Response::json(200, sup.status().dump()));
   }
   if (m == "GET" && p == "/v1/metrics") return sup.serve_metrics(std::move(res));
+  if (m == "GET" && p == "/v1/config") {
+    json apps = json::array();
+    for (ManagedApp* a : sup.apps())
+      apps.push_back({{"name", a->name()}, {"file", a->cfg().at.file}, {"config", config::to_yaml(a->cfg())}});
+    return res.send(ok({{"apps", std::move(apps)}}));
+  }
   if (m == "POST" && p == "/v1/start") {
     std::string only;
     if (!only_field(body, only, res)) return;

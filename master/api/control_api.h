@@ -2,6 +2,7 @@
 //
 //   GET    /v1/ping                       {"ok":true,"pid":..,"version":..}
 //   GET    /v1/status                     {"apps":[...]}  (rackctl status --json)
+//   GET    /v1/config                     {"apps":[{name,file,config}]}: each app's resolved config as YAML (rackctl save)
 //   GET    /v1/metrics                    what /metrics on the admin listener serves (rackctl monit)
 //   POST   /v1/start      {"file","only"} start an ecosystem's apps
 //   POST   /v1/reload     {"file","only"} apply a changed ecosystem (streams progress)

@@ -228,6 +228,11 @@ std::optional<std::string> did_you_mean(std::string_view word, const std::vector
 Ecosystem load_file(const std::string& path);
 Ecosystem load_string(std::string_view yaml, const std::string& path);
 
+// The app as a one-app ecosystem file that loads back to the same
+// AppConfig (up to locations): every value explicit, paths absolute, run[0]
+// resolved (`interpreter: none`). `rackctl save` keeps it for resurrect.
+std::string to_yaml(const AppConfig& app);
+
 // "100ms", "5s", "2m", "1h", "1d"; a bare integer is milliseconds.
 std::optional<Duration> parse_duration(std::string_view text);
 // "512", "512K", "50M", "1G" (powers of 1024; "KB"/"MB"/"GB" accepted too).
