@@ -29,6 +29,7 @@
 #include "rack/logging.h"
 #include "rack/version.h"
 #include "save.h"
+#include "startup.h"
 #include "start_script.h"
 #include "start_wait.h"
 #include "status_table.h"
@@ -438,6 +439,13 @@ int main(int argc, char** argv) {
     rc = a.exit;
     if (rc == kOk) std::cout << "pong (rackd pid " << a.body.value("pid", 0) << ")\n";
   });
+  StartupOptions startup_opt;
+  auto* startup = cli.add_subcommand("startup", "Print or install a systemd unit that starts rackd at boot and resurrects");
+  startup->add_flag("--user", startup_opt.user_unit, "a unit of your own systemd instance (systemctl --user)");
+  startup->add_flag("--install", startup_opt.install, "write the unit and enable it (default: print it)");
+  startup->add_option("--unit-dir", startup_opt.unit_dir, "with --install: write here, do not run systemctl");
+  startup->add_option("--as", startup_opt.as, "the system unit runs as this user (RACK_HOME ~USER/.rack)");
+  startup->callback([&] { rc = cmd_startup(startup_opt); });
   cli.add_subcommand("monit", "Watch apps and workers live in the terminal (q quits)")->callback([&] {
     rc = run_monit();
   });

@@ -288,6 +288,17 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
     r.error = eco.path + ": no app named \"" + only + "\"";
     return r;
   }
+  // user:/group: need root; said now, not as workers failing to start.
+  for (const auto* a : todo) {
+    bool other_uid = a->uid && *a->uid != ::geteuid(), other_gid = a->gid && *a->gid != ::getegid();
+    if ((other_uid || other_gid) && ::geteuid() != 0) {
+      r.error = a->at.str() + ": rackd runs as uid " + std::to_string(::geteuid()) +
+                ", not root, so it cannot start workers as " +
+                (other_uid ? "user \"" + a->user + "\"" : "group \"" + a->group + "\"") +
+                " (run rackd as root, or remove user:/group:)";
+      return r;
+    }
+  }
   // A log directory rackd must not write in is a config error, said now
   // rather than as lines held back later.
   for (const auto* a : todo) {

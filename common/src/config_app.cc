@@ -1,5 +1,7 @@
 // An app's keys (one setter each), the rules that involve more than one
 // key, and run[0] resolved to an executable.
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -222,7 +224,23 @@ void set_ready(Loader& l, AppConfig& a, const Field& f) {
   }
 }
 
+void set_user(Loader& l, AppConfig& a, const Field& f) {
+  a.user = l.text(f, "a user name");
+  const passwd* pw = a.user.empty() ? nullptr : ::getpwnam(a.user.c_str());
+  if (!pw) l.fail(f, "no user named " + in_quotes(a.user) + " on this machine (getent passwd " + a.user + ")");
+  a.uid = pw->pw_uid;
+}
+
+void set_group(Loader& l, AppConfig& a, const Field& f) {
+  a.group = l.text(f, "a group name");
+  const group* gr = a.group.empty() ? nullptr : ::getgrnam(a.group.c_str());
+  if (!gr) l.fail(f, "no group named " + in_quotes(a.group) + " on this machine (getent group " + a.group + ")");
+  a.gid = gr->gr_gid;
+}
+
 const std::vector<Key<AppConfig>> kAppKeys = {
+    {"user", set_user},
+    {"group", set_group},
     {"name",
      [](Loader& l, AppConfig& a, const Field& f) {
        a.name = l.text(f, "a name");
@@ -369,6 +387,11 @@ void Loader::check_app(AppConfig& app, const Field& entry, const Seen& seen) {
   app.listen_at = key_location("listen");
   app.run_at = key_location("run");
   if (!seen.has("cwd")) app.cwd = dir().string();
+  if (app.uid && !seen.has("group")) {
+    if (const passwd* pw = ::getpwnam(app.user.c_str())) app.gid = pw->pw_gid;
+  }
+  app.logs.owner_uid = app.uid;
+  app.logs.owner_gid = app.gid;
 
   if (!seen.has("protocol")) app.protocol = seen.has("listen") ? Protocol::Rack : Protocol::None;
   if (seen.ok("protocol")) {

@@ -66,6 +66,8 @@ void emit_app(YAML::Emitter& out, const AppConfig& a) {
   out << YAML::Key << "interpreter" << YAML::Value << "none";  // run[0] is resolved already
   out << YAML::Key << "cwd" << YAML::Value << a.cwd;
   out << YAML::Key << "instances" << YAML::Value << a.instances;
+  if (!a.user.empty()) out << YAML::Key << "user" << YAML::Value << a.user;
+  if (!a.group.empty()) out << YAML::Key << "group" << YAML::Value << a.group;
   out << YAML::Key << "protocol" << YAML::Value << to_string(a.protocol);
   if (a.listen) out << YAML::Key << "listen" << YAML::Value << a.listen->str();
   emit_protocol_keys(out, a);

@@ -3,6 +3,7 @@
 #include "lifecycle/guardian.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -45,7 +46,7 @@ std::vector<std::string> build_env(const SpawnRequest& req) {
   _exit(127);
 }
 
-enum Step { kDup = 1, kChdir = 2, kExec = 3, kParent = 4 };
+enum Step { kDup = 1, kChdir = 2, kExec = 3, kParent = 4, kCreds = 5 };
 
 bool g_reset_scheduling = false;  // rackd switched itself to SCHED_BATCH
 
@@ -142,6 +143,13 @@ int spawn(const SpawnRequest& req, Spawned& out, std::string& what) {
       if (fd != report[1]) ::close(fd);
     }
     ::close_range(1024, ~0U, 0);
+    // Groups, then the gid, then the uid: after setuid the others are out of reach.
+    if (req.gid) {
+      const gid_t* list = req.groups.empty() ? &*req.gid : req.groups.data();
+      size_t n = req.groups.empty() ? 1 : req.groups.size();
+      if (::setgroups(n, list) != 0 || ::setgid(*req.gid) != 0) child_fail(report[1], errno, kCreds);
+    }
+    if (req.uid && ::setuid(*req.uid) != 0) child_fail(report[1], errno, kCreds);
     if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) child_fail(report[1], errno, kChdir);
     if (req.set_listen_pid) {
       // Format our own pid by hand: snprintf is not async-signal-safe.
@@ -177,7 +185,11 @@ int spawn(const SpawnRequest& req, Spawned& out, std::string& what) {
     ::close(outp[0]), ::close(errp[0]);
     int status;
     ::waitpid(pid, &status, 0);
-    what = msg[1] == kChdir ? "chdir " + req.cwd : msg[1] == kExec ? "execve " + req.argv[0] : "dup2";
+    what = msg[1] == kChdir ? "chdir " + req.cwd
+           : msg[1] == kExec ? "execve " + req.argv[0]
+           : msg[1] == kCreds ? "setgroups/setgid/setuid to uid " + std::to_string(req.uid ? int(*req.uid) : -1) +
+                                    " gid " + std::to_string(req.gid ? int(*req.gid) : -1)
+                              : "dup2";
     return -msg[0];
   }
   ::fcntl(outp[0], F_SETFL, ::fcntl(outp[0], F_GETFL) | O_NONBLOCK);

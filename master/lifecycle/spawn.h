@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,12 @@ struct SpawnRequest {
   bool inherit_env = true;
   int fd3 = -1;                            // -1: none
   bool set_listen_pid = false;             // LISTEN_PID=<child pid> (socket activation)
+  // The app's user:/group: the child calls setgroups(groups), setgid,
+  // setuid before chdir and exec (groups found before fork: getgrouplist
+  // is not async-signal-safe).
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+  std::vector<gid_t> groups;
 };
 
 struct Spawned {

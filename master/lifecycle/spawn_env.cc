@@ -1,5 +1,7 @@
 #include "lifecycle/spawn_env.h"
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +23,23 @@ void add_common_env(const config::AppConfig& c, const WorkerIdentity& who, Spawn
   req.cwd = c.cwd;
   req.env = c.env;
   req.inherit_env = c.inherit_env;
+  req.uid = c.uid;
+  req.gid = c.gid;
+  if (c.uid && c.gid) {
+    int n = 64;
+    req.groups.resize(n);
+    if (::getgrouplist(c.user.c_str(), *c.gid, req.groups.data(), &n) < 0) {
+      req.groups.resize(n);
+      ::getgrouplist(c.user.c_str(), *c.gid, req.groups.data(), &n);
+    }
+    req.groups.resize(n);
+    // What a login as that user would have, unless the app sets them.
+    if (const passwd* pw = ::getpwuid(*c.uid)) {
+      req.env.try_emplace("HOME", pw->pw_dir);
+      req.env.try_emplace("USER", pw->pw_name);
+      req.env.try_emplace("LOGNAME", pw->pw_name);
+    }
+  }
   req.env["RACK_APP"] = c.name;
   req.env["RACK_INSTANCE"] = std::to_string(who.slot);
   req.env["RACK_GENERATION"] = std::to_string(who.generation);

@@ -122,6 +122,7 @@ struct AppLog::Impl {
     streams[0].file = std::make_unique<LogFile>(dir, app + ".out", stats);
     streams[1].which = LogStream::Err;
     streams[1].file = std::make_unique<LogFile>(dir, app + ".err", stats);
+    for (auto& st : streams) st.file->set_owner(cfg.owner_uid, cfg.owner_gid);
     retry.init(loop, this);
     rotate.init(loop, this);
     age.init(loop, this);
@@ -467,6 +468,7 @@ void AppLog::set_config(const config::LogConfig& cfg, std::string dir) {
     for (Impl::Stream& st : m.streams) st.file->set_dir(m.dir);
   }
   m.cfg = cfg;
+  for (Impl::Stream& st : m.streams) st.file->set_owner(cfg.owner_uid, cfg.owner_gid);
   m.start_periodic_timers();
   m.schedule_sweep();  // keep, max_age or compress may have changed
   m.maybe_wake();      // the buffer may have grown

@@ -91,6 +91,18 @@ int LogFile::open_dir() {
   return EACCES;
 }
 
+void LogFile::set_owner(std::optional<uint32_t> uid, std::optional<uint32_t> gid) {
+  owner_uid_ = uid;
+  owner_gid_ = gid;
+  if (fd_ >= 0) chown_to_owner(fd_);
+}
+
+void LogFile::chown_to_owner(int fd) {
+  if ((!owner_uid_ && !owner_gid_) || ::geteuid() != 0) return;
+  if (::fchown(fd, owner_uid_ ? *owner_uid_ : uid_t(-1), owner_gid_ ? *owner_gid_ : gid_t(-1)) != 0)
+    spdlog::warn("{}: chown to the app's user failed: {}", name(), std::strerror(errno));
+}
+
 int LogFile::open_current() {
   if (int e = open_dir()) return e;
   int fd = open_log_file(dirfd_, name());
@@ -102,6 +114,7 @@ int LogFile::open_current() {
     fd = open_log_file(dirfd_, name());
   }
   if (fd < 0) return -fd;
+  chown_to_owner(fd);
   struct stat st;
   file_size_ = ::fstat(fd, &st) == 0 ? uint64_t(st.st_size) : 0;
   fd_ = fd;

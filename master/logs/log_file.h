@@ -34,6 +34,9 @@ class LogFile {
  public:
   LogFile(std::string dir, std::string base, LogStats& stats);
   ~LogFile();  // closes the fd; writes nothing (AppLog decides about pending bytes)
+  // The app's user:/group:: each file opened is chowned to them (when
+  // rackd is root), so the app's user can read its own logs.
+  void set_owner(std::optional<uint32_t> uid, std::optional<uint32_t> gid);
   LogFile(const LogFile&) = delete;
   LogFile& operator=(const LogFile&) = delete;
 
@@ -100,7 +103,9 @@ class LogFile {
   std::string base_;
   std::string path_;
   LogStats& stats_;
+  void chown_to_owner(int fd);
   int fd_ = -1;
+  std::optional<uint32_t> owner_uid_, owner_gid_;
   int dirfd_ = -1;          // dir_, opened once; every name is resolved in it
   std::string dir_error_;   // why dir_ was refused, said once
   uint64_t file_size_ = 0;   // bytes in the file fd_ refers to

@@ -116,6 +116,20 @@ def check(docs):
     ann = pod["metadata"]["annotations"]
     assert ann["prometheus.io/scrape"] == "true"
     assert int(ann["prometheus.io/port"]) == admin_port and ann["prometheus.io/path"] == "/metrics"
+    # The Prometheus job for pods honours exactly these annotations and
+    # labels what it scrapes job="rack", which the rules select on.
+    with open(os.path.join(sys.argv[1], "deploy/prometheus/prometheus-kubernetes.yml")) as f:
+        prom = yaml.safe_load(f)
+    job = next(j for j in prom["scrape_configs"] if j["job_name"] == "rack-kubernetes")
+    assert job["kubernetes_sd_configs"] == [{"role": "pod"}]
+    sources = {tuple(r.get("source_labels", [])): r for r in job["relabel_configs"]}
+    keep = sources[("__meta_kubernetes_pod_annotation_prometheus_io_scrape",)]
+    assert keep["action"] == "keep" and keep["regex"] == ann["prometheus.io/scrape"]
+    assert sources[("__meta_kubernetes_pod_annotation_prometheus_io_path",)]["target_label"] == "__metrics_path__"
+    assert sources[("__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port")]["target_label"] == "__address__"
+    assert sources[()] == {"target_label": "job", "replacement": "rack"}
+    with open(os.path.join(sys.argv[1], "deploy/prometheus/rules.yml")) as f:
+        assert 'up{job="rack"}' in f.read()
 
     labels = pod["metadata"]["labels"]
     for sel in (dep["spec"]["selector"]["matchLabels"], svc["spec"]["selector"], pdb["spec"]["selector"]["matchLabels"]):

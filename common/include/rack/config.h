@@ -84,6 +84,8 @@ struct LogConfig {
   std::optional<Duration> rotate_every;
   std::optional<Duration> max_age;
   uint64_t buffer = 4ull * 1024 * 1024;  // per app, before on_full applies
+  // The files' owner (from the app's user:/group:), when rackd is root.
+  std::optional<uint32_t> owner_uid, owner_gid;
 };
 
 // reload: {canary: {...}}: a reload first replaces `slots` slots, watches
@@ -170,6 +172,12 @@ struct AppConfig {
     Duration delay{1000};
   };
   std::optional<Watch> watch;
+  // user:/group: the workers run as (setgroups, setgid, setuid in the
+  // child; rackd must be root for that). Resolved at load, so a name this
+  // machine does not know is a config error. group defaults to the user's
+  // primary group. Unset: rackd's own.
+  std::string user, group;
+  std::optional<uint32_t> uid, gid;
   LogConfig logs;
   ReloadConfig reload;
   std::optional<AutoscaleConfig> autoscale;  // instances: {min, max}; instances starts at min
