@@ -25,6 +25,7 @@ void emit_restart(YAML::Emitter& out, const RestartPolicy& r) {
   out << YAML::Key << "backoff_max" << YAML::Value << ms(r.backoff_max);
   out << YAML::Key << "backoff_factor" << YAML::Value << r.backoff_factor;
   out << YAML::Key << "reset_after" << YAML::Value << ms(r.reset_after);
+  if (r.delay) out << YAML::Key << "delay" << YAML::Value << ms(*r.delay);
   out << YAML::EndMap;
 }
 
@@ -59,6 +60,24 @@ void emit_protocol_keys(YAML::Emitter& out, const AppConfig& a) {
     out << YAML::Key << "metrics_path" << YAML::Value << a.metrics_path;
 }
 
+// PM2's keys. env_file is not one of them: its variables are in env already.
+void emit_pm2_keys(YAML::Emitter& out, const AppConfig& a) {
+  out << YAML::Key << "autorestart" << YAML::Value << a.autorestart;
+  if (!a.stop_exit_codes.empty()) out << YAML::Key << "stop_exit_codes" << YAML::Value << YAML::Flow << a.stop_exit_codes;
+  out << YAML::Key << "namespace" << YAML::Value << a.ns;
+  if (!a.cron_restart.empty()) {
+    out << YAML::Key << "cron_restart" << YAML::Value << a.cron_restart;
+    out << YAML::Key << "cron_tz" << YAML::Value << (a.cron_zone == cron::Zone::Utc ? "utc" : "local");
+  }
+  if (a.watch) {
+    out << YAML::Key << "watch" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "paths" << YAML::Value << a.watch->paths;
+    if (!a.watch->ignore.empty()) out << YAML::Key << "ignore" << YAML::Value << a.watch->ignore;
+    out << YAML::Key << "delay" << YAML::Value << ms(a.watch->delay);
+    out << YAML::EndMap;
+  }
+}
+
 void emit_app(YAML::Emitter& out, const AppConfig& a) {
   out << YAML::BeginMap;
   out << YAML::Key << "name" << YAML::Value << a.name;
@@ -74,6 +93,7 @@ void emit_app(YAML::Emitter& out, const AppConfig& a) {
   out << YAML::Key << "env" << YAML::Value << YAML::BeginMap;
   for (auto& [k, v] : a.env) out << YAML::Key << k << YAML::Value << YAML::DoubleQuoted << v;
   out << YAML::EndMap;
+  out << YAML::Key << "inherit_env" << YAML::Value << a.inherit_env;
   out << YAML::Key << "ready_timeout" << YAML::Value << ms(a.ready_timeout);
   out << YAML::Key << "kill_timeout" << YAML::Value << ms(a.kill_timeout);
   out << YAML::Key << "heartbeat_timeout" << YAML::Value << ms(a.heartbeat_timeout);
@@ -95,6 +115,7 @@ void emit_app(YAML::Emitter& out, const AppConfig& a) {
     out << YAML::EndMap;
   }
   emit_logs(out, a.logs);
+  emit_pm2_keys(out, a);
   out << YAML::EndMap;
 }
 

@@ -32,17 +32,24 @@ const char* kEveryKey = R"(apps:
     listen: 127.0.0.1:0
     dispatch: least-connections
     env: {PORT: 8080, QUOTED: "a \"b\" c: d", EMPTY: ""}
+    inherit_env: false
     ready_timeout: 7s
     kill_timeout: 0ms
     heartbeat_timeout: 12s
     stop_signal: SIGQUIT
-    restart: {min_uptime: 2s, max_restarts: 4, backoff_initial: 50ms, backoff_max: 3s, backoff_factor: 2.5, reset_after: 1m}
+    restart: {delay: 250ms, min_uptime: 2s, max_restarts: 4, backoff_initial: 50ms, backoff_max: 3s, backoff_factor: 2.5, reset_after: 1m}
     max_memory: 300M
     max_requests: 1000
     parallel: 2
     queue: {size: 10, timeout: 3s}
     metrics_path: /metrics
     gauges: {temperature: max, slots: first}
+    autorestart: false
+    stop_exit_codes: [0, 3]
+    namespace: backend
+    cron_restart: "0 3 * * *"
+    cron_tz: local
+    watch: {paths: [.], ignore: ["*.log"], delay: 2s}
     logs: {dir: logs, max_size: 1M, keep: 2, compress: false, time: false, on_full: drop, rotate_every: 1h, max_age: 2d, buffer: 64K}
 )";
 
@@ -64,6 +71,7 @@ TEST_CASE("config: to_yaml writes every key, and what it writes loads back to th
   CHECK(a.env.at("QUOTED") == "a \"b\" c: d");
   CHECK(a.env.at("EMPTY") == "");
   CHECK(a.stop_signal == SIGQUIT);
+  CHECK_FALSE(a.inherit_env);
   CHECK(a.kill_timeout.count() == 0);
   CHECK(a.restart.backoff_factor == doctest::Approx(2.5));
   CHECK(*a.max_memory == 300ull << 20);
