@@ -4,6 +4,7 @@
 //   rackctl scale <app> <n|+n|-n>                 rackctl logs [app] [-n N] [-f]
 //   rackctl ping | kill | save | resurrect | describe <app> | flush [app]
 //   rackctl reload-logs | loglevel <app> <level> | monit
+//   rackctl upgrade [--binary PATH]               rackctl --version
 // Exit codes: 0 done, 1 the operation failed, 2 usage or config error,
 // 3 rackd not reachable.
 #include <unistd.h>
@@ -33,6 +34,8 @@
 #include "start_script.h"
 #include "start_wait.h"
 #include "status_table.h"
+#include "upgrade_cmd.h"
+#include "rack/version.h"
 
 using json = nlohmann::json;
 using namespace rack::cli;
@@ -64,6 +67,7 @@ int check_config(const std::string& file, const std::string& only) {
 int print_status(bool as_json) {
   Answer a = call("GET", "/v1/status");
   if (a.exit != kOk) return a.exit;
+  warn_version_skew(a.body);
   if (as_json) std::cout << a.body.dump() << "\n";
   else std::cout << render_status(a.body, table_style());
   return kOk;
@@ -449,6 +453,10 @@ int main(int argc, char** argv) {
   cli.add_subcommand("monit", "Watch apps and workers live in the terminal (q quits)")->callback([&] {
     rc = run_monit();
   });
+  std::string upgrade_binary;
+  auto* upgrade = cli.add_subcommand("upgrade", "Re-exec rackd in place (same pid, workers kept)");
+  upgrade->add_option("--binary", upgrade_binary, "the new rackd (default: the file at rackd's own path)");
+  upgrade->callback([&] { rc = cmd_upgrade(upgrade_binary); });
   cli.add_subcommand("kill", "Stop every app and rackd")->callback([&] { rc = cmd_kill(); });
   cli.add_subcommand("save", "Remember the running apps for resurrect")->callback([&] { rc = cmd_save(); });
   cli.add_subcommand("resurrect", "Start the apps remembered by save")->callback([&] { rc = cmd_resurrect(); });

@@ -2,6 +2,8 @@
 //
 //   rackd [--home DIR] [ecosystem.yaml]              detach, then serve
 //   rackd --no-daemon [--home DIR] [ecosystem.yaml]  foreground (systemd, containers)
+//   rackd --version
+//   rackd --adopt-state FD --previous-image FD       what an upgrade execs (upgrade/exec.h)
 //
 // rackctl starts the detached form on demand. Exit codes: 0 stopped
 // cleanly, 1 could not run (another rackd owns RACK_HOME, socket error),
@@ -27,7 +29,10 @@
 #include "node/preload.h"
 #include "lifecycle/guardian.h"
 #include "lifecycle/spawn.h"
+#include "rack/version.h"
 #include "supervisor.h"
+#include "upgrade/exec.h"
+#include "upgrade/state.h"
 
 namespace {
 
@@ -36,7 +41,16 @@ struct Args {
   bool stdout_logs = true;  // with --no-daemon: app lines on stdout too
   std::string home;
   std::string ecosystem;
+  int adopt_state = -1;     // an upgrade: the state's memfd
+  int previous_image = -1;  // the image that wrote it, to go back to
+  std::string upgrade_failed;
 };
+
+int fd_arg(const char* s) {
+  char* end = nullptr;
+  long v = std::strtol(s, &end, 10);
+  return end && *end == '\0' && v >= 0 && v < (1 << 20) ? static_cast<int>(v) : -1;
+}
 
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr, "rackd: %s\nusage: rackd [--no-daemon [--no-stdout-logs]] [--home DIR] [ecosystem.yaml]\n       rackd --version\n", msg);
@@ -50,11 +64,14 @@ Args parse_args(int argc, char** argv) {
     if (s == "--no-daemon" || s == "-n") a.foreground = true;
     else if (s == "--home" && i + 1 < argc) a.home = argv[++i];
     else if (s == "--no-stdout-logs") a.stdout_logs = false;
-    else if (s == "--help" || s == "-h") usage("the Rack master daemon");
     else if (s == "--version") {
-      std::printf("rackd %s\n", rack::kVersionLine);
+      std::printf("%s\n", rack::master::upgrade::version_line().c_str());
       std::exit(0);
     }
+    else if (s == "--adopt-state" && i + 1 < argc) a.adopt_state = fd_arg(argv[++i]);
+    else if (s == "--previous-image" && i + 1 < argc) a.previous_image = fd_arg(argv[++i]);
+    else if (s == "--upgrade-failed" && i + 1 < argc) a.upgrade_failed = argv[++i];
+    else if (s == "--help" || s == "-h") usage("the Rack master daemon");
     else if (!s.empty() && s[0] == '-') usage(("unknown option " + s).c_str());
     else if (a.ecosystem.empty()) a.ecosystem = s;
     else usage("more than one ecosystem file given");
@@ -145,7 +162,9 @@ void report(int ready_fd, char code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  rack::master::upgrade::image();  // this image's start time
   Args args = parse_args(argc, argv);
+  if (args.adopt_state >= 0) return rack::master::upgrade::resume(args.adopt_state, args.previous_image, args.upgrade_failed);
   std::error_code ec;
   std::filesystem::create_directories(args.home + "/logs", ec);
   if (ec) {
@@ -188,6 +207,7 @@ int main(int argc, char** argv) {
     report(ready_fd, 1);
     return 1;
   }
+  rack::master::upgrade::set_lock_fd(lock);
 
   // Before the guardian and before any worker: what a rackd killed with
   // its guardian left behind (guardian.h checks each pid).

@@ -22,6 +22,8 @@
 #include "logs/stdout_sink.h"
 #include "metrics/endpoint.h"
 #include "service_status.h"
+#include "upgrade/exec.h"
+#include "upgrade/state.h"
 #include "uv_handle.h"
 
 namespace rack::master {
@@ -36,7 +38,7 @@ Supervisor::Supervisor(uv_loop_t* loop, SupervisorOptions options) : loop_(loop)
     bool pretty = f && std::string_view(f) == "pretty";
     stdout_sink_ = std::make_unique<StdoutSink>(1, pretty ? StdoutSink::Format::Pretty : StdoutSink::Format::Json);
   }
-  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
+  for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2}) {
     auto* h = new_handle<uv_signal_t>(this);
     uv_signal_init(loop_, h);
     uv_signal_start(h, [](uv_signal_t* h, int sig) {
@@ -107,6 +109,7 @@ void Supervisor::handle_signal(int sig) {
       break;
     case SIGINT: handle_term(); break;
     case SIGUSR1: handle_usr1(); break;
+    case SIGUSR2: handle_usr2(); break;
     case SIGHUP: spdlog::info("SIGHUP: reopening log files"); reopen_logs(); break;
     default: break;
   }
@@ -161,6 +164,12 @@ void Supervisor::shutdown_after_delay() {
 void Supervisor::handle_usr1() {
   spdlog::info("SIGUSR1: reopening log files");
   reopen_logs();
+}
+
+// nginx's binary upgrade signal: re-exec rackd's own (new) binary in place.
+void Supervisor::handle_usr2() {
+  std::string error;
+  if (upgrade::request(*this, "", error) == 0) spdlog::error("SIGUSR2: no upgrade: {}", error);
 }
 
 void Supervisor::reopen_logs() {
@@ -389,13 +398,17 @@ void Supervisor::reload_ecosystem(const config::Ecosystem& eco, const std::strin
 
 // ---- admin listener (/metrics, /health, /v1/status) ---------------------------
 
-int Supervisor::open_admin(const config::RackSection& rack, std::string& error) {
-  const config::ListenAddr& addr = *rack.admin;
+void Supervisor::make_admin() {
   admin_http_ = std::make_unique<http::Server>(
       loop_, [this](http::Request& req, http::Responder res) { serve_admin(req, std::move(res)); },
       api::listener_limits(api::kMaxAdminConnections));
   admin_ = std::make_unique<Listener>(loop_, [this](int fd) { admin_http_->adopt(fd); });
   admin_->reserve_share("admin listener", 1);
+}
+
+int Supervisor::open_admin(const config::RackSection& rack, std::string& error) {
+  const config::ListenAddr& addr = *rack.admin;
+  make_admin();
   int rc = admin_->bind(addr, error);
   if (rc != 0) {
     admin_.reset();
@@ -444,6 +457,7 @@ json Supervisor::status() {
   j["rackd"] = {{"pid", ::getpid()}, {"version", kVersion}, {"admin", admin_address()}, {"home", opt_.home},
                 {"containment", guardian::containment()},
                 {"guardian", guardian::pid() > 0 ? json(guardian::pid()) : json(nullptr)}};
+  j["rackd"].update(upgrade::status_json());
   return j;
 }
 
@@ -530,6 +544,11 @@ std::string Supervisor::liveness(int& http_status) {
 }
 
 int Supervisor::open_control(std::string& error) {
+  make_control();
+  return control_->bind_unix(opt_.home + "/rackd.sock", error);
+}
+
+void Supervisor::make_control() {
   control_http_ = std::make_unique<http::Server>(
       loop_, [this](http::Request& req, http::Responder res) { serve_control(*this, req, std::move(res)); },
       api::listener_limits(api::kMaxControlConnections));
@@ -554,7 +573,6 @@ int Supervisor::open_control(std::string& error) {
     control_http_->adopt(fd);
   });
   control_->reserve_share("control socket", 2);
-  return control_->bind_unix(opt_.home + "/rackd.sock", error);
 }
 
 }  // namespace rack::master

@@ -93,11 +93,14 @@ class Supervisor {
   // GET /metrics (admin listener) and /v1/metrics (control socket: rackctl monit).
   void serve_metrics(http::Responder res);
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   void handle_signal(int sig);
   void handle_chld();
   void handle_term();
   void handle_usr1();
+  void handle_usr2();  // upgrade (upgrade/exec.h)
   void tick();
   void exit_if_errored();
   void stop_after_final_drain(Clock::time_point deadline);
@@ -105,6 +108,9 @@ class Supervisor {
   void notify_state();
   void start_watchdog();
   int open_admin(const config::RackSection& rack, std::string& error);
+  // The HTTP servers and Listener objects, not yet bound (or adopted).
+  void make_admin();
+  void make_control();
   void serve_admin(http::Request& req, http::Responder res);
 
   uv_loop_t* loop_;

@@ -27,6 +27,7 @@ class SystemdNotifier {
   SystemdNotifier() = default;
 
   bool enabled() const { return !socket_.empty(); }
+  const std::string& socket() const { return socket_; }  // "" when not enabled
   // WATCHDOG_USEC, when set for this process (WATCHDOG_PID absent or ours).
   std::optional<std::chrono::microseconds> watchdog() const { return watchdog_; }
   // How often to ping: half the watchdog period, as sd_watchdog_enabled(3) advises.

@@ -10,6 +10,7 @@
 #include "rack/json.h"
 #include "rack/version.h"
 #include "supervisor.h"
+#include "upgrade/exec.h"
 
 namespace rack::master {
 
@@ -113,6 +114,19 @@ void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
     std::string why;
     if (!api::reload_options(body, options, why)) return res.send(error(400, why));
     return sup.reload_ecosystem(*eco, only, api::streaming_observer(res), options);
+  }
+  if (m == "POST" && p == "/v1/upgrade") {
+    // 202: the exec follows; GET /v1/status's rackd.last_upgrade says how
+    // it went once its attempt is this one (the new image, or this one
+    // again, answers it).
+    if (body.contains("binary") && !body["binary"].is_string())
+      return res.send(error(400, "binary: expected a path (a string), got " + got(body["binary"])));
+    std::string binary = str_field(body, "binary");
+    if (binary.find('\0') != std::string::npos) return res.send(error(400, "binary: the path contains a NUL byte"));
+    std::string why;
+    uint64_t attempt = upgrade::request(sup, binary, why);
+    if (attempt == 0) return res.send(error(409, why));
+    return res.send(http::Response::json(202, json{{"ok", true}, {"attempt", attempt}, {"pid", ::getpid()}}.dump()));
   }
   if (m == "POST" && p == "/v1/kill") {
     res.send(ok());

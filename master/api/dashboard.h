@@ -49,6 +49,8 @@ class Dashboard {
   // Answers the request if it is the dashboard's; false leaves it alone.
   bool serve(http::Request& req, http::Responder& res);
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   void every_second();
   void sample(double now);

@@ -40,7 +40,7 @@ ManagedApp::ManagedApp(AppContext ctx, config::AppConfig cfg)
 // the ManagedApp does; workers find it through RACK_SHM.
 void ManagedApp::create_shared_segment() {
   shm_path_ = "/dev/shm/rack-" + std::to_string(::getuid()) + "-" + std::to_string(::getpid()) + "-" + cfg_->name;
-  int fd = ::open(shm_path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = ::open(shm_path_.c_str(), O_RDWR | O_CREAT | (keep_segments_ ? 0 : O_TRUNC) | O_CLOEXEC, 0600);
   if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(kSharedSegmentBytes)) != 0) {
     spdlog::warn("{}: cannot create {}: {}; workers get no shared segment", cfg_->name, shm_path_,
                  std::strerror(errno));

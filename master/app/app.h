@@ -149,6 +149,8 @@ class ManagedApp final : public WorkerEvents {
   // A worker asks for the app's merged metrics (metrics_path on its port).
   std::function<void(Worker&, uint64_t seq)> on_worker_merged_metrics_request;
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   // How the slot's last process ended, kept across restarts and reloads.
   struct SlotExit {
@@ -278,6 +280,9 @@ class ManagedApp final : public WorkerEvents {
   std::unique_ptr<AppTriggers> triggers_;  // while running, when the config asks for one
   std::string shm_path_;               // RACK_SHM for the workers; "" if none
   static constexpr std::size_t kSharedSegmentBytes = 4u << 20;
+  // Set while a new rackd image adopts its apps (upgrade/state.h): the
+  // segment holds what the running workers share and must not be zeroed.
+  static inline bool keep_segments_ = false;
 };
 
 }  // namespace rack::master

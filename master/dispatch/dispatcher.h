@@ -62,6 +62,8 @@ class ConnQueue {
   std::vector<int> expire(Clock::time_point now);
   std::vector<int> take_all();
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   struct Item {
     int fd;

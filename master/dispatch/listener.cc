@@ -66,6 +66,14 @@ int Listener::bind(const config::ListenAddr& addr, std::string& error) {
   return adopt(fd);
 }
 
+void Listener::adopt(int fd, bool paused) {
+  fd_ = fd;
+  poll_ = new_handle<uv_poll_t>(this);
+  uv_poll_init(loop_, poll_, fd_);
+  paused_ = paused;
+  update();
+}
+
 int Listener::bind_unix(const std::string& path, std::string& error) {
   sockaddr_un sun{};
   sun.sun_family = AF_UNIX;

@@ -20,6 +20,9 @@ class Listener {
 
   // Binds and listens. Returns 0 or a negative errno; `error` says what failed.
   int bind(const config::ListenAddr& addr, std::string& error);
+  // Takes a listening socket bound before (by this rackd before it exec'd
+  // a new image: upgrade/state.h) and polls it, unless `paused`.
+  void adopt(int fd, bool paused);
   // A unix stream socket at `path`, created with mode 0600.
   int bind_unix(const std::string& path, std::string& error);
   void close();

@@ -33,6 +33,8 @@ class LoadCount {
   uint64_t value() const { return active_ + (handed_ - covered_); }
   uint64_t handed_total() const { return handed_; }
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   uint64_t handed_ = 0;   // every connection rackd gave this worker
   uint64_t active_ = 0;   // open connections, per the last report

@@ -46,6 +46,8 @@ class RestartBackoff {
   void reset();
   unsigned quick_exits() const { return quick_exits_; }
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   config::RestartPolicy policy_;
   Millis next_delay_;

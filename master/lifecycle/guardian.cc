@@ -151,6 +151,20 @@ void watch(pid_t pgid) {
   save();
 }
 
+Handover handover() {
+  Handover h{g_fd, g_pid, {}};
+  for (auto& [pgid, g] : g_groups) h.groups.push_back(g);
+  return h;
+}
+
+void adopt(const std::string& home, const Handover& h) {
+  g_file = home + "/worker-groups";
+  g_fd = h.fd;
+  g_pid = h.pid;
+  g_groups.clear();
+  for (const Group& g : h.groups) g_groups[g.pgid] = g;
+}
+
 bool reaped(pid_t pid) {
   if (pid == g_pid && pid > 0) {
     // Killed from outside. Without it a SIGKILL of rackd would leave the

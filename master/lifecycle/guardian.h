@@ -35,6 +35,13 @@
 
 namespace rack::master::guardian {
 
+// One line of $RACK_HOME/worker-groups.
+struct Group {
+  pid_t pgid = 0;
+  pid_t session = 0;
+  unsigned long long start_ticks = 0;  // the leader's, /proc/<pid>/stat field 22
+};
+
 // Forks the guardian. Returns a line for rackd's log.
 std::string start(const std::string& home);
 // The guardian's pid, -1 if it could not be started.
@@ -43,16 +50,20 @@ pid_t pid();
 const char* containment();
 
 void watch(pid_t pgid);
+
+// Across an upgrade's exec: the guardian stays rackd's child and keeps
+// reading the same pipe, whose write end the new image takes over.
+struct Handover {
+  int fd = -1;
+  pid_t pid = -1;
+  std::vector<Group> groups;
+};
+Handover handover();
+void adopt(const std::string& home, const Handover& h);
 // `pid` was reaped. When it led a watched group, whatever is left of the
 // group is SIGKILLed and the group forgotten. Returns true when it did.
 bool reaped(pid_t pid);
 
-// One line of $RACK_HOME/worker-groups.
-struct Group {
-  pid_t pgid = 0;
-  pid_t session = 0;
-  unsigned long long start_ticks = 0;  // the leader's, /proc/<pid>/stat field 22
-};
 std::vector<Group> parse_groups(const std::string& text);
 // Ends what is left of the groups a dead rackd listed in `home`, checking
 // each process as above, and removes the file. Returns a line for the log,

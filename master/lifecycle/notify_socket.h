@@ -28,6 +28,8 @@ class NotifySocket {
   // The NOTIFY_SOCKET value: "@" + name.
   const std::string& address() const { return address_; }
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   NotifySocket() = default;
   void read();

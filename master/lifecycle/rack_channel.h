@@ -57,6 +57,8 @@ class RackChannel {
   void read(unsigned max_messages = 256);
   void close();
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   void on_event(int status, int events);
   // Readable unless reads are paused (outbox over kReadPauseBytes);

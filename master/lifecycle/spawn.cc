@@ -73,6 +73,9 @@ std::string adopt_batch_scheduling() {
   return "scheduling: the loop runs SCHED_BATCH; workers start SCHED_OTHER";
 }
 
+bool resets_scheduling() { return g_reset_scheduling; }
+void set_resets_scheduling(bool on) { g_reset_scheduling = on; }
+
 int spawn(const SpawnRequest& req, Spawned& out, std::string& what) {
   std::vector<std::string> env = build_env(req);
   std::vector<char*> envp;

@@ -63,5 +63,10 @@ int spawn(const SpawnRequest& req, Spawned& out, std::string& what);
 // policy set from outside (chrt, systemd's CPUSchedulingPolicy=) is kept.
 // Returns a line for the log.
 std::string adopt_batch_scheduling();
+// Whether adopt_batch_scheduling() switched rackd to SCHED_BATCH (so that
+// children reset it); carried across an upgrade's exec, where the policy
+// stays but would look set from outside.
+bool resets_scheduling();
+void set_resets_scheduling(bool on);
 
 }  // namespace rack::master

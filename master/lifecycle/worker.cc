@@ -233,8 +233,7 @@ bool Worker::give(int fd) {
     return true;
   }
   if (!rack_ || !rack_->open() || !life_.in_rotation()) return false;
-  static uint64_t next_conn_id = 1;
-  uint64_t id = next_conn_id++;
+  uint64_t id = next_conn_id_++;
   if (rack_->send_conn(id, fd) != IoResult::Ok) return false;
   unacked_.emplace(id, fd);
   load_.handed();

@@ -170,6 +170,8 @@ class Worker {
   bool not_restarted = false;  // Errored on purpose: autorestart: false, stop_exit_codes
   std::string shm_path;  // the app's shared segment, given to the worker as RACK_SHM
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   int open_channels(int listen_fd, std::string& error, SpawnPlan& plan);
   void attach_node(int fd, int listen_fd);
@@ -232,6 +234,9 @@ class Worker {
   LoadCount load_;  // least-connections
   uint64_t dispatched_ = 0;
   uint64_t ping_seq_ = 0;
+  // Conn ids, unique over rackd's life (and across an upgrade's exec: a
+  // worker may still ack ids the previous image handed out).
+  static inline uint64_t next_conn_id_ = 1;
 };
 
 }  // namespace rack::master

@@ -50,6 +50,8 @@ class Lifecycle {
   bool in_rotation() const { return state_ == WorkerState::Ready; }
   bool leaving() const { return state_ == WorkerState::Draining || state_ == WorkerState::Stopping; }
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   WorkerState state_ = WorkerState::Starting;
 };

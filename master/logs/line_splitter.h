@@ -25,6 +25,10 @@ class LineSplitter {
   // Bytes held back waiting for a newline (at most max_line).
   std::size_t pending() const { return partial_.size(); }
   std::size_t max_line() const { return max_line_; }
+  // The partial tail itself, and putting one back (a new rackd image takes
+  // over the pipe: upgrade/state.h).
+  const std::string& partial() const { return partial_; }
+  void restore_partial(std::string tail) { partial_ = std::move(tail); }
 
  private:
   void take_partial(std::string_view bytes, const Emit& emit);

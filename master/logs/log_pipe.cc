@@ -3,6 +3,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +25,14 @@ struct PipeState {
 };
 
 void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b);
+
+std::set<PipeState*> g_pipes;  // every pipe being read, for handover()
+
+void free_pipe(uv_handle_t* h) {
+  auto* ps = static_cast<PipeState*>(h->data);
+  g_pipes.erase(ps);
+  delete ps;
+}
 
 void resume_reading(PipeState* ps) {
   ps->flow->paused = false;
@@ -54,7 +63,7 @@ void on_pipe_read(uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
     ps->flow->fd = -1;
     ps->flow->paused = false;
     --g_open;
-    uv_close(reinterpret_cast<uv_handle_t*>(s), [](uv_handle_t* h) { delete static_cast<PipeState*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(s), free_pipe);
   }
 }
 
@@ -68,10 +77,31 @@ bool PipeFlow::held() const {
 
 std::shared_ptr<const PipeFlow> LogPipe::open(uv_loop_t* loop, int fd, std::shared_ptr<AppLog> log, LogStream stream,
                                               int slot) {
+  return adopt(loop, Handover{fd, nullptr, stream, slot, {}}, std::move(log));
+}
+
+std::vector<LogPipe::Handover> LogPipe::handover() {
+  std::vector<Handover> out;
+  for (PipeState* ps : g_pipes) {
+    uv_os_fd_t fd = -1;
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&ps->pipe)) ||
+        uv_fileno(reinterpret_cast<uv_handle_t*>(&ps->pipe), &fd) != 0)
+      continue;
+    out.push_back({fd, ps->log.get(), ps->stream, ps->slot, ps->splitter.partial()});
+  }
+  return out;
+}
+
+std::shared_ptr<const PipeFlow> LogPipe::adopt(uv_loop_t* loop, const Handover& h, std::shared_ptr<AppLog> log) {
+  int fd = h.fd;
+  LogStream stream = h.stream;
+  int slot = h.slot;
   // (): value-initialized. {} is copy-list-initialization, which clang
   // refuses for the member whose default constructor is explicit.
   auto* ps = new PipeState();
   std::shared_ptr<const PipeFlow> flow = ps->flow;
+  ps->splitter.restore_partial(h.partial);
+  g_pipes.insert(ps);
   ps->log = std::move(log);
   ps->stream = stream;
   ps->slot = slot;
@@ -79,7 +109,7 @@ std::shared_ptr<const PipeFlow> LogPipe::open(uv_loop_t* loop, int fd, std::shar
   ps->pipe.data = ps;
   if (uv_pipe_open(&ps->pipe, fd) != 0) {
     ::close(fd);
-    uv_close(reinterpret_cast<uv_handle_t*>(&ps->pipe), [](uv_handle_t* h) { delete static_cast<PipeState*>(h->data); });
+    uv_close(reinterpret_cast<uv_handle_t*>(&ps->pipe), free_pipe);
     return flow;
   }
   ps->flow->fd = fd;

@@ -4,6 +4,8 @@
 #include <uv.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "logs/app_log.h"
 
@@ -33,6 +35,18 @@ class LogPipe {
   // (or a deadline passes), so the last lines of workers that just exited
   // reach the files rather than die in the pipes with rackd.
   static std::size_t open_count();
+
+  // Across an upgrade's exec (upgrade/state.h): every pipe still read, with
+  // the line it is in the middle of, and taking one over in the new image.
+  struct Handover {
+    int fd = -1;
+    const AppLog* log = nullptr;
+    LogStream stream = LogStream::Out;
+    int slot = 0;
+    std::string partial;
+  };
+  static std::vector<Handover> handover();
+  static std::shared_ptr<const PipeFlow> adopt(uv_loop_t* loop, const Handover& h, std::shared_ptr<AppLog> log);
 };
 
 }  // namespace rack::master

@@ -53,6 +53,8 @@ class MetricsEndpoint {
   // GET /metrics on the admin listener: every app, and rackd itself.
   void serve(http::Responder res);
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   using Id = std::pair<std::string, ProcessKey>;  // app, process
 

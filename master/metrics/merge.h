@@ -99,6 +99,8 @@ class MetricsMerge {
   void render(const std::string& app, const std::map<std::string, config::Aggregation>& gauges, Exposition& out,
               std::size_t* skipped = nullptr) const;
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   struct Process {
     ProcessInfo info;

@@ -87,6 +87,8 @@ class NodeChannel {
 
   bool open() const { return fd_ >= 0; }
 
+  friend class StateCodec;  // upgrade/state.h: carries this across exec
+
  private:
   void on_event(int status, int events);
   void read(unsigned max_reads = 16);

@@ -1,0 +1,194 @@
+// rackctl upgrade / SIGUSR2: rackd re-execs in place (same pid), every
+// worker and listener is taken over, and a failed upgrade changes nothing.
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "harness.h"
+
+using namespace rack::test;
+
+namespace {
+
+std::set<pid_t> as_set(const std::vector<pid_t>& v) { return {v.begin(), v.end()}; }
+
+// A copy of build/bin/rackd elsewhere: "a different binary" to upgrade to.
+std::string copy_rackd(Rack& rack, const std::string& name = "rackd-next") {
+  std::string path = rack.home() + "/" + name;
+  std::filesystem::copy_file(bin("rackd"), path, std::filesystem::copy_options::overwrite_existing);
+  ::chmod(path.c_str(), 0755);
+  return path;
+}
+
+// Every request the app's workers counted (the merged counter of all routes).
+double requests_counted(Rack& rack, const std::string& app) {
+  auto r = http_get(rack.admin(), "/metrics");
+  if (r.status != 200) return -1;
+  std::istringstream in(r.body);
+  std::string prefix = "http_request_duration_seconds_count{app=\"" + app + "\"";
+  double sum = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    sum += std::strtod(line.substr(line.rfind(' ') + 1).c_str(), nullptr);
+  }
+  return sum;
+}
+
+std::string eco_with_admin(Rack& rack, int instances) {
+  return rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("web", instances));
+}
+
+json rackd_info(Rack& rack) { return rack.status().value("rackd", json::object()); }
+
+}  // namespace
+
+TEST_CASE("upgrade: under keep-alive and close load, same pid and workers, no failed request") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", eco_with_admin(rack, 2)}).exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 2));
+  auto [host, port] = rack.address("web");
+  pid_t rackd = rack.rackd_pid();
+  auto workers = as_set(rack.pids("web"));
+  json before = rackd_info(rack);
+  CHECK(before["upgrades"] == 0);
+  std::string next = copy_rackd(rack);
+
+  BothLoads loads(host, port);
+  std::this_thread::sleep_for(300ms);
+  double counted_before = requests_counted(rack, "web");
+  CHECK(counted_before > 0);
+  auto r = rack.ctl({"upgrade", "--binary", next});
+  CHECK_MESSAGE(r.exit_code == 0, r.out, r.err);
+  CHECK_MESSAGE(r.out.find("rackd upgraded") != std::string::npos, r.out);
+  std::this_thread::sleep_for(300ms);
+  double counted_after = requests_counted(rack, "web");
+  loads.finish();
+
+  json after = rackd_info(rack);
+  CHECK(after["pid"] == rackd);
+  CHECK(rack.rackd_pid() == rackd);
+  CHECK(after["upgrades"] == 1);
+  CHECK(after["started"].get<double>() > before["started"].get<double>());
+  CHECK(after["last_upgrade"]["ok"] == true);
+  CHECK(as_set(rack.pids("web")) == workers);
+  // Merged counters carried over: never lower than before the exec.
+  CHECK(counted_after >= counted_before);
+  // The new image runs from the other file.
+  CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(rackd) + "/exe") == next);
+}
+
+TEST_CASE("upgrade: SIGUSR2 re-execs rackd's own binary, and a worker killed afterwards is restarted") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", eco_with_admin(rack, 2)}).exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 2));
+  pid_t rackd = rack.rackd_pid();
+  auto workers = rack.pids("web");
+  REQUIRE(::kill(rackd, SIGUSR2) == 0);
+  CHECK(wait_until([&] { return rackd_info(rack).value("upgrades", 0) == 1; }, 10s));
+  CHECK(rack.rackd_pid() == rackd);
+  CHECK(as_set(rack.pids("web")) == as_set(workers));
+
+  // The new image knows its children: a crash is seen, attributed to the
+  // slot, and restarted.
+  REQUIRE(::kill(workers[0], SIGKILL) == 0);
+  CHECK(wait_until([&] {
+    auto now = rack.pids("web");
+    return now.size() == 2 && as_set(now).count(workers[0]) == 0;
+  }, 15s));
+  json now = rack.app("web")["workers"];
+  int restarts = 0;
+  for (auto& w : now) restarts += w["restarts"].get<int>();
+  CHECK_MESSAGE(restarts == 1, now.dump());
+  auto [host, port] = rack.address("web");
+  CHECK(http_get({host, port}, "/").status == 200);
+}
+
+TEST_CASE("upgrade: a missing, non-executable or foreign binary is refused, exit 1, nothing changes") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", eco_with_admin(rack, 2)}).exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 2));
+  auto [host, port] = rack.address("web");
+  pid_t rackd = rack.rackd_pid();
+  auto workers = as_set(rack.pids("web"));
+  std::string plain = rack.write_file("not-executable", "not a program\n");
+  std::string script = rack.write_file("script.sh", "#!/bin/sh\nexit 0\n");
+  ::chmod(script.c_str(), 0755);
+  struct Case {
+    std::string binary, expect;
+  };
+  std::vector<Case> cases = {
+      {rack.home() + "/missing", "No such file"},
+      {plain, "not executable"},
+      {script, "not an ELF"},
+      {"/bin/true", "not a rackd version"},
+  };
+  BothLoads loads(host, port);
+  for (const auto& c : cases) {
+    auto r = rack.ctl({"upgrade", "--binary", c.binary});
+    CHECK_MESSAGE(r.exit_code == 1, c.binary);
+    CHECK_MESSAGE(r.err.find(c.expect) != std::string::npos, r.err);
+  }
+  loads.finish();
+  CHECK(rack.rackd_pid() == rackd);
+  CHECK(as_set(rack.pids("web")) == workers);
+  CHECK(rackd_info(rack)["upgrades"] == 0);
+}
+
+namespace {
+
+void refused_state_gives_it_back(const char* how) {
+  ::setenv("RACK_TEST_REFUSE_STATE", how, 1);  // rackd inherits it through rackctl
+  Rack rack;
+  REQUIRE(rack.ctl({"start", eco_with_admin(rack, 2)}).exit_code == 0);
+  ::unsetenv("RACK_TEST_REFUSE_STATE");
+  REQUIRE(rack.wait_ready("web", 2));
+  auto [host, port] = rack.address("web");
+  pid_t rackd = rack.rackd_pid();
+  auto workers = as_set(rack.pids("web"));
+  std::string next = copy_rackd(rack);
+
+  BothLoads loads(host, port);
+  std::this_thread::sleep_for(200ms);
+  auto r = rack.ctl({"upgrade", "--binary", next});
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(r.err.find("refused") != std::string::npos, r.err);
+  loads.finish();
+  json info = rackd_info(rack);
+  CHECK(info["pid"] == rackd);
+  CHECK(info["upgrades"] == 0);
+  CHECK(info["last_upgrade"]["ok"] == false);
+  CHECK(as_set(rack.pids("web")) == workers);
+  // The previous image is back: running from the original binary.
+  CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(rackd) + "/exe") == bin("rackd"));
+}
+
+}  // namespace
+
+TEST_CASE("upgrade: a new image that refuses the state version hands it back to the old one") {
+  refused_state_gives_it_back("version");
+}
+
+TEST_CASE("upgrade: a new image that fails after adopting hands everything back") {
+  refused_state_gives_it_back("adopt");
+}
+
+TEST_CASE("upgrade: kill -9 of rackd during the upgrade leaves no worker behind") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 3))})
+              .exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 3));
+  pid_t rackd = rack.rackd_pid();
+  auto workers = rack.pids("web");
+  REQUIRE(::kill(rackd, SIGUSR2) == 0);
+  // The exec comes 50 ms after the request: kill around it.
+  std::this_thread::sleep_for(55ms);
+  REQUIRE(::kill(rackd, SIGKILL) == 0);
+  CHECK(wait_until([&] { return !pid_alive(rackd); }, 5s));
+  for (pid_t p : workers) CHECK_MESSAGE(wait_until([&] { return !pid_alive(p); }, 5s), "worker ", p, " outlived rackd");
+}
