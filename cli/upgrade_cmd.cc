@@ -1,5 +1,8 @@
 #include "upgrade_cmd.h"
 
+#include <signal.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -60,6 +63,11 @@ int cmd_upgrade(const std::string& binary) {
   while (std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     auto st = quiet_status();
+    if (!st && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::fprintf(stderr, "rackctl: rackd (pid %ld) died during the upgrade; see %s/rackd.log\n", pid,
+                   rack_home().c_str());
+      return kFailed;
+    }
     if (!st) continue;
     const json& r = (*st)["rackd"];
     const json& last = r.value("last_upgrade", json(nullptr));

@@ -38,6 +38,8 @@ class StdoutSink {
   // The line as written (without the newline): for tests.
   static std::string format(const LogLine& line, Format format);
 
+  friend class StateCodec;  // upgrade/state.h: carries the queue across exec
+
  private:
   void run();
 

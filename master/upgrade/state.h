@@ -37,7 +37,7 @@
 
 namespace rack::master {
 
-class App;
+class ManagedApp;
 class Supervisor;
 class Worker;
 
@@ -81,14 +81,15 @@ class StateCodec {
   static void resume(Supervisor& sup);
 
  private:
-  static nlohmann::json save_app(App& app, std::vector<int>& fds);
-  static nlohmann::json save_worker(const App& app, Worker& w, std::vector<int>& fds);
+  static nlohmann::json save_app(ManagedApp& app, std::vector<int>& fds);
+  static nlohmann::json save_worker(const ManagedApp& app, Worker& w, std::vector<int>& fds);
   static nlohmann::json save_supervisor(Supervisor& sup, std::vector<int>& fds);
   static nlohmann::json save_metrics(Supervisor& sup);
+  static std::string stdout_pending(Supervisor& sup);
   static void adopt_supervisor(Supervisor& sup, const nlohmann::json& j);
   static void adopt_app(Supervisor& sup, const nlohmann::json& j);
-  static void adopt_worker(App& app, int listen_fd, const nlohmann::json& j);
-  static void adopt_slots(App& app, const nlohmann::json& j);
+  static void adopt_worker(ManagedApp& app, int listen_fd, const nlohmann::json& j);
+  static void adopt_slots(ManagedApp& app, const nlohmann::json& j);
   static void adopt_metrics(Supervisor& sup, const nlohmann::json& j);
 };
 

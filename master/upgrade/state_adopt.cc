@@ -41,7 +41,7 @@ void restart_with(uv_timer_t* t, const json& due) {
 
 }  // namespace
 
-void StateCodec::adopt_worker(App& app, int listen_fd, const json& j) {
+void StateCodec::adopt_worker(ManagedApp& app, int listen_fd, const json& j) {
   WorkerId id{j.at("id").get<uint64_t>()};
   auto cfg = j.at("cfg").is_null() ? app.cfg_
                                    : std::make_shared<const config::AppConfig>(upgrade::app_config_from_json(j.at("cfg")));
@@ -121,10 +121,10 @@ void StateCodec::adopt_worker(App& app, int listen_fd, const json& j) {
   app.workers_.emplace(id, std::move(owned));
 }
 
-void StateCodec::adopt_slots(App& app, const json& slots) {
+void StateCodec::adopt_slots(ManagedApp& app, const json& slots) {
   for (const json& j : slots) {
     int index = j.at("index").get<int>();
-    auto s = std::make_unique<App::SlotState>(&app, index, app.cfg_->restart);
+    auto s = std::make_unique<ManagedApp::SlotState>(&app, index, app.cfg_->restart);
     if (const json& cur = j.at("current"); !cur.is_null()) {
       auto it = app.workers_.find(WorkerId{cur.get<uint64_t>()});
       if (it == app.workers_.end()) throw std::runtime_error("slot " + std::to_string(index) + ": no such worker");
@@ -135,11 +135,11 @@ void StateCodec::adopt_slots(App& app, const json& slots) {
     s->backoff.quick_exits_ = j.at("backoff").at(1).get<unsigned>();
     s->replace_for = opt_enum<ExitCause>(j.at("replace_for"));
     if (const json& due = j.at("restart_due"); !due.is_null()) {
-      // As App::schedule_restart() arms it.
+      // As ManagedApp::schedule_restart() arms it.
       s->restart_timer = new_handle<uv_timer_t>(s.get());
       uv_timer_init(app.ctx_.loop, s->restart_timer);
       uv_timer_start(s->restart_timer, [](uv_timer_t* t) {
-        auto* slot = static_cast<App::SlotState*>(t->data);
+        auto* slot = static_cast<ManagedApp::SlotState*>(t->data);
         if (!slot || slot->app->stopped_) return;
         Worker* w = slot->current;
         if (!w || w->state() != WorkerState::Backoff) return;
@@ -154,9 +154,9 @@ void StateCodec::adopt_app(Supervisor& sup, const json& j) {
   config::AppConfig cfg = upgrade::app_config_from_json(j.at("cfg"));
   std::string name = cfg.name;
   AppContext ctx{sup.loop_, sup.opt_.home + "/logs", &sup.log_stats_[name], &sup.app_logs_[name]};
-  App::keep_segments_ = true;
-  auto app = std::make_unique<App>(ctx, std::move(cfg));
-  App::keep_segments_ = false;
+  ManagedApp::keep_segments_ = true;
+  auto app = std::make_unique<ManagedApp>(ctx, std::move(cfg));
+  ManagedApp::keep_segments_ = false;
   if (int fd = j.at("listener").get<int>(); fd >= 0) app->listener_.adopt(fd, j.at("listener_paused").get<bool>());
   app->generation_ = j.at("generation").get<uint64_t>();
   app->next_worker_id_ = j.at("next_worker_id").get<uint64_t>();
@@ -175,7 +175,7 @@ void StateCodec::adopt_app(Supervisor& sup, const json& j) {
   for (const json& w : j.at("workers")) adopt_worker(*app, app->listener_.fd(), w);
   adopt_slots(*app, j.at("slots"));
 
-  App* raw = app.get();
+  ManagedApp* raw = app.get();
   sup.apps_[name] = std::move(app);
   if (sup.stdout_sink_) {
     raw->log()->subscribe([sink = sup.stdout_sink_.get()](const LogLine& l) { sink->write(l); });
@@ -228,7 +228,7 @@ void StateCodec::adopt(Supervisor& sup, const json& state) {
   adopt_supervisor(sup, state.at("supervisor"));
   for (const json& a : state.at("apps")) adopt_app(sup, a);
   for (const json& p : state.at("pipes")) {
-    App* app = sup.find(p.at("app").get<std::string>());
+    ManagedApp* app = sup.find(p.at("app").get<std::string>());
     if (!app) throw std::runtime_error("a log pipe of an unknown app");
     LogPipe::adopt(sup.loop_,
                    {p.at("fd").get<int>(), nullptr, static_cast<LogStream>(p.at("stream").get<int>()),
@@ -236,6 +236,13 @@ void StateCodec::adopt(Supervisor& sup, const json& state) {
                    app->log());
   }
   adopt_metrics(sup, state.at("metrics"));
+  if (std::string pending = unhex(state.at("stdout_pending").get<std::string>()); !pending.empty() && sup.stdout_sink_) {
+    {
+      std::lock_guard lock(sup.stdout_sink_->mu_);
+      sup.stdout_sink_->queue_.insert(0, pending);
+    }
+    sup.stdout_sink_->cv_.notify_one();
+  }
 }
 
 void StateCodec::resume(Supervisor& sup) {

@@ -8,6 +8,7 @@
 #include "lifecycle/guardian.h"
 #include "lifecycle/spawn.h"
 #include "logs/log_pipe.h"
+#include "logs/stdout_sink.h"
 #include "metrics/endpoint.h"
 #include "supervisor.h"
 #include "upgrade/config_json.h"
@@ -44,6 +45,10 @@ json keep(int fd, std::vector<int>& fds) {
 std::string StateCodec::busy(Supervisor& sup) {
   if (sup.shutting_down_ || sup.draining_soon_) return "rackd is shutting down";
   for (auto& [name, app] : sup.apps_) {
+    // Lines the disk has not taken (it is failing) would have to travel in
+    // the state; rather wait until they are written.
+    if (uint64_t n = app->log()->pending_bytes(); n > 0)
+      return name + "'s log holds " + std::to_string(n) + " bytes not yet written (is the disk failing?); try again once they are";
     if (app->reload_) return name + " is reloading; upgrade once the reload is done";
     if (!app->stop_waiters_.empty()) return name + " is stopping; upgrade once it has stopped";
     for (auto& [i, s] : app->slots_)
@@ -52,7 +57,7 @@ std::string StateCodec::busy(Supervisor& sup) {
   return "";
 }
 
-json StateCodec::save_worker(const App& app, Worker& w, std::vector<int>& fds) {
+json StateCodec::save_worker(const ManagedApp& app, Worker& w, std::vector<int>& fds) {
   json j = {
       {"id", static_cast<uint64_t>(w.id_)},
       {"slot", w.slot_.index},
@@ -104,7 +109,7 @@ json StateCodec::save_worker(const App& app, Worker& w, std::vector<int>& fds) {
   return j;
 }
 
-json StateCodec::save_app(App& app, std::vector<int>& fds) {
+json StateCodec::save_app(ManagedApp& app, std::vector<int>& fds) {
   const AppCounters& c = app.counters_;
   json exits = json::array();
   for (auto& [cause, n] : c.exits_by_cause) exits.push_back({static_cast<int>(cause), n});
@@ -172,6 +177,14 @@ json StateCodec::save_metrics(Supervisor& sup) {
   return {{"apps", std::move(out)}, {"parse_errors", sup.metrics_->parse_errors_}};
 }
 
+// What the --no-daemon stdout copy has queued: the new image writes it
+// first. Taken, not waited for: a stalled reader must not hold up the exec.
+std::string StateCodec::stdout_pending(Supervisor& sup) {
+  if (!sup.stdout_sink_) return "";
+  std::lock_guard lock(sup.stdout_sink_->mu_);
+  return sup.stdout_sink_->queue_;
+}
+
 json StateCodec::save(Supervisor& sup, std::vector<int>& fds) {
   json apps = json::array();
   std::map<const AppLog*, std::string> log_owner;
@@ -206,6 +219,7 @@ json StateCodec::save(Supervisor& sup, std::vector<int>& fds) {
       {"apps", std::move(apps)},
       {"pipes", std::move(pipes)},
       {"metrics", save_metrics(sup)},
+      {"stdout_pending", hex(stdout_pending(sup))},
   };
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -191,4 +192,36 @@ TEST_CASE("upgrade: kill -9 of rackd during the upgrade leaves no worker behind"
   REQUIRE(::kill(rackd, SIGKILL) == 0);
   CHECK(wait_until([&] { return !pid_alive(rackd); }, 5s));
   for (pid_t p : workers) CHECK_MESSAGE(wait_until([&] { return !pid_alive(p); }, 5s), "worker ", p, " outlived rackd");
+}
+
+TEST_CASE("upgrade: node, inherit and none apps are taken over too, under load") {
+  Rack rack;
+  std::string apps = std::string(RACK_SOURCE_DIR) + "/tests/apps";
+  std::string eco = "rack:\n  admin: off\napps:\n"
+                    "  - name: api\n    run: hello.js\n    cwd: " + apps +
+                    "\n    protocol: node\n    listen: 127.0.0.1:0\n    instances: 2\n"
+                    "  - name: sock\n    run: [python3, inherit.py]\n    cwd: " + apps +
+                    "\n    protocol: inherit\n    listen: 127.0.0.1:0\n    instances: 1\n"
+                    "  - name: bg\n    run: [sleep, '1000']\n    protocol: none\n";
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", eco)}).exit_code == 0);
+  REQUIRE(rack.wait_ready("api", 2, 30s));
+  REQUIRE(rack.wait_ready("sock", 1));
+  REQUIRE(rack.wait_ready("bg", 1));
+  std::map<std::string, std::set<pid_t>> before;
+  for (const char* a : {"api", "sock", "bg"}) before[a] = as_set(rack.pids(a));
+  auto [host, port] = rack.address("api");
+  auto [shost, sport] = rack.address("sock");
+  std::string next = copy_rackd(rack);
+
+  BothLoads node_load(host, port, 2);
+  Load inherit_load(shost, sport, Load::Mode::Close, 2);
+  std::this_thread::sleep_for(300ms);
+  auto r = rack.ctl({"upgrade", "--binary", next});
+  CHECK_MESSAGE(r.exit_code == 0, r.out, r.err);
+  std::this_thread::sleep_for(300ms);
+  node_load.finish();
+  inherit_load.stop();
+  CHECK_MESSAGE(inherit_load.failed() == 0, inherit_load.first_error());
+  CHECK(inherit_load.ok() > 0);
+  for (const char* a : {"api", "sock", "bg"}) CHECK_MESSAGE(as_set(rack.pids(a)) == before[a], a);
 }
