@@ -199,6 +199,23 @@ def summary(res):
                  f"{num(a, 2)}% ({num(b, 1)}%)", "≈ 1%", verdict(a, 1.5, higher_is_better=False)))
     if a and b:
         rows.append(("10", "… `pm2 monit` ÷ `rackctl monit` CPU, same run", f"{num(b / a, 0)}×", "—", "reference"))
+    g = "upgrade"
+    for mode, label in (("ka", "keep-alive"), ("close", "Connection: close")):
+        f = res.total(g, f"{mode}.rack", "failed")
+        if f is None:
+            continue
+        p = res.total(g, f"{mode}.pm2", "failed")
+        ups = res.total(g, f"{mode}.rack", "upgrades")
+        rows.append(("11", f"Failed requests during {num(ups)} upgrades of rackd, {label}: Rack (PM2 `pm2 update`)",
+                     f"{num(f)} ({num(p)})", "0", verdict(f, 0, higher_is_better=False)))
+    pauses = [x for r in res.rows.get((g, "close.rack"), []) + res.rows.get((g, "ka.rack"), [])
+              for x in r["paused_ms"] if x is not None]
+    steps = [r["reload_step_ms"] for r in res.rows.get((g, "close.rack"), []) + res.rows.get((g, "ka.rack"), [])
+             if r.get("reload_step_ms") is not None]
+    if pauses and steps:
+        longest, step = max(pauses), statistics.median(steps)
+        rows.append(("11", "Longest pause in dispatch during an upgrade ÷ one reload step", f"{num(longest, 1)} ms ÷ "
+                     f"{num(step)} ms", "≤ 1×", verdict(step / longest if longest else None, 1)))
     return rows
 
 
@@ -291,6 +308,31 @@ def section_reload(res, reloads):
                        f"| {num(statistics.median(times)) if times else '—'} {raw(times)} |")
     out += ["", "PM2's reload time includes its CLI's start-up (a node process), as a user waits for it; "
             "`rackctl reload` returns when the last old worker has been told to drain."]
+    return out
+
+
+def section_upgrade(res):
+    g = "upgrade"
+    if not res.has(g):
+        return ["Did not run."]
+    out = ["wrk runs through consecutive upgrades per repetition: Rack's `rackctl upgrade --binary` onto "
+           "alternating copies of rackd, PM2's `pm2 update`. Failed = wrk socket errors + non-2xx; paused = "
+           "rackd.last_upgrade.paused_ms (state written to the new image's first loop turn).", "",
+           "| peer | load | failed requests | of requests | error kinds (sum) | pause per upgrade, ms | one reload step, ms |",
+           "|---|---|---|---|---|---|---|"]
+    for name, label in (("rack", "Rack, rack-hello ×4"), ("pm2", "PM2 cluster, hello.js ×4")):
+        for mode, mlabel in (("ka", "keep-alive"), ("close", "close")):
+            rows = res.rows.get((g, f"{mode}.{name}"))
+            if not rows:
+                continue
+            kinds = {k: sum(r[f"err_{k}"] for r in rows) for k in ("connect", "read", "write", "timeout", "status")}
+            kinds = ", ".join(f"{k} {v}" for k, v in kinds.items() if v) or "none"
+            pauses = [x for r in rows for x in r["paused_ms"] if x is not None]
+            steps = [r["reload_step_ms"] for r in rows if r.get("reload_step_ms") is not None]
+            out.append(f"| {label} | {mlabel} | {', '.join(str(r['failed']) for r in rows)} "
+                       f"| {', '.join(num(r['requests']) for r in rows)} | {kinds} "
+                       f"| {', '.join(num(x, 1) for x in pauses) or '—'} "
+                       f"| {num(statistics.median(steps)) if steps else '—'} |")
     return out
 
 
@@ -458,6 +500,7 @@ def write_report(res, m, path):
     L += ["", "## 8. Scrape: merged /metrics on the admin listener", ""] + section_scrape(res)
     L += ["", "## 9. Skewed load: least-connections against busy workers", ""] + section_skew(res)
     L += ["", "## 10. Idle CPU of the terminal dashboard", ""] + section_monit(res)
+    L += ["", "## 11. Upgrading the supervisor under load", ""] + section_upgrade(res)
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
 

@@ -8,6 +8,13 @@ namespace rack::master::upgrade {
 
 using json = nlohmann::json;
 
+#if defined(__x86_64__) && defined(__GLIBCXX__)
+// A field added to AppConfig must travel in the state, or an upgrade
+// silently resets it to its default: carry it in to_json() and
+// app_config_from_json() (and bump kStateVersion), then update the size.
+static_assert(sizeof(config::AppConfig) == 800, "AppConfig changed: carry the new field in master/upgrade/config_json.cc");
+#endif
+
 namespace {
 
 json loc(const config::Location& l) { return {l.file, l.line, l.column, l.key_path}; }

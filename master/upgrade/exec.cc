@@ -53,6 +53,7 @@ void fail(uint64_t attempt, const std::string& error) {
 // Writes the state and execs. Returns only when execve failed, with
 // everything as it was.
 void exec_image(Supervisor& sup, const std::string& binary, uint64_t attempt) {
+  int64_t paused_at = steady_ns();  // from here until the new image's first turn, nothing is dispatched
   image().pending = false;
   if (std::string why = StateCodec::busy(sup); !why.empty()) return fail(attempt, why);
   std::vector<int> fds;
@@ -72,7 +73,7 @@ void exec_image(Supervisor& sup, const std::string& binary, uint64_t attempt) {
                     {"first_started_ms", image().first_started_ms}};
   state["fds"] = {{"lock", g_lock_fd}};
   fds.push_back(g_lock_fd);
-  state["paused_at_ns"] = steady_ns();
+  state["paused_at_ns"] = paused_at;
   std::string doc = state.dump(-1, ' ', false, json::error_handler_t::replace);
   if (::write(memfd, doc.data(), doc.size()) != static_cast<ssize_t>(doc.size())) {
     int e = errno;
