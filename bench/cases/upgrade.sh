@@ -6,7 +6,7 @@
 #         upgrade: save, kill the daemon and every app, resurrect)
 # Recorded: failed requests over the whole sequence (wrk socket errors +
 # non-2xx), rackd's pause in dispatch per upgrade (rackd.last_upgrade.
-# paused_ms: state written → the new image's first loop turn), and the wall
+# paused_ms: the exec step begins → the new image's first loop turn), and the wall
 # time of one reload step (a 1-instance reload) as the pause's target.
 
 bench_upgrade() {

@@ -283,6 +283,12 @@ def section_node(res):
     return out
 
 
+def error_kinds(rows):
+    """wrk's error counts summed over the repetitions: "connect 3, timeout 1" or "none"."""
+    kinds = {k: sum(r[f"err_{k}"] for r in rows) for k in ("connect", "read", "write", "timeout", "status")}
+    return ", ".join(f"{k} {v}" for k, v in kinds.items() if v) or "none"
+
+
 def section_reload(res, reloads):
     g = "reload"
     out = []
@@ -300,8 +306,7 @@ def section_reload(res, reloads):
             rows = res.rows.get((g, f"{mode}.{name}"))
             if not rows:
                 continue
-            kinds = {k: sum(r[f"err_{k}"] for r in rows) for k in ("connect", "read", "write", "timeout", "status")}
-            kinds = ", ".join(f"{k} {v}" for k, v in kinds.items() if v) or "none"
+            kinds = error_kinds(rows)
             times = [t for r in rows for t in r["reload_ms"]]
             out.append(f"| {label} | {mlabel} | {', '.join(str(r['failed']) for r in rows)} "
                        f"| {', '.join(num(r['requests']) for r in rows)} | {kinds} "
@@ -317,7 +322,7 @@ def section_upgrade(res):
         return ["Did not run."]
     out = ["wrk runs through consecutive upgrades per repetition: Rack's `rackctl upgrade --binary` onto "
            "alternating copies of rackd, PM2's `pm2 update`. Failed = wrk socket errors + non-2xx; paused = "
-           "rackd.last_upgrade.paused_ms (state written to the new image's first loop turn).", "",
+           "rackd.last_upgrade.paused_ms (from the start of the exec step, before the state is written, to the new image's first loop turn).", "",
            "| peer | load | failed requests | of requests | error kinds (sum) | pause per upgrade, ms | one reload step, ms |",
            "|---|---|---|---|---|---|---|"]
     for name, label in (("rack", "Rack, rack-hello ×4"), ("pm2", "PM2 cluster, hello.js ×4")):
@@ -325,8 +330,7 @@ def section_upgrade(res):
             rows = res.rows.get((g, f"{mode}.{name}"))
             if not rows:
                 continue
-            kinds = {k: sum(r[f"err_{k}"] for r in rows) for k in ("connect", "read", "write", "timeout", "status")}
-            kinds = ", ".join(f"{k} {v}" for k, v in kinds.items() if v) or "none"
+            kinds = error_kinds(rows)
             pauses = [x for r in rows for x in r["paused_ms"] if x is not None]
             steps = [r["reload_step_ms"] for r in rows if r.get("reload_step_ms") is not None]
             out.append(f"| {label} | {mlabel} | {', '.join(str(r['failed']) for r in rows)} "

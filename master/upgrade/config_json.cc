@@ -12,7 +12,7 @@ using json = nlohmann::json;
 // A field added to AppConfig must travel in the state, or an upgrade
 // silently resets it to its default: carry it in to_json() and
 // app_config_from_json() (and bump kStateVersion), then update the size.
-static_assert(sizeof(config::AppConfig) == 800, "AppConfig changed: carry the new field in master/upgrade/config_json.cc");
+static_assert(sizeof(config::AppConfig) == 1016, "AppConfig changed: carry the new field in master/upgrade/config_json.cc");
 #endif
 
 namespace {
@@ -90,7 +90,7 @@ json to_json(const config::AppConfig& c) {
       {"kill_timeout", ms(c.kill_timeout)},
       {"heartbeat_timeout", ms(c.heartbeat_timeout)},
       {"restart", {ms(r.min_uptime), r.max_restarts, ms(r.backoff_initial), ms(r.backoff_max), r.backoff_factor,
-                   ms(r.reset_after)}},
+                   ms(r.reset_after), opt_ms(r.delay)}},
       {"max_memory", opt(c.max_memory)},
       {"max_requests", opt(c.max_requests)},
       {"parallel", c.parallel},
@@ -104,6 +104,13 @@ json to_json(const config::AppConfig& c) {
       {"wait_ready", c.wait_ready},
       {"shutdown_with_message", c.shutdown_with_message},
       {"stop_signal", c.stop_signal},
+      {"autorestart", c.autorestart},
+      {"stop_exit_codes", c.stop_exit_codes},
+      {"namespace", c.ns},
+      {"env_file", c.env_file},
+      {"cron_restart", c.cron_restart},
+      {"cron_zone", static_cast<int>(c.cron_zone)},
+      {"watch", c.watch ? json{c.watch->paths, c.watch->ignore, ms(c.watch->delay)} : json(nullptr)},
       {"logs", logs_json(c.logs)},
       {"at", loc(c.at)},
       {"listen_at", loc(c.listen_at)},
@@ -126,7 +133,7 @@ config::AppConfig app_config_from_json(const json& j) {
   c.heartbeat_timeout = ms_from(j.at("heartbeat_timeout"));
   const json& r = j.at("restart");
   c.restart = {ms_from(r.at(0)), r.at(1).get<unsigned>(), ms_from(r.at(2)), ms_from(r.at(3)), r.at(4).get<double>(),
-               ms_from(r.at(5))};
+               ms_from(r.at(5)), opt_ms_from(r.at(6))};
   c.max_memory = opt_from<uint64_t>(j.at("max_memory"));
   c.max_requests = opt_from<uint64_t>(j.at("max_requests"));
   c.parallel = j.at("parallel").get<unsigned>();
@@ -140,6 +147,15 @@ config::AppConfig app_config_from_json(const json& j) {
   c.wait_ready = j.at("wait_ready").get<bool>();
   c.shutdown_with_message = j.at("shutdown_with_message").get<bool>();
   c.stop_signal = j.at("stop_signal").get<int>();
+  c.autorestart = j.at("autorestart").get<bool>();
+  c.stop_exit_codes = j.at("stop_exit_codes").get<std::vector<int>>();
+  c.ns = j.at("namespace").get<std::string>();
+  c.env_file = j.at("env_file").get<std::string>();
+  c.cron_restart = j.at("cron_restart").get<std::string>();
+  c.cron_zone = static_cast<cron::Zone>(j.at("cron_zone").get<int>());
+  if (const json& w = j.at("watch"); !w.is_null())
+    c.watch = config::AppConfig::Watch{w.at(0).get<std::vector<std::string>>(), w.at(1).get<std::vector<std::string>>(),
+                                       ms_from(w.at(2))};
   c.logs = logs_from(j.at("logs"));
   c.at = loc_from(j.at("at"));
   c.listen_at = loc_from(j.at("listen_at"));

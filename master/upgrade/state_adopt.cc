@@ -174,6 +174,7 @@ void StateCodec::adopt_app(Supervisor& sup, const json& j) {
   for (const json& q : j.at("queue")) app->queue_.items_.push_back({q.at(0).get<int>(), at(q.at(1))});
   for (const json& w : j.at("workers")) adopt_worker(*app, app->listener_.fd(), w);
   adopt_slots(*app, j.at("slots"));
+  app->arm_triggers();  // cron_restart and watch start over (inotify from now)
 
   ManagedApp* raw = app.get();
   sup.apps_[name] = std::move(app);

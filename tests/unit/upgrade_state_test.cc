@@ -48,6 +48,14 @@ config::AppConfig unusual() {
   c.wait_ready = true;
   c.shutdown_with_message = true;
   c.stop_signal = 10;
+  c.restart.delay = config::Duration(250);
+  c.autorestart = false;
+  c.stop_exit_codes = {0, 3};
+  c.ns = "shop";
+  c.env_file = "/srv/web/.env";
+  c.cron_restart = "0 3 * * *";
+  c.cron_zone = cron::Zone::Local;
+  c.watch = config::AppConfig::Watch{{"/srv/web/src"}, {"*.tmp"}, config::Duration(1500)};
   c.logs = {"/var/log/web", 1234567, 9, false, false, config::OnFull::Drop, config::Duration(60000),
             config::Duration(86400000), 777};
   c.at = {"/etc/eco.yaml", 3, 5, "apps[0]"};
@@ -75,6 +83,9 @@ TEST_CASE("upgrade state: an app config survives the round trip, every field") {
   CHECK(back.restart.backoff_factor == 2.5);
   CHECK(back.logs.on_full == config::OnFull::Drop);
   CHECK(back.interpreter->at(1) == "-u");
+  CHECK(back.watch->ignore.at(0) == "*.tmp");
+  CHECK(*back.restart.delay == config::Duration(250));
+  CHECK(back.cron_zone == cron::Zone::Local);
   // Unset optionals stay unset.
   config::AppConfig plain;
   plain.name = "p";
@@ -83,6 +94,8 @@ TEST_CASE("upgrade state: an app config survives the round trip, every field") {
   CHECK(!p.max_memory);
   CHECK(!p.interpreter);
   CHECK(!p.logs.rotate_every);
+  CHECK(!p.watch);
+  CHECK(!p.restart.delay);
 }
 
 TEST_CASE("upgrade state: a missing field is an error, not a default") {
