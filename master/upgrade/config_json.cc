@@ -12,7 +12,7 @@ using json = nlohmann::json;
 // A field added to AppConfig must travel in the state, or an upgrade
 // silently resets it to its default: carry it in to_json() and
 // app_config_from_json() (and bump kStateVersion), then update the size.
-static_assert(sizeof(config::AppConfig) == 1016, "AppConfig changed: carry the new field in master/upgrade/config_json.cc");
+static_assert(sizeof(config::AppConfig) == 1208, "AppConfig changed: carry the new field in master/upgrade/config_json.cc");
 #endif
 
 namespace {
@@ -41,7 +41,30 @@ std::optional<T> opt_from(const json& j) {
 json logs_json(const config::LogConfig& l) {
   return {{"dir", l.dir},          {"max_size", l.max_size},         {"keep", l.keep},
           {"compress", l.compress}, {"time", l.time},                 {"on_full", static_cast<int>(l.on_full)},
-          {"rotate_every", opt_ms(l.rotate_every)}, {"max_age", opt_ms(l.max_age)}, {"buffer", l.buffer}};
+          {"rotate_every", opt_ms(l.rotate_every)}, {"max_age", opt_ms(l.max_age)}, {"buffer", l.buffer},
+          {"owner_uid", opt(l.owner_uid)}, {"owner_gid", opt(l.owner_gid)}};
+}
+
+json canary_json(const std::optional<config::CanaryConfig>& c) {
+  if (!c) return nullptr;
+  return {c->slots, ms(c->watch), c->max_error_ratio, c->max_latency_factor};
+}
+
+std::optional<config::CanaryConfig> canary_from(const json& j) {
+  if (j.is_null()) return std::nullopt;
+  return config::CanaryConfig{j.at(0).get<unsigned>(), ms_from(j.at(1)), j.at(2).get<double>(), j.at(3).get<double>()};
+}
+
+json autoscale_json(const std::optional<config::AutoscaleConfig>& a) {
+  if (!a) return nullptr;
+  return {a->min, a->max, static_cast<int>(a->metric), a->target, ms(a->up_after), ms(a->cooldown)};
+}
+
+std::optional<config::AutoscaleConfig> autoscale_from(const json& j) {
+  if (j.is_null()) return std::nullopt;
+  return config::AutoscaleConfig{j.at(0).get<unsigned>(), j.at(1).get<unsigned>(),
+                                 static_cast<config::ScaleMetric>(j.at(2).get<int>()), j.at(3).get<double>(),
+                                 ms_from(j.at(4)), ms_from(j.at(5))};
 }
 
 config::LogConfig logs_from(const json& j) {
@@ -55,6 +78,8 @@ config::LogConfig logs_from(const json& j) {
   l.rotate_every = opt_ms_from(j.at("rotate_every"));
   l.max_age = opt_ms_from(j.at("max_age"));
   l.buffer = j.at("buffer").get<uint64_t>();
+  l.owner_uid = opt_from<uint32_t>(j.at("owner_uid"));
+  l.owner_gid = opt_from<uint32_t>(j.at("owner_gid"));
   return l;
 }
 
@@ -111,6 +136,13 @@ json to_json(const config::AppConfig& c) {
       {"cron_restart", c.cron_restart},
       {"cron_zone", static_cast<int>(c.cron_zone)},
       {"watch", c.watch ? json{c.watch->paths, c.watch->ignore, ms(c.watch->delay)} : json(nullptr)},
+      {"inherit_env", c.inherit_env},
+      {"user", c.user},
+      {"group", c.group},
+      {"uid", opt(c.uid)},
+      {"gid", opt(c.gid)},
+      {"canary", canary_json(c.reload.canary)},
+      {"autoscale", autoscale_json(c.autoscale)},
       {"logs", logs_json(c.logs)},
       {"at", loc(c.at)},
       {"listen_at", loc(c.listen_at)},
@@ -156,6 +188,13 @@ config::AppConfig app_config_from_json(const json& j) {
   if (const json& w = j.at("watch"); !w.is_null())
     c.watch = config::AppConfig::Watch{w.at(0).get<std::vector<std::string>>(), w.at(1).get<std::vector<std::string>>(),
                                        ms_from(w.at(2))};
+  c.inherit_env = j.at("inherit_env").get<bool>();
+  c.user = j.at("user").get<std::string>();
+  c.group = j.at("group").get<std::string>();
+  c.uid = opt_from<uint32_t>(j.at("uid"));
+  c.gid = opt_from<uint32_t>(j.at("gid"));
+  c.reload.canary = canary_from(j.at("canary"));
+  c.autoscale = autoscale_from(j.at("autoscale"));
   c.logs = logs_from(j.at("logs"));
   c.at = loc_from(j.at("at"));
   c.listen_at = loc_from(j.at("listen_at"));

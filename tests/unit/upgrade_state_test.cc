@@ -57,7 +57,15 @@ config::AppConfig unusual() {
   c.cron_zone = cron::Zone::Local;
   c.watch = config::AppConfig::Watch{{"/srv/web/src"}, {"*.tmp"}, config::Duration(1500)};
   c.logs = {"/var/log/web", 1234567, 9, false, false, config::OnFull::Drop, config::Duration(60000),
-            config::Duration(86400000), 777};
+            config::Duration(86400000), 777, 1001u, 1002u};
+  c.inherit_env = false;
+  c.user = "web";
+  c.group = "www";
+  c.uid = 1001;
+  c.gid = 1002;
+  c.reload.canary = config::CanaryConfig{2, config::Duration(4000), 0.1, 3.0};
+  c.autoscale = config::AutoscaleConfig{2, 16, config::ScaleMetric::Queue, 10, config::Duration(2000),
+                                        config::Duration(9000)};
   c.at = {"/etc/eco.yaml", 3, 5, "apps[0]"};
   c.listen_at = {"/etc/eco.yaml", 7, 13, "apps[0].listen"};
   c.run_at = {"/etc/eco.yaml", 4, 10, "apps[0].run"};
@@ -86,6 +94,15 @@ TEST_CASE("upgrade state: an app config survives the round trip, every field") {
   CHECK(back.watch->ignore.at(0) == "*.tmp");
   CHECK(*back.restart.delay == config::Duration(250));
   CHECK(back.cron_zone == cron::Zone::Local);
+  CHECK(!back.inherit_env);
+  CHECK(back.user == "web");
+  CHECK(*back.gid == 1002);
+  CHECK(*back.logs.owner_uid == 1001);
+  CHECK(back.reload.canary->slots == 2);
+  CHECK(back.reload.canary->max_latency_factor == 3.0);
+  CHECK(back.autoscale->max == 16);
+  CHECK(back.autoscale->metric == config::ScaleMetric::Queue);
+  CHECK(back.autoscale->cooldown == config::Duration(9000));
   // Unset optionals stay unset.
   config::AppConfig plain;
   plain.name = "p";
@@ -96,6 +113,10 @@ TEST_CASE("upgrade state: an app config survives the round trip, every field") {
   CHECK(!p.logs.rotate_every);
   CHECK(!p.watch);
   CHECK(!p.restart.delay);
+  CHECK(!p.reload.canary);
+  CHECK(!p.autoscale);
+  CHECK(!p.uid);
+  CHECK(p.inherit_env);
 }
 
 TEST_CASE("upgrade state: a missing field is an error, not a default") {
