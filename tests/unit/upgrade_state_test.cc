@@ -34,7 +34,7 @@ config::AppConfig unusual() {
   c.ready_timeout = config::Duration(1234);
   c.kill_timeout = config::Duration(2345);
   c.heartbeat_timeout = config::Duration(3456);
-  c.restart = {config::Duration(11), 3, config::Duration(22), config::Duration(33), 2.5, config::Duration(44)};
+  c.restart = {config::Duration(11), 3, config::Duration(22), config::Duration(33), 2.5, config::Duration(44), std::nullopt};
   c.max_memory = 512ull << 20;
   c.max_requests = 99;
   c.parallel = 2;
