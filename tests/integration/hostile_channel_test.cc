@@ -93,10 +93,13 @@ TEST_CASE("hostile: ConnReturn with pipes, directories and foreign sockets is cl
                    10s));
   auto web = http_get(rack.address("web"), "/");
   CHECK_MESSAGE(web.status == 200, web.error_text);
-  // One line per worker process, not one per message.
+  // One line per worker process, not one per message: each evil process
+  // sends thousands, and is logged at most once (its start line comes first).
   std::string log = read_all(rack.home() + "/rackd.log");
-  CHECK(count(log, "sent a bad channel message") >= 1);
-  CHECK_MESSAGE(count(log, "sent a bad channel message") < 20, log.substr(0, 2000));
+  size_t bad = count(log, "sent a bad channel message");
+  size_t started = count(log, "evil slot 0: started pid");
+  CHECK(bad >= 1);
+  CHECK_MESSAGE(bad <= started, bad << " bad-message lines for " << started << " processes\n" << log.substr(0, 2000));
   CHECK(log.find("ConnReturn: a pipe") != std::string::npos);
   CHECK(log.find("replacing worker gracefully: 32 bad channel messages") != std::string::npos);
   CHECK(pid_alive(rackd));
