@@ -225,3 +225,35 @@ TEST_CASE("upgrade: node, inherit and none apps are taken over too, under load")
   CHECK(inherit_load.ok() > 0);
   for (const char* a : {"api", "sock", "bg"}) CHECK_MESSAGE(as_set(rack.pids(a)) == before[a], a);
 }
+
+TEST_CASE("upgrade: refused while a canary reload watches, accepted once it is done") {
+  Rack rack;
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 2, "    reload: {canary: {watch: 3s}}\n"));
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 2));
+  pid_t rackd = rack.rackd_pid();
+  std::string next = copy_rackd(rack);
+  RunResult reload;
+  std::thread t([&] { reload = rack.ctl({"reload", "web"}); });
+  // The canary (generation 2) is ready and watched: the reload is running.
+  bool watching = wait_until([&] {
+    json app = rack.app("web");
+    for (auto& w : app["workers"])
+      if (w["generation"] == 2 && w["state"] == "ready") return true;
+    return false;
+  }, 15s);
+  RunResult during = rack.ctl({"upgrade", "--binary", next});
+  t.join();
+  REQUIRE(watching);
+  CHECK(during.exit_code == 1);
+  CHECK_MESSAGE(during.err.find("web is reloading") != std::string::npos, during.err);
+  CHECK_MESSAGE(reload.exit_code == 0, reload.out, reload.err);
+  CHECK(rackd_info(rack)["upgrades"] == 0);
+  auto workers = as_set(rack.pids("web"));
+  auto after = rack.ctl({"upgrade", "--binary", next});
+  CHECK_MESSAGE(after.exit_code == 0, after.out, after.err);
+  CHECK(rack.rackd_pid() == rackd);
+  CHECK(rackd_info(rack)["upgrades"] == 1);
+  CHECK(as_set(rack.pids("web")) == workers);
+}
