@@ -184,8 +184,8 @@ class ManagedApp final : public WorkerEvents {
   void on_protocol_error(Worker& w) override;
   void on_merged_metrics_request(Worker& w, uint64_t seq) override;
 
-  // Reconciliation: reconcile_soon() marks the app dirty; manage() runs
-  // once per loop turn and applies reconcile() (app/reconcile.h).
+  // Reconciliation (app/app.cc): reconcile_soon() marks the app dirty; manage()
+  // runs once per loop turn and applies reconcile() (app/reconcile.h).
   void arm_triggers();  // cron_restart and watch, for the current config
   void open_reconcile_handles();
   void reconcile_soon();
@@ -197,23 +197,26 @@ class ManagedApp final : public WorkerEvents {
   void forget(Worker& w);
   bool start_process(Worker& w);
   void start_failed(Worker& w);
-  // A slot's worker failed (exit_info().cause): backoff, or errored.
+  // Exits (app/app_restart.cc). A slot's worker failed (exit_info().cause):
+  // backoff, or errored.
   enum class WasServing { No, Yes };  // the worker was ready when it ended
   void crashed(SlotState& s, Worker& w, WasServing serving = WasServing::No);
   // Some other slot than `except` has a worker ready or starting.
   bool attempt_in_flight(const SlotState* except) const;
   void schedule_restart(SlotState& s, Worker& w, Millis delay);
   void retire(Worker& w);  // leaving worker exited: forget it
-  void maybe_finish_stop();
-  // Graceful replacement of a slot's worker for `cause` (max_memory, max_requests).
+  void maybe_finish_stop();  // app/app_operations.cc
+  // Graceful replacement (app/app_reload.cc) of a slot's worker for `cause` (max_memory, max_requests).
   void recycle(Slot slot, const std::string& why, ExitCause cause);
-  void check_heartbeats(Clock::time_point now);
+  void check_heartbeats(Clock::time_point now);  // app/app_tick.cc
 
+  // Connections (app/app_dispatch.cc).
   void on_accept(int fd);
   bool hand(int fd);
   void enqueue(int fd, bool front);
   void drain_queue();
 
+  // Reloads (app/app_reload.cc).
   void finish_reload(bool ok, const std::string& error, int slot);
   void reload_progress();
 
