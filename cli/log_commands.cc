@@ -1,0 +1,110 @@
+// rackctl's log commands: logs (the last lines, or -f to follow), flush,
+// reload-logs, and loglevel for an app's workers.
+#include "log_commands.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "client.h"
+#include "rack/logging.h"
+
+using json = nlohmann::json;
+
+namespace rack::cli {
+namespace {
+
+void print_log_line(const json& j, bool as_json) {
+  if (as_json) {
+    std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    return;
+  }
+  std::string app = j.value("app", "?");
+  int slot = j.value("slot", -1);
+  std::string stream = j.value("stream", "out");
+  std::cout << app << (slot >= 0 ? "[" + std::to_string(slot) + "]" : "") << (stream == "err" ? " err" : "")
+            << " | " << j.value("line", "") << "\n";
+}
+
+int cmd_logs(const std::string& app, long n, bool follow, bool err_only, bool out_only, bool as_json) {
+  std::string q = "/v1/logs?n=" + std::to_string(n);
+  if (!app.empty()) q += "&app=" + app;
+  if (err_only) q += "&stream=err";
+  if (out_only) q += "&stream=out";
+  if (!follow) {
+    auto client = rack::http::Client::unix_socket(socket_path());
+    auto r = client.request("GET", q, "", {});
+    if (r.error != rack::http::Client::Error::None) {
+      std::fprintf(stderr, "rackctl: rackd is not reachable at %s: %s\n", socket_path().c_str(), r.error_text.c_str());
+      return r.error == rack::http::Client::Error::Connect ? kUnreachable : kFailed;
+    }
+    if (r.status != 200) {
+      json j = json::parse(r.body, nullptr, false);
+      std::fprintf(stderr, "rackctl: %s\n", j.is_object() ? j.value("error", r.body).c_str() : r.body.c_str());
+      return r.status == 400 ? kUsage : kFailed;
+    }
+    size_t pos = 0, nl;
+    while ((nl = r.body.find('\n', pos)) != std::string::npos) {
+      json j = json::parse(r.body.substr(pos, nl - pos), nullptr, false);
+      pos = nl + 1;
+      if (!j.is_discarded()) print_log_line(j, as_json);
+    }
+    return kOk;
+  }
+  bool ended = false;
+  int rc = call_stream("GET", q + "&follow=1", nullptr, [&](const json& j) {
+    if (j.contains("error") && !j.contains("line")) {  // rackd ended the stream (this client fell behind)
+      std::cout.flush();
+      std::fprintf(stderr, "rackctl: %s\n", j["error"].is_string() ? j["error"].get<std::string>().c_str() : j.dump().c_str());
+      ended = true;
+      return;
+    }
+    print_log_line(j, as_json);
+    std::cout.flush();
+  });
+  return ended && rc == kOk ? kFailed : rc;
+}
+
+// What the options of these commands are parsed into (see add_log_commands).
+std::string logs_app;
+long logs_n = 15;
+bool follow = false, err_only = false, out_only = false, logs_json = false;
+std::string flush_app;
+std::string loglevel_app, level;
+
+}  // namespace
+
+void add_log_commands(CLI::App& cli, int& rc) {
+  auto* logs = cli.add_subcommand("logs", "Show the last lines of app logs, or follow them");
+  logs->add_option("app", logs_app, "app name (default: all)");
+  logs->add_option("-n,--lines", logs_n, "lines to show")->capture_default_str()->check(CLI::NonNegativeNumber);
+  logs->add_flag("-f,--follow", follow, "stream new lines");
+  auto* e = logs->add_flag("--err", err_only, "stderr only");
+  auto* o = logs->add_flag("--out", out_only, "stdout only");
+  e->excludes(o);
+  logs->add_flag("--json", logs_json, "one JSON object per line");
+  logs->callback([&rc] { rc = cmd_logs(logs_app, logs_n, follow, err_only, out_only, logs_json); });
+
+  auto* flush = cli.add_subcommand("flush", "Empty the current log files");
+  flush->add_option("app", flush_app);
+  flush->callback([&rc] { rc = call("POST", "/v1/logs/flush" + (flush_app.empty() ? "" : "?app=" + flush_app)).exit; });
+
+  cli.add_subcommand("reload-logs", "Reopen all log files (after an external logrotate)")->callback([&rc] {
+    rc = call("POST", "/v1/logs/reopen").exit;
+  });
+
+  auto* loglevel = cli.add_subcommand("loglevel", "Change the log level of an app's workers at runtime");
+  loglevel->add_option("app", loglevel_app)->required();
+  loglevel->add_option("level", level, "trace, debug, info, warn, error or fatal")->required();
+  loglevel->callback([&rc] {
+    if (!rack::log::parse_level(level)) {
+      std::fprintf(stderr, "rackctl: level: expected trace, debug, info, warn, error or fatal, got \"%s\"\n", level.c_str());
+      rc = kUsage;
+      return;
+    }
+    rc = call("POST", "/v1/apps/" + loglevel_app + "/loglevel", {{"level", level}}).exit;
+  });
+}
+
+}  // namespace rack::cli
