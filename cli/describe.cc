@@ -77,8 +77,11 @@ std::string render_describe(const json& app) {
   row("command", command_line(app.value("command", json::array())));
   row("cwd", str(app, "cwd"));
   row("env keys", join(app.value("env_keys", json::array())));
-  row("logs", "out " + str(logs, "out") + "\n             err " + str(logs, "err") + "\n             on_full " +
-                  str(logs, "on_full"));
+  if (logs.value("files", true))
+    row("logs", "out " + str(logs, "out") + "\n             err " + str(logs, "err") + "\n             on_full " +
+                    str(logs, "on_full"));
+  else
+    row("logs", "off: no log files (logs.dir: off)");
   row("restart", "min_uptime " + ms(r, "min_uptime_ms") + ", max_restarts " + str(r, "max_restarts") + ", backoff " +
                      ms(r, "backoff_initial_ms") + " x" + str(r, "backoff_factor") + " up to " +
                      ms(r, "backoff_max_ms") + ", reset after " + ms(r, "reset_after_ms") + " up");

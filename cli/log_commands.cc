@@ -16,6 +16,11 @@ namespace rack::cli {
 namespace {
 
 void print_log_line(const json& j, bool as_json) {
+  if (j.contains("notice") && !j.contains("line")) {  // an app with no log files (logs.dir: off)
+    std::cout.flush();
+    std::fprintf(stderr, "rackctl: %s\n", j.value("notice", "").c_str());
+    return;
+  }
   if (as_json) {
     std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     return;

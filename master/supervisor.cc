@@ -33,7 +33,9 @@ using json = nlohmann::json;
 Supervisor::Supervisor(uv_loop_t* loop, SupervisorOptions options) : loop_(loop), opt_(std::move(options)) {
   metrics_ = std::make_unique<MetricsEndpoint>(*this);
   fd_reserve::refresh();
-  if (opt_.stdout_logs) {
+  // Also when stdout does not get every app's lines: an app with
+  // logs.dir: off still has its lines there (feed_stdout).
+  if (opt_.foreground) {
     const char* f = std::getenv("LOG_FORMAT");
     bool pretty = f && std::string_view(f) == "pretty";
     stdout_sink_ = std::make_unique<StdoutSink>(1, pretty ? StdoutSink::Format::Pretty : StdoutSink::Format::Json);
@@ -312,6 +314,7 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
   // rather than as lines held back later.
   for (const auto* a : todo) {
     std::string error;
+    if (!a->logs.files) continue;
     int fd = open_log_dir(a->logs.dir.empty() ? opt_.home + "/logs" : a->logs.dir, error);
     if (fd < 0) {
       r.error = a->name + ": " + error;
@@ -358,15 +361,24 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
     r.started.push_back(app->name());
     ManagedApp* raw = app.get();
     apps_[raw->name()] = std::move(app);
-    // An AppLog taken over from a deleted ManagedApp of the same name is subscribed already.
-    if (stdout_sink_ && stdout_fed_[raw->name()].lock() != raw->log()) {
-      raw->log()->subscribe([sink = stdout_sink_.get()](const LogLine& l) { sink->write(l); });
-      stdout_fed_[raw->name()] = raw->log();
-    }
+    feed_stdout(*raw);
     metrics_->attach(*raw);
     raw->start();
   }
   return r;
+}
+
+// --no-daemon: every app's lines on rackd's stdout, unless that copy is
+// switched off (--no-stdout-logs, RACK_STDOUT_LOGS=off); an app with
+// logs.dir: off has them there either way, as stdout is all it has (the
+// journal under systemd, `kubectl logs` in a pod). An AppLog taken over
+// from a deleted ManagedApp of the same name is fed already.
+void Supervisor::feed_stdout(ManagedApp& app) {
+  if (!stdout_sink_ || stdout_fed_[app.name()].lock() == app.log()) return;
+  auto write = [sink = stdout_sink_.get()](const LogLine& l) { sink->write(l); };
+  if (opt_.stdout_logs) app.log()->subscribe(write);
+  else app.log()->set_no_files_sink(write);
+  stdout_fed_[app.name()] = app.log();
 }
 
 void Supervisor::reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs,

@@ -112,6 +112,7 @@ class Supervisor {
   void make_admin();
   void make_control();
   void serve_admin(http::Request& req, http::Responder res);
+  void feed_stdout(ManagedApp& app);
 
   uv_loop_t* loop_;
   SupervisorOptions opt_;

@@ -36,7 +36,13 @@ const std::vector<Key<RestartPolicy>> kRestartKeys = {
 };
 
 const std::vector<Key<LogConfig>> kLogKeys = {
-    {"dir", [](Loader& l, LogConfig& c, const Field& f) { c.dir = l.path_value(f).string(); }},
+    {"dir",
+     [](Loader& l, LogConfig& c, const Field& f) {
+       // off (or false, no): no log files. A directory of that name is ./off.
+       std::string s = l.text(f, "a directory, or off");
+       c.files = !(s == "off" || s == "false" || s == "no");
+       c.dir = c.files ? l.path_value(f).string() : "";
+     }},
     {"max_size", [](Loader& l, LogConfig& c, const Field& f) { c.max_size = l.size(f); }},
     {"keep",
      [](Loader& l, LogConfig& c, const Field& f) {

@@ -31,7 +31,8 @@ void emit_restart(YAML::Emitter& out, const RestartPolicy& r) {
 
 void emit_logs(YAML::Emitter& out, const LogConfig& c) {
   out << YAML::Key << "logs" << YAML::Value << YAML::BeginMap;
-  if (!c.dir.empty()) out << YAML::Key << "dir" << YAML::Value << c.dir;
+  if (!c.files) out << YAML::Key << "dir" << YAML::Value << "off";
+  else if (!c.dir.empty()) out << YAML::Key << "dir" << YAML::Value << c.dir;
   out << YAML::Key << "max_size" << YAML::Value << c.max_size;
   out << YAML::Key << "keep" << YAML::Value << c.keep;
   out << YAML::Key << "compress" << YAML::Value << c.compress;

@@ -39,8 +39,9 @@ void Dashboard::serve_logs(http::Request& req, http::Responder res) {
   std::string path = log->path(LogStream::Out);
   std::string dir = path.substr(0, path.rfind('/'));
   std::vector<std::string> names = dir_names(dir);
-  std::vector<TailMark> marks;
-  for (LogStream s : {LogStream::Out, LogStream::Err}) marks.emplace_back(dir, app->name(), s, &names, log.get(), kTailLines);
+  std::vector<TailMark> marks;  // none with logs.dir: off: only lines from now on
+  if (log->has_files())
+    for (LogStream s : {LogStream::Out, LogStream::Err}) marks.emplace_back(dir, app->name(), s, &names, log.get(), kTailLines);
 
   if (!res.start_stream(200, {{"Content-Type", "text/event-stream"}, {"Cache-Control", "no-store"}})) return;
   struct Follow {

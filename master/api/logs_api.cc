@@ -88,9 +88,29 @@ bool parse_query(Supervisor& sup, const http::Request& req, LogsQuery& q, http::
   return true;
 }
 
+// logs.dir: off: what `rackctl logs` says instead of a tail.
+std::string no_files_notice(const Supervisor& sup, const std::string& app, bool follow) {
+  std::string s = app + " has no log files (logs.dir: off)";
+  if (follow) return s + ": following its lines from now on";
+  if (sup.options().foreground)
+    return s + ": its lines go to rackd's stdout (the journal under systemd, kubectl logs in a pod); `rackctl logs " +
+           app + " -f` follows them from now on";
+  return s + " and rackd runs as a daemon, so its lines are not kept; `rackctl logs " + app +
+         " -f` shows them from now on";
+}
+
+// One {"notice": ...} line per selected app without files, to go first.
+std::string notices(const Supervisor& sup, const LogsQuery& q) {
+  std::string body;
+  for (ManagedApp* a : q.apps)
+    if (!a->log()->has_files()) body += text(json{{"notice", no_files_notice(sup, a->name(), q.follow)}}) + "\n";
+  return body;
+}
+
 std::vector<Source> sources_of(Supervisor& sup, const LogsQuery& q) {
   std::vector<Source> sources;
   for (ManagedApp* a : q.apps) {
+    if (!a->log()->has_files()) continue;
     std::string dir = a->cfg().logs.dir.empty() ? sup.options().home + "/logs" : a->cfg().logs.dir;
     for (auto s : {LogStream::Out, LogStream::Err})
       if (q.wants(s)) sources.push_back({dir, a->name(), s, a->log()});
@@ -109,13 +129,13 @@ std::string newest_lines(std::vector<LogLine> lines, size_t n) {
 
 // The newest file of each stream, and the newest rotated one before it if
 // it has fewer than n lines.
-void serve_tail(Supervisor& sup, std::vector<Source> sources, size_t n, http::Responder res) {
-  auto read_tail = [sources = std::move(sources), n] {
+void serve_tail(Supervisor& sup, std::vector<Source> sources, size_t n, std::string first, http::Responder res) {
+  auto read_tail = [sources = std::move(sources), n, first = std::move(first)] {
     std::vector<LogLine> lines;
     for (const Source& src : sources) {
       for (auto& l : tail(src.dir, src.app, src.stream, n)) lines.push_back(std::move(l));
     }
-    return newest_lines(std::move(lines), n);
+    return first + newest_lines(std::move(lines), n);
   };
   offload(sup.loop(), std::move(read_tail), [res](std::string body) mutable {
     http::Response r = http::Response::json(200, std::move(body));
@@ -204,7 +224,8 @@ void serve_follow(Supervisor& sup, const LogsQuery& q, const std::vector<Source>
     follow->subs.emplace_back(log, id);
   }
   res.on_close([follow] { follow->unsubscribe(); });
-  offload(sup.loop(), std::move(read_tail), [follow](std::string body) { follow->tail_read(std::move(body)); });
+  offload(sup.loop(), std::move(read_tail),
+          [follow, first = notices(sup, q)](std::string body) { follow->tail_read(first + body); });
 }
 
 }  // namespace
@@ -212,8 +233,11 @@ void serve_follow(Supervisor& sup, const LogsQuery& q, const std::vector<Source>
 void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
   LogsQuery q;
   if (!parse_query(sup, req, q, res)) return;
+  // One app named, no files, no -f: nothing to show, and the answer says why.
+  if (!q.follow && q.apps.size() == 1 && !query_param(req.query, "app").empty() && !q.apps[0]->log()->has_files())
+    return res.send(error(409, no_files_notice(sup, q.apps[0]->name(), false)));
   auto sources = sources_of(sup, q);
-  if (!q.follow) return serve_tail(sup, std::move(sources), q.n, std::move(res));
+  if (!q.follow) return serve_tail(sup, std::move(sources), q.n, notices(sup, q), std::move(res));
   serve_follow(sup, q, sources, std::move(res));
 }
 

@@ -45,8 +45,8 @@ json ManagedApp::describe() const {
   json keys = json::array();
   for (const auto& [k, v] : cfg_->env) keys.push_back(k);  // std::map: sorted
   d["env_keys"] = std::move(keys);
-  d["logs"] = {{"out", log_->path(LogStream::Out)}, {"err", log_->path(LogStream::Err)},
-               {"on_full", config::to_string(cfg_->logs.on_full)}};
+  d["logs"] = {{"files", log_->has_files()}, {"out", log_->path(LogStream::Out)},
+               {"err", log_->path(LogStream::Err)}, {"on_full", config::to_string(cfg_->logs.on_full)}};
   d["restart"] = restart_policy(*cfg_);
   d["containment"] = guardian::containment();
   auto now = std::chrono::system_clock::now();

@@ -106,6 +106,7 @@ struct AppLog::Impl {
   uint64_t dropped_in_episode = 0;
 
   std::vector<std::pair<uint64_t, std::shared_ptr<Subscriber>>> subscribers;
+  Subscriber no_files_sink;  // logs.dir: off: where lines go besides subscribers
   uint64_t next_subscriber = 1;
   int delivering = 0;
   bool subscribers_dirty = false;
@@ -115,14 +116,9 @@ struct AppLog::Impl {
   Impl(uv_loop_t* l, std::string a, config::LogConfig c, std::string d, LogStats& s)
       : loop(l), app(std::move(a)), cfg(std::move(c)), dir(std::move(d)), stats(s),
         alive(std::make_shared<Alive>(Alive{this})) {
-    if (int e = make_dirs(dir)) {
-      spdlog::warn("creating log directory {} failed: {}", dir, std::strerror(e));
-    }
     streams[0].which = LogStream::Out;
-    streams[0].file = std::make_unique<LogFile>(dir, app + ".out", stats);
     streams[1].which = LogStream::Err;
-    streams[1].file = std::make_unique<LogFile>(dir, app + ".err", stats);
-    for (auto& st : streams) st.file->set_owner(cfg.owner_uid, cfg.owner_gid);
+    if (cfg.files) open_files();
     retry.init(loop, this);
     rotate.init(loop, this);
     age.init(loop, this);
@@ -134,14 +130,7 @@ struct AppLog::Impl {
   }
 
   ~Impl() {
-    for (Stream& st : streams) {
-      LogFile::Result r = st.file->drain();
-      if (r.rotations > 0) schedule_sweep();
-      if (r.error) {
-        spdlog::error("{} {} failed at shutdown: {}; {} bytes lost", r.op, st.file->name(),
-                      std::strerror(r.error), st.file->pending());
-      }
-    }
+    close_files("at shutdown");
     alive->owner = nullptr;
     retry.close();
     rotate.close();
@@ -150,11 +139,39 @@ struct AppLog::Impl {
   }
 
   Stream& stream(LogStream s) { return streams[s == LogStream::Out ? 0 : 1]; }
-  uint64_t pending() const { return streams[0].file->pending() + streams[1].file->pending(); }
+  bool files() const { return streams[0].file != nullptr; }
+  uint64_t pending() const { return files() ? streams[0].file->pending() + streams[1].file->pending() : 0; }
+
+  void open_files() {
+    if (int e = make_dirs(dir)) {
+      spdlog::warn("creating log directory {} failed: {}", dir, std::strerror(e));
+    }
+    for (Stream& st : streams) {
+      st.file = std::make_unique<LogFile>(dir, app + (st.which == LogStream::Out ? ".out" : ".err"), stats);
+      st.file->set_owner(cfg.owner_uid, cfg.owner_gid);
+    }
+  }
+
+  // Writes what is buffered (a last attempt: a failing disk loses it) and
+  // closes the files: rackd stopping, or a reload to logs.dir: off.
+  void close_files(const char* when) {
+    for (Stream& st : streams) {
+      if (!st.file) continue;
+      LogFile::Result r = st.file->drain();
+      if (r.rotations > 0) schedule_sweep();
+      if (r.error) {
+        spdlog::error("{} {} failed {}: {}; {} bytes lost", r.op, st.file->name(), when,
+                      std::strerror(r.error), st.file->pending());
+      }
+      st.file.reset();
+      st.failing = false;
+    }
+  }
 
   void start_periodic_timers() {
     uv_timer_stop(rotate.h);
     uv_timer_stop(age.h);
+    if (!files()) return;
     if (cfg.rotate_every) arm_rotate_timer(ms_until_boundary(system_clock::now(), to_ms(*cfg.rotate_every)));
     if (cfg.max_age) {
       // Deleting up to a quarter of max_age late is fine; at most hourly.
@@ -180,6 +197,7 @@ struct AppLog::Impl {
     const char* begin = bytes.data();
     const char* end = static_cast<const char*>(last) + 1;
     std::size_t len = std::size_t(end - begin);
+    if (!files()) return no_files_sink ? 0 : len;  // logs.dir: off and nobody reading: gone
     if (pending() + len > cfg.buffer) return 0;  // on_full applies: line by line
     uint64_t lines = 0;
     if (len <= splitter.max_line()) {
@@ -204,13 +222,17 @@ struct AppLog::Impl {
     prefix.clear();
     if (cfg.time) append_line_prefix(prefix, now, slot);
     split([&](std::string_view line, bool continued) { append(st, slot, now, line, continued); });
-    if (!st.failing) drain(st);
+    if (files() && !st.failing) drain(st);
     return cfg.on_full != config::OnFull::Block || pending() <= cfg.buffer;
   }
 
   void append(Stream& st, int slot, SysTime now, std::string_view line, bool continued) {
     std::string_view suffix = continued ? kContinued : std::string_view();
     uint64_t len = prefix.size() + line.size() + suffix.size() + 1;
+    if (!files()) {
+      if (!subscribers.empty() || no_files_sink) deliver(st.which, slot, now, line, suffix);
+      return;
+    }
     if (pending() > 0 && pending() + len > cfg.buffer) {
       // Over the bound within one read: write what we have first if the
       // disk lets us, so a healthy disk never drops or blocks.
@@ -243,6 +265,7 @@ struct AppLog::Impl {
     for (std::size_t i = 0; i < subscribers.size(); ++i) {
       if (std::shared_ptr<Subscriber> s = subscribers[i].second) (*s)(ll);
     }
+    if (!files() && no_files_sink) no_files_sink(ll);
     if (--delivering == 0 && subscribers_dirty) {
       std::erase_if(subscribers, [](const auto& e) { return e.second == nullptr; });
       subscribers_dirty = false;
@@ -318,6 +341,7 @@ struct AppLog::Impl {
   }
 
   void schedule_sweep() {
+    if (!files()) return;
     if (alive->running) {
       alive->again = true;  // coalesced: the running job's completion starts one more
       return;
@@ -424,7 +448,9 @@ void AppLog::finish(LineSplitter& splitter, LogStream stream, int slot) {
 }
 
 std::string AppLog::unwritten(LogStream stream, uint64_t& in_file, std::size_t max_lines) const {
-  return impl_->stream(stream).file->unwritten(in_file, max_lines);
+  in_file = 0;
+  const auto& file = impl_->stream(stream).file;
+  return file ? file->unwritten(in_file, max_lines) : std::string();
 }
 
 void AppLog::when_writable(std::function<void()> resume) {
@@ -433,6 +459,7 @@ void AppLog::when_writable(std::function<void()> resume) {
 }
 
 void AppLog::reopen() {
+  if (!impl_->files()) return;
   for (Impl::Stream& st : impl_->streams) {
     // What was read before the signal still belongs in the old file.
     if (!st.failing) impl_->drain(st);
@@ -444,6 +471,7 @@ void AppLog::reopen() {
 }
 
 void AppLog::flush() {
+  if (!impl_->files()) return;
   for (Impl::Stream& st : impl_->streams) {
     if (int e = st.file->truncate()) {
       spdlog::warn("emptying {} failed: {}", st.file->path(), std::strerror(e));
@@ -457,7 +485,14 @@ void AppLog::set_config(const config::LogConfig& cfg) {
 
 void AppLog::set_config(const config::LogConfig& cfg, std::string dir) {
   Impl& m = *impl_;
-  if (dir != m.dir) {
+  if (!cfg.files) {
+    m.close_files("as logs.dir became off");
+    m.dir = std::move(dir);
+  } else if (!m.files()) {
+    m.dir = std::move(dir);
+    m.cfg = cfg;
+    m.open_files();
+  } else if (dir != m.dir) {
     for (Impl::Stream& st : m.streams) {
       if (!st.failing) m.drain(st);  // lines read so far go to the old directory
     }
@@ -468,7 +503,8 @@ void AppLog::set_config(const config::LogConfig& cfg, std::string dir) {
     for (Impl::Stream& st : m.streams) st.file->set_dir(m.dir);
   }
   m.cfg = cfg;
-  for (Impl::Stream& st : m.streams) st.file->set_owner(cfg.owner_uid, cfg.owner_gid);
+  for (Impl::Stream& st : m.streams)
+    if (st.file) st.file->set_owner(cfg.owner_uid, cfg.owner_gid);
   m.start_periodic_timers();
   m.schedule_sweep();  // keep, max_age or compress may have changed
   m.maybe_wake();      // the buffer may have grown
@@ -476,7 +512,14 @@ void AppLog::set_config(const config::LogConfig& cfg, std::string dir) {
 
 uint64_t AppLog::pending_bytes() const { return impl_->pending(); }
 
-std::string AppLog::path(LogStream s) const { return impl_->stream(s).file->path(); }
+std::string AppLog::path(LogStream s) const {
+  const auto& file = impl_->stream(s).file;
+  return file ? file->path() : std::string();
+}
+
+bool AppLog::has_files() const { return impl_->files(); }
+
+void AppLog::set_no_files_sink(Subscriber s) { impl_->no_files_sink = std::move(s); }
 
 uint64_t AppLog::subscribe(Subscriber s) {
   uint64_t id = impl_->next_subscriber++;

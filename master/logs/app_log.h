@@ -18,6 +18,10 @@
 // line cut at max_line ends with " [continued]"; the next line holds the rest.
 // Rotated files: web.out.2026-11-22T03-20-59.123Z.log, then ".log.gz" once
 // compressed; a second rotation within one millisecond gets "_1" before ".log".
+//
+// With logs.dir: off (cfg.files false) there are no files: each line goes
+// only to the subscribers and the no-files sink, never blocks the pipe,
+// and is gone when nobody takes it.
 #pragma once
 
 #include <uv.h>
@@ -87,12 +91,16 @@ class AppLog {
   // LogFile::unwritten() of one stream.
   std::string unwritten(LogStream stream, uint64_t& in_file, std::size_t max_lines) const;
 
-  std::string path(LogStream s) const;
+  std::string path(LogStream s) const;  // "" without files
+  bool has_files() const;               // false: logs.dir: off
 
   // Every line appended is also given to each subscriber (rackctl logs -f).
   using Subscriber = std::function<void(const LogLine&)>;
   uint64_t subscribe(Subscriber s);
   void unsubscribe(uint64_t id);
+  // With logs.dir: off, every line also goes to `s` (rackd's stdout under
+  // --no-daemon, when stdout does not get every app's lines anyway).
+  void set_no_files_sink(Subscriber s);
 
  private:
   struct Impl;

@@ -12,7 +12,7 @@ using json = nlohmann::json;
 // A field added to AppConfig must travel in the state, or an upgrade
 // silently resets it to its default: carry it in to_json() and
 // app_config_from_json() (and bump kStateVersion), then update the size.
-static_assert(sizeof(config::AppConfig) == 1208, "AppConfig changed: carry the new field in master/upgrade/config_json.cc");
+static_assert(sizeof(config::AppConfig) == 1216, "AppConfig changed: carry the new field in master/upgrade/config_json.cc");
 #endif
 
 namespace {
@@ -39,7 +39,7 @@ std::optional<T> opt_from(const json& j) {
 }
 
 json logs_json(const config::LogConfig& l) {
-  return {{"dir", l.dir},          {"max_size", l.max_size},         {"keep", l.keep},
+  return {{"dir", l.dir},          {"files", l.files},               {"max_size", l.max_size},         {"keep", l.keep},
           {"compress", l.compress}, {"time", l.time},                 {"on_full", static_cast<int>(l.on_full)},
           {"rotate_every", opt_ms(l.rotate_every)}, {"max_age", opt_ms(l.max_age)}, {"buffer", l.buffer},
           {"owner_uid", opt(l.owner_uid)}, {"owner_gid", opt(l.owner_gid)}};
@@ -70,6 +70,7 @@ std::optional<config::AutoscaleConfig> autoscale_from(const json& j) {
 config::LogConfig logs_from(const json& j) {
   config::LogConfig l;
   l.dir = j.at("dir").get<std::string>();
+  l.files = j.value("files", true);  // absent: state from a rackd before logs.dir: off
   l.max_size = j.at("max_size").get<uint64_t>();
   l.keep = j.at("keep").get<unsigned>();
   l.compress = j.at("compress").get<bool>();

@@ -178,10 +178,7 @@ void StateCodec::adopt_app(Supervisor& sup, const json& j) {
 
   ManagedApp* raw = app.get();
   sup.apps_[name] = std::move(app);
-  if (sup.stdout_sink_) {
-    raw->log()->subscribe([sink = sup.stdout_sink_.get()](const LogLine& l) { sink->write(l); });
-    sup.stdout_fed_[name] = raw->log();
-  }
+  sup.feed_stdout(*raw);
   sup.metrics_->attach(*raw);
 }
 

@@ -91,3 +91,47 @@ TEST_CASE("container: LOG_FORMAT=pretty prefixes the lines, and RACK_STDOUT_LOGS
   std::string none = stdout_of(quiet, eco2, {"RACK_STDOUT_LOGS=off"}, 1);  // nothing comes: waits 10 s
   CHECK(none.find("hello out") == std::string::npos);
 }
+
+TEST_CASE("container: an app with logs.dir: off has no files, and its lines on stdout even with RACK_STDOUT_LOGS=off") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml", std::string(kApp) +
+                                                    "  - name: nofiles\n    logs: {dir: off}\n"
+                                                    "    run: [/bin/sh, -c, 'echo only here; echo bad here >&2; exec sleep 100']\n");
+  std::string out = stdout_of(rack, eco, {"RACK_STDOUT_LOGS=off"}, 2);
+  CHECK(out.find("\"app\":\"nofiles\"") != std::string::npos);
+  CHECK(out.find("only here") != std::string::npos);
+  CHECK(out.find("bad here") != std::string::npos);
+  CHECK(out.find("hello out") == std::string::npos);  // talk has files, and the copy is off
+  CHECK(access((rack.home() + "/logs/talk.out.log").c_str(), F_OK) == 0);
+  CHECK(access((rack.home() + "/logs/nofiles.out.log").c_str(), F_OK) != 0);
+  CHECK(access((rack.home() + "/logs/nofiles.err.log").c_str(), F_OK) != 0);
+}
+
+TEST_CASE("logs: rackctl logs says an app with logs.dir: off has no log files, and -f still follows it") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml",
+                                    "rack: {admin: off}\napps:\n"
+                                    "  - name: nofiles\n    logs: {dir: off}\n"
+                                    "    run: [/bin/sh, -c, 'echo first; sleep 1; while true; do echo tick; sleep 0.2; done']\n");
+  RunResult s = rack.ctl({"start", eco});
+  REQUIRE(s.exit_code == 0);
+  RunResult one = rack.ctl({"logs", "nofiles"});
+  CHECK(one.exit_code == 1);
+  CHECK(one.err.find("nofiles has no log files (logs.dir: off)") != std::string::npos);
+  CHECK(one.err.find("-f") != std::string::npos);
+  RunResult all = rack.ctl({"logs"});
+  CHECK(all.exit_code == 0);
+  CHECK(all.err.find("nofiles has no log files") != std::string::npos);
+  CHECK(rack.ctl({"describe", "nofiles"}).out.find("off: no log files") != std::string::npos);
+  CHECK(access((rack.home() + "/logs/nofiles.out.log").c_str(), F_OK) != 0);
+  // Live lines still reach a follower.
+  RunResult f = run({bin("rackctl"), "logs", "nofiles", "-f"}, {"RACK_HOME=" + rack.home()}, 3s);
+  CHECK(f.out.find("nofiles[0] | tick") != std::string::npos);
+  CHECK(f.err.find("following its lines from now on") != std::string::npos);
+  // A reload onto files gives it files again.
+  rack.write_file("eco.yaml", "rack: {admin: off}\napps:\n"
+                              "  - name: nofiles\n"
+                              "    run: [/bin/sh, -c, 'echo first; sleep 1; while true; do echo tick; sleep 0.2; done']\n");
+  REQUIRE(rack.ctl({"reload", eco}).exit_code == 0);
+  CHECK(wait_until([&] { return rack.ctl({"logs", "nofiles"}).out.find("tick") != std::string::npos; }, 10s));
+}

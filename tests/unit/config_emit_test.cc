@@ -104,3 +104,13 @@ TEST_CASE("config: to_yaml of node and inherit apps keeps their protocol-only ke
     CHECK(back.apps[0].shutdown_with_message == app.shutdown_with_message);
   }
 }
+
+TEST_CASE("config: to_yaml keeps logs.dir: off, so a saved app still writes no files") {
+  Ecosystem eco = load_string("apps:\n  - {name: q, run: [sh], logs: {dir: off, keep: 2}}\n", "/tmp/eco.yaml");
+  std::string y = to_yaml(eco.apps[0]);
+  CHECK(YAML::Load(y)["apps"][0]["logs"]["dir"].as<std::string>() == "off");
+  Ecosystem back = load_string(y, "/elsewhere/eco.yaml");
+  CHECK_FALSE(back.apps[0].logs.files);
+  CHECK(back.apps[0].logs.dir.empty());
+  CHECK(to_yaml(back.apps[0]) == y);
+}

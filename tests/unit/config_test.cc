@@ -249,6 +249,7 @@ TEST_CASE("config: defaults for a minimal app") {
   CHECK(app.metrics_path.empty());
   CHECK(app.ready == ReadyMode::Auto);
   CHECK(app.logs.dir.empty());
+  CHECK(app.logs.files);
   CHECK(app.logs.max_size == 50ull << 20);
   CHECK(app.logs.keep == 5);
   CHECK(app.logs.compress);
@@ -787,4 +788,18 @@ TEST_CASE("config: rack.admin_token is a visible token of 16+ characters, never 
   CHECK(short_one.find("sekrit") == std::string::npos);
   CHECK(what_of("rack: {admin_token: 'has a space in it ok'}\napps:\n  - {name: a, run: [sh]}\n")
             .find("with a space or control character") != std::string::npos);
+}
+
+TEST_CASE("config: logs.dir: off (or false) means no log files, and ./off is a directory") {
+  for (const char* v : {"off", "false", "no", "\"off\""}) {
+    Ecosystem eco = load_string(std::string("apps:\n  - {name: a, run: [sh], logs: {dir: ") + v + "}}\n",
+                                "/tmp/some/eco.yaml");
+    CHECK_MESSAGE(!eco.apps[0].logs.files, v);
+    CHECK_MESSAGE(eco.apps[0].logs.dir.empty(), v);
+  }
+  Ecosystem eco = load_string("apps:\n  - {name: a, run: [sh], logs: {dir: ./off}}\n", "/tmp/some/eco.yaml");
+  CHECK(eco.apps[0].logs.files);
+  CHECK(eco.apps[0].logs.dir == "/tmp/some/off");
+  CHECK(what_of("apps:\n  - {name: a, run: [sh], logs: {dir: [a]}}\n").find("expected a directory, or off") !=
+        std::string::npos);
 }

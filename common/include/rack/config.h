@@ -86,6 +86,9 @@ struct LogConfig {
   uint64_t buffer = 4ull * 1024 * 1024;  // per app, before on_full applies
   // The files' owner (from the app's user:/group:), when rackd is root.
   std::optional<uint32_t> owner_uid, owner_gid;
+  // logs.dir: off: no files. Lines still reach `rackctl logs -f` and, under
+  // rackd --no-daemon, rackd's stdout (master/logs/app_log.h).
+  bool files = true;
 };
 
 // reload: {canary: {...}}: a reload first replaces `slots` slots, watches
