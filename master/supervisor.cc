@@ -11,6 +11,7 @@
 #include "api/control_api.h"
 #include "api/dashboard.h"
 #include "api/http_limits.h"
+#include "api/reply.h"
 #include "dispatch/fd_reserve.h"
 #include "app/reload_sequence.h"
 #include "logs/log_dir.h"
@@ -451,7 +452,9 @@ void Supervisor::serve_admin(http::Request& req, http::Responder res) {
     std::string body = liveness(code);
     res.send(http::Response::json(code, body));
   } else if (req.path.rfind("/health/", 0) == 0) {
-    std::string body = app_health(req.path.substr(8), code);
+    std::string name = req.path.substr(8);
+    if (std::string bad = api::app_name_error(name); !bad.empty()) return res.send(api::error(400, bad));
+    std::string body = app_health(name, code);
     res.send(http::Response::json(code, body));
   } else if (req.path == "/v1/status") {
     res.send(http::Response::json(200, status().dump()));

@@ -11,6 +11,18 @@
 
 #include "config_loader.h"
 
+namespace rack::config {
+
+bool valid_app_name(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
+
+}  // namespace rack::config
+
 namespace rack::config::detail {
 
 // Sections
@@ -81,14 +93,6 @@ const std::vector<Key<AppConfig>> kReadyKeys = {
        a.ready_http_path = p;
      }},
 };
-
-bool valid_app_name(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_';
-  });
-}
 
 // Prometheus: [a-zA-Z_:][a-zA-Z0-9_:]*
 bool valid_metric_name(std::string_view s) {

@@ -76,7 +76,7 @@ fs::path normal(const fs::path& p);
 
 // ---- config_app.cc
 
-bool valid_app_name(std::string_view s);
+using rack::config::valid_app_name;
 
 // ---- config_traffic.cc: instances (a count or {min, max}), scale:, reload:
 

@@ -140,6 +140,7 @@ void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
   }
   if (m == "POST" && p == "/v1/logs/flush") {
     std::string app = query_param(req.query, "app");
+    if (std::string bad = app.empty() ? "" : api::app_name_error(app); !bad.empty()) return res.send(error(400, bad));
     for (ManagedApp* a : sup.apps()) {
       if (app.empty() || a->name() == app) a->log()->flush();
     }
@@ -152,6 +153,7 @@ void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
     size_t slash = rest.find('/');
     std::string target = rest.substr(0, slash);
     std::string op = slash == std::string::npos ? "" : rest.substr(slash + 1);
+    if (std::string bad = api::app_name_error(target); !bad.empty()) return res.send(error(400, bad));
     if (m == "GET" && op.empty()) {
       ManagedApp* app = sup.find(target);
       if (!app) return res.send(error(404, "no app named \"" + target + "\""));

@@ -1,5 +1,6 @@
 #include "api/reply.h"
 
+#include "rack/config.h"
 #include "rack/json.h"
 
 namespace rack::master::api {
@@ -34,6 +35,12 @@ std::string query_param(const std::string& query, const std::string& key) {
     pos = amp + 1;
   }
   return "";
+}
+
+std::string app_name_error(std::string_view name) {
+  if (config::valid_app_name(name)) return "";
+  return "app name " + text(json(std::string(name))) + ": expected " + config::kAppNameRule +
+         " (the path is taken literally, not percent-decoded)";
 }
 
 }  // namespace rack::master::api

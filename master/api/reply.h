@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -25,5 +26,11 @@ std::string got(const nlohmann::json& j);
 // The value of `key` in "a=1&b=2", "" when absent. No percent-decoding:
 // rackctl sends app names ([A-Za-z0-9_-]) and numbers.
 std::string query_param(const std::string& query, const std::string& key);
+
+// "" when `name` is an app name (rack::config::valid_app_name), else the
+// message for a 400 naming it and the rule. A path is taken literally: no
+// percent-decoding, so "web%00" (an embedded NUL) is refused, never
+// truncated to "web".
+std::string app_name_error(std::string_view name);
 
 }  // namespace rack::master::api

@@ -39,6 +39,13 @@ TEST_CASE("health: a stopped app is reported stopped and does not fail /health, 
   CHECK(json::parse(web.body)["ready_workers"] == 2);
   CHECK(http_get(admin, "/health/nope").status == 404);
   CHECK(http_get(admin, "/health/live").status == 200);
+  // The name is taken literally: "web%00" (an embedded NUL) is not "web",
+  // and a name no app can have is a 400 saying why, not a 404.
+  for (const char* path : {"/health/web%00", "/health/web%00x", "/health/", "/health/w.b"}) {
+    auto bad = http_get(admin, path);
+    CHECK_MESSAGE(bad.status == 400, path << " -> " << bad.status << " " << bad.body);
+    CHECK_MESSAGE(bad.body.find("expected 1 to 64 letters, digits") != std::string::npos, path << " -> " << bad.body);
+  }
 
   // An app meant to run that cannot: /health fails, /health/<app> names
   // it, and liveness stays up (restarting rackd would not help).

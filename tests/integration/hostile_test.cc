@@ -104,6 +104,10 @@ TEST_CASE("hostile: control API bodies nested 90000 deep or of the wrong type ge
       {"POST", "/v1/apps/web/loglevel", "{\"level\":{}}", "level: expected trace, debug, info, warn, error or fatal, got object"},
       {"GET", "/v1/logs?stream=../../etc/passwd", "", "stream: expected out or err, got \\\"../../etc/passwd\\\""},
       {"GET", "/v1/apps/web%00/x", "", "the request path contains a NUL byte"},
+      {"GET", "/v1/apps/w%2Eb", "", "app name \\\"w%2Eb\\\": expected 1 to 64 letters, digits, '-' or '_'"},
+      {"POST", "/v1/apps/" + std::string(65, 'a') + "/stop", "", "expected 1 to 64 letters"},
+      {"DELETE", "/v1/apps/", "", "app name \\\"\\\": expected 1 to 64"},
+      {"POST", "/v1/logs/flush?app=we/b", "", "app name \\\"we/b\\\": expected 1 to 64"},
   };
   for (const Case& c : cases) {
     auto r = control(rack, c.method, c.path, c.body);

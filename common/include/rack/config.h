@@ -234,6 +234,11 @@ std::optional<std::map<std::string, std::string>> parse_env_file(std::string_vie
 // commands and keys), if one is.
 std::optional<std::string> did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 
+// An app name (and a namespace): 1 to 64 of [A-Za-z0-9_-]. What the
+// control API and the admin listener accept in a path, taken literally.
+bool valid_app_name(std::string_view s);
+inline constexpr const char* kAppNameRule = "1 to 64 letters, digits, '-' or '_'";
+
 // Parses and validates. `path` is used for messages and to resolve relative
 // paths (cwd, run[0] containing '/'). Throws ConfigError.
 Ecosystem load_file(const std::string& path);
