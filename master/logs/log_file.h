@@ -113,7 +113,6 @@ class LogFile {
   uint64_t pending_ = 0;     // unwritten bytes, all segments
   std::deque<Segment> segs_;
   SysTime last_rotation_{};
-  unsigned last_counter_ = 0;
 };
 
 // Housekeeping for one stream's rotated files, run on the thread pool: drops
