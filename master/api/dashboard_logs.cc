@@ -9,6 +9,7 @@
 #include "api/dashboard.h"
 #include "app/app.h"
 #include "logs/log_file.h"
+#include "logs/rotated_files.h"
 #include "rack/offload.h"
 #include "supervisor.h"
 

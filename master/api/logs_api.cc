@@ -11,6 +11,7 @@
 #include "api/reply.h"
 #include "rack/json.h"
 #include "logs/log_file.h"
+#include "logs/rotated_files.h"
 #include "rack/offload.h"
 #include "supervisor.h"
 

@@ -23,6 +23,8 @@
 
 #include "logs/log_dir.h"
 #include "logs/log_file.h"
+#include "logs/log_reader.h"
+#include "logs/rotated_files.h"
 #include "logs/rotation_policy.h"
 
 namespace rack::master {

@@ -1,6 +1,6 @@
-// One stream's files on disk: the current file with the bytes waiting to be
-// written to it (LogFile, used on the loop), and the sweep of its rotated
-// siblings (sweep_rotated, run on libuv's thread pool).
+// One stream's current file on disk with the bytes waiting to be written to
+// it, used on the loop. Its rotated siblings: rotated_files.h; reading lines
+// back: log_reader.h.
 //
 //   LogFile f(dir, "web.out", stats);
 //   f.append(prefix, line, "");                 // buffered; may start a new file
@@ -114,48 +114,5 @@ class LogFile {
   std::deque<Segment> segs_;
   SysTime last_rotation_{};
 };
-
-// Housekeeping for one stream's rotated files, run on the thread pool: drops
-// leftovers of interrupted compressions, deletes what select_expired picks,
-// then gzips the rest when `compress`. Touches only the file system and its
-// arguments. Returns messages for the loop to log.
-struct SweepResult {
-  std::vector<std::string> warnings;
-  unsigned compressed = 0;
-  unsigned deleted = 0;
-};
-void sweep_rotated(const std::string& dir, const std::string& base, unsigned keep,
-                   std::optional<config::Duration> max_age, bool compress, SysTime now,
-                   SweepResult& out);
-// The same in an open, already checked directory.
-void sweep_rotated_at(int dirfd, const std::string& dir, const std::string& base, unsigned keep,
-                      std::optional<config::Duration> max_age, bool compress, SysTime now, SweepResult& out);
-
-// The calling thread only (on Linux, scheduling policy, nice and ioprio are
-// per thread): SCHED_IDLE and the lowest best-effort I/O priority, lower
-// still than Debian's logrotate.service (Nice=19, IOSchedulingPriority=7).
-// SCHED_IDLE rather than nice 19, because nice only weighs a thread against
-// the others of its autogroup (rackd's session), not against the apps in
-// theirs, and because the scheduler counts a CPU that runs only SCHED_IDLE
-// work as idle: a woken loop or app is placed there and preempts the
-// compression at once, instead of queueing behind another busy thread.
-// Failures are ignored: the work then runs at nice 19, or at normal priority.
-void lower_this_thread_priority_for_housekeeping();
-
-// Rotated files of `base` in `dir`, newest first.
-std::vector<RotatedFile> list_rotated(const std::string& dir, const std::string& base);
-// The same for many bases with one read of the directory: `names` are
-// dir_names(dir), sorted.
-std::vector<std::string> dir_names(const std::string& dir);
-std::vector<RotatedFile> list_rotated(const std::vector<std::string>& names, const std::string& base);
-
-// The last n lines of a plain file, read backwards from its end, oldest
-// first; of a ".gz", by inflating it whole. Missing file: empty.
-std::vector<std::string> last_lines(const std::string& path, std::size_t n);
-// The same of the first `end` bytes of an open file (the fd stays open).
-std::vector<std::string> last_lines(int fd, uint64_t end, std::size_t n);
-// Appends the lines of `data` (without their '\n'; a last one without it too).
-void split_lines(std::string_view data, std::vector<std::string>& lines);
-std::vector<std::string> last_lines_gz(const std::string& path, std::size_t n);
 
 }  // namespace rack::master

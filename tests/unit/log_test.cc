@@ -25,6 +25,8 @@
 
 #include "logs/app_log.h"
 #include "logs/log_file.h"
+#include "logs/log_reader.h"
+#include "logs/rotated_files.h"
 #include "rack/offload.h"
 #include "logs/rotation_policy.h"
 
