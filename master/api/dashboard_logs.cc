@@ -8,8 +8,8 @@
 
 #include "api/dashboard.h"
 #include "app/app.h"
-#include "logs/log_file.h"
 #include "logs/rotated_files.h"
+#include "logs/tail_mark.h"
 #include "rack/offload.h"
 #include "supervisor.h"
 

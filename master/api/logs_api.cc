@@ -10,8 +10,8 @@
 
 #include "api/reply.h"
 #include "rack/json.h"
-#include "logs/log_file.h"
 #include "logs/rotated_files.h"
+#include "logs/tail_mark.h"
 #include "rack/offload.h"
 #include "supervisor.h"
 

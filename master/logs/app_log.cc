@@ -1,6 +1,6 @@
 // AppLog: the libuv glue around two LogFiles (out, err). Everything here runs
 // on the loop thread except the sweep job's work function, which only sees
-// its own copies (see SweepJob).
+// its own copies (see sweep_job.h).
 //
 // Flow of a line: feed() -> LineSplitter -> Impl::append (prefix, back-
 // pressure, subscribers) -> LogFile buffer -> one write(2) at the end of the
@@ -8,24 +8,17 @@
 // read keeps it at one syscall per pipe read instead of one per line.
 #include "logs/app_log.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <system_error>
-#include <thread>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 
 #include "logs/log_dir.h"
 #include "logs/log_file.h"
-#include "logs/log_reader.h"
-#include "logs/rotated_files.h"
 #include "logs/rotation_policy.h"
+#include "logs/sweep_job.h"
 
 namespace rack::master {
 namespace {
@@ -58,41 +51,11 @@ uint64_t to_ms(config::Duration d) { return uint64_t(std::max<int64_t>(d.count()
 }  // namespace
 
 struct AppLog::Impl {
-  // Shared with queued thread-pool work. The work never touches Impl; its
-  // after-work callback (on the loop) calls back only if owner is still set,
-  // which ~Impl clears. Both run on the loop, so there is no race. The sweep
-  // flags live here, not in Impl, so a sweep requested while one runs still
-  // happens when the AppLog is destroyed in between (rackd shutting down
-  // right after a rotation).
-  struct Alive {
-    Impl* owner;
-    bool running = false;  // one sweep job at a time per app
-    bool again = false;    // requested while running
-  };
-
   struct Stream {
     LogStream which;
     std::unique_ptr<LogFile> file;
     bool failing = false;
     uint64_t episode_errors = 0;
-  };
-
-  // Housekeeping of rotated files, off the loop. Everything it reads is
-  // copied in, so a reload or ~AppLog while it runs changes nothing for it.
-  struct SweepJob {
-    union {
-      uv_async_t async;  // on a thread of its own: "done", to the loop
-      uv_work_t req;     // no thread to be had: on the pool
-    };
-    uv_loop_t* loop;
-    std::shared_ptr<Alive> alive;
-    std::string dir;
-    std::array<std::string, 2> bases;
-    unsigned keep;
-    std::optional<config::Duration> max_age;
-    bool compress;
-    SysTime now;
-    std::array<SweepResult, 2> results;
   };
 
   uv_loop_t* loop;
@@ -101,7 +64,7 @@ struct AppLog::Impl {
   std::string dir;
   LogStats& stats;
   std::array<Stream, 2> streams;
-  std::shared_ptr<Alive> alive;
+  std::shared_ptr<SweepAlive> alive;
 
   Timer retry, rotate, age, wake;
   std::vector<std::function<void()>> waiters;
@@ -117,7 +80,7 @@ struct AppLog::Impl {
 
   Impl(uv_loop_t* l, std::string a, config::LogConfig c, std::string d, LogStats& s)
       : loop(l), app(std::move(a)), cfg(std::move(c)), dir(std::move(d)), stats(s),
-        alive(std::make_shared<Alive>(Alive{this})) {
+        alive(std::make_shared<SweepAlive>()) {
     streams[0].which = LogStream::Out;
     streams[1].which = LogStream::Err;
     if (cfg.files) open_files();
@@ -126,6 +89,7 @@ struct AppLog::Impl {
     age.init(loop, this);
     wake.init(loop, this);
     start_periodic_timers();
+    alive->reschedule = [this] { schedule_sweep(); };
     // Also the crash recovery: compresses what an earlier rackd rotated but
     // did not get to compress, and removes its temp files.
     schedule_sweep();
@@ -133,7 +97,7 @@ struct AppLog::Impl {
 
   ~Impl() {
     close_files("at shutdown");
-    alive->owner = nullptr;
+    alive->reschedule = nullptr;
     retry.close();
     rotate.close();
     age.close();
@@ -348,77 +312,8 @@ struct AppLog::Impl {
       alive->again = true;  // coalesced: the running job's completion starts one more
       return;
     }
-    launch(new SweepJob{{}, loop, alive, dir, {app + ".out", app + ".err"}, cfg.keep,
+    launch_sweep(new SweepJob{{}, loop, alive, dir, {app + ".out", app + ".err"}, cfg.keep,
                         cfg.max_age, cfg.compress, system_clock::now(), {}});
-  }
-
-  // The sweep runs on a thread of its own at the lowest priority: zlib
-  // level 6 compresses on the order of 100 MB/s, so every rotated file is up
-  // to a CPU-second of work, and at normal priority that competes with the
-  // loop reading the pipes and with the apps themselves; on a small machine
-  // it is what makes a burst of output slow (a log burst rotates often).
-  // Housekeeping can wait for idle CPU. Not on libuv's pool: on a busy
-  // machine a SCHED_IDLE sweep can take minutes, and apps that rotate
-  // together (rotate_every: 1d, at midnight) would hold every pool thread
-  // meanwhile, stalling `rackctl logs` behind them; and an unprivileged
-  // pool thread could not raise its priority again (RLIMIT_NICE).
-  static void launch(SweepJob* job) {
-    job->alive->running = true;
-    uv_async_init(job->loop, &job->async, [](uv_async_t* a) {
-      uv_close(reinterpret_cast<uv_handle_t*>(a), [](uv_handle_t* h) { after_sweep(static_cast<SweepJob*>(h->data)); });
-    });
-    job->async.data = job;
-    try {
-      // Detached: if rackd exits first, the sweep just stops (the next
-      // start recovers what it left).
-      std::thread([job] {
-        lower_this_thread_priority_for_housekeeping();
-        sweep(*job);
-        uv_async_send(&job->async);
-      }).detach();
-      return;
-    } catch (const std::system_error&) {
-    }
-    // No thread to be had: on the pool, at normal priority, as before.
-    uv_close(reinterpret_cast<uv_handle_t*>(&job->async), [](uv_handle_t* h) {
-      auto* job = static_cast<SweepJob*>(h->data);
-      job->req.data = job;
-      int rc = uv_queue_work(job->loop, &job->req, [](uv_work_t* r) { sweep(*static_cast<SweepJob*>(r->data)); },
-                             [](uv_work_t* r, int) { after_sweep(static_cast<SweepJob*>(r->data)); });
-      if (rc != 0) {
-        spdlog::warn("queueing the log sweep of {} failed: {}", job->dir, uv_strerror(rc));
-        after_sweep(job);
-      }
-    });
-  }
-
-  // The sweep's thread (or the pool).
-  static void sweep(SweepJob& j) {
-    for (std::size_t i = 0; i < 2; ++i) {
-      sweep_rotated(j.dir, j.bases[i], j.keep, j.max_age, j.compress, j.now, j.results[i]);
-    }
-  }
-
-  // Loop.
-  static void after_sweep(SweepJob* job) {
-    std::unique_ptr<SweepJob> j(job);
-    for (SweepResult& r : j->results) {
-      for (const std::string& w : r.warnings) spdlog::warn("{}", w);
-      if (r.compressed + r.deleted > 0) {
-        spdlog::debug("log sweep in {}: {} compressed, {} deleted", j->dir, r.compressed, r.deleted);
-      }
-      r = SweepResult{};
-    }
-    Alive& alive = *j->alive;
-    alive.running = false;
-    if (!alive.again) return;
-    alive.again = false;
-    if (alive.owner != nullptr) {
-      alive.owner->schedule_sweep();  // with the current config
-    } else {
-      j->now = system_clock::now();  // the AppLog is gone: once more with its last config
-      launch(j.release());
-    }
   }
 };
 
@@ -539,79 +434,6 @@ void AppLog::unsubscribe(uint64_t id) {
   } else {
     std::erase_if(m.subscribers, [](const auto& e) { return e.second == nullptr; });
   }
-}
-
-TailMark::TailMark(const std::string& dir, const std::string& app, LogStream stream,
-                   const std::vector<std::string>* names, const AppLog* log, std::size_t max_lines)
-    : dir_(dir), app_(app), base_(app + (stream == LogStream::Out ? ".out" : ".err")), stream_(stream) {
-  fd_ = open_log_for_reading(dir_, base_ + ".log");
-  struct stat st;
-  if (fd_ >= 0 && ::fstat(fd_, &st) == 0) size_ = uint64_t(st.st_size);
-  if (log) {
-    uint64_t in_file = 0;
-    unwritten_ = log->unwritten(stream, in_file, max_lines);
-    size_ -= std::min(size_, in_file);  // that line is read whole from unwritten_
-  }
-  std::vector<RotatedFile> rotated = names ? list_rotated(*names, base_) : list_rotated(dir_, base_);
-  for (RotatedFile& r : rotated) {  // newest first; the plain file when both exist
-    bool gz = r.compressed;
-    if (gz) r.name.resize(r.name.size() - 3);  // ".gz"
-    rotated_.push_back({std::move(r.name), gz});
-  }
-}
-
-TailMark::TailMark(TailMark&& other) noexcept
-    : dir_(std::move(other.dir_)),
-      app_(std::move(other.app_)),
-      base_(std::move(other.base_)),
-      stream_(other.stream_),
-      fd_(std::exchange(other.fd_, -1)),
-      size_(other.size_),
-      rotated_(std::move(other.rotated_)),
-      unwritten_(std::move(other.unwritten_)) {}
-
-TailMark::~TailMark() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-std::vector<LogLine> TailMark::read(std::size_t n) const {
-  std::vector<std::string> fresh;  // the newest: not in the file yet
-  split_lines(unwritten_, fresh);
-  if (fresh.size() > n) fresh.erase(fresh.begin(), fresh.end() - std::ptrdiff_t(n));
-  n -= fresh.size();
-  std::vector<std::string> lines = fd_ >= 0 ? last_lines(fd_, size_, n) : std::vector<std::string>{};
-  // Back through the rotated files until n lines are found. Races: a
-  // sweep may have compressed a plain one since the mark (read the ".gz"),
-  // or deleted an old one past `keep` (the tail ends there).
-  for (const Rotated& r : rotated_) {
-    if (lines.size() >= n) break;
-    std::string p = dir_ + "/" + r.name;
-    std::size_t want = n - lines.size();
-    std::vector<std::string> older = r.gz ? std::vector<std::string>{} : last_lines(p, want);
-    if (older.empty()) older = last_lines_gz(p + ".gz", want);
-    lines.insert(lines.begin(), std::make_move_iterator(older.begin()), std::make_move_iterator(older.end()));
-  }
-  lines.insert(lines.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
-  std::vector<LogLine> out;
-  out.reserve(lines.size());
-  for (std::string& text : lines) {
-    LogLine ll;
-    ll.app = app_;
-    ll.stream = stream_;
-    if (auto p = parse_line_prefix(text)) {
-      ll.time = p->time;
-      ll.slot = p->slot;
-      ll.text = text.substr(p->length);
-    } else {
-      ll.text = std::move(text);
-    }
-    out.push_back(std::move(ll));
-  }
-  return out;
-}
-
-std::vector<LogLine> tail(const std::string& dir, const std::string& app, LogStream stream, std::size_t n) {
-  return TailMark(dir, app, stream).read(n);
 }
 
 }  // namespace rack::master

@@ -27,6 +27,7 @@
 #include "logs/log_file.h"
 #include "logs/log_reader.h"
 #include "logs/rotated_files.h"
+#include "logs/tail_mark.h"
 #include "rack/offload.h"
 #include "logs/rotation_policy.h"
 
