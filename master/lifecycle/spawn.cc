@@ -50,6 +50,82 @@ enum Step { kDup = 1, kChdir = 2, kExec = 3, kParent = 4, kCreds = 5 };
 
 bool g_reset_scheduling = false;  // rackd switched itself to SCHED_BATCH
 
+// The pipe ends and /dev/null the child puts on 0..2, and where it reports
+// a failed step.
+struct ChildFds {
+  int devnull, out, err, report;
+};
+
+// The forked child up to execve: only async-signal-safe calls. Does not
+// return; a failed step is written to fds.report.
+[[noreturn]] void exec_child(const SpawnRequest& req, ChildFds fds, pid_t parent, char* const* argv, char* const* envp,
+                             char* listen_pid) {
+  // Die with rackd; if rackd already died between fork and prctl,
+  // getppid() has changed and the signal will never come: leave now.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() != parent) _exit(1);
+  // A group of its own: every signal rackd sends reaches the whole tree
+  // (guardian.h), and Ctrl-C at rackd's terminal goes to rackd, which
+  // stops the workers in order.
+  ::setpgid(0, 0);
+  if (g_reset_scheduling) {
+    sched_param none{};
+    ::sched_setscheduler(0, SCHED_OTHER, &none);  // rackd's own SCHED_BATCH is not the app's
+  }
+  sigset_t all;
+  sigemptyset(&all);
+  ::sigprocmask(SIG_SETMASK, &all, nullptr);
+  for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
+  // fd 3 may currently sit on 0..2; move it out of the way first.
+  int fd3 = req.fd3;
+  if (fd3 >= 0 && fd3 < 3) {
+    fd3 = ::fcntl(fd3, F_DUPFD_CLOEXEC, 10);
+    if (fd3 < 0) child_fail(fds.report, errno, kDup);
+  }
+  if (::dup2(fds.devnull, 0) < 0 || ::dup2(fds.out, 1) < 0 || ::dup2(fds.err, 2) < 0)
+    child_fail(fds.report, errno, kDup);
+  if (fd3 >= 0) {
+    if (fd3 == 3) {
+      ::fcntl(3, F_SETFD, 0);  // keep it across exec
+    } else if (::dup2(fd3, 3) < 0) {
+      child_fail(fds.report, errno, kDup);
+    }
+  }
+  // Close everything else but the report pipe (cloexec; closes on exec).
+  int keep_from = fd3 >= 0 ? 4 : 3;
+  for (int fd = keep_from; fd < 1024; ++fd) {
+    if (fd != fds.report) ::close(fd);
+  }
+  ::close_range(1024, ~0U, 0);
+  // Groups, then the gid, then the uid: after setuid the others are out of reach.
+  if (req.gid) {
+    const gid_t* list = req.groups.empty() ? &*req.gid : req.groups.data();
+    size_t n = req.groups.empty() ? 1 : req.groups.size();
+    if (::setgroups(n, list) != 0 || ::setgid(*req.gid) != 0) child_fail(fds.report, errno, kCreds);
+  }
+  if (req.uid && ::setuid(*req.uid) != 0) child_fail(fds.report, errno, kCreds);
+  if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) child_fail(fds.report, errno, kChdir);
+  if (req.set_listen_pid) {
+    // Format our own pid by hand: snprintf is not async-signal-safe.
+    char digits[16];
+    int n = 0;
+    for (pid_t p = ::getpid(); p > 0; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
+    char* w = listen_pid + 11;
+    while (n > 0) *w++ = digits[--n];
+    *w = '\0';
+  }
+  ::execve(argv[0], argv, envp);
+  child_fail(fds.report, errno, kExec);
+}
+
+std::string failed_step(const SpawnRequest& req, int step) {
+  return step == kChdir ? "chdir " + req.cwd
+         : step == kExec ? "execve " + req.argv[0]
+         : step == kCreds ? "setgroups/setgid/setuid to uid " + std::to_string(req.uid ? int(*req.uid) : -1) +
+                                " gid " + std::to_string(req.gid ? int(*req.gid) : -1)
+                          : "dup2";
+}
+
 }  // namespace
 
 bool inherited_env_allowed(std::string_view name) {
@@ -109,62 +185,7 @@ int spawn(const SpawnRequest& req, Spawned& out, std::string& what) {
 
   pid_t pid = ::fork();
   if (pid == 0) {
-    // Child. Die with rackd; if rackd already died between fork and prctl,
-    // getppid() has changed and the signal will never come: leave now.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) _exit(1);
-    // A group of its own: every signal rackd sends reaches the whole tree
-    // (guardian.h), and Ctrl-C at rackd's terminal goes to rackd, which
-    // stops the workers in order.
-    ::setpgid(0, 0);
-    if (g_reset_scheduling) {
-      sched_param none{};
-      ::sched_setscheduler(0, SCHED_OTHER, &none);  // rackd's own SCHED_BATCH is not the app's
-    }
-    sigset_t all;
-    sigemptyset(&all);
-    ::sigprocmask(SIG_SETMASK, &all, nullptr);
-    for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
-    // fd 3 may currently sit on 0..2; move it out of the way first.
-    int fd3 = req.fd3;
-    if (fd3 >= 0 && fd3 < 3) {
-      fd3 = ::fcntl(fd3, F_DUPFD_CLOEXEC, 10);
-      if (fd3 < 0) child_fail(report[1], errno, kDup);
-    }
-    if (::dup2(devnull, 0) < 0 || ::dup2(outp[1], 1) < 0 || ::dup2(errp[1], 2) < 0)
-      child_fail(report[1], errno, kDup);
-    if (fd3 >= 0) {
-      if (fd3 == 3) {
-        ::fcntl(3, F_SETFD, 0);  // keep it across exec
-      } else if (::dup2(fd3, 3) < 0) {
-        child_fail(report[1], errno, kDup);
-      }
-    }
-    // Close everything else but the report pipe (cloexec; closes on exec).
-    int keep_from = fd3 >= 0 ? 4 : 3;
-    for (int fd = keep_from; fd < 1024; ++fd) {
-      if (fd != report[1]) ::close(fd);
-    }
-    ::close_range(1024, ~0U, 0);
-    // Groups, then the gid, then the uid: after setuid the others are out of reach.
-    if (req.gid) {
-      const gid_t* list = req.groups.empty() ? &*req.gid : req.groups.data();
-      size_t n = req.groups.empty() ? 1 : req.groups.size();
-      if (::setgroups(n, list) != 0 || ::setgid(*req.gid) != 0) child_fail(report[1], errno, kCreds);
-    }
-    if (req.uid && ::setuid(*req.uid) != 0) child_fail(report[1], errno, kCreds);
-    if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) child_fail(report[1], errno, kChdir);
-    if (req.set_listen_pid) {
-      // Format our own pid by hand: snprintf is not async-signal-safe.
-      char digits[16];
-      int n = 0;
-      for (pid_t p = ::getpid(); p > 0; p /= 10) digits[n++] = static_cast<char>('0' + p % 10);
-      char* w = listen_pid + 11;
-      while (n > 0) *w++ = digits[--n];
-      *w = '\0';
-    }
-    ::execve(argv[0], argv.data(), envp.data());
-    child_fail(report[1], errno, kExec);
+    exec_child(req, ChildFds{devnull, outp[1], errp[1], report[1]}, parent, argv.data(), envp.data(), listen_pid);
   }
 
   int fork_errno = errno;
@@ -188,11 +209,7 @@ int spawn(const SpawnRequest& req, Spawned& out, std::string& what) {
     ::close(outp[0]), ::close(errp[0]);
     int status;
     ::waitpid(pid, &status, 0);
-    what = msg[1] == kChdir ? "chdir " + req.cwd
-           : msg[1] == kExec ? "execve " + req.argv[0]
-           : msg[1] == kCreds ? "setgroups/setgid/setuid to uid " + std::to_string(req.uid ? int(*req.uid) : -1) +
-                                    " gid " + std::to_string(req.gid ? int(*req.gid) : -1)
-                              : "dup2";
+    what = failed_step(req, msg[1]);
     return -msg[0];
   }
   ::fcntl(outp[0], F_SETFL, ::fcntl(outp[0], F_GETFL) | O_NONBLOCK);
