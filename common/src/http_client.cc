@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -112,6 +113,32 @@ const llhttp_settings_t* response_settings() {
 }
 
 std::string sys_error(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+
+// Why a request could not be sent whole. may_retry: nothing of it went out.
+struct SendFailure {
+  Client::Error error;
+  std::string text;
+  bool may_retry;
+};
+
+std::optional<SendFailure> send_all(int fd, const std::string& wire, Clock::time_point deadline) {
+  for (size_t sent = 0; sent < wire.size();) {
+    ssize_t n = ::send(fd, wire.data() + sent, wire.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      int ready = wait_for(fd, POLLOUT, deadline);
+      if (ready == 0) return SendFailure{Client::Error::Timeout, "timed out sending the request", false};
+      if (ready < 0) return SendFailure{Client::Error::Io, sys_error("poll", errno), false};
+      continue;
+    }
+    return SendFailure{Client::Error::Io, sys_error("send", errno), sent == 0};
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -269,21 +296,7 @@ Client::Result Client::attempt(const std::string& wire, bool head, const ChunkFn
     return r;
   };
 
-  for (size_t sent = 0; sent < wire.size();) {
-    ssize_t n = ::send(fd_, wire.data() + sent, wire.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      int ready = wait_for(fd_, POLLOUT, deadline);
-      if (ready == 0) return io_fail(Error::Timeout, "timed out sending the request", false);
-      if (ready < 0) return io_fail(Error::Io, sys_error("poll", errno), false);
-      continue;
-    }
-    return io_fail(Error::Io, sys_error("send", errno), sent == 0);
-  }
+  if (auto f = send_all(fd_, wire, deadline)) return io_fail(f->error, std::move(f->text), f->may_retry);
 
   ParseState state;
   state.result = &r;
