@@ -9,19 +9,35 @@
 
 #include <algorithm>
 #include <deque>
+#include <utility>
 
 namespace rack::master {
 
-void split_lines(std::string_view data, std::vector<std::string>& lines) {
-  while (!data.empty()) {
-    std::size_t nl = data.find('\n');
-    if (nl == std::string_view::npos) {
-      lines.emplace_back(data);
-      return;
+namespace {
+
+// Emits each '\n'-terminated line of `data`, without its '\n', with
+// `partial` (the unterminated end of the data before) in front of the
+// first. What follows the last '\n' is left in `partial`.
+template <typename Emit>
+void take_lines(std::string_view data, std::string& partial, const Emit& emit) {
+  for (std::size_t nl; (nl = data.find('\n')) != std::string_view::npos; data.remove_prefix(nl + 1)) {
+    if (partial.empty()) {
+      emit(std::string(data.substr(0, nl)));
+    } else {
+      partial.append(data.substr(0, nl));
+      emit(std::move(partial));
+      partial.clear();
     }
-    lines.emplace_back(data.substr(0, nl));
-    data.remove_prefix(nl + 1);
   }
+  partial.append(data);
+}
+
+}  // namespace
+
+void split_lines(std::string_view data, std::vector<std::string>& lines) {
+  std::string partial;
+  take_lines(data, partial, [&](std::string&& line) { lines.push_back(std::move(line)); });
+  if (!partial.empty()) lines.push_back(std::move(partial));
 }
 
 std::vector<std::string> last_lines(const std::string& path, std::size_t n) {
@@ -77,19 +93,10 @@ std::vector<std::string> last_lines_gz(const std::string& path, std::size_t n) {
   std::vector<char> buf(256 * 1024);
   int got;
   while ((got = ::gzread(gz, buf.data(), unsigned(buf.size()))) > 0) {
-    std::string_view data(buf.data(), std::size_t(got));
-    while (!data.empty()) {
-      std::size_t nl = data.find('\n');
-      if (nl == std::string_view::npos) {
-        partial.append(data);
-        break;
-      }
-      partial.append(data.substr(0, nl));
-      data.remove_prefix(nl + 1);
-      ring.push_back(std::move(partial));
-      partial.clear();
+    take_lines(std::string_view(buf.data(), std::size_t(got)), partial, [&](std::string&& line) {
+      ring.push_back(std::move(line));
       if (ring.size() > n) ring.pop_front();
-    }
+    });
   }
   ::gzclose(gz);
   if (!partial.empty()) ring.push_back(std::move(partial));
