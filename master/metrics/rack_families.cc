@@ -95,51 +95,55 @@ void render_counts(const std::vector<ManagedApp*>& apps, Exposition& ex) {
   own(ex, "rack_fd_reserve_pauses_total", MetricType::Counter,
       "100 ms pauses of accepting, to keep descriptors free for respawns and log rotation.")
       ->sample("", static_cast<double>(fd_reserve::pauses()));
+  // Each family reads one field of the app's counters or log stats, or
+  // one of its gauges.
   struct PerApp {
     const char* name;
     MetricType type;
     const char* help;
-    double (*value)(ManagedApp*);
+    uint64_t AppCounters::*counter = nullptr;
+    uint64_t LogStats::*log = nullptr;
+    std::size_t (ManagedApp::*gauge)() const = nullptr;
+
+    double value(const ManagedApp* a) const {
+      if (counter) return static_cast<double>(a->counters().*counter);
+      if (log) return static_cast<double>(a->log_stats().*log);
+      return static_cast<double>((a->*gauge)());
+    }
   };
+  using C = AppCounters;
+  using L = LogStats;
+  using M = ManagedApp;
+  constexpr auto kCounter = MetricType::Counter;
   const PerApp per_app[] = {
-      {"rack_connections_dispatched_total", MetricType::Counter, "Connections handed to workers.",
-       [](ManagedApp* a) { return static_cast<double>(a->counters().connections_dispatched); }},
-      {"rack_connections_requeued_total", MetricType::Counter,
+      {"rack_connections_dispatched_total", kCounter, "Connections handed to workers.", &C::connections_dispatched},
+      {"rack_connections_requeued_total", kCounter,
        "Connections given back (worker died before taking them, or idle keep-alive during drain).",
-       [](ManagedApp* a) { return static_cast<double>(a->counters().connections_requeued); }},
-      {"rack_connections_expired_total", MetricType::Counter, "Queued connections closed after queue_timeout.",
-       [](ManagedApp* a) { return static_cast<double>(a->counters().connections_expired); }},
-      {"rack_dispatch_queue_depth", MetricType::Gauge, "Connections waiting for a ready worker.",
-       [](ManagedApp* a) { return static_cast<double>(a->queue_depth()); }},
-      {"rack_worker_protocol_errors_total", MetricType::Counter,
+       &C::connections_requeued},
+      {"rack_connections_expired_total", kCounter, "Queued connections closed after queue_timeout.",
+       &C::connections_expired},
+      {"rack_dispatch_queue_depth", MetricType::Gauge, "Connections waiting for a ready worker.", {}, {},
+       &M::queue_depth},
+      {"rack_worker_protocol_errors_total", kCounter,
        "Channel messages from workers rackd refused (bad returned fds, oversized snapshots, ...).",
-       [](ManagedApp* a) { return static_cast<double>(a->counters().protocol_errors); }},
-      {"rack_reloads_total", MetricType::Counter, "Reloads started.",
-       [](ManagedApp* a) { return static_cast<double>(a->counters().reloads); }},
-      {"rack_reloads_failed_total", MetricType::Counter, "Reloads that stopped because a replacement failed.",
-       [](ManagedApp* a) { return static_cast<double>(a->counters().reloads_failed); }},
-      {"rack_canary_passed_total", MetricType::Counter, "Canary reloads whose canary passed the watch.",
-       [](ManagedApp* a) { return static_cast<double>(a->counters().canary_passed); }},
-      {"rack_canary_rolled_back_total", MetricType::Counter,
+       &C::protocol_errors},
+      {"rack_reloads_total", kCounter, "Reloads started.", &C::reloads},
+      {"rack_reloads_failed_total", kCounter, "Reloads that stopped because a replacement failed.", &C::reloads_failed},
+      {"rack_canary_passed_total", kCounter, "Canary reloads whose canary passed the watch.", &C::canary_passed},
+      {"rack_canary_rolled_back_total", kCounter,
        "Canary reloads rolled back: the canary did worse than the old generation, crashed or was not ready.",
-       [](ManagedApp* a) { return static_cast<double>(a->counters().canary_failed); }},
-      {"rack_autoscale_ups_total", MetricType::Counter, "Times autoscaling added workers.",
-       [](ManagedApp* a) { return static_cast<double>(a->counters().scale_ups); }},
-      {"rack_autoscale_downs_total", MetricType::Counter, "Times autoscaling took a worker away (it drained).",
-       [](ManagedApp* a) { return static_cast<double>(a->counters().scale_downs); }},
-      {"rack_log_bytes_total", MetricType::Counter, "Bytes written to the app's log files.",
-       [](ManagedApp* a) { return static_cast<double>(a->log_stats().bytes_written); }},
-      {"rack_log_lines_total", MetricType::Counter, "Lines written to the app's log files.",
-       [](ManagedApp* a) { return static_cast<double>(a->log_stats().lines_written); }},
-      {"rack_log_rotations_total", MetricType::Counter, "Rotations of the app's log files.",
-       [](ManagedApp* a) { return static_cast<double>(a->log_stats().rotations); }},
-      {"rack_log_dropped_lines_total", MetricType::Counter, "Lines dropped with logs.on_full: drop.",
-       [](ManagedApp* a) { return static_cast<double>(a->log_stats().dropped_lines); }},
-      {"rack_log_write_errors_total", MetricType::Counter, "Failed writes to the app's log files (retried).",
-       [](ManagedApp* a) { return static_cast<double>(a->log_stats().write_errors); }},
+       &C::canary_failed},
+      {"rack_autoscale_ups_total", kCounter, "Times autoscaling added workers.", &C::scale_ups},
+      {"rack_autoscale_downs_total", kCounter, "Times autoscaling took a worker away (it drained).", &C::scale_downs},
+      {"rack_log_bytes_total", kCounter, "Bytes written to the app's log files.", {}, &L::bytes_written},
+      {"rack_log_lines_total", kCounter, "Lines written to the app's log files.", {}, &L::lines_written},
+      {"rack_log_rotations_total", kCounter, "Rotations of the app's log files.", {}, &L::rotations},
+      {"rack_log_dropped_lines_total", kCounter, "Lines dropped with logs.on_full: drop.", {}, &L::dropped_lines},
+      {"rack_log_write_errors_total", kCounter, "Failed writes to the app's log files (retried).", {},
+       &L::write_errors},
       {"rack_workers_blocked_on_logs", MetricType::Gauge,
-       "Workers blocked writing output rackd does not read yet (on_full: block, log disk slow or full).",
-       [](ManagedApp* a) { return static_cast<double>(a->blocked_on_logs()); }},
+       "Workers blocked writing output rackd does not read yet (on_full: block, log disk slow or full).", {}, {},
+       &M::blocked_on_logs},
   };
   for (auto& p : per_app) {
     auto* f = own(ex, p.name, p.type, p.help);
