@@ -81,6 +81,21 @@ class StateCodec {
   static void resume(Supervisor& sup);
 
  private:
+  // The Worker fields that cross the exec as they are, named once for
+  // save_worker and adopt_worker: f("key", field) for each.
+  template <class W, class F>
+  static void worker_plain_fields(W& w, const F& f) {
+    f("pid", w.pid_);
+    f("fresh", w.fresh_);
+    f("restarts", w.restarts);
+    f("last_exit", w.last_exit);
+    f("fail_reason", w.fail_reason);
+    f("shm_path", w.shm_path);
+    f("dispatched", w.dispatched_);
+    f("ping_seq", w.ping_seq_);
+    f("notify_seq", w.notify_seq_);
+  }
+
   static nlohmann::json save_app(ManagedApp& app, std::vector<int>& fds);
   static nlohmann::json save_worker(const ManagedApp& app, Worker& w, std::vector<int>& fds);
   static nlohmann::json save_supervisor(Supervisor& sup, std::vector<int>& fds);

@@ -3,6 +3,8 @@
 // part-way leaves the workers untouched for the previous image.
 #include <uv.h>
 
+#include <type_traits>
+
 #include <spdlog/spdlog.h>
 
 #include "api/dashboard.h"
@@ -48,24 +50,16 @@ void StateCodec::adopt_worker(ManagedApp& app, int listen_fd, const json& j) {
   auto owned = std::make_unique<Worker>(app.ctx_.loop, app, id, Slot{j.at("slot").get<int>()},
                                         j.at("generation").get<uint64_t>(), cfg);
   Worker& w = *owned;
-  w.pid_ = j.at("pid").get<pid_t>();
+  worker_plain_fields(w, [&](const char* key, auto& field) { field = j.at(key).get<std::decay_t<decltype(field)>>(); });
   w.life_.state_ = static_cast<WorkerState>(j.at("state").get<int>());
-  w.fresh_ = j.at("fresh").get<bool>();
   w.asked_ = opt_enum<ExitCause>(j.at("asked"));
   w.kill_step_ = static_cast<KillStep>(j.at("kill_step").get<int>());
   w.started_at_ = at(j.at("started_at"));
   w.last_pong_ = at(j.at("last_pong"));
-  w.restarts = j.at("restarts").get<unsigned>();
-  w.last_exit = j.at("last_exit").get<std::string>();
-  w.fail_reason = j.at("fail_reason").get<std::string>();
-  w.shm_path = j.at("shm_path").get<std::string>();
-  w.dispatched_ = j.at("dispatched").get<uint64_t>();
   const json& load = j.at("load");
   w.load_.handed_ = load.at(0).get<uint64_t>();
   w.load_.active_ = load.at(1).get<uint64_t>();
   w.load_.covered_ = load.at(2).get<uint64_t>();
-  w.ping_seq_ = j.at("ping_seq").get<uint64_t>();
-  w.notify_seq_ = j.at("notify_seq").get<uint64_t>();
   w.metrics_buf_ = unhex(j.at("metrics_buf").get<std::string>());
   for (const json& u : j.at("unacked")) w.unacked_.emplace(u.at(0).get<uint64_t>(), u.at(1).get<int>());
 

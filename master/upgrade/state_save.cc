@@ -63,25 +63,17 @@ json StateCodec::save_worker(const ManagedApp& app, Worker& w, std::vector<int>&
       {"slot", w.slot_.index},
       {"generation", w.generation_},
       {"cfg", w.cfg_ == app.cfg_ ? json(nullptr) : to_json(*w.cfg_)},
-      {"pid", w.pid_},
       {"state", static_cast<int>(w.life_.state())},
-      {"fresh", w.fresh_},
       {"asked", opt_enum(w.asked_)},
       {"kill_step", static_cast<int>(w.kill_step_)},
       {"kill_due", due(w.kill_timer_)},
       {"ready_due", due(w.ready_timer_)},
       {"started_at", ticks(w.started_at_)},
       {"last_pong", ticks(w.last_pong_)},
-      {"restarts", w.restarts},
-      {"last_exit", w.last_exit},
-      {"fail_reason", w.fail_reason},
-      {"shm_path", w.shm_path},
-      {"dispatched", w.dispatched_},
       {"load", {w.load_.handed_, w.load_.active_, w.load_.covered_}},
-      {"ping_seq", w.ping_seq_},
-      {"notify_seq", w.notify_seq_},
       {"metrics_buf", hex(w.metrics_buf_)},
   };
+  worker_plain_fields(w, [&](const char* key, const auto& field) { j[key] = field; });
   json unacked = json::array();
   for (auto& [id, fd] : w.unacked_) unacked.push_back({id, keep(fd, fds)});
   j["unacked"] = std::move(unacked);
