@@ -126,7 +126,7 @@ int daemonize(const std::string& home, int& ready_fd) {
   ::setsid();
   int devnull = ::open("/dev/null", O_RDWR);
   std::string log = home + "/rackd.log";
-  int logfd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int logfd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
   ::dup2(devnull, 0);
   // stdout/stderr to rackd.log keeps anything a library prints.
   if (logfd >= 0) {

@@ -79,6 +79,32 @@ TEST_CASE("faults: rackd.log is reopened on reload-logs and SIGUSR1 after an ext
   CHECK((st.st_mode & 0777) == 0600);
 }
 
+TEST_CASE("faults: rackd.log rotated by size: every file, the rotated ones too, stays 0600") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("a.yaml", "rack:\n  admin: off\napps:\n" + hello_app("a", 1))}).exit_code == 0);
+  std::string log = rack.home() + "/rackd.log";
+  std::string rotated = rack.home() + "/rackd.1.log";  // spdlog's name for the newest rotation
+  auto mode = [](const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? int(st.st_mode & 0777) : -1;
+  };
+  // rackd.log rotates at 50 MiB. A sparse file of that size costs no disk:
+  // reload-logs reopens it, reads its size, and the next line rotates.
+  // Twice, so that rackd.1.log is a file the rotating sink created itself
+  // (the first rotation renames the file rackd's daemonize() made).
+  for (const char* app : {"b", "c"}) {
+    fs::resize_file(log, 50u << 20);
+    REQUIRE(rack.ctl({"reload-logs"}).exit_code == 0);
+    REQUIRE(rack.ctl({"start", rack.write_file(std::string(app) + ".yaml", "apps:\n" + hello_app(app, 1))}).exit_code == 0);
+    std::string started = std::string(app) + " slot 0: started pid";
+    CHECK(wait_until([&] { return read(log).find(started) != std::string::npos; }, 5s));
+    REQUIRE(fs::exists(rotated));
+    CHECK(fs::file_size(rotated) >= (50u << 20));
+    CHECK(mode(log) == 0600);
+    CHECK(mode(rotated) == 0600);
+  }
+}
+
 TEST_CASE("faults: rackctl logs -n 3000 reads back through as many rotated files as it needs") {
   Rack rack;
   std::string eco = rack.write_file(
