@@ -62,6 +62,7 @@ const std::vector<Key<LogConfig>> kLogKeys = {
      }},
     {"compress", [](Loader& l, LogConfig& c, const Field& f) { c.compress = l.boolean(f); }},
     {"time", [](Loader& l, LogConfig& c, const Field& f) { c.time = l.boolean(f); }},
+    {"date_format", [](Loader& l, LogConfig& c, const Field& f) { c.date_format = l.date_format(f); }},
     {"on_full",
      [](Loader& l, LogConfig& c, const Field& f) {
        c.on_full = l.choice(f, {OnFull::Block, OnFull::Drop});

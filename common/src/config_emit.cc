@@ -37,6 +37,7 @@ void emit_logs(YAML::Emitter& out, const LogConfig& c) {
   out << YAML::Key << "keep" << YAML::Value << c.keep;
   out << YAML::Key << "compress" << YAML::Value << c.compress;
   out << YAML::Key << "time" << YAML::Value << c.time;
+  if (!c.date_format.empty()) out << YAML::Key << "date_format" << YAML::Value << c.date_format;
   out << YAML::Key << "on_full" << YAML::Value << to_string(c.on_full);
   if (c.rotate_every) out << YAML::Key << "rotate_every" << YAML::Value << ms(*c.rotate_every);
   if (c.max_age) out << YAML::Key << "max_age" << YAML::Value << ms(*c.max_age);

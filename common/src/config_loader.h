@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "rack/config.h"
+#include "rack/date_format.h"
 
 namespace rack::config::detail {
 
@@ -218,6 +219,13 @@ class Loader {
     if (!d) expected(f, what);
     if (zero == Zero::Refused && d->count() == 0) expected(f, "a duration above 0 like 100ms, 5s or 2m");
     return *d;
+  }
+
+  // logs.date_format: refused here when it could not be read back.
+  std::string date_format(const Field& f) const {
+    std::string s = text(f, "a format like \"%Y-%m-%d %H:%M:%S\"");
+    if (std::string why = rack::date_format::check(s); !why.empty()) fail(f, why);
+    return s;
   }
 
   uint64_t size(const Field& f) const {

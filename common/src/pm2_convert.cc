@@ -7,6 +7,7 @@
 
 #include "rack/config.h"
 #include "rack/cpu_limit.h"
+#include "rack/date_format.h"
 #include "rack/pm2.h"
 
 namespace fs = std::filesystem;
@@ -166,6 +167,25 @@ void set_log_file(AppMap& m, const std::string& key, const json& v, const char* 
                   p.filename().string() + " is not kept)");
 }
 
+// log_date_format is a moment.js format; logs.date_format is strftime-like.
+// With a token that has no equivalent the key is left out (lines keep the
+// ISO stamp) rather than written half-mapped.
+void set_date_format(AppMap& m, const std::string& key, const json& v) {
+  auto s = text_of(m, key, v);
+  if (!s) return;
+  std::vector<std::string> unmapped;
+  std::string f = date_format::from_moment(*s, unmapped);
+  if (unmapped.empty() && f.empty()) return;  // log_date_format: "": PM2's default stamp
+  if (!unmapped.empty()) {
+    std::string list;
+    for (const std::string& t : unmapped) list += (list.empty() ? "" : ", ") + t;
+    m.warn(key, "\"" + *s + "\": no logs.date_format equivalent for " + list +
+                    " (Rack maps YYYY YY MM DD HH mm ss SSS Z ZZ and [text]); lines keep the ISO-8601 UTC time");
+    return;
+  }
+  m.out["logs"]["date_format"] = f;
+}
+
 // watch: true | path | [paths], with ignore_watch and watch_delay beside it.
 void set_watch(AppMap& m, const std::string& key, const json& v) {
   if (v.is_boolean() && !v.get<bool>()) return;
@@ -218,6 +238,7 @@ const std::map<std::string, Handler>& handlers() {
       {"out_file", [](AppMap& m, const std::string& k, const json& v) { set_log_file(m, k, v, "out"); }},
       {"error_file", [](AppMap& m, const std::string& k, const json& v) { set_log_file(m, k, v, "err"); }},
       {"time", [](AppMap& m, const std::string& k, const json& v) { if (auto b = bool_of(m, k, v)) m.out["logs"]["time"] = *b; }},
+      {"log_date_format", [](AppMap& m, const std::string& k, const json& v) { set_date_format(m, k, v); }},
       {"restart_delay", [](AppMap& m, const std::string& k, const json& v) { to_restart(m, "delay", k, v, true); }},
       {"autorestart", [](AppMap& m, const std::string& k, const json& v) { if (auto b = bool_of(m, k, v)) m.out["autorestart"] = *b; }},
       {"stop_exit_codes", [](AppMap& m, const std::string& k, const json& v) {

@@ -39,7 +39,6 @@ std::string unsupported_hint(const std::string& key) {
       {"max_memory", "PM2 calls it max_memory_restart"},
       {"node_version", "not supported: set interpreter to the node binary you want"},
       {"exec_interpreter", "use interpreter"},
-      {"log_date_format", "Rack's log lines start with an ISO-8601 UTC time (logs.time)"},
       {"container", "not supported: see docs/deploy.md for containers"},
   };
   auto it = kHints.find(key);

@@ -45,6 +45,7 @@ struct Source {
   std::string dir, app;
   LogStream stream;
   std::shared_ptr<AppLog> log;
+  std::string date_format;  // the log's, taken on the loop
 };
 
 json line_json(const LogLine& l) {
@@ -114,7 +115,7 @@ std::vector<Source> sources_of(Supervisor& sup, const LogsQuery& q) {
     if (!a->log()->has_files()) continue;
     std::string dir = a->cfg().logs.dir.empty() ? sup.options().home + "/logs" : a->cfg().logs.dir;
     for (auto s : {LogStream::Out, LogStream::Err})
-      if (q.wants(s)) sources.push_back({dir, a->name(), s, a->log()});
+      if (q.wants(s)) sources.push_back({dir, a->name(), s, a->log(), a->log()->date_format()});
   }
   return sources;
 }
@@ -134,7 +135,7 @@ void serve_tail(Supervisor& sup, std::vector<Source> sources, size_t n, std::str
   auto read_tail = [sources = std::move(sources), n, first = std::move(first)] {
     std::vector<LogLine> lines;
     for (const Source& src : sources) {
-      for (auto& l : tail(src.dir, src.app, src.stream, n)) lines.push_back(std::move(l));
+      for (auto& l : tail(src.dir, src.app, src.stream, n, src.date_format)) lines.push_back(std::move(l));
     }
     return first + newest_lines(std::move(lines), n);
   };

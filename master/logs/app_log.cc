@@ -186,7 +186,7 @@ struct AppLog::Impl {
     // formatting it once instead of per line matters at 500k lines/s.
     SysTime now = system_clock::now();
     prefix.clear();
-    if (cfg.time) append_line_prefix(prefix, now, slot);
+    if (cfg.time) append_line_prefix(prefix, now, slot, cfg.date_format);
     split([&](std::string_view line, bool continued) { append(st, slot, now, line, continued); });
     if (files() && !st.failing) drain(st);
     return cfg.on_full != config::OnFull::Block || pending() <= cfg.buffer;
@@ -222,7 +222,7 @@ struct AppLog::Impl {
 
   void deliver(LogStream which, int slot, SysTime now, std::string_view line,
                std::string_view suffix) {
-    LogLine ll{app, slot, which, now, std::string(line)};
+    LogLine ll{app, slot, which, now, std::string(line), cfg.time ? cfg.date_format : std::string_view()};
     ll.text.append(suffix);
     // By index, calling through a copied shared_ptr: a subscriber may
     // subscribe (reallocating the vector) or unsubscribe (nulling its entry,
@@ -415,6 +415,8 @@ std::string AppLog::path(LogStream s) const {
 }
 
 bool AppLog::has_files() const { return impl_->files(); }
+
+std::string AppLog::date_format() const { return impl_->cfg.time ? impl_->cfg.date_format : std::string(); }
 
 void AppLog::set_no_files_sink(Subscriber s) { impl_->no_files_sink = std::move(s); }
 

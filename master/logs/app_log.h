@@ -14,7 +14,8 @@
 //
 // On disk, with cfg.time on:
 //   2026-11-22T03:20:59.123Z [3] the line
-// (the time rackd read the line, UTC, and the worker's slot). A piece of a
+// (the time rackd read the line, UTC, and the worker's slot; cfg.date_format
+// gives the time another shape, in local time). A piece of a
 // line cut at max_line ends with " [continued]"; the next line holds the rest.
 // Rotated files: web.out.2026-11-22T03-20-59.123Z.log, then ".log.gz" once
 // compressed; a second rotation within one millisecond gets "_1" before ".log".
@@ -60,6 +61,9 @@ struct LogLine {
   LogStream stream = LogStream::Out;
   std::chrono::system_clock::time_point time;
   std::string text;
+  // The app's logs.date_format when it has one and time: true; refers to
+  // its config, so valid only while a subscriber is being called.
+  std::string_view date_format;
 };
 
 class AppLog {
@@ -93,6 +97,8 @@ class AppLog {
 
   std::string path(LogStream s) const;  // "" without files
   bool has_files() const;               // false: logs.dir: off
+  // The stamp format its lines are written with ("" for the ISO one).
+  std::string date_format() const;
 
   // Every line appended is also given to each subscriber (rackctl logs -f).
   using Subscriber = std::function<void(const LogLine&)>;

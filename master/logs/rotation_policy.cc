@@ -6,6 +6,8 @@
 #include <charconv>
 #include <tuple>
 
+#include "rack/date_format.h"
+
 namespace rack::master {
 namespace {
 
@@ -91,10 +93,15 @@ std::string format_iso_ms(SysTime t) {
   return std::string(buf, kStampLen);
 }
 
-void append_line_prefix(std::string& out, SysTime t, int slot) {
+void append_line_prefix(std::string& out, SysTime t, int slot, std::string_view date_format) {
   char buf[kStampLen + 16];
-  format_civil(buf, to_civil(t), ':');
-  char* p = buf + kStampLen;
+  char* p = buf;
+  if (date_format.empty()) {
+    format_civil(buf, to_civil(t), ':');
+    p += kStampLen;
+  } else {
+    date_format::append(out, date_format, t);
+  }
   *p++ = ' ';
   *p++ = '[';
   if (slot < 0) {
@@ -107,16 +114,16 @@ void append_line_prefix(std::string& out, SysTime t, int slot) {
   out.append(buf, std::size_t(p - buf));
 }
 
-std::optional<LinePrefix> parse_line_prefix(std::string_view line) {
-  auto t = parse_stamp(line, ':');
-  if (!t || line.size() < kStampLen + 4 || line[kStampLen] != ' ' || line[kStampLen + 1] != '[') {
-    return std::nullopt;
-  }
-  std::size_t close = line.find(']', kStampLen + 2);
+namespace {
+
+// " [3] " after a stamp of `stamp_len` bytes.
+std::optional<LinePrefix> parse_slot(std::string_view line, SysTime t, std::size_t stamp_len) {
+  if (line.size() < stamp_len + 4 || line[stamp_len] != ' ' || line[stamp_len + 1] != '[') return std::nullopt;
+  std::size_t close = line.find(']', stamp_len + 2);
   if (close == std::string_view::npos || close + 1 >= line.size() || line[close + 1] != ' ') {
     return std::nullopt;
   }
-  std::string_view digits = line.substr(kStampLen + 2, close - kStampLen - 2);
+  std::string_view digits = line.substr(stamp_len + 2, close - stamp_len - 2);
   int slot = -1;
   if (digits != "-") {
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), slot);
@@ -124,7 +131,20 @@ std::optional<LinePrefix> parse_line_prefix(std::string_view line) {
       return std::nullopt;
     }
   }
-  return LinePrefix{*t, slot, close + 2};
+  return LinePrefix{t, slot, close + 2};
+}
+
+}  // namespace
+
+std::optional<LinePrefix> parse_line_prefix(std::string_view line, std::string_view date_format) {
+  if (!date_format.empty()) {
+    if (auto d = date_format::parse(line, date_format))
+      if (auto p = parse_slot(line, d->time, d->length)) return p;
+    // Written before logs.date_format was set: the default stamp.
+  }
+  auto t = parse_stamp(line, ':');
+  if (!t) return std::nullopt;
+  return parse_slot(line, *t, kStampLen);
 }
 
 std::string rotated_name(std::string_view base, SysTime t, unsigned counter) {

@@ -32,8 +32,10 @@ std::string format_iso_ms(SysTime t);
 
 // Appends "2026-11-22T03:20:59.123Z [3] " to `out`: the prefix of a line
 // when LogConfig::time is on. A slot < 0 (rackd's own output, a pre-spawn
-// hook) is written as "[-]".
-void append_line_prefix(std::string& out, SysTime t, int slot);
+// hook) is written as "[-]". A `date_format` (logs.date_format, checked)
+// replaces the ISO stamp: "%F %T" gives "2026-11-22 04:20:59 [3] " in
+// local time.
+void append_line_prefix(std::string& out, SysTime t, int slot, std::string_view date_format = {});
 
 // Recognises that prefix at the start of a line written by rackd.
 struct LinePrefix {
@@ -41,7 +43,9 @@ struct LinePrefix {
   int slot = -1;
   std::size_t length = 0;  // bytes of the prefix, including the final space
 };
-std::optional<LinePrefix> parse_line_prefix(std::string_view line);
+// With a `date_format`, a stamp in that format, else (lines written before
+// it was set) the ISO one.
+std::optional<LinePrefix> parse_line_prefix(std::string_view line, std::string_view date_format = {});
 
 // One rotated file of one stream, identified by its name.
 struct RotatedFile {

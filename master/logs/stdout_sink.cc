@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "logs/rotation_policy.h"
+#include "rack/date_format.h"
 
 namespace rack::master {
 
@@ -25,7 +26,10 @@ StdoutSink::~StdoutSink() {
 std::string StdoutSink::format(const LogLine& l, Format format) {
   const char* stream = l.stream == LogStream::Out ? "out" : "err";
   if (format == Format::Pretty) {
-    return format_iso_ms(l.time) + " " + l.app + "[" + (l.slot < 0 ? "-" : std::to_string(l.slot)) + "] " + stream +
+    std::string time;
+    if (l.date_format.empty()) time = format_iso_ms(l.time);
+    else date_format::append(time, l.date_format, l.time);
+    return time + " " + l.app + "[" + (l.slot < 0 ? "-" : std::to_string(l.slot)) + "] " + stream +
            " | " + l.text;
   }
   nlohmann::ordered_json j = {{"time", format_iso_ms(l.time)}, {"app", l.app}, {"slot", l.slot},
@@ -46,7 +50,8 @@ void StdoutSink::write(const LogLine& line) {
     if (dropped_unreported_ > 0) {
       LogLine note{"rackd", -1, LogStream::Err, line.time,
                    "stdout: " + std::to_string(dropped_unreported_) +
-                       " app lines not copied here (the reader was slow); the log files have them"};
+                       " app lines not copied here (the reader was slow); the log files have them",
+                   {}};
       queue_ += format(note, format_) + "\n";
       dropped_unreported_ = 0;
     }

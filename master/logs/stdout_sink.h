@@ -6,6 +6,8 @@
 //
 // Json: {"time":"2026-11-22T03:20:59.123Z","app":"web","slot":0,"stream":"out","line":"..."}
 // Pretty (LOG_FORMAT=pretty): 2026-11-22T03:20:59.123Z web[0] out | ...
+// (the time as the app's logs.date_format has it, when set with time: true;
+// Json keeps the ISO time, for machines).
 //
 // The loop only formats and queues; a thread of its own does the blocking
 // write(2), so a slow reader of the pipe (a container runtime under load)

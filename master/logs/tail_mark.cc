@@ -14,8 +14,10 @@
 namespace rack::master {
 
 TailMark::TailMark(const std::string& dir, const std::string& app, LogStream stream,
-                   const std::vector<std::string>* names, const AppLog* log, std::size_t max_lines)
-    : dir_(dir), app_(app), base_(app + (stream == LogStream::Out ? ".out" : ".err")), stream_(stream) {
+                   const std::vector<std::string>* names, const AppLog* log, std::size_t max_lines,
+                   std::string date_format)
+    : dir_(dir), app_(app), base_(app + (stream == LogStream::Out ? ".out" : ".err")), stream_(stream),
+      date_format_(log ? log->date_format() : std::move(date_format)) {
   fd_ = open_log_for_reading(dir_, base_ + ".log");
   struct stat st;
   if (fd_ >= 0 && ::fstat(fd_, &st) == 0) size_ = uint64_t(st.st_size);
@@ -40,7 +42,8 @@ TailMark::TailMark(TailMark&& other) noexcept
       fd_(std::exchange(other.fd_, -1)),
       size_(other.size_),
       rotated_(std::move(other.rotated_)),
-      unwritten_(std::move(other.unwritten_)) {}
+      unwritten_(std::move(other.unwritten_)),
+      date_format_(std::move(other.date_format_)) {}
 
 TailMark::~TailMark() {
   if (fd_ >= 0) ::close(fd_);
@@ -70,7 +73,7 @@ std::vector<LogLine> TailMark::read(std::size_t n) const {
     LogLine ll;
     ll.app = app_;
     ll.stream = stream_;
-    if (auto p = parse_line_prefix(text)) {
+    if (auto p = parse_line_prefix(text, date_format_)) {
       ll.time = p->time;
       ll.slot = p->slot;
       ll.text = text.substr(p->length);
@@ -82,8 +85,9 @@ std::vector<LogLine> TailMark::read(std::size_t n) const {
   return out;
 }
 
-std::vector<LogLine> tail(const std::string& dir, const std::string& app, LogStream stream, std::size_t n) {
-  return TailMark(dir, app, stream).read(n);
+std::vector<LogLine> tail(const std::string& dir, const std::string& app, LogStream stream, std::size_t n,
+                          const std::string& date_format) {
+  return TailMark(dir, app, stream, nullptr, nullptr, 0, date_format).read(n);
 }
 
 }  // namespace rack::master

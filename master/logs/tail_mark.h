@@ -24,10 +24,11 @@ class TailMark {
  public:
   // `names`: dir_names(dir), when one listing serves many marks. `log`:
   // the app's log, whose last `max_lines` lines not yet written (a failing
-  // disk) end the tail.
+  // disk) end the tail, and whose date_format() its stamps are read with.
+  // `date_format`: that format when there is no `log`.
   TailMark(const std::string& dir, const std::string& app, LogStream stream,
            const std::vector<std::string>* names = nullptr, const AppLog* log = nullptr,
-           std::size_t max_lines = 0);
+           std::size_t max_lines = 0, std::string date_format = {});
   TailMark(TailMark&& other) noexcept;
   TailMark& operator=(TailMark&&) = delete;
   ~TailMark();
@@ -50,9 +51,11 @@ class TailMark {
   };
   std::vector<Rotated> rotated_;  // the rotated files then, newest first
   std::string unwritten_;  // lines buffered then, not in the file
+  std::string date_format_;  // logs.date_format the lines were written with
 };
 
 // TailMark(dir, app, stream).read(n): marks and reads at once.
-std::vector<LogLine> tail(const std::string& dir, const std::string& app, LogStream stream, std::size_t n);
+std::vector<LogLine> tail(const std::string& dir, const std::string& app, LogStream stream, std::size_t n,
+                          const std::string& date_format = {});
 
 }  // namespace rack::master

@@ -12,7 +12,7 @@ using json = nlohmann::json;
 // A field added to AppConfig must travel in the state, or an upgrade
 // silently resets it to its default: carry it in to_json() and
 // app_config_from_json() (and bump kStateVersion), then update the size.
-static_assert(sizeof(config::AppConfig) == 1216, "AppConfig changed: carry the new field in master/upgrade/config_json.cc");
+static_assert(sizeof(config::AppConfig) == 1248, "AppConfig changed: carry the new field in master/upgrade/config_json.cc");
 #endif
 
 namespace {
@@ -42,7 +42,7 @@ json logs_json(const config::LogConfig& l) {
   return {{"dir", l.dir},          {"files", l.files},               {"max_size", l.max_size},         {"keep", l.keep},
           {"compress", l.compress}, {"time", l.time},                 {"on_full", static_cast<int>(l.on_full)},
           {"rotate_every", opt_ms(l.rotate_every)}, {"max_age", opt_ms(l.max_age)}, {"buffer", l.buffer},
-          {"owner_uid", opt(l.owner_uid)}, {"owner_gid", opt(l.owner_gid)}};
+          {"owner_uid", opt(l.owner_uid)}, {"owner_gid", opt(l.owner_gid)}, {"date_format", l.date_format}};
 }
 
 json canary_json(const std::optional<config::CanaryConfig>& c) {
@@ -75,6 +75,7 @@ config::LogConfig logs_from(const json& j) {
   l.keep = j.at("keep").get<unsigned>();
   l.compress = j.at("compress").get<bool>();
   l.time = j.at("time").get<bool>();
+  l.date_format = j.value("date_format", "");  // absent: state from a rackd before logs.date_format
   l.on_full = static_cast<config::OnFull>(j.at("on_full").get<int>());
   l.rotate_every = opt_ms_from(j.at("rotate_every"));
   l.max_age = opt_ms_from(j.at("max_age"));

@@ -11,6 +11,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -431,4 +433,65 @@ TEST_CASE("logs: flush empties the files and reload-logs reopens them after an e
   CHECK(rack.ctl({"reload-logs"}).exit_code == 0);
   c.request("GET", "/");
   CHECK(wait_until([&] { return fs::exists(log) && fs::file_size(log) > 0; }, 5s));
+}
+
+namespace {
+
+std::string line_with(const std::string& out, const std::string& what) {
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);)
+    if (l.find(what) != std::string::npos) return l;
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("logs: logs.date_format sets the stamp in the file; rackctl logs still reads time and slot from it") {
+  // rackd writes local time: give it (and rackctl) a zone that is not UTC.
+  const char* old_tz = std::getenv("TZ");
+  std::string saved = old_tz ? old_tz : "";
+  ::setenv("TZ", "XYZ-5", 1);
+  struct Restore {
+    bool had;
+    std::string tz;
+    ~Restore() { had ? ::setenv("TZ", tz.c_str(), 1) : ::unsetenv("TZ"); }
+  } restore{old_tz != nullptr, saved};
+  Rack rack;
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n  - name: stamped\n    instances: 2\n"
+                  "    run: [/bin/sh, -c, 'echo stamp-marker-$RACK_INSTANCE; exec sleep 1000']\n"
+                  "    logs: {date_format: \"%Y-%m-%d %H:%M:%S.%L %z\"}\n");
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  std::string log = rack.home() + "/logs/stamped.out.log";
+  auto file = [&] {
+    std::ifstream f(log);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  REQUIRE(wait_until([&] { return file().find("stamp-marker-1") != std::string::npos; }, 10s));
+  std::string line = line_with(file(), "stamp-marker-1");
+  INFO(line);
+  // "2026-12-07 08:20:59.123 +0500 [1] stamp-marker-1"
+  REQUIRE(line.size() == 48);
+  CHECK(line.substr(23) == " +0500 [1] stamp-marker-1");
+  time_t now = ::time(nullptr);
+  struct tm local {};
+  ::localtime_r(&now, &local);  // TZ=XYZ-5 here too
+  char today[16];
+  std::strftime(today, sizeof today, "%Y-%m-%d", &local);
+  CHECK((line.substr(0, 10) == today || local.tm_hour == 0));  // written just before midnight: yesterday
+
+  auto ctl = rack.ctl({"logs", "stamped", "--json", "-n", "10"});
+  std::string j = line_with(ctl.out, "stamp-marker-1");
+  REQUIRE(!j.empty());
+  json parsed = json::parse(j);
+  CHECK(parsed.at("slot") == 1);
+  CHECK(parsed.at("line") == "stamp-marker-1");
+  CHECK(std::llabs(parsed.at("time_ms").get<long long>() / 1000 - static_cast<long long>(now)) < 60);
+
+  // A format that cannot be read back is refused when the file is loaded.
+  std::string bad = rack.write_file(
+      "bad.yaml", "apps:\n  - name: bad\n    run: [/bin/sh, -c, 'exec sleep 1000']\n    logs: {date_format: \"%Y %b\"}\n");
+  auto refused = rack.ctl({"start", bad});
+  CHECK(refused.exit_code != 0);
+  CHECK(refused.err.find("%b is not a conversion logs.date_format can write and read back") != std::string::npos);
 }

@@ -57,7 +57,7 @@ config::AppConfig unusual() {
   c.cron_zone = cron::Zone::Local;
   c.watch = config::AppConfig::Watch{{"/srv/web/src"}, {"*.tmp"}, config::Duration(1500)};
   c.logs = {"/var/log/web", 1234567, 9, false, false, config::OnFull::Drop, config::Duration(60000),
-            config::Duration(86400000), 777, 1001u, 1002u, false};
+            config::Duration(86400000), 777, 1001u, 1002u, false, "%F %T.%L %z"};
   c.inherit_env = false;
   c.user = "web";
   c.group = "www";
@@ -99,6 +99,7 @@ TEST_CASE("upgrade state: an app config survives the round trip, every field") {
   CHECK(*back.gid == 1002);
   CHECK(*back.logs.owner_uid == 1001);
   CHECK(!back.logs.files);
+  CHECK(back.logs.date_format == "%F %T.%L %z");
   CHECK(back.reload.canary->slots == 2);
   CHECK(back.reload.canary->max_latency_factor == 3.0);
   CHECK(back.autoscale->max == 16);
@@ -119,6 +120,7 @@ TEST_CASE("upgrade state: an app config survives the round trip, every field") {
   CHECK(!p.uid);
   CHECK(p.inherit_env);
   CHECK(p.logs.files);
+  CHECK(p.logs.date_format.empty());
 }
 
 TEST_CASE("upgrade state: a missing field is an error, not a default") {

@@ -89,6 +89,9 @@ struct LogConfig {
   // logs.dir: off: no files. Lines still reach `rackctl logs -f` and, under
   // rackd --no-daemon, rackd's stdout (master/logs/app_log.h).
   bool files = true;
+  // With time: the stamp's format (rack/date_format.h), in local time;
+  // empty: ISO-8601 UTC with milliseconds.
+  std::string date_format;
 };
 
 // reload: {canary: {...}}: a reload first replaces `slots` slots, watches
