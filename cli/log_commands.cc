@@ -2,6 +2,9 @@
 // reload-logs, and loglevel for an app's workers.
 #include "log_commands.h"
 
+#include <time.h>
+
+#include <cstdint>
 #include <cstdio>
 #include <iostream>
 
@@ -14,6 +17,20 @@ using json = nlohmann::json;
 
 namespace rack::cli {
 namespace {
+
+// "12-07 03:20:59.123 ": the line's time in local time, short enough to
+// leave room for the line; "" for a line read without a time (time: false).
+std::string local_time_prefix(const json& j) {
+  int64_t ms = j.value("time_ms", int64_t(0));
+  if (ms <= 0) return "";
+  time_t secs = time_t(ms / 1000);
+  struct tm tm{};
+  if (::localtime_r(&secs, &tm) == nullptr) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%02d-%02d %02d:%02d:%02d.%03d ", tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                tm.tm_sec, int(ms % 1000));
+  return buf;
+}
 
 void print_log_line(const json& j, bool as_json) {
   if (j.contains("notice") && !j.contains("line")) {  // an app with no log files (logs.dir: off)
@@ -28,7 +45,7 @@ void print_log_line(const json& j, bool as_json) {
   std::string app = j.value("app", "?");
   int slot = j.value("slot", -1);
   std::string stream = j.value("stream", "out");
-  std::cout << app << (slot >= 0 ? "[" + std::to_string(slot) + "]" : "") << (stream == "err" ? " err" : "")
+  std::cout << local_time_prefix(j) << app << (slot >= 0 ? "[" + std::to_string(slot) + "]" : "") << (stream == "err" ? " err" : "")
             << " | " << j.value("line", "") << "\n";
 }
 

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -437,6 +438,13 @@ TEST_CASE("logs: flush empties the files and reload-logs reopens them after an e
 
 namespace {
 
+// "MM-DD HH:MM:SS.mmm " at the start of a human `rackctl logs` line: its hour.
+std::optional<int> shown_hour(const std::string& line) {
+  if (line.size() < 19 || line[2] != '-' || line[5] != ' ' || line[8] != ':' || line[14] != '.' || line[18] != ' ')
+    return std::nullopt;
+  return std::stoi(line.substr(6, 2));
+}
+
 std::string line_with(const std::string& out, const std::string& what) {
   std::istringstream in(out);
   for (std::string l; std::getline(in, l);)
@@ -445,6 +453,35 @@ std::string line_with(const std::string& out, const std::string& what) {
 }
 
 }  // namespace
+
+TEST_CASE("logs: rackctl logs shows each line's time in local time; --json keeps time_ms") {
+  Rack rack;
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n  - name: clock\n    run: [/bin/sh, -c, 'echo clock-marker; exec sleep 1000']\n");
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  auto logs_in = [&](const std::string& tz, bool json) {
+    std::vector<std::string> argv = {bin("rackctl"), "logs", "clock", "-n", "5"};
+    if (json) argv.push_back("--json");
+    return run(argv, {"RACK_HOME=" + rack.home(), "TZ=" + tz});
+  };
+  REQUIRE(wait_until([&] { return logs_in("UTC0", false).out.find("clock-marker") != std::string::npos; }, 10s));
+  std::string utc = line_with(logs_in("UTC0", false).out, "clock-marker");
+  std::string plus5 = line_with(logs_in("XYZ-5", false).out, "clock-marker");  // POSIX: 5 hours east of UTC
+  INFO((utc + "\n" + plus5));
+  REQUIRE(shown_hour(utc));
+  REQUIRE(shown_hour(plus5));
+  CHECK(*shown_hour(plus5) == (*shown_hour(utc) + 5) % 24);
+  CHECK(utc.substr(19) == "clock[0] | clock-marker");
+  CHECK(utc.substr(8, 11) == plus5.substr(8, 11));  // minutes, seconds, milliseconds
+
+  std::string j = line_with(logs_in("XYZ-5", true).out, "clock-marker");
+  REQUIRE(!j.empty());
+  json parsed = json::parse(j);
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch()).count();
+  CHECK(std::llabs(parsed.at("time_ms").get<long long>() - now_ms) < 60'000);
+  CHECK(parsed.at("line") == "clock-marker");
+}
 
 TEST_CASE("logs: logs.date_format sets the stamp in the file; rackctl logs still reads time and slot from it") {
   // rackd writes local time: give it (and rackctl) a zone that is not UTC.
