@@ -290,6 +290,48 @@ def cmd_skew(a):
                           "heavy_p99_ms": pct(h, 0.99)}))
 
 
+def ready_workers(admin, app):
+    """(ready, all) workers of APP per GET /v1/status, or None."""
+    r = get(f"http://{admin}/v1/status", timeout=1.0)
+    if r is None or r[0] != 200:
+        return None
+    for a in json.loads(r[1]).get("apps", []):
+        if a.get("name") == app:
+            ws = a.get("workers", [])
+            return sum(1 for w in ws if w.get("state") == "ready"), len(ws)
+    return None
+
+
+def cmd_step(a):
+    """A step load: wrk phase after phase (CONNS:SECS each; every connection
+    waits --think-ms between its requests, so a phase's load is set by its
+    connections), while the app's worker count is sampled every --every s.
+    Prints one JSON line: each phase's wrk figures and worker counts, and
+    the whole timeline [seconds, ready, all]."""
+    phases = [tuple(int(x) for x in p.split(":")) for p in a.phases.split(",")]
+    env = dict(os.environ, WRK_THINK_MS=str(a.think_ms), BENCH_LIB=os.path.dirname(os.path.abspath(__file__)))
+    lua = os.path.join(env["BENCH_LIB"], "wrk_step.lua")
+    timeline, out = [], []
+    t0 = time.monotonic()
+    for conns, secs in phases:
+        start = time.monotonic() - t0
+        wrk = subprocess.Popen(["wrk", "-t1", f"-c{conns}", f"-d{secs}s", "--timeout", "10s", "-s", lua, a.url],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+        while wrk.poll() is None:
+            n = ready_workers(a.admin, a.app)
+            if n is not None:
+                timeline.append([round(time.monotonic() - t0, 2), n[0], n[1]])
+            time.sleep(a.every)
+        lines = [l for l in wrk.stdout.read().splitlines() if l.startswith("{")]
+        r = json.loads(lines[-1]) if lines else {}
+        counts = [n for t, n, _ in timeline if t >= start]
+        r.update({"conns": conns, "secs": secs, "start_s": round(start, 2),
+                  "workers_min": min(counts, default=None), "workers_max": max(counts, default=None),
+                  "workers_mean": round(statistics.mean(counts), 2) if counts else None})
+        out.append(r)
+    print(json.dumps({"phases": out, "timeline": timeline}))
+
+
 def cmd_verify_lines(a):
     counts = bytearray(a.n + 1)
     found = 0
@@ -356,6 +398,15 @@ def main():
     s.add_argument("--rounds", type=int, default=3)
     s.add_argument("--peer", action="append", required=True)
     s.set_defaults(fn=cmd_skew)
+
+    s = sub.add_parser("step")
+    s.add_argument("--url", required=True)
+    s.add_argument("--admin", required=True)
+    s.add_argument("--app", required=True)
+    s.add_argument("--phases", required=True, help="CONNS:SECS,CONNS:SECS,...")
+    s.add_argument("--think-ms", type=int, default=40)
+    s.add_argument("--every", type=float, default=0.25)
+    s.set_defaults(fn=cmd_step)
 
     s = sub.add_parser("wait-tail")
     s.add_argument("--file", required=True)

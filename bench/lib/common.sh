@@ -157,8 +157,8 @@ rack_wait_ready() {
   return 1
 }
 
-# rack_up HOME ECOSYSTEM: starts rackd (if needed) and the file's apps, and
-# waits for all workers to be ready.
+# rack_up HOME ECOSYSTEM [SECONDS]: starts rackd (if needed) and the file's
+# apps, and waits (20 s unless told) for all workers to be ready.
 rack_up() {
   local home=$1 eco=$2
   [[ " ${RACK_HOMES[*]} " == *" $home "* ]] || RACK_HOMES+=("$home")
@@ -166,7 +166,7 @@ rack_up() {
     warn "rackctl start $eco failed: $(tail -n3 "$home.start.log")"
     return 1
   }
-  rack_wait_ready "$home"
+  rack_wait_ready "$home" "${3:-20}"
 }
 
 # rack_down HOME: rackctl kill, then SIGKILL rackd if it is still there.

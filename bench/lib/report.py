@@ -10,8 +10,14 @@ parentheses. A comparison that did not run (or was skipped) says so.
 import argparse
 import json
 import math
+import os
+import re
 import statistics
 from collections import defaultdict
+
+# The report's section number(s) of each comparison (bench/cases/*.sh).
+SECTION = {"dispatch": {1, 2}, "node": {3}, "reload": {4}, "logs": {5}, "footprint": {6}, "recovery": {7},
+           "scrape": {8}, "skew": {9}, "monit": {10}, "upgrade": {11}, "scale": {12}, "autoscale": {13}}
 
 
 class Results:
@@ -216,7 +222,31 @@ def summary(res):
         longest, step = max(pauses), statistics.median(steps)
         rows.append(("11", "Longest pause in dispatch during an upgrade ÷ one reload step", f"{num(longest, 1)} ms ÷ "
                      f"{num(step)} ms", "≤ 1×", verdict(step / longest if longest else None, 1)))
+    w = res.med("scale", "w400", "workers")
+    if w is not None:
+        rss, st, idle = (res.med("scale", "w400", f) for f in ("rss_kb", "status_ms", "idle_cpu_percent"))
+        n = f"{num(w)} workers ({num(res.med('scale', 'w400', 'apps'))} apps)"
+        rows.append(("12", f"rackd RSS with {n}", f"{num(rss / 1024, 1)} MiB", "≤ 32 MiB",
+                     verdict(rss / 1024, 32, higher_is_better=False)))
+        rows.append(("12", f"`rackctl status` with {n}, median", f"{num(st, 1)} ms", "≤ 50 ms",
+                     verdict(st, 50, higher_is_better=False)))
+        rows.append(("12", f"rackd idle CPU with {n}", f"{num(idle, 2)}%", "≤ 1%",
+                     verdict(idle, 1, higher_is_better=False)))
+    auto, fixed = high_phase(res, "auto"), high_phase(res, "fixed")
+    if auto and fixed:
+        rows.append(("13", "Step load, high phase p99: `instances: {min: 1, max: 4}` (fixed `instances: 1`)",
+                     f"{num(auto['lat_p99_ms'], 1)} ms ({num(fixed['lat_p99_ms'], 1)} ms)", "—",
+                     f"{num(ratio(fixed['lat_p99_ms'], auto['lat_p99_ms']), 1)}× lower; "
+                     f"{auto['workers_min']}–{auto['workers_max']} workers"))
     return rows
+
+
+def high_phase(res, app):
+    """The phase with the most connections of the autoscale run of `app`."""
+    rows = res.rows.get(("autoscale", app))
+    if not rows:
+        return None
+    return max(rows[0]["phases"], key=lambda p: p["conns"])
 
 
 def chart_data(res, path):
@@ -447,7 +477,154 @@ def section_monit(res):
     return out
 
 
-def write_report(res, m, path):
+def numbers(text):
+    """The comparison numbers a heading ("## 1 and 2. ...") or a summary
+    row's first cell ("1, 2") names."""
+    return {int(n) for n in re.findall(r"\d+", text)}
+
+
+def blocks(lines):
+    """Splits a report at its "## " headings: [(heading or None, [lines])]."""
+    out = [(None, [])]
+    for line in lines:
+        if line.startswith("## "):
+            out.append((line, []))
+        else:
+            out[-1][1].append(line)
+    return out
+
+
+def splice(new, old_path, ran, m):
+    """A partial run (--only) rewrites only what it measured: the sections
+    and summary rows of the comparisons in `ran` come from `new`, the others
+    stay as they were in the report at old_path (from an earlier run)."""
+    if not os.path.exists(old_path):
+        return new
+    with open(old_path) as f:
+        old = f.read().splitlines()
+    fresh = set().union(*(SECTION.get(c, set()) for c in ran))
+    old_blocks = {h: body for h, body in blocks(old) if h}
+    old_by_num = {frozenset(numbers(h.split(".")[0])): body for h, body in old_blocks.items() if h[3:4].isdigit()}
+    when = re.search(r"run of `bench/run` \(([^,]+),", "\n".join(old))
+    out = []
+    old_head = blocks(old)[0][1]  # with the notes of earlier partial runs
+    while old_head and old_head[-1] == "":
+        old_head.pop()
+    for h, body in blocks(new):
+        if h is None:
+            # The header and the machine describe the run most sections come from.
+            note = (f"> **Partial run (`--only {','.join(ran)}`, {m['date']}, Rack {m['rack_commit']}, load average "
+                    f"{m['load_start']:.1f} at start, {m.get('load_end', float('nan')):.1f} at end):** sections "
+                    f"{', '.join(map(str, sorted(fresh)))} and their summary rows are from that run; the others, "
+                    f"the text above and the machine below are from the run of "
+                    f"{when.group(1) if when else 'an earlier date'}.")
+            out += old_head + ["", note, ""]
+            continue
+        if h == "## Machine" and h in old_blocks:
+            out += [h] + old_blocks[h]
+            continue
+        out.append(h)
+        if h == "## Summary":
+            out += summary_rows(body, old_blocks.get(h, []), fresh)
+            continue
+        nums = frozenset(numbers(h.split(".")[0])) if h[3:4].isdigit() else frozenset()
+        keep = nums and not (nums & fresh) and nums in old_by_num
+        out += old_by_num[nums] if keep else body
+    return out
+
+
+def summary_rows(new_body, old_body, fresh):
+    """The summary table: this run's rows for `fresh` comparisons, the old
+    report's for the rest, in comparison order."""
+    def rows(body):
+        return [line for line in body if line.startswith("| ") and line[2:3].isdigit()]
+    new_rows = [r for r in rows(new_body) if numbers(r.split("|")[1]) & fresh]
+    old_rows = [r for r in rows(old_body) if not numbers(r.split("|")[1]) & fresh]
+    # By the highest number a row names: "1, 2" rows stay after row 2.
+    merged = sorted(new_rows + old_rows, key=lambda r: max(numbers(r.split("|")[1])))
+    first = next(i for i, line in enumerate(new_body) if line.startswith("| ") and line[2:3].isdigit()) \
+        if rows(new_body) else len(new_body)
+    rest = [line for line in new_body[first:] if not (line.startswith("| ") and line[2:3].isdigit())]
+    return new_body[:first] + merged + rest
+
+
+def section_scale(res):
+    g = "scale"
+    sizes = sorted((r[0]["workers"], name) for (grp, name), r in res.rows.items() if grp == g)
+    if not sizes:
+        return ["Did not run."]
+    out = ["One rackd, idle rack-hello workers (`protocol: rack`, one listener per app): 5 apps × 2, 25 × 4 and "
+           "100 × 4. RSS is rackd's VmRSS once every worker is ready; `rackctl status` is the wall time of the "
+           "command (its own start-up included), the median of 7 runs; idle CPU is rackd's utime+stime over "
+           "the window with no requests (heartbeats every 250 ms per worker, /proc sampled once a second); "
+           "reload is `rackctl reload all` (every app at once, each one slot at a time) ÷ workers. One "
+           "measurement per size, on a shared machine: other engineers' builds and tests ran meanwhile.", "",
+           "| workers | apps | rackd RSS, MiB | status, ms (runs) | idle CPU, % (window) | reload, ms per worker "
+           "| start until all ready, s | rackd fds (soft limit) |",
+           "|---|---|---|---|---|---|---|---|"]
+    for _, name in sizes:
+        r = res.rows[(g, name)][0]
+        out.append(f"| {r['workers']} | {r['apps']} | {num(r['rss_kb'] / 1024, 1)} "
+                   f"| {num(r['status_ms'], 1)} ({', '.join(num(x, 0) for x in r['status_runs_ms'])}) "
+                   f"| {num(r['idle_cpu_percent'], 2)} ({r['idle_secs']} s) | {num(r['reload_ms_per_worker'], 1)} "
+                   f"| {num(r['start_ms'] / 1000, 1)} | {r['fds']} ({r['nofile']}) |")
+    if len(sizes) > 1:
+        lo, hi = res.rows[(g, sizes[0][1])][0], res.rows[(g, sizes[-1][1])][0]
+        k = hi["workers"] / lo["workers"]
+        out += ["", f"Growth from {lo['workers']} to {hi['workers']} workers ({num(k)}× the workers):", "",
+                "| cost | per worker added | growth |", "|---|---|---|"]
+        for field, label, unit, digits in (("rss_kb", "rackd RSS", "KiB", 1), ("status_ms", "`rackctl status`", "ms", 3),
+                                           ("idle_cpu_percent", "idle CPU", "% of a core", 4),
+                                           ("reload_ms", "`rackctl reload all`", "ms", 1)):
+            d = (hi[field] - lo[field]) / (hi["workers"] - lo["workers"])
+            out.append(f"| {label} | {num(d, digits)} {unit} | {times(ratio(hi[field], lo[field]))} |")
+    return out
+
+
+def section_autoscale(res):
+    g = "autoscale"
+    if not res.has(g):
+        return ["Did not run."]
+    out = ["wrk (1 thread) against rack-hello's `/spin?ms=10` (10 ms of CPU per request); every connection waits "
+           "40 ms after each response (wrk `delay()`), so a phase's load is set by its connections: 2 want about a "
+           "third of a core, 8 about 1.6 cores. `auto` is `instances: {min: 1, max: 4}` with `scale: {busy: 0.7, "
+           "up_after: 2s, cooldown: 4s}` (shorter than the defaults, 3 s and 30 s, to fit phases of 10 s); `fixed` "
+           "is `instances: 1`; both under the same rackd, one after the other. Ready workers sampled every 250 ms "
+           "from `GET /v1/status`. One run on 2 shared cores.", "",
+           "| app | phase | connections | req/s | p50 ms | p99 ms | ready workers (min–max, mean) |",
+           "|---|---|---|---|---|---|---|"]
+    for app in ("auto", "fixed"):
+        rows = res.rows.get((g, app))
+        if not rows:
+            continue
+        for i, p in enumerate(rows[0]["phases"]):
+            out.append(f"| {app} | {i + 1} ({num(p['start_s'])}–{num(p['start_s'] + p['secs'])} s) | {p['conns']} "
+                       f"| {num(p.get('rps'))} | {num(p.get('lat_p50_ms'), 1)} | {num(p.get('lat_p99_ms'), 1)} "
+                       f"| {p['workers_min']}–{p['workers_max']}, {num(p['workers_mean'], 1)} |")
+    rows = res.rows.get((g, "auto"))
+    if rows:
+        out += ["", "Ready workers of `auto` over time (one character per second: the count at that second's "
+                "last sample):", "", "```", timeline_strip(rows[0]["timeline"]), "```"]
+    return out
+
+
+def timeline_strip(timeline):
+    """"1111122333..." : per second, the last sampled ready count."""
+    per_s = {}
+    for t, ready, _ in timeline:
+        per_s[int(t)] = ready
+    if not per_s:
+        return "(no samples)"
+    secs = range(max(per_s) + 1)
+    last, chars = "?", []
+    for s_ in secs:
+        last = str(per_s[s_]) if s_ in per_s else last
+        chars.append(last)
+    ruler = "".join("|" if s_ % 10 == 0 else " " for s_ in secs)
+    return "".join(chars) + "\n" + ruler + "  (| every 10 s)"
+
+
+def write_report(res, m, path, ran=None):
     mode = m.get("mode", "full")
     L = ["# Benchmarks", "",
          "<!-- Generated by bench/run: edit bench/lib/report.py, not this file. -->", "",
@@ -489,7 +666,7 @@ def write_report(res, m, path):
           "bench/run            # everything (installs wrk, nginx-light, nodejs, npm, gnuplot-nox, jq if missing;",
           "                     # PM2 into bench/.deps; builds Rack; rewrites this file and bench-throughput.svg)",
           "bench/run --quick    # smoke run, under a minute",
-          "bench/run --only dispatch,logs --no-build   # some comparisons (the report then shows only those)",
+          "bench/run --only dispatch,logs --no-build   # some comparisons (their sections are rewritten, the rest kept)",
           "RATIO_REPS=9 DURATION=10 bench/run         # more repetitions, 10 turns of 1 s per peer in each",
           "```", "",
           "Raw results (one JSON object per measurement) are in `bench/out/results.jsonl`; every process the "
@@ -505,6 +682,10 @@ def write_report(res, m, path):
     L += ["", "## 9. Skewed load: least-connections against busy workers", ""] + section_skew(res)
     L += ["", "## 10. Idle CPU of the terminal dashboard", ""] + section_monit(res)
     L += ["", "## 11. Upgrading the supervisor under load", ""] + section_upgrade(res)
+    L += ["", "## 12. Scale: rackd's costs as workers grow", ""] + section_scale(res)
+    L += ["", "## 13. Autoscaling under a step load", ""] + section_autoscale(res)
+    if ran:
+        L = splice(L, path, ran, m)
     with open(path, "w") as f:
         f.write("\n".join(L) + "\n")
 
@@ -515,11 +696,12 @@ def main():
     p.add_argument("--machine", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--chart-data", required=True)
+    p.add_argument("--only", help="comparisons that ran (comma-separated): the report's other sections are kept")
     a = p.parse_args()
     res = Results(a.results)
     with open(a.machine) as f:
         m = json.load(f)
-    write_report(res, m, a.out)
+    write_report(res, m, a.out, a.only.split(",") if a.only else None)
     chart_data(res, a.chart_data)
 
 
