@@ -30,7 +30,7 @@ bool ManagedApp::hand(int fd) {
   candidates_.clear();
   for (auto& [i, s] : slots_) {
     Worker* w = s->current;
-    if (w && w->lifecycle().in_rotation()) candidates_.push_back({w->id(), w->load()});
+    if (w && w->lifecycle().in_rotation()) candidates_.push_back({w->id(), w->load(), w->load_waiting_since()});
   }
   while (!candidates_.empty()) {
     auto pick = dispatcher_.pick(candidates_);

@@ -11,14 +11,22 @@ std::optional<WorkerId> Dispatcher::pick(std::span<const Candidate> ready) {
   // still spreads connections.
   bool by_load = policy_ == config::Dispatch::LeastConnections;
   uint64_t least = 0;
-  if (by_load)
+  std::optional<Clock::time_point> freshest;  // none waiting beats any time
+  if (by_load) {
     least = std::min_element(ready.begin(), ready.end(), [](const Candidate& a, const Candidate& b) {
               return a.load < b.load;
             })->load;
+    bool first_tied = true;
+    for (const auto& c : ready) {
+      if (c.load != least) continue;
+      if (first_tied || (freshest && (!c.waiting_since || *c.waiting_since > *freshest))) freshest = c.waiting_since;
+      first_tied = false;
+    }
+  }
   const Candidate* next = nullptr;   // the lowest id after the last pick
   const Candidate* first = nullptr;  // the lowest id: the cycle wraps to it
   for (const auto& c : ready) {
-    if (by_load && c.load != least) continue;
+    if (by_load && (c.load != least || c.waiting_since != freshest)) continue;
     if (!first || c.id < first->id) first = &c;
     if (last_ && c.id > *last_ && (!next || c.id < next->id)) next = &c;
   }

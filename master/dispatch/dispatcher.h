@@ -15,9 +15,14 @@ namespace rack::master {
 
 enum class WorkerId : uint64_t {};
 
+using Clock = std::chrono::steady_clock;
+
 struct Candidate {
   WorkerId id;
   uint64_t load = 0;  // least-connections: last reported load + handed since
+  // least-connections: when the oldest hand-over the worker has not
+  // reported was made (LoadCount::waiting_since); none when all reported.
+  std::optional<Clock::time_point> waiting_since = std::nullopt;
 };
 
 class Dispatcher {
@@ -28,14 +33,16 @@ class Dispatcher {
   // `ready` in any order. Round-robin cycles through ids in ascending order
   // starting after the last pick, so every member of a stable set gets an
   // equal share and a joining or leaving worker does not reset the cycle.
+  // Least-connections takes the lowest load; among equal loads, a worker
+  // with no unreported hand-over, else the one whose oldest unreported
+  // hand-over is the most recent (the others are likely stuck in a long
+  // request); what is still tied goes round-robin.
   std::optional<WorkerId> pick(std::span<const Candidate> ready);
 
  private:
   config::Dispatch policy_;
   std::optional<WorkerId> last_;
 };
-
-using Clock = std::chrono::steady_clock;
 
 // Accepted connections waiting for a ready worker: bounded in count and in
 // time. Past the bound the caller stops accepting, so the kernel backlog

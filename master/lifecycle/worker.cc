@@ -228,7 +228,7 @@ bool Worker::give(int fd) {
   if (exited_) return false;
   if (node_) {
     if (!life_.in_rotation() || !node_->give(fd)) return false;
-    load_.handed();
+    load_.handed(SteadyClock::now());
     ++dispatched_;
     return true;
   }
@@ -236,7 +236,7 @@ bool Worker::give(int fd) {
   uint64_t id = next_conn_id_++;
   if (rack_->send_conn(id, fd) != IoResult::Ok) return false;
   unacked_.emplace(id, fd);
-  load_.handed();
+  load_.handed(SteadyClock::now());
   ++dispatched_;
   return true;
 }

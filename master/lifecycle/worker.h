@@ -150,6 +150,7 @@ class Worker {
   double cpu_percent() const { return cpu_percent_; }
   const std::optional<ProcSample>& proc() const { return proc_; }
   uint64_t load() const { return load_.value(); }
+  std::optional<std::chrono::steady_clock::time_point> load_waiting_since() const { return load_.waiting_since(); }
   std::chrono::steady_clock::time_point last_pong() const { return last_pong_; }
   // The heartbeat deadline starts over from `now`: rackd's own loop did
   // not run (a stall), or held the worker's output (blocked on logs), so

@@ -45,13 +45,17 @@ TEST_CASE("connection queue is bounded and expires by deadline") {
   CHECK(q.empty());
 }
 
+namespace {
+const Clock::time_point t0 = Clock::now();
+}
+
 TEST_CASE("load count: a report that crossed a hand-over keeps counting that connection") {
   LoadCount busy, idle;
-  busy.handed();
+  busy.handed(t0);
   busy.reported(1, 1);  // holds one long request
   // rackd hands the idle worker a connection while the worker's report
   // "0 open, 0 received" is on its way: that connection is still counted.
-  idle.handed();
+  idle.handed(t0);
   idle.reported(0, 0);
   CHECK(idle.value() == 1);
   // The next report covers it; the connection has finished by then.
@@ -59,7 +63,7 @@ TEST_CASE("load count: a report that crossed a hand-over keeps counting that con
   CHECK(idle.value() == 0);
   CHECK(busy.value() == 1);
   // A report without a received count covers everything handed so far.
-  idle.handed();
+  idle.handed(t0);
   idle.reported(0, std::nullopt);
   CHECK(idle.value() == 0);
   // A received count past what was handed cannot make the load negative.
@@ -77,7 +81,7 @@ TEST_CASE("least-connections: 10 of 10 short requests go to the idle worker whil
   };
   auto hand = [&] {
     WorkerId w = *d.pick(candidates());
-    load[w].handed();
+    load[w].handed(t0);
     ++open[w];
     ++received[w];
     return w;
@@ -95,4 +99,85 @@ TEST_CASE("least-connections: 10 of 10 short requests go to the idle worker whil
     load[w].reported(open[w], received[w]);
   }
   CHECK(to_other == 10);
+}
+
+TEST_CASE("least-connections: among equal loads, the worker whose unreported hand-over is youngest") {
+  using namespace std::chrono_literals;
+  Dispatcher d(rack::config::Dispatch::LeastConnections);
+  // Both hold one connection. Worker 1 was handed its 8 ms ago and has not
+  // reported since (its loop is in a long request); worker 2 was handed its
+  // 0.1 ms ago. Round-robin would send every other connection to 1.
+  std::vector<Candidate> ready = {{WorkerId{1}, 1, t0}, {WorkerId{2}, 1, t0 + 7900us}};
+  for (int i = 0; i < 4; ++i) CHECK(*d.pick(ready) == WorkerId{2});
+  // A worker whose hand-overs are all reported (it holds a keep-alive
+  // connection it told rackd about) beats any that has one in flight.
+  ready = {{WorkerId{1}, 1}, {WorkerId{2}, 1, t0 + 7900us}};
+  for (int i = 0; i < 4; ++i) CHECK(*d.pick(ready) == WorkerId{1});
+  // The load still comes first: age only breaks ties.
+  ready = {{WorkerId{1}, 0, t0}, {WorkerId{2}, 1}};
+  CHECK(*d.pick(ready) == WorkerId{1});
+  // Still tied (none waiting, or the same time): round-robin as before.
+  ready = {{WorkerId{1}, 1}, {WorkerId{2}, 1}, {WorkerId{3}, 1, t0}};
+  auto a = *d.pick(ready), b = *d.pick(ready);
+  CHECK(a != b);
+  CHECK(a != WorkerId{3});
+  CHECK(b != WorkerId{3});
+}
+
+TEST_CASE("load count: the oldest unreported hand-over's time, bounded memory") {
+  using namespace std::chrono_literals;
+  LoadCount c;
+  CHECK_FALSE(c.waiting_since());
+  c.handed(t0);
+  c.handed(t0 + 1ms);
+  CHECK(c.waiting_since() == t0);
+  c.reported(1, 1);  // covers the first: the second is the oldest waiting
+  CHECK(c.waiting_since() == t0 + 1ms);
+  c.reported(2, 2);
+  CHECK_FALSE(c.waiting_since());
+  CHECK(c.value() == 2);
+  // A worker that reports only now and then (round-robin: on pings) is
+  // handed many: 64 are timed, the first untimed one stands for the rest.
+  for (int i = 0; i < 100; ++i) c.handed(t0 + std::chrono::milliseconds(10 + i));
+  CHECK(c.waiting_since() == t0 + 10ms);
+  c.reported(0, 2 + 64);  // every timed one covered
+  CHECK(c.waiting_since() == t0 + 74ms);
+  c.reported(0, 2 + 99);
+  CHECK(c.waiting_since() == t0 + 74ms);  // an upper bound on the age
+  c.reported(0, 2 + 100);
+  CHECK_FALSE(c.waiting_since());
+  // Timing starts afresh once everything is covered.
+  c.handed(t0 + 1s);
+  CHECK(c.waiting_since() == t0 + 1s);
+  c.reported(0, std::nullopt);
+  CHECK_FALSE(c.waiting_since());
+}
+
+TEST_CASE("least-connections: short requests avoid a worker stuck in a long one at equal counts") {
+  using namespace std::chrono_literals;
+  // A simulation of the skew benchmark's failure: worker a spins on a
+  // request it has not reported (no close yet); worker b serves short
+  // requests, one of which is always in flight when the next arrives. Both
+  // count 1 at every pick.
+  Dispatcher d(rack::config::Dispatch::LeastConnections);
+  LoadCount a, b;
+  a.handed(t0);  // the long request, handed at t0
+  Clock::time_point now = t0 + 1ms;
+  b.handed(now);
+  uint64_t b_received = 1;
+  int to_a = 0;
+  for (int i = 0; i < 10; ++i) {
+    now += 200us;
+    std::vector<Candidate> ready = {{WorkerId{1}, a.value(), a.waiting_since()},
+                                    {WorkerId{2}, b.value(), b.waiting_since()}};
+    REQUIRE(ready[0].load == ready[1].load);
+    if (*d.pick(ready) == WorkerId{1}) {
+      ++to_a;
+      a.handed(now);
+      continue;
+    }
+    b.handed(now);
+    b.reported(0, b_received++);  // the previous one closed; this one is in flight
+  }
+  CHECK(to_a == 0);
 }
