@@ -215,6 +215,7 @@ int main(int argc, char** argv) {
   spdlog::info("{}", rack::master::guardian::start(args.home));
   sweep_stale_segments();
   spdlog::info("{}", rack::master::adopt_batch_scheduling());
+  spdlog::info("{}", rack::master::raise_nofile());
   std::string preload_err;
   if (!rack::master::node_preload::install(args.home, preload_err))
     spdlog::warn("node workers run without Rack's preload (their reloads may fail requests): {}", preload_err);

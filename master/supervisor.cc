@@ -203,7 +203,10 @@ void Supervisor::tick() {
                  std::chrono::duration_cast<std::chrono::milliseconds>(gap).count());
     for (auto& [name, app] : apps_) app->restart_heartbeats(now);
   }
-  for (auto& [name, app] : apps_) app->tick(now, sample);
+  // One /proc scan serves every worker's sample.
+  std::optional<ProcGroups> procs;
+  if (sample) procs = aggregate_groups(scan_proc());
+  for (auto& [name, app] : apps_) app->tick(now, procs ? &*procs : nullptr);
   last_tick_ = now;
   exit_if_errored();
   notify_state();

@@ -112,7 +112,8 @@ class ManagedApp final : public WorkerEvents {
   // The reaper found `pid` exited. Returns false if it is not one of ours.
   bool reap(pid_t pid, int wait_status);
   // Heartbeats, /proc samples, memory limit, queue deadlines.
-  void tick(Clock::time_point now, bool sample_proc);
+  // `procs`: this tick's /proc scan, on the ticks that sample (else null).
+  void tick(Clock::time_point now, const ProcGroups* procs);
   // rackd's loop did not run for a while (SIGSTOP, a VM pause, swap): that
   // time is no worker's fault, so every heartbeat deadline starts over.
   void restart_heartbeats(Clock::time_point now);

@@ -7,10 +7,12 @@
 #include <spdlog/spdlog.h>
 
 #include "app/app.h"
+#include "lifecycle/heartbeat.h"
 
 namespace rack::master {
 
-void ManagedApp::tick(Clock::time_point now, bool sample_proc) {
+void ManagedApp::tick(Clock::time_point now, const ProcGroups* procs) {
+  const bool sample_proc = procs != nullptr;
   for (int fd : queue_.expire(now)) {
     ++counters_.connections_expired;
     ::close(fd);
@@ -20,7 +22,7 @@ void ManagedApp::tick(Clock::time_point now, bool sample_proc) {
   // and resumes the listener once expiry made room.
   drain_queue();
   if (sample_proc) {
-    for (auto& [id, w] : workers_) w->sample_proc(now);
+    for (auto& [id, w] : workers_) w->sample_proc(now, *procs);
   }
   check_heartbeats(now);
   if (sample_proc && cfg_->max_memory) {
@@ -43,7 +45,7 @@ void ManagedApp::check_heartbeats(Clock::time_point now) {
     if (cfg_->protocol != config::Protocol::Rack || !w->lifecycle().in_rotation()) continue;
     if (w->blocked_on_logs()) w->restart_heartbeat(now);
     else if (now - w->last_pong() > w->cfg().heartbeat_timeout) stuck.push_back(w.get());
-    else w->ping();
+    else if (ping_due(now - w->last_pong(), w->cfg().heartbeat_timeout)) w->ping();
   }
   for (Worker* w : stuck) {
     w->fail_reason = "heartbeat timeout: no answer for " + std::to_string(w->cfg().heartbeat_timeout.count()) + " ms";

@@ -1,6 +1,7 @@
 #include "lifecycle/proc_stats.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -31,6 +32,19 @@ double boot_time_s() {
   return boot;
 }
 
+uint64_t count_fds(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/fd", static_cast<int>(pid));
+  uint64_t n = 0;
+  if (DIR* d = ::opendir(path)) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] != '.') ++n;
+    }
+    ::closedir(d);
+  }
+  return n;
+}
+
 }  // namespace
 
 // /proc/<pid>/stat from its third field on. The command name may contain
@@ -38,11 +52,14 @@ double boot_time_s() {
 static std::optional<std::string> stat_fields(pid_t pid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  FILE* f = std::fopen(path, "re");
-  if (!f) return std::nullopt;
+  // open/read, not stdio: a scan reads every process's file, and fopen
+  // allocates a buffer per file.
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
   char buf[1024];
-  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return std::nullopt;
   buf[n] = '\0';
   const char* p = std::strrchr(buf, ')');
   if (!p || p[1] == '\0') return std::nullopt;
@@ -50,36 +67,14 @@ static std::optional<std::string> stat_fields(pid_t pid) {
 }
 
 std::optional<ProcSample> read_proc(pid_t pid) {
+  static const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   auto fields = stat_fields(pid);
   if (!fields) return std::nullopt;
-  const char* p = fields->c_str();
-  char path[64];
-  unsigned long utime = 0, stime = 0;
-  unsigned long long starttime = 0;
-  long rss_pages = 0;
-  // Fields 3.. : state ppid pgrp session tty tpgid flags minflt cminflt majflt
-  // cmajflt utime stime cutime cstime priority nice threads itrealvalue
-  // starttime vsize rss
-  int got = std::sscanf(p + 2,
-                        "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %llu %*u %ld",
-                        &utime, &stime, &starttime, &rss_pages);
-  if (got != 4) return std::nullopt;
-  static const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  static const long page = ::sysconf(_SC_PAGESIZE);
-  ProcSample s;
-  s.cpu_user_seconds = utime / ticks;
-  s.cpu_system_seconds = stime / ticks;
-  s.cpu_seconds = (utime + stime) / ticks;
-  s.rss_bytes = static_cast<uint64_t>(rss_pages) * page;
-  s.start_time_s = boot_time_s() + starttime / ticks;
-  std::snprintf(path, sizeof path, "/proc/%d/fd", static_cast<int>(pid));
-  if (DIR* d = ::opendir(path)) {
-    while (dirent* e = ::readdir(d)) {
-      if (e->d_name[0] != '.') ++s.open_fds;
-    }
-    ::closedir(d);
-  }
-  return s;
+  auto e = parse_stat(pid, *fields, ticks, page, boot_time_s());
+  if (!e) return std::nullopt;
+  e->sample.open_fds = count_fds(pid);
+  return e->sample;
 }
 
 std::optional<ProcIdentity> read_identity(pid_t pid) {
@@ -111,20 +106,73 @@ std::vector<pid_t> list_pids() {
   return out;
 }
 
-std::optional<ProcSample> read_proc_group(pid_t pgid) {
-  std::optional<ProcSample> sum;
-  for (pid_t pid : list_pids()) {
-    auto id = read_identity(pid);
-    if (!id || id->pgrp != pgid) continue;
-    auto s = read_proc(pid);
-    if (!s) continue;  // ended in between
-    if (!sum) sum = ProcSample{};
-    sum->cpu_seconds += s->cpu_seconds;
-    sum->rss_bytes += s->rss_bytes;
-    sum->open_fds += s->open_fds;
-    if (pid == pgid) sum->start_time_s = s->start_time_s;
+std::optional<ProcEntry> parse_stat(pid_t pid, std::string_view from_paren, double ticks_per_s,
+                                    uint64_t page_bytes, double boot_s) {
+  // sscanf needs a terminated string; a stat line is well under 1 KiB.
+  char buf[1024];
+  if (from_paren.size() < 3 || from_paren.size() >= sizeof buf || from_paren[0] != ')') return std::nullopt;
+  from_paren.copy(buf, from_paren.size());
+  buf[from_paren.size()] = '\0';
+  int pgrp = 0;
+  unsigned long utime = 0, stime = 0;
+  unsigned long long starttime = 0;
+  long rss_pages = 0;
+  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+  // utime stime cutime cstime priority nice threads itrealvalue starttime
+  // vsize rss
+  int got = std::sscanf(buf + 2, "%*c %*d %d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %llu %*u %ld",
+                        &pgrp, &utime, &stime, &starttime, &rss_pages);
+  if (got != 5 || ticks_per_s <= 0) return std::nullopt;
+  ProcEntry e;
+  e.pid = pid;
+  e.pgrp = pgrp;
+  e.sample.cpu_user_seconds = utime / ticks_per_s;
+  e.sample.cpu_system_seconds = stime / ticks_per_s;
+  e.sample.cpu_seconds = (utime + stime) / ticks_per_s;
+  e.sample.rss_bytes = rss_pages > 0 ? static_cast<uint64_t>(rss_pages) * page_bytes : 0;
+  e.sample.start_time_s = boot_s + starttime / ticks_per_s;
+  return e;
+}
+
+ProcGroups aggregate_groups(std::span<const ProcEntry> entries) {
+  ProcGroups out;
+  for (const auto& e : entries) {
+    auto& g = out[e.pgrp];
+    g.sample.cpu_seconds += e.sample.cpu_seconds;
+    g.sample.cpu_user_seconds += e.sample.cpu_user_seconds;
+    g.sample.cpu_system_seconds += e.sample.cpu_system_seconds;
+    g.sample.rss_bytes += e.sample.rss_bytes;
+    g.sample.open_fds += e.sample.open_fds;
+    if (e.pid == e.pgrp) g.sample.start_time_s = e.sample.start_time_s;
+    g.members.push_back(e.pid);
   }
-  return sum;
+  return out;
+}
+
+std::vector<ProcEntry> scan_proc() {
+  static const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const double boot = boot_time_s();
+  std::vector<ProcEntry> out;
+  for (pid_t pid : list_pids()) {
+    auto fields = stat_fields(pid);
+    if (!fields) continue;  // ended in between
+    if (auto e = parse_stat(pid, *fields, ticks, page, boot)) out.push_back(*e);
+  }
+  return out;
+}
+
+std::optional<ProcSample> group_sample(const ProcGroups& groups, pid_t pgid) {
+  auto it = groups.find(pgid);
+  if (it == groups.end()) return std::nullopt;
+  ProcSample s = it->second.sample;
+  for (pid_t pid : it->second.members) s.open_fds += count_fds(pid);
+  return s;
+}
+
+std::optional<ProcSample> read_proc_group(pid_t pgid) {
+  auto entries = scan_proc();
+  return group_sample(aggregate_groups(entries), pgid);
 }
 
 double cpu_percent(const ProcSample& before, const ProcSample& after, double wall_seconds) {

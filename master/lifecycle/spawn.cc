@@ -7,9 +7,11 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -49,6 +51,7 @@ std::vector<std::string> build_env(const SpawnRequest& req) {
 enum Step { kDup = 1, kChdir = 2, kExec = 3, kParent = 4, kCreds = 5 };
 
 bool g_reset_scheduling = false;  // rackd switched itself to SCHED_BATCH
+std::optional<rlimit> g_child_nofile;  // the limits rackd started with, when raise_nofile() raised them
 
 // The pipe ends and /dev/null the child puts on 0..2, and where it reports
 // a failed step.
@@ -72,6 +75,7 @@ struct ChildFds {
     sched_param none{};
     ::sched_setscheduler(0, SCHED_OTHER, &none);  // rackd's own SCHED_BATCH is not the app's
   }
+  if (g_child_nofile) ::setrlimit(RLIMIT_NOFILE, &*g_child_nofile);
   sigset_t all;
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
@@ -147,6 +151,24 @@ std::string adopt_batch_scheduling() {
     return std::string("scheduling: SCHED_BATCH refused (") + std::strerror(errno) + "); SCHED_OTHER kept";
   g_reset_scheduling = true;
   return "scheduling: the loop runs SCHED_BATCH; workers start SCHED_OTHER";
+}
+
+std::optional<uint64_t> nofile_target(uint64_t soft, uint64_t hard) {
+  uint64_t want = std::min(hard, kNofileCap);
+  return want > soft ? std::optional<uint64_t>(want) : std::nullopt;
+}
+
+std::string raise_nofile() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return std::string("RLIMIT_NOFILE: ") + std::strerror(errno);
+  auto want = nofile_target(rl.rlim_cur, rl.rlim_max);
+  if (!want) return "RLIMIT_NOFILE: soft limit " + std::to_string(rl.rlim_cur) + " kept";
+  rlimit raised{static_cast<rlim_t>(*want), rl.rlim_max};
+  if (::setrlimit(RLIMIT_NOFILE, &raised) != 0)
+    return "RLIMIT_NOFILE: raising the soft limit " + std::to_string(rl.rlim_cur) + " failed: " + std::strerror(errno);
+  g_child_nofile = rl;
+  return "RLIMIT_NOFILE: soft limit raised from " + std::to_string(rl.rlim_cur) + " to " + std::to_string(*want) +
+         " for rackd's own descriptors; workers start with " + std::to_string(rl.rlim_cur);
 }
 
 bool resets_scheduling() { return g_reset_scheduling; }

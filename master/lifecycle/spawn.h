@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -68,5 +69,19 @@ std::string adopt_batch_scheduling();
 // stays but would look set from outside.
 bool resets_scheduling();
 void set_resets_scheduling(bool on);
+
+// rackd holds about three descriptors per worker (its channel, the stdout
+// and stderr pipes) plus a few per app: 400 workers need about 1,500,
+// past the soft RLIMIT_NOFILE of 1024 most systems start a service with.
+// The soft limit rackd should raise itself to: the hard limit, at most
+// kNofileCap (a larger table costs memory for nothing); nullopt when the
+// soft limit is already there. Pure.
+inline constexpr uint64_t kNofileCap = 1u << 20;
+std::optional<uint64_t> nofile_target(uint64_t soft, uint64_t hard);
+// Called once, before anything is spawned: raises rackd's soft limit
+// (nofile_target); workers start with the soft limit rackd was started
+// with, as they would without Rack (a program using select() breaks on
+// descriptors past 1023). Returns a line for the log.
+std::string raise_nofile();
 
 }  // namespace rack::master

@@ -444,9 +444,9 @@ void Worker::set_log_level(const std::string& level) {
   if (cfg_->protocol == config::Protocol::Rack) send(Type::LogLevel, level);
 }
 
-void Worker::sample_proc(SteadyClock::time_point now) {
+void Worker::sample_proc(SteadyClock::time_point now, const ProcGroups& groups) {
   if (pid_ <= 0) return;
-  auto s = read_proc_group(pid_);  // the whole tree: a master and the workers it forked
+  auto s = group_sample(groups, pid_);  // the whole tree: a master and the workers it forked
   if (!s) return;
   if (proc_) {
     double wall = std::chrono::duration<double>(now - sampled_at_).count();

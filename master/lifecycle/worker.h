@@ -132,7 +132,7 @@ class Worker {
   void request_metrics(uint64_t seq);
   void send_merged_metrics(uint64_t seq, std::string_view text);  // MergedMetricsRep, chunked
   void set_log_level(const std::string& level);
-  void sample_proc(std::chrono::steady_clock::time_point now);
+  void sample_proc(std::chrono::steady_clock::time_point now, const ProcGroups& groups);
 
   // Identity.
   WorkerId id() const { return id_; }
