@@ -236,7 +236,7 @@ def summary(res):
     if auto and fixed:
         rows.append(("13", "Step load, high phase p99: `instances: {min: 1, max: 4}` (fixed `instances: 1`)",
                      f"{num(auto['lat_p99_ms'], 1)} ms ({num(fixed['lat_p99_ms'], 1)} ms)", "—",
-                     f"{num(ratio(fixed['lat_p99_ms'], auto['lat_p99_ms']), 1)}× lower; "
+                     f"fixed ÷ autoscaled {times(ratio(fixed['lat_p99_ms'], auto['lat_p99_ms']))}; "
                      f"{auto['workers_min']}–{auto['workers_max']} workers"))
     return rows
 
