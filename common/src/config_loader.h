@@ -90,6 +90,9 @@ void set_reload(Loader& l, AppConfig& a, const Field& f);
 // scale: needs instances: {min, max}; canary slots below the instances.
 void check_traffic(Loader& l, AppConfig& a, const Seen& seen);
 
+// ---- config_run.cc: run: as a list or a string (resolve_run is a Loader member)
+void set_run(Loader& l, AppConfig& a, const Field& f);
+
 // One `key: value` entry, or a list element / app entry (then key is empty and
 // key_node is the value itself).
 struct Field {
