@@ -203,12 +203,14 @@ void add_start_command(CLI::App& cli, int& rc) {
   start->add_flag("--no-wait", no_wait, "do not wait for every slot to be ready (exit 0 once rackd accepted it)");
   start->add_option("-i,--instances", script.instances, "a script: workers, n or max")->capture_default_str();
   start->add_option("--name", script.name, "a script: the app's name (default: the file name)");
-  start->add_option("--listen", script.listen, "a script: the HOST:PORT rackd binds for it");
+  start->add_option("--listen", script.listen,
+                    "a script: the HOST:PORT rackd binds for it (a node script with -i > 1 may leave it out: "
+                    "rackd binds what its server asks for)");
   start->add_option("--env-var", script.env, "a script: NAME=VALUE in its environment (repeatable)");
   start->add_option("--interpreter", script.interpreter, "a script: run it with this (default: by extension)");
   start->add_option("--env", pm2_env, "a PM2 ecosystem file: merge env_<name> over env");
   start->add_option("--protocol", script.protocol, "a script: node, inherit, rack or none (default: node for "
-                                                   "node scripts with --listen, else inherit with --listen, none without)");
+                                                   "node scripts with --listen or -i > 1, else inherit with --listen, none without)");
   start->callback([&rc, start] {
     // PM2's habit: a bare `start` finds ecosystem.config.js.
     if (file == "ecosystem.yaml" && !std::filesystem::exists(file))

@@ -54,6 +54,10 @@ std::optional<std::string> script_ecosystem(const ScriptStart& s, const std::str
   out << YAML::Key << "cwd" << YAML::Value << cwd;
   out << YAML::Key << "instances" << YAML::Value << s.instances;
   std::string protocol = s.protocol;
+  // Several instances of a node script with no --listen: protocol node
+  // without listen, so rackd binds what the app's server asks for and
+  // shares it between the instances, like PM2's cluster mode.
+  if (protocol.empty() && s.listen.empty() && s.instances != "1" && is_node_script(s)) protocol = "node";
   if (protocol.empty()) protocol = s.listen.empty() ? "none" : is_node_script(s) ? "node" : "inherit";
   out << YAML::Key << "protocol" << YAML::Value << protocol;
   if (!s.listen.empty()) out << YAML::Key << "listen" << YAML::Value << s.listen;
@@ -71,11 +75,6 @@ std::optional<std::string> script_ecosystem(const ScriptStart& s, const std::str
     out << YAML::EndMap;
   }
   out << YAML::EndMap << YAML::EndSeq << YAML::EndMap;
-  if (protocol == "none" && s.instances != "1" && is_node_script(s)) {
-    error = "-i " + s.instances + " for a node script needs --listen HOST:PORT (the address the app listens on; "
-            "rackd binds it and shares it between the instances, like PM2's cluster mode)";
-    return std::nullopt;
-  }
   return std::string(out.c_str()) + "\n";
 }
 

@@ -17,7 +17,7 @@ struct ScriptStart {
   std::string name;              // "" = the script's file name without extension
   std::string instances = "1";   // n or "max"
   std::string listen;            // "" = none (the app listens by itself; one instance)
-  std::string protocol;          // "" = node for a node script with listen, inherit for others with listen
+  std::string protocol;          // "" = node for a node script with listen or -i > 1, inherit for others with listen
   std::string interpreter;       // "" = by extension or shebang
   std::vector<std::string> env;  // K=V
   std::vector<std::string> args; // after --

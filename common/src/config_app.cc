@@ -375,7 +375,9 @@ void Loader::check_app(AppConfig& app, const Field& entry, const Seen& seen) {
   if (!seen.has("protocol")) app.protocol = seen.has("listen") ? Protocol::Rack : Protocol::None;
   if (seen.ok("protocol")) {
     const std::string protocol = to_string(app.protocol);
-    if (app.protocol != Protocol::None && !seen.has("listen")) {
+    // A node app may leave it out: rackd then binds what the app's server
+    // asks for, as node's own cluster primary does (node/channel.h).
+    if (app.protocol != Protocol::None && app.protocol != Protocol::Node && !seen.has("listen")) {
       record(ConfigError(key_location("protocol"),
                          "protocol " + protocol + " needs listen: host:port, e.g. listen: 127.0.0.1:8080"));
     }

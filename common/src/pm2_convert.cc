@@ -321,9 +321,15 @@ void finish(AppMap& m) {
     auto port = m.env.find("PORT");
     if (port != m.env.end()) {
       m.out["listen"] = ":" + port->second;
+    } else if (many && node) {
+      // rackd binds what the app's server asks for, as node's cluster
+      // primary (and PM2's cluster mode) does.
+      m.out["protocol"] = "node";
+      return;
     } else if (many) {
-      return m.error("exec_mode", "cluster mode with several instances needs the port rackd binds for them: set "
-                                  "env.PORT, or add Rack's listen: HOST:PORT to this app");
+      return m.error("exec_mode", "cluster mode with several instances of a program that is not node needs the "
+                                  "port rackd binds for them: set env.PORT, or add Rack's listen: HOST:PORT to "
+                                  "this app");
     } else {
       return;  // one instance: fork mode does the same
     }

@@ -184,6 +184,7 @@ class ManagedApp final : public WorkerEvents {
   void on_recycle(Worker& w) override;
   void on_protocol_error(Worker& w) override;
   void on_merged_metrics_request(Worker& w, uint64_t seq) override;
+  int on_node_server(Worker& w, const nlohmann::json& query, nlohmann::json& sockname) override;
 
   // Reconciliation (app/app.cc): reconcile_soon() marks the app dirty; manage()
   // runs once per loop turn and applies reconcile() (app/reconcile.h).

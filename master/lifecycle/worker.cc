@@ -129,6 +129,10 @@ void Worker::attach_node(int fd, int listen_fd) {
     }
   };
   ev.protocol_error = [this](const std::string& what) { protocol_error(what); };
+  if (!cfg_->listen)
+    ev.server = [this](const nlohmann::json& query, nlohmann::json& sockname) {
+      return events_.on_node_server(*this, query, sockname);
+    };
   node_ = std::make_unique<NodeChannel>(loop_, fd, cfg_->name, node_address(sockname(listen_fd)), std::move(ev));
 }
 

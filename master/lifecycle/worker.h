@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -68,6 +69,10 @@ class WorkerEvents {
   virtual void on_merged_metrics_request(Worker& w, uint64_t seq) {}
   // The worker sent a message rackd refused (Worker::protocol_errors() so far).
   virtual void on_protocol_error(Worker& w) {}
+  // A node worker of an app with no `listen` asks for a server
+  // (queryServer): 0 with the listener's address as node reports it, or a
+  // negative errno its listen() fails with.
+  virtual int on_node_server(Worker& w, const nlohmann::json& query, nlohmann::json& sockname) { return -ENOTSUP; }
 };
 
 class Worker {

@@ -286,6 +286,60 @@ void NodeChannel::handle_line(std::string_view line) {
   if (events_.user_message) events_.user_message(m);
 }
 
+// {act: queryServer}: which server the worker's listen() gets, answered
+// with {ack, errno, key, sockname}.
+void NodeChannel::query_server(const json& m) {
+  json reply = {{"ack", m.value("seq", json(nullptr))}, {"errno", nullptr}, {"data", nullptr}};
+  std::string address = m.contains("address") && m["address"].is_string() ? m["address"].get<std::string>() : "";
+  std::string port = m.contains("port") ? m["port"].dump() : "";
+  std::string key = address + ":" + port + ":" + (m.contains("addressType") ? m["addressType"].dump() : "") + ":" +
+                    (m.contains("fd") ? m["fd"].dump() : "") + ":" + (m.contains("index") ? m["index"].dump() : "");
+  std::string where = address + ":" + port;
+  const json type = m.value("addressType", json(nullptr));
+  if (!(type == 4 || type == 6)) {
+    // Not a TCP server: a UDP socket (dgram in a cluster worker asks
+    // with addressType "udp4"/"udp6"), a pipe or an fd (-1). Rack
+    // dispatches one TCP address per app; refused with ENOTSUP, and the
+    // app's TCP server can still come after it.
+    spdlog::warn("{}: node worker asked for a non-TCP server (addressType {}, {}); Rack dispatches TCP only",
+                 app_, json_input::excerpt(type), json_input::clip(where));
+    reply["errno"] = -95;
+    reply["key"] = key;
+  } else if (key_.empty()) {
+    // The app's first server gets the app's `listen` socket, whatever
+    // port it asked for (listen(0) included): rackd owns the port. With
+    // no `listen`, the app binds what the worker asks for (or shares
+    // the listener an earlier worker asked for).
+    json sockname = sockname_;
+    if (events_.server) {
+      if (int rc = events_.server(m, sockname); rc < 0) {
+        reply["errno"] = rc;
+        reply["key"] = key;
+        write(cluster_message(reply).dump() + "\n");
+        return;
+      }
+    }
+    key_ = key;
+    newconn_prefix_ = R"({"cmd":"NODE_HANDLE","type":"net.Native","msg":{"act":"newconn","cmd":"NODE_CLUSTER","key":)" +
+                      json(key).dump() + R"(,"seq":)";
+    reply["key"] = key;
+    reply["sockname"] = sockname;
+    // node checks that the port it asked for is the one it got (or it
+    // reports EADDRINUSE): answer with its own port, the app's view of
+    // where it listens; listen(0) gets the real one.
+    if (m.contains("port") && m["port"].is_number_integer() && m["port"].get<int>() > 0)
+      reply["sockname"]["port"] = m["port"];
+  } else {
+    // One listening socket per app. A second server (another port) is
+    // refused with ENOTSUP so the app sees an 'error' event on listen().
+    spdlog::warn("{}: node worker asked for a second server ({}); Rack serves one listen address per app",
+                 app_, json_input::clip(where));
+    reply["errno"] = -95;
+    reply["key"] = key;
+  }
+  write(cluster_message(reply).dump() + "\n");
+}
+
 void NodeChannel::handle_cluster(const json& m) {
   // Answers to our newconn carry `ack` and `accepted`.
   if (m.contains("ack") && m.contains("accepted")) {
@@ -301,47 +355,7 @@ void NodeChannel::handle_cluster(const json& m) {
   }
   std::string act = m.contains("act") && m["act"].is_string() ? m["act"].get<std::string>() : "";
   if (act == "online") return;
-  if (act == "queryServer") {
-    json reply = {{"ack", m.value("seq", json(nullptr))}, {"errno", nullptr}, {"data", nullptr}};
-    std::string address = m.contains("address") && m["address"].is_string() ? m["address"].get<std::string>() : "";
-    std::string port = m.contains("port") ? m["port"].dump() : "";
-    std::string key = address + ":" + port + ":" + (m.contains("addressType") ? m["addressType"].dump() : "") + ":" +
-                      (m.contains("fd") ? m["fd"].dump() : "") + ":" + (m.contains("index") ? m["index"].dump() : "");
-    std::string where = address + ":" + port;
-    const json type = m.value("addressType", json(nullptr));
-    if (!(type == 4 || type == 6)) {
-      // Not a TCP server: a UDP socket (dgram in a cluster worker asks
-      // with addressType "udp4"/"udp6"), a pipe or an fd (-1). Rack
-      // dispatches one TCP address per app; refused with ENOTSUP, and the
-      // app's TCP server can still come after it.
-      spdlog::warn("{}: node worker asked for a non-TCP server (addressType {}, {}); Rack dispatches TCP only",
-                   app_, json_input::excerpt(type), json_input::clip(where));
-      reply["errno"] = -95;
-      reply["key"] = key;
-    } else if (key_.empty()) {
-      // The app's first server gets the app's `listen` socket, whatever
-      // port it asked for (listen(0) included): rackd owns the port.
-      key_ = key;
-      newconn_prefix_ = R"({"cmd":"NODE_HANDLE","type":"net.Native","msg":{"act":"newconn","cmd":"NODE_CLUSTER","key":)" +
-                        json(key).dump() + R"(,"seq":)";
-      reply["key"] = key;
-      reply["sockname"] = sockname_;
-      // node checks that the port it asked for is the one it got (or it
-      // reports EADDRINUSE): answer with its own port, the app's view of
-      // where it listens; listen(0) gets the real one.
-      if (m.contains("port") && m["port"].is_number_integer() && m["port"].get<int>() > 0)
-        reply["sockname"]["port"] = m["port"];
-    } else {
-      // One listening socket per app. A second server (another port) is
-      // refused with ENOTSUP so the app sees an 'error' event on listen().
-      spdlog::warn("{}: node worker asked for a second server ({}); Rack serves one listen address per app",
-                   app_, json_input::clip(where));
-      reply["errno"] = -95;
-      reply["key"] = key;
-    }
-    write(cluster_message(reply).dump() + "\n");
-    return;
-  }
+  if (act == "queryServer") return query_server(m);
   if (act == "listening") {
     if (events_.listening) events_.listening();
     return;

@@ -10,6 +10,8 @@
 //   worker  {cmd:NODE_CLUSTER, act:online}            — nothing
 //   worker  {…, act:queryServer, address, port, seq}  → {…, ack:seq, errno:null,
 //            key, data:null, sockname:{address,family,port}}   (round-robin: no handle)
+//            (an app with no `listen`: the first worker's address is bound
+//             then, and later workers asking for it share that listener)
 //   worker  {…, act:listening, port}                  — ready (unless wait_ready)
 //   rackd   {cmd:NODE_HANDLE, type:net.Native, msg:{cmd:NODE_CLUSTER, act:newconn,
 //            key, seq}} + fd                          → {cmd:NODE_HANDLE_ACK}, then
@@ -66,6 +68,11 @@ class NodeChannel {
     std::function<void(int fd, bool accepted)> conn_result;  // fd is rackd's copy
     std::function<void()> closed;
     std::function<void(const std::string& what)> protocol_error;
+    // Set for an app with no `listen`: the first server a worker asks for
+    // (queryServer) is bound by the app, as node's own primary does. 0 with
+    // the listener's `sockname`, or a negative errno for the worker's
+    // listen() to fail with.
+    std::function<int(const nlohmann::json& query, nlohmann::json& sockname)> server;
   };
 
   // `sockname` is the app's listening address as node reports it:
@@ -94,6 +101,7 @@ class NodeChannel {
   void read(unsigned max_reads = 16);
   void handle_line(std::string_view line);
   void handle_cluster(const nlohmann::json& m);
+  void query_server(const nlohmann::json& m);
   void conn_answered(uint64_t seq, bool accepted);
   void write(std::string line);  // a line with no fd
   ssize_t send_some(std::string_view data, int fd);

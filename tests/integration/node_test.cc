@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstring>
 #include "harness.h"
+#include "tools.h"
 
 using namespace rack::test;
 
@@ -364,4 +365,51 @@ TEST_CASE("node: an sd_notify app becomes ready only when it says READY=1") {
   std::ofstream(trigger) << "now";
   CHECK(rack.wait_ready("svc", 1, 10s));
   CHECK(rack.ctl({"logs", "svc"}).out.find("sent READY=1") != std::string::npos);
+}
+
+TEST_CASE("node: with no listen, rackd binds the port the app's server asks for, and it reloads with 0 failures") {
+  Rack rack;
+  int port = free_port();
+  // No listen: key. hello.js calls server.listen(process.env.PORT); every
+  // worker asks for the same port and shares the one listener, as under
+  // node's own cluster primary. A second server on another port is refused.
+  std::string eco = "rack:\n  admin: 127.0.0.1:0\napps:\n  - name: web\n    run: hello.js\n    cwd: " + apps_dir() +
+                    "\n    protocol: node\n    instances: 2\n    env: {PORT: " + std::to_string(port) +
+                    ", SECOND_PORT: " + std::to_string(free_port()) + "}\n";
+  auto r = rack.ctl({"start", rack.write_file("eco.yaml", eco)});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  REQUIRE(rack.wait_ready("web", 2, 20s));
+  CHECK(rack.app("web")["listen"] == "0.0.0.0:" + std::to_string(port));
+  std::pair<std::string, int> at{"127.0.0.1", port};
+
+  std::set<int> slots;
+  for (int i = 0; i < 10; ++i) {
+    auto res = http_get(at, "/whoami");
+    REQUIRE_MESSAGE(res.status == 200, res.error_text);
+    slots.insert(nlohmann::json::parse(res.body)["slot"].get<int>());
+  }
+  CHECK(slots.size() == 2);  // dispatched by rackd over both workers
+  CHECK(http_get(rack.admin(), "/health/web").status == 200);
+  CHECK(wait_until([&] {
+    return rack.ctl({"logs", "web", "-n", "50"}).out.find("second server: ENOTSUP") != std::string::npos;
+  }, 5s));
+
+  auto old = as_set(rack.pids("web"));
+  {
+    BothLoads load("127.0.0.1", port);
+    for (int i = 0; i < 2; ++i) {
+      auto rr = rack.ctl({"reload", "web"});
+      CHECK_MESSAGE(rr.exit_code == 0, rr.err);
+    }
+    load.finish();
+  }
+  for (pid_t p : rack.pids("web")) CHECK(old.count(p) == 0);
+  CHECK(rack.app("web")["listen"] == "0.0.0.0:" + std::to_string(port));
+
+  // Stopped, the port is free; started again, the first worker binds it again.
+  REQUIRE(rack.ctl({"stop", "web"}).exit_code == 0);
+  CHECK(http_get(at, "/", 1s).status != 200);
+  REQUIRE(rack.ctl({"restart", "web"}).exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 2, 20s));
+  CHECK(http_get(at, "/").status == 200);
 }

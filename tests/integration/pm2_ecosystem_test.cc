@@ -102,10 +102,13 @@ TEST_CASE("pm2: a PM2 file that node cannot evaluate, or that maps to nothing ru
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("no DATABASE_URL") != std::string::npos);
 
-  std::ofstream(dir + "/cluster.config.js") << "module.exports = {apps: [{name: 'c', script: 'src/server.js', instances: 4}]};\n";
+  // Cluster mode with no port is fine for node (rackd binds what the app
+  // asks for), not for a program rackd must hand a bound socket.
+  std::ofstream(dir + "/cluster.config.js") << "module.exports = {apps: [{name: 'c', script: 'src/worker.py', instances: 4}]};\n";
   r = ctl_in(rack, dir, "start cluster.config.js");
   CHECK(r.exit_code == 2);
-  CHECK(r.err.find("apps[0] (c): exec_mode: cluster mode with several instances needs the port") != std::string::npos);
+  CHECK(r.err.find("apps[0] (c): exec_mode: cluster mode with several instances of a program that is not node needs "
+                   "the port") != std::string::npos);
 
   // Maps, but the loader refuses it: the message names the PM2 file.
   std::ofstream(dir + "/missing.config.js") << "module.exports = {apps: [{name: 'm', script: 'nope.js'}]};\n";

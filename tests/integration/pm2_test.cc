@@ -7,6 +7,7 @@
 #include <set>
 
 #include "harness.h"
+#include "tools.h"
 
 using namespace rack::test;
 namespace fs = std::filesystem;
@@ -128,11 +129,17 @@ TEST_CASE("pm2: rackctl start server.js -i 2 --name --listen --env-var -- args, 
   CHECK(wait_until([&] { return rack.ctl({"logs", "app", "-n", "5"}).out.find("py up") != std::string::npos; }, 10s));
   CHECK(rack.app("app")["protocol"] == "none");
 
-  // Mistakes are usage errors that start nothing.
+  // -i 2 with no --listen: cluster mode on the port the app asks for.
+  int port = free_port();
   r = run({"/bin/sh", "-c", "cd " + dir + " && RACK_HOME=" + rack.home() + " " + bin("rackctl") +
-                                " start server.js -i 2 --name two"});
-  CHECK(r.exit_code == 2);
-  CHECK(r.err.find("needs --listen HOST:PORT") != std::string::npos);
+                                " start server.js -i 2 --name two --env-var PORT=" + std::to_string(port)});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  REQUIRE(rack.wait_ready("two", 2, 20s));
+  CHECK(rack.app("two")["protocol"] == "node");
+  CHECK(rack.app("two")["listen"] == "0.0.0.0:" + std::to_string(port));
+  CHECK(http_get({"127.0.0.1", port}, "/").status == 200);
+
+  // Mistakes are usage errors that start nothing.
   r = run({"/bin/sh", "-c", "cd " + dir + " && RACK_HOME=" + rack.home() + " " + bin("rackctl") + " start missing.py"});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("script \"missing.py\" not found") != std::string::npos);

@@ -415,12 +415,14 @@ TEST_CASE("config: app names are checked and unique") {
   CHECK_NOTHROW(load_string("apps:\n  - {name: " + std::string(64, 'a') + ", run: [sh]}\n", "/tmp/eco.yaml"));
 }
 
-TEST_CASE("config: listen is required for socket protocols and refused for none") {
+TEST_CASE("config: listen is required for rack and inherit, optional for node, refused for none") {
   CHECK(what_of("apps:\n  - name: web\n    run: [sh]\n    protocol: rack\n") ==
         "/tmp/eco.yaml:4:15: apps[0].protocol: protocol rack needs listen: host:port, e.g. listen: "
         "127.0.0.1:8080");
-  CHECK(what_of("apps:\n  - {name: a, run: [sh], protocol: node}\n").find("protocol node needs listen") !=
-        std::string::npos);
+  // node: rackd binds what the app's server asks for (queryServer).
+  auto node = load_string("apps:\n  - {name: a, run: [sh], protocol: node}\n", "/tmp/eco.yaml");
+  CHECK(node.apps.at(0).protocol == rack::config::Protocol::Node);
+  CHECK_FALSE(node.apps.at(0).listen.has_value());
   CHECK(what_of("apps:\n  - {name: a, run: [sh], protocol: inherit}\n").find("protocol inherit needs listen") !=
         std::string::npos);
   CHECK(what_of("apps:\n  - {name: a, run: [sh], protocol: none, listen: :80}\n")

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -56,13 +57,14 @@ struct FakeWorker {
   int listening = 0;
   std::vector<std::string> errors;
 
-  FakeWorker() {
+  explicit FakeWorker(const std::function<void(rack::master::NodeChannel::Events&)>& more = {}) {
     uv_loop_init(&loop);
     REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
     rack::master::NodeChannel::Events ev;
     ev.conn_result = [this](int fd, bool accepted) { results.emplace_back(fd, accepted); };
     ev.listening = [this] { ++listening; };
     ev.protocol_error = [this](const std::string& what) { errors.push_back(what); };
+    if (more) more(ev);
     ch = std::make_unique<rack::master::NodeChannel>(
         &loop, sv[0], "api", nlohmann::json{{"address", "127.0.0.1"}, {"family", "IPv4"}, {"port", 8080}}, ev);
   }
@@ -255,4 +257,62 @@ TEST_CASE("node channel: a worker that never reads gets at most 1 MB queued for 
   REQUIRE_FALSE(w.errors.empty());
   CHECK(w.errors[0].find("it does not read its channel") == 0);
   CHECK(w.ch->open());
+}
+
+// ---- an app with no listen: the worker's queryServer decides -----------------
+
+#include "node/cluster_query.h"
+
+namespace nc = rack::master::node_cluster;
+
+TEST_CASE("node cluster: queryServer's address as a listen address, and which requests share a listener") {
+  std::string why;
+  auto a = nc::requested_address(nlohmann::json::parse(R"({"address":null,"port":3000,"addressType":4})"), why);
+  REQUIRE(a);
+  CHECK(a->str() == "0.0.0.0:3000");  // listen(port): every interface, as `listen: :3000`
+  a = nc::requested_address(nlohmann::json::parse(R"({"address":"::0001","port":0,"addressType":6})"), why);
+  REQUIRE(a);
+  CHECK(a->str() == "[::1]:0");  // normalised as the config's
+  CHECK_FALSE(nc::requested_address(nlohmann::json::parse(R"({"address":"127.0.0.1","port":53,"addressType":"udp4"})"), why));
+  CHECK(why.find("not a TCP server") != std::string::npos);
+  CHECK_FALSE(nc::requested_address(nlohmann::json::parse(R"({"address":"127.0.0.1","port":70000,"addressType":4})"), why));
+  CHECK(why == "port 70000 is not a TCP port");
+  CHECK_FALSE(nc::requested_address(nlohmann::json::parse(R"({"address":"example.com","port":80,"addressType":4})"), why));
+  CHECK(why.find("not a numeric IPv4 or IPv6 address") != std::string::npos);
+  CHECK_FALSE(nc::requested_address(nlohmann::json::parse(R"({"address":[1],"port":80,"addressType":4})"), why));
+
+  rack::config::ListenAddr bound{"127.0.0.1", 3000};
+  CHECK(nc::shares({"127.0.0.1", 3000}, bound));
+  CHECK(nc::shares({"127.0.0.1", 0}, bound));  // listen(0) again: the port the first one got
+  CHECK_FALSE(nc::shares({"127.0.0.1", 3001}, bound));
+  CHECK_FALSE(nc::shares({"0.0.0.0", 3000}, bound));
+}
+
+TEST_CASE("node channel: with no listen the app binds what queryServer asks for, and its error reaches listen()") {
+  std::vector<nlohmann::json> asked;
+  int answer = 0;
+  FakeWorker w([&](rack::master::NodeChannel::Events& ev) {
+    ev.server = [&](const nlohmann::json& q, nlohmann::json& sockname) {
+      asked.push_back(q);
+      if (answer < 0) return answer;
+      sockname = {{"address", "0.0.0.0"}, {"family", "IPv4"}, {"port", 3000}};
+      return 0;
+    };
+  });
+  answer = -98;  // EADDRINUSE: node's listen() emits it as 'error'
+  w.say(query(1, "4", 3000));
+  auto r = w.hear();
+  REQUIRE(r.is_object());
+  CHECK(r["errno"] == -98);
+  CHECK(!w.ch->give(-1));  // still no server
+
+  answer = 0;
+  w.say(query(2, "4", 3000));
+  r = w.hear();
+  REQUIRE(r.is_object());
+  CHECK(r["errno"].is_null());
+  CHECK(r["sockname"]["address"] == "0.0.0.0");  // the listener's, not the channel's default
+  CHECK(r["sockname"]["port"] == 3000);
+  REQUIRE(asked.size() == 2);
+  CHECK(asked[1]["port"] == 3000);
 }

@@ -86,7 +86,7 @@ TEST_CASE("pm2: --env with no env_<name> in an app says so") {
   CHECK(app["env"]["A"].as<std::string>() == "1");
 }
 
-TEST_CASE("pm2: instances 0, max and -1, and cluster mode needing a port") {
+TEST_CASE("pm2: instances 0, max and -1, and cluster mode with and without a port") {
   auto one = [](const std::string& extra) {
     return pm2::convert(json::parse(R"({"apps":[{"name":"a","script":"a.js",)" + extra + "}]}"), "e.js", {.env_name = "", .base_dir = "", .cpus = 4});
   };
@@ -95,9 +95,18 @@ TEST_CASE("pm2: instances 0, max and -1, and cluster mode needing a port") {
   auto minus = one(R"("instances": -1, "env": {"PORT": 1})");
   CHECK(YAML::Load(minus.yaml)["apps"][0]["instances"].as<int>() == 3);
   CHECK(has_warning(minus, "instances: -1 (all CPUs but 1) is 3 on this machine"));
+  // A node app with no port: rackd binds what its server asks for.
   auto no_port = one(R"("instances": 2, "exec_mode": "cluster")");
-  REQUIRE(no_port.errors.size() == 1);
-  CHECK(no_port.errors[0].find("exec_mode: cluster mode with several instances needs the port") != std::string::npos);
+  CHECK(no_port.errors.empty());
+  YAML::Node no_port_app = YAML::Load(no_port.yaml)["apps"][0];
+  CHECK(no_port_app["protocol"].as<std::string>() == "node");
+  CHECK_FALSE(no_port_app["listen"]);
+  // Any other program needs the port rackd binds and hands it (inherit).
+  auto py = pm2::convert(json::parse(R"({"apps":[{"name":"a","script":"a.py","instances":2,"exec_mode":"cluster"}]})"),
+                         "e.js", {.env_name = "", .base_dir = "", .cpus = 4});
+  REQUIRE(py.errors.size() == 1);
+  CHECK(py.errors[0].find("exec_mode: cluster mode with several instances of a program that is not node needs the port") !=
+        std::string::npos);
   // Rack's own listen key in a PM2 file says where.
   auto listen = one(R"("instances": 2, "listen": "127.0.0.1:0")");
   CHECK(listen.errors.empty());
