@@ -77,8 +77,24 @@ void set_log_level(const std::vector<ManagedApp*>& apps, const json& body, http:
   std::string level = body.contains("level") ? body["level"].get<std::string>() : "";
   if (!log::parse_level(level))
     return res.send(error(400, "level: expected trace, debug, info, warn, error or fatal, got \"" + level + "\""));
-  for (ManagedApp* a : apps) a->set_log_level(level);
-  res.send(ok());
+  // rackd reaches rack workers (LogLevel) and node workers (through the
+  // preload); for the others it has no channel, so it says so instead of
+  // answering ok for nothing. The apps it can reach still change.
+  std::string refused, set;
+  for (ManagedApp* a : apps) {
+    config::Protocol p = a->cfg().protocol;
+    if (p == config::Protocol::Rack || p == config::Protocol::Node) {
+      a->set_log_level(level);
+      set += (set.empty() ? "" : ", ") + a->name();
+    } else {
+      refused += (refused.empty() ? "" : "; ") + a->name() + " is protocol " + config::to_string(p);
+    }
+  }
+  if (refused.empty()) return res.send(ok());
+  res.send(error(409, "loglevel: " + refused +
+                          ": rackd has no channel to its workers, so it cannot change their log level at runtime "
+                          "(set the app's own setting, e.g. env LOG_LEVEL, and reload)" +
+                          (set.empty() ? "" : "; set to " + level + " for " + set)));
 }
 
 }  // namespace

@@ -444,8 +444,11 @@ void Worker::send_merged_metrics(uint64_t seq, std::string_view text) {
   } while (off < text.size());
 }
 
+// node: a message the preload turns into process.env.LOG_LEVEL and a
+// process 'rack:loglevel' event (docs/node.md).
 void Worker::set_log_level(const std::string& level) {
   if (cfg_->protocol == config::Protocol::Rack) send(Type::LogLevel, level);
+  else if (node_ && node_->open()) node_->send({{"type", "rack:loglevel"}, {"level", level}});
 }
 
 void Worker::sample_proc(SteadyClock::time_point now, const ProcGroups& groups) {

@@ -216,3 +216,15 @@ if (cluster.isWorker) {
     sendFinal().then(() => Reflect.apply(exit, this, [code]));
   };
 }
+
+// 6. rackctl loglevel: rackd sends {type: 'rack:loglevel', level}. The
+//    preload sets process.env.LOG_LEVEL and emits a process event, for
+//    the app's logger to follow:
+//      process.on('rack:loglevel', (level) => { logger.level = level; });
+if (cluster.isWorker) {
+  process.on('message', (message) => {
+    if (!message || message.type !== 'rack:loglevel' || typeof message.level !== 'string') return;
+    process.env.LOG_LEVEL = message.level;
+    process.emit('rack:loglevel', message.level);
+  });
+}

@@ -4,6 +4,7 @@
 //   WAIT_READY=ms     process.send('ready') that long after listening
 //   DGRAM=1           bind a UDP socket first (Rack refuses it: ENOTSUP)
 //   SECOND_PORT=n     a second http server on another port (refused too)
+//   rackctl loglevel  prints "loglevel <level> LOG_LEVEL=<env>" (Rack's preload event)
 const http = require('http');
 if (process.env.DGRAM) {
   const dgram = require('dgram');
@@ -39,6 +40,7 @@ const server = http.createServer((req, res) => {
   console.log(`${req.method} ${url.pathname}`);
   res.end('hello\n');
 });
+process.on('rack:loglevel', (level) => console.log(`loglevel ${level} LOG_LEVEL=${process.env.LOG_LEVEL}`));
 server.keepAliveTimeout = 5000;
 server.listen(process.env.PORT || 3000, () => {
   console.log(`listening pid ${process.pid}`);

@@ -413,3 +413,30 @@ TEST_CASE("node: with no listen, rackd binds the port the app's server asks for,
   REQUIRE(rack.wait_ready("web", 2, 20s));
   CHECK(http_get(at, "/").status == 200);
 }
+
+TEST_CASE("node: rackctl loglevel reaches node workers through the preload, and is refused for inherit and none") {
+  Rack rack;
+  std::string eco = "rack:\n  admin: off\napps:\n" + node_app("web", "hello.js", 2) +
+                    "  - name: bg\n    run: [sleep, '60']\n"
+                    "  - name: py\n    run: [python3, inherit.py]\n    cwd: " + apps_dir() +
+                    "\n    protocol: inherit\n    listen: 127.0.0.1:0\n    ready: {http: /}\n";
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", eco)}).exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 2, 20s));
+  auto r = rack.ctl({"loglevel", "web", "debug"});
+  CHECK_MESSAGE(r.exit_code == 0, r.err);
+  // Both workers got the event, with process.env.LOG_LEVEL already set.
+  CHECK(wait_until([&] {
+    std::string out = rack.ctl({"logs", "web", "-n", "100"}).out;
+    std::size_t first = out.find("loglevel debug LOG_LEVEL=debug");
+    return first != std::string::npos && out.find("loglevel debug LOG_LEVEL=debug", first + 1) != std::string::npos;
+  }, 5s));
+
+  REQUIRE(rack.wait_ready("py", 1, 20s));
+  for (auto [name, protocol] : {std::pair{"bg", "none"}, std::pair{"py", "inherit"}}) {
+    r = rack.ctl({"loglevel", name, "debug"});
+    CHECK(r.exit_code == 1);
+    CHECK_MESSAGE(r.err.find(std::string(name) + " is protocol " + protocol + ": rackd has no channel to its workers") !=
+                      std::string::npos,
+                  r.err);
+  }
+}
