@@ -39,6 +39,18 @@ class LoadCount {
     else untimed_since_ = at;
   }
 
+  // A hand-over the worker refused (node: accepted:false): it went to
+  // another worker, and the worker's count of received never includes it.
+  void refused() {
+    if (handed_ == covered_) return;
+    --handed_;
+    if (times_.size() > handed_ - covered_) times_.pop_back();
+    if (handed_ == covered_) {
+      times_.clear();
+      untimed_since_.reset();
+    }
+  }
+
   // `received`: the worker's count of connections received, as of the
   // report. Absent (a worker that reports only its open connections): the
   // report is taken to cover every hand-over so far.

@@ -96,6 +96,9 @@ int plan_node(const config::AppConfig& c, const WorkerIdentity& who, int listen_
   }
   // The preload turns this signal into the cluster's graceful disconnect.
   env["RACK_STOP_SIGNAL"] = std::string("SIG") + sigabbrev_np(config::stop_signal_of(c));
+  // Only least-connections reads the preload's load reports: other apps
+  // are spared a message per loop turn of a busy worker.
+  if (c.dispatch == config::Dispatch::LeastConnections) env["RACK_LOAD_REPORTS"] = "1";
   return 0;
 }
 

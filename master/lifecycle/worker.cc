@@ -125,10 +125,12 @@ void Worker::attach_node(int fd, int listen_fd) {
       ::close(fd);
       events_.on_capacity(*this);
     } else {
+      load_.refused();
       events_.on_conn_returned(*this, fd);
     }
   };
   ev.protocol_error = [this](const std::string& what) { protocol_error(what); };
+  ev.load = [this](uint64_t active, uint64_t received) { load_.reported(active, received); };
   if (!cfg_->listen)
     ev.server = [this](const nlohmann::json& query, nlohmann::json& sockname) {
       return events_.on_node_server(*this, query, sockname);

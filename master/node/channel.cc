@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "node/cluster_query.h"
 #include "rack/channel.h"
 #include "rack/json.h"
 #include "uv_handle.h"
@@ -255,6 +256,10 @@ void NodeChannel::handle_line(std::string_view line) {
   uint64_t ack = 0;
   bool accepted = false;
   if (parse_conn_answer(line, ack, accepted)) return conn_answered(ack, accepted);
+  if (uint64_t active = 0, received = 0; node_cluster::parse_load_report(line, active, received)) {
+    if (events_.load) events_.load(active, received);
+    return;
+  }
   std::string error;
   std::optional<json> parsed = json_input::parse(line, error);
   if (!parsed) {

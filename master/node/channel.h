@@ -31,6 +31,8 @@
 //   worker  {…, act:exitedAfterDisconnect, seq}       → {…, ack:seq}; it closes the
 //                                                       channel after its final
 //                                                       metrics snapshot
+//   worker  {type:rack:load, active, received}        — the preload's connection
+//                                                       count (least-connections)
 //   worker  anything without cmd NODE_*: the app's own process.send(); "ready"
 //            counts as ready with wait_ready, the rest is logged at debug.
 //
@@ -73,6 +75,8 @@ class NodeChannel {
     // the listener's `sockname`, or a negative errno for the worker's
     // listen() to fail with.
     std::function<int(const nlohmann::json& query, nlohmann::json& sockname)> server;
+    // The preload's {"type":"rack:load","active","received"} (least-connections).
+    std::function<void(uint64_t active, uint64_t received)> load;
   };
 
   // `sockname` is the app's listening address as node reports it:

@@ -221,10 +221,54 @@ if (cluster.isWorker) {
 //    preload sets process.env.LOG_LEVEL and emits a process event, for
 //    the app's logger to follow:
 //      process.on('rack:loglevel', (level) => { logger.level = level; });
+//
+// 7. Load reports for dispatch: least-connections (rackd then starts the
+//    worker with RACK_LOAD_REPORTS=1). The preload counts the connections
+//    the worker holds, over all its TCP servers ('connection' in, the
+//    socket's 'close' out), and reports {type: 'rack:load', active,
+//    received} when that changed, at most once per loop turn. `received`
+//    lets rackd add the connections it handed over since (load_count.h).
 if (cluster.isWorker) {
   process.on('message', (message) => {
     if (!message || message.type !== 'rack:loglevel' || typeof message.level !== 'string') return;
     process.env.LOG_LEVEL = message.level;
     process.emit('rack:loglevel', message.level);
   });
+}
+
+if (cluster.isWorker && process.env.RACK_LOAD_REPORTS === '1') {
+  const kCounted = Symbol('rack.load');
+  let active = 0;
+  let received = 0;
+  let pending = false;
+  const report = () => {
+    pending = false;
+    if (process.connected) process.send({ type: 'rack:load', active, received });
+  };
+  const changed = () => {
+    if (pending) return;
+    pending = true;
+    setImmediate(report);
+  };
+  const count = (server) => {
+    if (server[kCounted]) return;
+    server[kCounted] = true;
+    server.on('connection', (socket) => {
+      active += 1;
+      received += 1;
+      changed();
+      socket.once('close', () => {
+        active -= 1;
+        changed();
+      });
+    });
+  };
+  for (const Server of [net.Server, http.Server, https.Server]) {
+    const proto = Server.prototype;
+    const listen = proto.listen;
+    proto.listen = function rackCountListen(...args) {
+      count(this);
+      return listen.apply(this, args);
+    };
+  }
 }

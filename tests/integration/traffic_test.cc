@@ -32,3 +32,32 @@ TEST_CASE("traffic: least-connections sends every short request to the idle work
   slow.join();
   CHECK_MESSAGE(by_pid.size() == 1, "requests were split over " << by_pid.size() << " workers");
 }
+
+TEST_CASE("traffic: least-connections for node: short requests go to the idle worker while the other holds slow ones") {
+  Rack rack;
+  // Node workers report the connections they hold through Rack's preload.
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n  - name: web\n    run: hello.js\n    cwd: " +
+                      std::string(RACK_SOURCE_DIR) + "/tests/apps\n    protocol: node\n    listen: 127.0.0.1:0\n"
+                      "    instances: 2\n    dispatch: least-connections\n");
+  auto r = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  REQUIRE(rack.wait_ready("web", 2, 20s));
+  auto at = rack.address("web");
+
+  // One slow request (a timer in the worker: its loop stays free). Counted
+  // by totals, as before node workers reported their load, the idle
+  // worker would get only every other short request after its first.
+  std::thread slow([&] { http_get(at, "/sleep?ms=3000", 10s); });
+  std::this_thread::sleep_for(200ms);
+  std::map<int, int> by_pid;
+  for (int i = 0; i < 10; ++i) {
+    auto res = http_get(at, "/whoami");
+    REQUIRE_MESSAGE(res.status == 200, res.error_text);
+    by_pid[nlohmann::json::parse(res.body)["pid"].get<int>()]++;
+    std::this_thread::sleep_for(20ms);
+  }
+  slow.join();
+  CHECK_MESSAGE(by_pid.size() == 1, "requests were split over " << by_pid.size() << " workers");
+  if (by_pid.size() == 1) CHECK(by_pid.begin()->second == 10);
+}

@@ -71,6 +71,24 @@ TEST_CASE("load count: a report that crossed a hand-over keeps counting that con
   CHECK(idle.value() == 2);
 }
 
+TEST_CASE("least-connections: a hand-over a node worker refused is not counted against it") {
+  using namespace std::chrono_literals;
+  LoadCount w;
+  auto t = LoadCount::Clock::now();
+  w.handed(t);
+  w.handed(t + 1ms);
+  w.refused();  // accepted:false: it went to another worker
+  w.reported(1, 1);
+  CHECK(w.value() == 1);
+  CHECK_FALSE(w.waiting_since());  // nothing uncovered is left waiting
+  // Never below what a report already covered.
+  w.refused();
+  CHECK(w.value() == 1);
+  w.handed(t + 2ms);
+  CHECK(w.value() == 2);
+  CHECK(w.waiting_since() == t + 2ms);
+}
+
 TEST_CASE("least-connections: 10 of 10 short requests go to the idle worker while the other holds a slow one") {
   Dispatcher d(rack::config::Dispatch::LeastConnections);
   std::map<WorkerId, LoadCount> load;

@@ -316,3 +316,20 @@ TEST_CASE("node channel: with no listen the app binds what queryServer asks for,
   REQUIRE(asked.size() == 2);
   CHECK(asked[1]["port"] == 3000);
 }
+
+TEST_CASE("node channel: the preload's load reports are read without the JSON parser") {
+  std::vector<std::pair<uint64_t, uint64_t>> loads;
+  FakeWorker w([&](rack::master::NodeChannel::Events& ev) {
+    ev.load = [&](uint64_t active, uint64_t received) { loads.emplace_back(active, received); };
+  });
+  w.say(R"({"type":"rack:load","active":2,"received":7})");
+  REQUIRE(loads.size() == 1);
+  CHECK(loads[0] == std::make_pair(uint64_t{2}, uint64_t{7}));
+  uint64_t a = 0, b = 0;
+  CHECK_FALSE(nc::parse_load_report(R"({"type":"rack:load","active":-1,"received":7})", a, b));
+  CHECK_FALSE(nc::parse_load_report(R"({"type":"rack:load","active":1})", a, b));
+  CHECK_FALSE(nc::parse_load_report(R"({"type":"rack:load","active":1,"received":2,"x":3})", a, b));
+  w.say(R"({"type":"rack:load","active":"x"})");  // the app's own message, left to the parser
+  CHECK(loads.size() == 1);
+  CHECK(w.ch->open());
+}
