@@ -28,6 +28,13 @@ std::string web(const std::string& run_extra, const std::string& keys) {
          "]\n    protocol: rack\n    listen: 127.0.0.1:0\n    instances: 4\n" + keys;
 }
 
+// The same shape with a node app and prom-client (tests/apps/prom_errors.js).
+std::string node_web(const std::string& error_rate, const std::string& keys) {
+  return "rack:\n  admin: off\napps:\n  - name: web\n    run: prom_errors.js\n    cwd: " + std::string(RACK_SOURCE_DIR) +
+         "/tests/apps\n    protocol: node\n    listen: 127.0.0.1:0\n    instances: 4\n    env: {ERROR_RATE: '" +
+         error_rate + "'}\n" + keys;
+}
+
 }  // namespace
 
 TEST_CASE("canary: a build answering 500 to half its requests is rolled back, the old workers serve throughout") {
@@ -142,4 +149,41 @@ TEST_CASE("canary: bad reload options are usage errors and change nothing") {
   CHECK(rack.ctl({"reload", "web", "--canary", "--watch", "soon"}).exit_code == 2);
   CHECK(rack.ctl({"reload", "web", "--no-canary", "--canary"}).exit_code == 2);
   for (auto& w : workers(rack, "web")) CHECK(w["generation"] == 1);
+}
+
+TEST_CASE("canary: a node build whose prom-client histogram shows 500s is rolled back, the old pids serve throughout") {
+  Rack rack;
+  const std::string canary = "    reload: {canary: {slots: 1, watch: 3s}}\n";
+  std::string eco = rack.write_file("eco.yaml", node_web("0", canary));
+  auto started = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(started.exit_code == 0, started.err);
+  REQUIRE(rack.wait_ready("web", 4, 20s));
+  auto before = pids_by_slot(rack, "web");
+  REQUIRE(before.size() == 4);
+  auto [host, port] = rack.address("web");
+
+  // The new build answers 500 to half of its requests; only its
+  // http_request_duration_seconds{status_code="500"} tells rackd.
+  eco = rack.write_file("eco.yaml", node_web("0.5", canary));
+  Load load(host, port, Load::Mode::Close, 4);
+  std::this_thread::sleep_for(200ms);
+  uint64_t ok0 = load.ok(), bad0 = load.non2xx();
+  auto r = rack.ctl({"reload", eco});
+  uint64_t ok = load.ok() - ok0, bad = load.non2xx() - bad0;
+  load.stop();
+
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(r.err.find("canary failed: 5xx ratio") != std::string::npos, r.err);
+  CHECK_MESSAGE(r.err.find("rolled back to generation 1") != std::string::npos, r.err);
+  CHECK_MESSAGE(load.failed() == 0, load.first_error());
+  MESSAGE("during the reload: " << ok << " 2xx, " << bad << " 5xx");
+  CHECK(bad > 0);
+  CHECK(static_cast<double>(bad) <= 0.25 * static_cast<double>(ok + bad));
+
+  auto after = pids_by_slot(rack, "web");
+  REQUIRE(after.size() == 4);
+  for (int slot = 1; slot < 4; ++slot) CHECK(after[slot] == before[slot]);
+  CHECK(after[0] != before[0]);
+  for (auto& w : workers(rack, "web")) CHECK(w["generation"] == 1);
+  for (int i = 0; i < 40; ++i) CHECK(http_get({host, port}, "/").status == 200);
 }
