@@ -488,10 +488,14 @@ TEST_CASE("logs: logs.date_format sets the stamp in the file; rackctl logs still
   const char* old_tz = std::getenv("TZ");
   std::string saved = old_tz ? old_tz : "";
   ::setenv("TZ", "XYZ-5", 1);
+  ::tzset();  // localtime_r below need not read TZ again by itself
   struct Restore {
     bool had;
     std::string tz;
-    ~Restore() { had ? ::setenv("TZ", tz.c_str(), 1) : ::unsetenv("TZ"); }
+    ~Restore() {
+      had ? ::setenv("TZ", tz.c_str(), 1) : ::unsetenv("TZ");
+      ::tzset();
+    }
   } restore{old_tz != nullptr, saved};
   Rack rack;
   std::string eco = rack.write_file(
