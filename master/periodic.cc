@@ -1,0 +1,82 @@
+// rackd's periodic jobs (redis's serverCron): the tick, and what runs
+// beside it on timers of its own (systemd's watchdog and status line).
+#include <spdlog/spdlog.h>
+
+#include "dispatch/fd_reserve.h"
+#include "lifecycle/proc_stats.h"
+#include "service_status.h"
+#include "supervisor.h"
+#include "uv_handle.h"
+
+namespace rack::master {
+
+// WATCHDOG=1 from a timer on the loop, so a loop stuck in a callback stops
+// the pings and systemd (WatchdogSec=) restarts rackd.
+void Supervisor::start_watchdog() {
+  if (!opt_.notifier.watchdog()) return;
+  watchdog_timer_ = new_handle<uv_timer_t>(this);
+  uv_timer_init(loop_, watchdog_timer_);
+  uv_unref(reinterpret_cast<uv_handle_t*>(watchdog_timer_));
+  auto every = static_cast<uint64_t>(opt_.notifier.watchdog_interval().count());
+  opt_.notifier.send("WATCHDOG=1");
+  uv_timer_start(watchdog_timer_, [](uv_timer_t* t) {
+    if (auto* self = static_cast<Supervisor*>(t->data)) self->opt_.notifier.send("WATCHDOG=1");
+  }, every, every);
+}
+
+// READY=1 the first time nothing is in its first start, STATUS= when the
+// line changes. Runs from the tick and after starts and reloads.
+void Supervisor::notify_state() {
+  if (!opt_.notifier.enabled() || shutting_down_ || draining_soon_) return;
+  std::string line = status_line(apps());
+  if (ready_armed_ && !ready_sent_ && !any_starting(apps())) {
+    ready_sent_ = true;
+    last_status_ = line;
+    opt_.notifier.send("READY=1\nSTATUS=" + line);
+    return;
+  }
+  if (!ready_sent_) line = "starting: " + line;
+  if (line == last_status_) return;
+  last_status_ = line;
+  opt_.notifier.send("STATUS=" + line);
+}
+
+void Supervisor::tick() {
+  bool sample = (++ticks_ % 4) == 0;  // /proc once a second
+  fd_reserve::refresh();              // prlimit may have moved RLIMIT_NOFILE
+  auto now = Clock::now();
+  // The tick runs every kTickPeriod; a much longer gap means rackd's loop
+  // did not run (SIGSTOP, a VM pause, a swap storm, a callback that
+  // blocked). Heartbeat deadlines count only time the loop ran, so every
+  // worker gets a fresh interval before it is judged: the pongs it sent
+  // meanwhile wait unread in the channels, behind this timer.
+  if (auto gap = now - last_tick_; gap > kStallGap) {
+    spdlog::warn("rackd's loop did not run for {} ms (stopped or starved): heartbeat deadlines start over",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(gap).count());
+    for (auto& [name, app] : apps_) app->restart_heartbeats(now);
+  }
+  // One /proc scan serves every worker's sample.
+  std::optional<ProcGroups> procs;
+  if (sample) procs = aggregate_groups(scan_proc());
+  for (auto& [name, app] : apps_) app->tick(now, procs ? &*procs : nullptr);
+  last_tick_ = now;
+  exit_if_errored();
+  notify_state();
+}
+
+// --no-daemon: an app that gave up on every slot will not come back by
+// itself, and the service manager or container runtime sees only rackd. A
+// rackd that went on running would hide the outage from them: stop every
+// app and exit 3, so that they restart it or report it (rack.exit_on_errored).
+void Supervisor::exit_if_errored() {
+  if (!opt_.foreground || !exit_on_errored_ || shutting_down_) return;
+  for (auto& [name, app] : apps_) {
+    if (app->app_status() != AppStatus::Errored) continue;
+    spdlog::critical("{}: errored ({}); stopping every app, rackd exits 3 (rack.exit_on_errored: false keeps it running)",
+                     name, app->health_error());
+    shutdown(3);
+    return;
+  }
+}
+
+}  // namespace rack::master
