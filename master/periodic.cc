@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "dispatch/fd_reserve.h"
+#include "lifecycle/loop_stall.h"
 #include "lifecycle/proc_stats.h"
 #include "service_status.h"
 #include "supervisor.h"
@@ -41,20 +42,17 @@ void Supervisor::notify_state() {
   opt_.notifier.send("STATUS=" + line);
 }
 
+// Every kTickPeriod:
+//   - a stall of the loop noticed: deadlines move first (after_stall)
+//   - RLIMIT_NOFILE re-read (prlimit may have moved it)
+//   - per app: queue deadlines, heartbeats, max_memory, autoscaling, and
+//     one /proc scan for every worker each 4th tick (app_tick.cc)
+//   - --no-daemon: exit 3 on an errored app; systemd's status line
 void Supervisor::tick() {
   bool sample = (++ticks_ % 4) == 0;  // /proc once a second
-  fd_reserve::refresh();              // prlimit may have moved RLIMIT_NOFILE
   auto now = Clock::now();
-  // The tick runs every kTickPeriod; a much longer gap means rackd's loop
-  // did not run (SIGSTOP, a VM pause, a swap storm, a callback that
-  // blocked). Heartbeat deadlines count only time the loop ran, so every
-  // worker gets a fresh interval before it is judged: the pongs it sent
-  // meanwhile wait unread in the channels, behind this timer.
-  if (auto gap = now - last_tick_; gap > kStallGap) {
-    spdlog::warn("rackd's loop did not run for {} ms (stopped or starved): heartbeat deadlines start over",
-                 std::chrono::duration_cast<std::chrono::milliseconds>(gap).count());
-    for (auto& [name, app] : apps_) app->restart_heartbeats(now);
-  }
+  loop_stall::check(now);
+  fd_reserve::refresh();
   // One /proc scan serves every worker's sample.
   std::optional<ProcGroups> procs;
   if (sample) procs = aggregate_groups(scan_proc());
@@ -62,6 +60,17 @@ void Supervisor::tick() {
   last_tick_ = now;
   exit_if_errored();
   notify_state();
+}
+
+// rackd's loop did not run (SIGSTOP, a VM pause, a swap storm, a callback
+// that blocked): the workers' answers meanwhile wait unread in their
+// channels. Heartbeat and ready deadlines count only time the loop ran,
+// so each moves by the stall before anyone is judged (loop_stall.h).
+void Supervisor::after_stall(const Stall& s) {
+  spdlog::warn("rackd's loop did not run for {} ms (stopped or starved): heartbeat deadlines start over, "
+               "ready_timeout deadlines move by as much",
+               std::chrono::duration_cast<std::chrono::milliseconds>(s.length()).count());
+  for (auto& [name, app] : apps_) app->after_stall(s);
 }
 
 // --no-daemon: an app that gave up on every slot will not come back by

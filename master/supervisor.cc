@@ -23,6 +23,7 @@
 #include "logs/log_dir.h"
 #include "logs/log_pipe.h"
 #include "lifecycle/guardian.h"
+#include "lifecycle/loop_stall.h"
 #include "rack/logging.h"
 #include "rack/timer.h"
 #include "logs/stdout_sink.h"
@@ -53,6 +54,7 @@ Supervisor::Supervisor(uv_loop_t* loop, SupervisorOptions options) : loop_(loop)
     signals_.push_back(h);
   }
   ::signal(SIGPIPE, SIG_IGN);
+  loop_stall::on_stall([this](const Stall& s) { after_stall(s); });
   tick_timer_ = new_handle<uv_timer_t>(this);
   uv_timer_init(loop_, tick_timer_);
   uv_timer_start(tick_timer_, [](uv_timer_t* t) {
@@ -62,6 +64,7 @@ Supervisor::Supervisor(uv_loop_t* loop, SupervisorOptions options) : loop_(loop)
 }
 
 Supervisor::~Supervisor() {
+  loop_stall::on_stall({});
   for (auto* h : signals_) close_handle(h);
   close_handle(tick_timer_);
   close_handle(watchdog_timer_);

@@ -102,6 +102,7 @@ class Supervisor {
   void handle_usr1();
   void handle_usr2();  // upgrade (upgrade/exec.h)
   void tick();
+  void after_stall(const Stall& s);
   void exit_if_errored();
   void stop_after_final_drain(Clock::time_point deadline);
   static constexpr std::chrono::milliseconds kFinalDrain{2000};
@@ -125,10 +126,9 @@ class Supervisor {
   std::map<std::string, std::weak_ptr<AppLog>> stdout_fed_;  // the AppLogs subscribed to it
   std::map<std::string, std::unique_ptr<ManagedApp>> apps_;
   std::vector<uv_signal_t*> signals_;
-  // The periodic tick (heartbeats, /proc samples every 4th, queue
-  // deadlines); a gap past kStallGap between two ticks is a stall.
+  // The periodic tick (periodic.cc); a gap past loop_stall::kGap between
+  // two turns of the loop is a stall.
   static constexpr std::chrono::milliseconds kTickPeriod{250};
-  static constexpr std::chrono::milliseconds kStallGap{1500};
   uv_timer_t* tick_timer_ = nullptr;
   unsigned ticks_ = 0;
 

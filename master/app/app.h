@@ -115,8 +115,9 @@ class ManagedApp final : public WorkerEvents {
   // `procs`: this tick's /proc scan, on the ticks that sample (else null).
   void tick(Clock::time_point now, const ProcGroups* procs);
   // rackd's loop did not run for a while (SIGSTOP, a VM pause, swap): that
-  // time is no worker's fault, so every heartbeat deadline starts over.
-  void restart_heartbeats(Clock::time_point now);
+  // time is no worker's fault, so every heartbeat deadline starts over and
+  // every ready timer moves by the stall (lifecycle/loop_stall.h).
+  void after_stall(const Stall& s);
   // Workers blocked writing their output because rackd holds it.
   std::size_t blocked_on_logs() const;
 

@@ -36,15 +36,17 @@ void ManagedApp::tick(Clock::time_point now, const ProcGroups* procs) {
 }
 
 // A worker in rotation that has not answered a ping for heartbeat_timeout
-// has a stuck event loop: it is aborted (a core) and replaced. One whose
+// has a stuck event loop: it is aborted (a core) and replaced. Rack workers
+// answer on their channel, node workers through the preload. One whose
 // output rackd holds (blocked on logs) cannot answer and is not judged:
 // its deadline starts over, and starts over again once rackd reads on.
 void ManagedApp::check_heartbeats(Clock::time_point now) {
+  if (cfg_->protocol != config::Protocol::Rack && cfg_->protocol != config::Protocol::Node) return;
   std::vector<Worker*> stuck;
   for (auto& [id, w] : workers_) {
-    if (cfg_->protocol != config::Protocol::Rack || !w->lifecycle().in_rotation()) continue;
+    if (!w->lifecycle().in_rotation()) continue;
     if (w->blocked_on_logs()) w->restart_heartbeat(now);
-    else if (now - w->last_pong() > w->cfg().heartbeat_timeout) stuck.push_back(w.get());
+    else if (w->judged_by_heartbeat() && now - w->last_pong() > w->cfg().heartbeat_timeout) stuck.push_back(w.get());
     else if (ping_due(now - w->last_pong(), w->cfg().heartbeat_timeout)) w->ping();
   }
   for (Worker* w : stuck) {
@@ -54,8 +56,8 @@ void ManagedApp::check_heartbeats(Clock::time_point now) {
   }
 }
 
-void ManagedApp::restart_heartbeats(Clock::time_point now) {
-  for (auto& [id, w] : workers_) w->restart_heartbeat(now);
+void ManagedApp::after_stall(const Stall& s) {
+  for (auto& [id, w] : workers_) w->after_stall(s);
 }
 
 std::size_t ManagedApp::blocked_on_logs() const {

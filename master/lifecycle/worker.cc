@@ -83,6 +83,8 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   started_at_ = SteadyClock::now();
   oom_kills_at_start_ = oom_kills();
   last_pong_ = started_at_;
+  answers_pings_ = false;
+  node_ping_pending_ = false;
   load_ = LoadCount{};
   exited_ = false;
   asked_.reset();
@@ -135,6 +137,11 @@ void Worker::attach_node(int fd, int listen_fd) {
     ev.server = [this](const nlohmann::json& query, nlohmann::json& sockname) {
       return events_.on_node_server(*this, query, sockname);
     };
+  ev.pong = [this] {
+    last_pong_ = SteadyClock::now();
+    answers_pings_ = true;
+    node_ping_pending_ = false;
+  };
   node_ = std::make_unique<NodeChannel>(loop_, fd, cfg_->name, node_address(sockname(listen_fd)), std::move(ev));
 }
 
@@ -176,9 +183,14 @@ void Worker::arm_ready_timer() {
     uv_timer_init(loop_, ready_timer_);
   }
   auto wait = signals_ready(c) ? c.ready_timeout : std::min(c.restart.min_uptime, c.ready_timeout);
+  ready_due_at_ = SteadyClock::now() + wait;
   uv_timer_start(ready_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<Worker*>(t->data);
     if (!self || self->state() != WorkerState::Starting) return;
+    // Fired on SIGCONT before the tick saw the stall? Then the stall moved
+    // this deadline (after_stall re-armed the timer): not judged yet.
+    loop_stall::check();
+    if (uv_is_active(reinterpret_cast<uv_handle_t*>(t))) return;
     if (signals_ready(self->cfg())) self->events_.on_ready_timeout(*self);
     else self->mark_ready("alive for min_uptime");
   }, static_cast<uint64_t>(wait.count()), 0);
@@ -202,6 +214,9 @@ bool Worker::enter(WorkerState to) {
       break;
     case WorkerState::Ready:
       stop(ready_timer_);
+      // Pinged from now on: however long the start took, the first
+      // heartbeat_timeout counts from here.
+      last_pong_ = SteadyClock::now();
       // Not from inside the probe's own callback: destroy it on the next turn.
       if (probe_) {
         std::shared_ptr<HttpProbe> doomed(probe_.release());
@@ -422,8 +437,28 @@ bool Worker::blocked_on_logs() const {
 }
 
 void Worker::ping() {
-  if (cfg_->protocol != config::Protocol::Rack || !rack_ || !rack_->open()) return;
-  send(Type::Ping, channel::encode_u64(++ping_seq_));
+  if (cfg_->protocol == config::Protocol::Rack && rack_ && rack_->open()) {
+    send(Type::Ping, channel::encode_u64(++ping_seq_));
+  } else if (node_ && node_->open() && !node_ping_pending_) {
+    // One at a time: a stuck worker reads none, and pings queued behind
+    // the first would only fill the channel (NodeChannel::kMaxOutboxBytes).
+    node_->ping(++ping_seq_);
+    node_ping_pending_ = true;
+  }
+}
+
+bool Worker::judged_by_heartbeat() const {
+  if (cfg_->protocol == config::Protocol::Rack) return true;
+  return cfg_->protocol == config::Protocol::Node && answers_pings_;
+}
+
+void Worker::after_stall(const Stall& s) {
+  last_pong_ = s.ended;
+  // A deadline that fell before the stall began had its turn to fire.
+  if (life_.state() != WorkerState::Starting || !ready_timer_ || ready_due_at_ <= s.began) return;
+  ready_due_at_ += s.length();
+  auto left = std::chrono::ceil<std::chrono::milliseconds>(std::max(ready_due_at_ - s.ended, SteadyClock::duration{}));
+  uv_timer_start(ready_timer_, ready_timer_->timer_cb, static_cast<uint64_t>(left.count()), 0);
 }
 
 void Worker::request_metrics(uint64_t seq) {

@@ -30,6 +30,7 @@
 #include "lifecycle/escalation.h"
 #include "lifecycle/exit_info.h"
 #include "lifecycle/http_probe.h"
+#include "lifecycle/loop_stall.h"
 #include "lifecycle/notify_socket.h"
 #include "lifecycle/proc_stats.h"
 #include "lifecycle/rack_channel.h"
@@ -133,7 +134,9 @@ class Worker {
   void record_failed_start() { exit_ = failed_exec(); }
   const ExitInfo& exit_info() const { return exit_; }
 
-  void ping();  // heartbeat (rack protocol); no-op otherwise
+  // Heartbeat: rack → Ping; node → {cmd: NODE_RACK_PING} (one in flight),
+  // answered by the preload from the worker's event loop; no-op otherwise.
+  void ping();
   void request_metrics(uint64_t seq);
   void send_merged_metrics(uint64_t seq, std::string_view text);  // MergedMetricsRep, chunked
   void set_log_level(const std::string& level);
@@ -161,6 +164,14 @@ class Worker {
   // not run (a stall), or held the worker's output (blocked on logs), so
   // the time since the last pong says nothing about the worker.
   void restart_heartbeat(std::chrono::steady_clock::time_point now) { last_pong_ = now; }
+  // Whether a missed heartbeat_timeout means a stuck loop: always for rack
+  // workers; for node workers once they answered a ping (the preload
+  // announces itself at start), so a node runtime without the preload is
+  // not taken for stuck.
+  bool judged_by_heartbeat() const;
+  // rackd's loop did not run for s.length(): the heartbeat deadline starts
+  // over, and the ready timer (ready_timeout, min_uptime) moves by as much.
+  void after_stall(const Stall& s);
   // rackd stopped reading its stdout or stderr (on_full: block, the log
   // disk slow or full) while it has output waiting: it is blocked writing.
   bool blocked_on_logs() const;
@@ -227,6 +238,7 @@ class Worker {
   bool warned_unknown_type_ = false;
 
   uv_timer_t* ready_timer_ = nullptr;
+  std::chrono::steady_clock::time_point ready_due_at_{};  // when ready_timer_ fires, stalls added
   uv_timer_t* kill_timer_ = nullptr;
   KillStep kill_step_ = KillStep::None;
 
@@ -240,6 +252,8 @@ class Worker {
   LoadCount load_;  // least-connections
   uint64_t dispatched_ = 0;
   uint64_t ping_seq_ = 0;
+  bool answers_pings_ = false;      // node: a NODE_RACK_PONG came from this process
+  bool node_ping_pending_ = false;  // node: a ping not answered yet (no second one queued behind it)
   // Conn ids, unique over rackd's life (and across an upgrade's exec: a
   // worker may still ack ids the previous image handed out).
   static inline uint64_t next_conn_id_ = 1;

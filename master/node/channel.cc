@@ -109,6 +109,10 @@ void NodeChannel::send(const json& message) {
   if (fd_ >= 0) write(message.dump() + "\n");
 }
 
+void NodeChannel::ping(uint64_t seq) {
+  write(R"({"cmd":"NODE_RACK_PING","seq":)" + std::to_string(seq) + "}\n");
+}
+
 void NodeChannel::write(std::string line) {
   if (fd_ < 0) return;
   if (outbox_bytes_ + line.size() > kMaxOutboxBytes) {
@@ -273,6 +277,10 @@ void NodeChannel::handle_line(std::string_view line) {
   std::string cmd = m.is_object() && m.contains("cmd") && m["cmd"].is_string() ? m["cmd"].get<std::string>() : "";
   if (cmd == "NODE_CLUSTER") return handle_cluster(m);
   if (cmd == "NODE_HANDLE_ACK") return;  // the handle arrived; the cluster answer follows
+  if (cmd == "NODE_RACK_PONG") {
+    if (events_.pong) events_.pong();
+    return;
+  }
   if (cmd == "NODE_HANDLE_NACK") {
     // The descriptor did not arrive (the worker is out of fds, say), so no
     // answer follows. Node handles messages in order and every earlier

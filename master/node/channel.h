@@ -33,6 +33,11 @@
 //                                                       metrics snapshot
 //   worker  {type:rack:load, active, received}        — the preload's connection
 //                                                       count (least-connections)
+//   rackd   {cmd:NODE_RACK_PING, seq}                 → {cmd:NODE_RACK_PONG, seq}, from
+//                                                       the worker's event loop (preload.js),
+//                                                       which also sends one, seq 0, as it
+//                                                       loads. NODE_* messages are node's
+//                                                       internal ones: the app never sees them
 //   worker  anything without cmd NODE_*: the app's own process.send(); "ready"
 //            counts as ready with wait_ready, the rest is logged at debug.
 //
@@ -77,6 +82,7 @@ class NodeChannel {
     std::function<int(const nlohmann::json& query, nlohmann::json& sockname)> server;
     // The preload's {"type":"rack:load","active","received"} (least-connections).
     std::function<void(uint64_t active, uint64_t received)> load;
+    std::function<void()> pong;  // the worker's loop answered a ping
   };
 
   // `sockname` is the app's listening address as node reports it:
@@ -95,6 +101,7 @@ class NodeChannel {
   std::size_t outbox_bytes() const { return outbox_bytes_; }
 
   void send(const nlohmann::json& message);  // e.g. "shutdown", prom-client requests
+  void ping(uint64_t seq);                   // heartbeat: {cmd:NODE_RACK_PING, seq}
 
   bool open() const { return fd_ >= 0; }
 

@@ -36,6 +36,8 @@
 //    which carries the same news), so the worker skips it: one
 //    JSON.stringify and one write(2) less per connection in the worker,
 //    one line and often one wakeup less in rackd.
+//
+// 6. Answer rackd's heartbeat (at the end of this file).
 'use strict';
 
 const cluster = require('cluster');
@@ -271,4 +273,21 @@ if (cluster.isWorker && process.env.RACK_LOAD_REPORTS === '1') {
       return listen.apply(this, args);
     };
   }
+}
+
+// 8. Heartbeat. rackd pings every node worker with {cmd: 'NODE_RACK_PING',
+//    seq}; the answer comes from this event loop, so a loop stuck in a
+//    busy-wait or a long synchronous call stops answering and rackd
+//    replaces the worker after heartbeat_timeout, as it does a rack worker.
+//    node hands NODE_-prefixed messages to 'internalMessage', never to the
+//    app's process.on('message'). The answer sent as this file loads tells
+//    rackd that this worker answers pings at all (a runtime that ignores
+//    the preload is never taken for stuck).
+if (typeof process.send === 'function') {
+  process.on('internalMessage', (message) => {
+    if (message && message.cmd === 'NODE_RACK_PING' && process.connected) {
+      process.send({ cmd: 'NODE_RACK_PONG', seq: message.seq });
+    }
+  });
+  process.send({ cmd: 'NODE_RACK_PONG', seq: 0 });
 }

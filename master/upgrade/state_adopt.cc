@@ -104,6 +104,7 @@ void StateCodec::adopt_worker(ManagedApp& app, int listen_fd, const json& j) {
     w.arm_readiness(listen_fd);  // ready: {http}: the probe starts over
     w.arm_ready_timer();
     restart_with(w.ready_timer_, j.at("ready_due"));
+    if (const json& due = j.at("ready_due"); !due.is_null()) w.ready_due_at_ = SteadyClock::now() + Millis(due.get<uint64_t>());
   }
   if (!j.at("kill_due").is_null()) {
     w.kill_timer_ = new_handle<uv_timer_t>(&w);

@@ -5,7 +5,9 @@
 //   DGRAM=1           bind a UDP socket first (Rack refuses it: ENOTSUP)
 //   SECOND_PORT=n     a second http server on another port (refused too)
 //   rackctl loglevel  prints "loglevel <level> LOG_LEVEL=<env>" (Rack's preload event)
+//   LOG_MESSAGES=1    logs every message process.on('message') gets
 const http = require('http');
+if (process.env.LOG_MESSAGES) process.on('message', (m) => console.log(`message: ${JSON.stringify(m)}`));
 if (process.env.DGRAM) {
   const dgram = require('dgram');
   const sock = dgram.createSocket('udp4');
