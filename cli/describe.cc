@@ -88,7 +88,10 @@ std::string render_describe(const json& app) {
   row("timeouts", "ready " + ms(r, "ready_timeout_ms") + ", kill " + ms(r, "kill_timeout_ms") + ", heartbeat " +
                       ms(r, "heartbeat_timeout_ms"));
   std::string c = str(app, "containment");
-  row("containment", c == "process-group" ? c + " (every worker leads its own; each signal reaches all of it)" : c);
+  row("containment", c == "process-group" ? c + " (every worker leads its own; each signal reaches all of it)"
+                     : c == "cgroup"      ? c + " (every worker in one of its own, and leading its process group: each "
+                                                "signal reaches the group, SIGKILL the whole cgroup, setsid() included)"
+                                          : c);
   std::string reasons;
   const json reasons_by = app.value("restart_reasons", json::object());
   for (const auto& [why, n] : reasons_by.items())

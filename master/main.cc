@@ -27,6 +27,7 @@
 #include "rack/logging.h"
 #include "rack/version.h"
 #include "node/preload.h"
+#include "lifecycle/cgroup.h"
 #include "lifecycle/guardian.h"
 #include "lifecycle/spawn.h"
 #include "rack/version.h"
@@ -159,6 +160,16 @@ void report(int ready_fd, char code) {
   ::close(ready_fd);
 }
 
+// Before any worker: what a rackd killed with its guardian left behind
+// is ended (guardian.h checks each pid, cgroup.h kills only its own
+// cgroup), and the cgroup is made before the guardian, which takes its
+// cgroup.kill along.
+void contain_workers(const std::string& home) {
+  if (auto line = rack::master::guardian::end_leftovers(home); !line.empty()) spdlog::warn("{}", line);
+  spdlog::info("{}", rack::master::cgroup::setup(home, rack::master::cgroup::Leftovers::End));
+  spdlog::info("{}", rack::master::guardian::start(home));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -209,10 +220,7 @@ int main(int argc, char** argv) {
   }
   rack::master::upgrade::set_lock_fd(lock);
 
-  // Before the guardian and before any worker: what a rackd killed with
-  // its guardian left behind (guardian.h checks each pid).
-  if (auto line = rack::master::guardian::end_leftovers(args.home); !line.empty()) spdlog::warn("{}", line);
-  spdlog::info("{}", rack::master::guardian::start(args.home));
+  contain_workers(args.home);
   sweep_stale_segments();
   spdlog::info("{}", rack::master::adopt_batch_scheduling());
   spdlog::info("{}", rack::master::raise_nofile());
@@ -242,6 +250,7 @@ int main(int argc, char** argv) {
   report(ready_fd, 0);
   sup.notify_ready_when_settled();
   int code = sup.run();
+  rack::master::cgroup::teardown();
   ::unlink((args.home + "/rackd.pid").c_str());
   return code;
 }

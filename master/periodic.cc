@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "dispatch/fd_reserve.h"
+#include "lifecycle/cgroup.h"
 #include "lifecycle/loop_stall.h"
 #include "lifecycle/proc_stats.h"
 #include "service_status.h"
@@ -47,6 +48,7 @@ void Supervisor::notify_state() {
 //   - RLIMIT_NOFILE re-read (prlimit may have moved it)
 //   - per app: queue deadlines, heartbeats, max_memory, autoscaling, and
 //     one /proc scan for every worker each 4th tick (app_tick.cc)
+//   - worker cgroups left to remove, once empty
 //   - --no-daemon: exit 3 on an errored app; systemd's status line
 void Supervisor::tick() {
   bool sample = (++ticks_ % 4) == 0;  // /proc once a second
@@ -57,6 +59,7 @@ void Supervisor::tick() {
   std::optional<ProcGroups> procs;
   if (sample) procs = aggregate_groups(scan_proc());
   for (auto& [name, app] : apps_) app->tick(now, procs ? &*procs : nullptr);
+  cgroup::sweep();
   last_tick_ = now;
   exit_if_errored();
   notify_state();

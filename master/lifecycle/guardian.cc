@@ -16,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "lifecycle/cgroup.h"
 #include "lifecycle/proc_stats.h"
 
 namespace rack::master::guardian {
@@ -35,21 +36,27 @@ constexpr int32_t kWatch = 1, kForget = 2;
 constexpr int kMaxGroups = 16384;
 pid_t g_table[kMaxGroups];
 
-[[noreturn]] void run(int rfd) {
+// kill_fd: rack-<hash>/cgroup.kill (cgroup.h), -1 without cgroups.
+[[noreturn]] void run(int rfd, int kill_fd) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGPIPE}) ::signal(sig, SIG_IGN);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   // Nothing of rackd's but the pipe: not the RACK_HOME lock, not a socket.
-  if (rfd != 3) {
-    ::dup2(rfd, 3);
-    rfd = 3;
+  // The pipe on fd 3, cgroup.kill on fd 4: both moved out of the way first.
+  rfd = ::fcntl(rfd, F_DUPFD, 10);
+  if (kill_fd >= 0) kill_fd = ::fcntl(kill_fd, F_DUPFD, 10);
+  ::dup2(rfd, 3);
+  rfd = 3;
+  if (kill_fd >= 0) {
+    ::dup2(kill_fd, 4);
+    kill_fd = 4;
   }
   int devnull = ::open("/dev/null", O_RDWR);
   if (devnull >= 0) {
     ::dup2(devnull, 0), ::dup2(devnull, 1), ::dup2(devnull, 2);
   }
-  ::close_range(4, ~0U, 0);
+  ::close_range(kill_fd >= 0 ? 5 : 4, ~0U, 0);
   ::prctl(PR_SET_NAME, "rackd-guardian");
   int used = 0;
   for (;;) {
@@ -69,6 +76,8 @@ pid_t g_table[kMaxGroups];
     }
   }
   for (int i = 0; i < used; ++i) ::kill(-g_table[i], SIGKILL);
+  // Every worker's cgroup at once, descendants that left their group included.
+  if (kill_fd >= 0) (void)!::write(kill_fd, "1", 1);
   _exit(0);
 }
 
@@ -106,16 +115,19 @@ void save() {
 bool fork_guardian() {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return false;
+  int kill_fd = cgroup::open_kill_all();
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(p[0]), ::close(p[1]);
+    if (kill_fd >= 0) ::close(kill_fd);
     return false;
   }
   if (pid == 0) {
     ::close(p[1]);
-    run(p[0]);
+    run(p[0], kill_fd);
   }
   ::close(p[0]);
+  if (kill_fd >= 0) ::close(kill_fd);
   ::fcntl(p[1], F_SETFL, O_NONBLOCK);
   g_fd = p[1];
   g_pid = pid;
@@ -131,13 +143,13 @@ std::string start(const std::string& home) {
   if (!fork_guardian())
     return std::string("guardian: fork failed (") + std::strerror(errno) +
            "); worker trees outlive a SIGKILL of rackd until the next start ends them";
-  return "process trees: one process group per worker (no cgroup); guardian pid " + std::to_string(g_pid) +
-         " ends them if rackd dies";
+  return std::string("process trees: one process group per worker") + (cgroup::enabled() ? ", in its cgroup" : " (no cgroup)") +
+         "; guardian pid " + std::to_string(g_pid) + " ends them if rackd dies";
 }
 
 pid_t pid() { return g_pid; }
 
-const char* containment() { return "process-group"; }
+const char* containment() { return cgroup::enabled() ? "cgroup" : "process-group"; }
 
 void watch(pid_t pgid) {
   Group g;
@@ -181,6 +193,7 @@ bool reaped(pid_t pid) {
   // The leader is reaped: its pid cannot belong to a new group while
   // members of this one are alive, so this reaches only what it left.
   if (::kill(-pid, SIGKILL) == 0) spdlog::info("pid {} ended; SIGKILL to what was left of its process group", pid);
+  cgroup::ended(pid);
   g_groups.erase(it);
   send(kForget, pid);
   save();

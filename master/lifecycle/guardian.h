@@ -19,9 +19,11 @@
 // group's leader did; a pid reused by another program fails that check and
 // is left alone.
 //
-// Not covered: a descendant that leaves the group (setsid, setpgid: a
-// daemonizing program) is out of reach; that needs a cgroup, which rackd
-// does not create (containment() says so, in the log and in status).
+// A descendant that leaves the group (setsid, setpgid: a daemonizing
+// program) is out of a group's reach; where rackd can create cgroups each
+// worker is also in a cgroup of its own (cgroup.h), which holds it, and
+// the guardian kills them all with one cgroup.kill. containment() says
+// which, in the log, in status and in describe.
 //
 //   guardian::start(home);          // once, before any worker is spawned
 //   guardian::watch(pid);           // after spawn(): pid leads a new group
@@ -46,7 +48,7 @@ struct Group {
 std::string start(const std::string& home);
 // The guardian's pid, -1 if it could not be started.
 pid_t pid();
-// "process-group": how a worker's tree is contained (status, describe).
+// "cgroup" or "process-group": how a worker's tree is contained (status, describe).
 const char* containment();
 
 void watch(pid_t pgid);

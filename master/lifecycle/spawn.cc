@@ -1,5 +1,6 @@
 #include "lifecycle/spawn.h"
 
+#include "lifecycle/cgroup.h"
 #include "lifecycle/guardian.h"
 
 #include <fcntl.h>
@@ -71,6 +72,7 @@ struct ChildFds {
   // (guardian.h), and Ctrl-C at rackd's terminal goes to rackd, which
   // stops the workers in order.
   ::setpgid(0, 0);
+  cgroup::join_self();  // and a cgroup, where rackd has them: setsid() does not leave it
   if (g_reset_scheduling) {
     sched_param none{};
     ::sched_setscheduler(0, SCHED_OTHER, &none);  // rackd's own SCHED_BATCH is not the app's
@@ -211,6 +213,7 @@ int spawn(const SpawnRequest& req, Spawned& out, std::string& what) {
   }
 
   int fork_errno = errno;
+  if (pid > 0) cgroup::started(pid);
   ::close(outp[1]);
   ::close(errp[1]);
   ::close(report[1]);

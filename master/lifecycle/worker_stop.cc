@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "lifecycle/cgroup.h"
 #include "lifecycle/worker.h"
 #include "metrics/prom_client.h"
 #include "uv_handle.h"
@@ -18,6 +19,8 @@ void Worker::signal(int sig, const char* why) {
   spdlog::info("{} slot {}: sending SIG{} to pid {} ({})", cfg_->name, slot_.index, sigabbrev_np(sig), pid_,
                why);
   ::kill(-pid_, sig);  // the worker leads its group: the whole tree (guardian.h)
+  // What left the group (setsid) is still in the worker's cgroup (cgroup.h).
+  if (sig == SIGKILL) cgroup::kill(pid_);
 }
 
 void Worker::escalate(KillStep step, int sig, const char* why) {

@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "lifecycle/cgroup.h"
 #include "rack/logging.h"
 #include "rack/timer.h"
 #include "rack/version.h"
@@ -213,6 +214,8 @@ int resume(int state_fd, int exe_fd, const std::string& failed) {
   const json& args = state->at("args");
   init_logging(args);
   std::string home = args.at("home").get<std::string>();
+  // The same process in the same cgroup: the same directories, workers kept.
+  spdlog::info("{}", cgroup::setup(home, cgroup::Leftovers::Keep));
   const json& n = state->at("notifier");
   std::optional<std::chrono::microseconds> watchdog;
   if (!n.at("watchdog_usec").is_null()) watchdog = std::chrono::microseconds(n.at("watchdog_usec").get<int64_t>());
@@ -251,6 +254,7 @@ int resume(int state_fd, int exe_fd, const std::string& failed) {
   else
     spdlog::error("upgrade #{} failed, previous image back after {:.1f} ms: {}", attempt, paused_ms, failed);
   int code = sup.run();
+  cgroup::teardown();
   ::unlink((home + "/rackd.pid").c_str());
   return code;
 }
