@@ -2,7 +2,7 @@
 """What `cmake --install` and the Debian package hold, and that the
 installed rackctl runs the installed example config.
 
-  install_test.py BUILD_DIR files|start|unit|package
+  install_test.py BUILD_DIR files|start|unit|package|postinst
 
 Each check installs BUILD_DIR into a fresh temp prefix: the installed
 binaries find the example workers in their lib dir, not in the build tree.
@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -129,11 +130,98 @@ def check_package(build, tmp):
     assert "ExecStart=/usr/bin/rackd --no-daemon /etc/rack/ecosystem.yaml" in unit
 
 
+def postinst_sandbox(tmp):
+    """deploy/debian/postinst with /run/systemd/system in `tmp`, and fake
+    systemctl and systemd-sysusers first on PATH, which record their calls."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "debian", "postinst")
+    text = open(src).read()
+    systemd_dir = os.path.join(tmp, "run-systemd-system")
+    os.makedirs(systemd_dir)
+    assert text.count("/run/systemd/system") == 2, text
+    script = os.path.join(tmp, "postinst")
+    open(script, "w").write(text.replace("/run/systemd/system", systemd_dir))
+    fakes = os.path.join(tmp, "fakes")
+    os.makedirs(fakes)
+    calls = os.path.join(tmp, "calls")
+    fake = {
+        "systemctl": """case "$*" in
+  "is-active --quiet rack.service") exit "$SERVICE_INACTIVE" ;;
+  "show -p MainPID --value rack.service") echo "$SERVICE_PID" ;;
+  "show -p Environment --value rack.service") echo "LOG_FORMAT=json RACK_HOME=$SERVICE_HOME RACK_STDOUT_LOGS=off" ;;
+esac""",
+        "systemd-sysusers": "",
+    }
+    for name, body in fake.items():
+        path = os.path.join(fakes, name)
+        open(path, "w").write(f'#!/bin/sh\necho "{name} $*" >> {calls}\n{body}\nexit 0\n')
+        os.chmod(path, 0o755)
+    return script, fakes, calls
+
+
+def check_postinst(build, tmp):
+    script, fakes, calls = postinst_sandbox(tmp)
+    home = os.path.join(tmp, "home")
+    os.makedirs(home)
+    bindir = os.path.join(build, "bin")
+    env = dict(os.environ, RACK_HOME=home, PATH=f"{fakes}:{bindir}:/usr/bin:/bin", SERVICE_INACTIVE="0",
+               SERVICE_HOME=home)
+    eco = os.path.join(tmp, "eco.yaml")
+    open(eco, "w").write("rack:\n  admin: off\napps:\n  - name: bg\n    run: [sleep, '1000']\n    protocol: none\n")
+    rackctl = os.path.join(bindir, "rackctl")
+
+    def status():
+        r = subprocess.run([rackctl, "status", "--json"], env=env, capture_output=True, text=True, timeout=30, check=True)
+        st = json.loads(r.stdout)
+        return st["rackd"], [w["pid"] for a in st["apps"] for w in a["workers"]]
+
+    def postinst(*args, **extra):
+        open(calls, "w").close()
+        r = subprocess.run(["sh", script, *args], env=dict(env, **extra), capture_output=True, text=True, timeout=90)
+        assert r.returncode == 0, f"postinst {args}: {r.returncode}\n{r.stdout}\n{r.stderr}"
+        return r, open(calls).read()
+
+    try:
+        r = subprocess.run([rackctl, "start", eco], env=env, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        rackd, workers = status()
+        env["SERVICE_PID"] = str(rackd["pid"])
+        # A first install, and an upgrade while the service is not active: rackd is left alone.
+        for args, extra in [(("configure", ""), {}), (("configure", "0.0.9"), {"SERVICE_INACTIVE": "3"})]:
+            out, called = postinst(*args, **extra)
+            assert "systemctl daemon-reload" in called, called
+            assert status()[0]["upgrades"] == 0, (args, out.stdout, out.stderr)
+        # An upgrade with the service running: rackd re-execs in place, same pid and workers.
+        out, called = postinst("configure", "0.0.9")
+        after, workers_after = status()
+        assert after["upgrades"] == 1 and after["pid"] == rackd["pid"], (after, out.stdout, out.stderr)
+        assert workers_after == workers, (workers, workers_after)
+        assert "rackd upgraded" in out.stdout, out.stdout
+        # The new binary refused: the package is configured all the same, and says so.
+        refuse = os.path.join(tmp, "refuse")
+        open(refuse, "w").write("#!/bin/sh\nexit 1\n")
+        os.chmod(refuse, 0o755)
+        shutil.copy(refuse, os.path.join(fakes, "rackctl"))
+        out, _ = postinst("configure", "0.0.9")
+        assert "still runs the previous rackd" in out.stderr, out.stderr
+        os.remove(os.path.join(fakes, "rackctl"))
+        # No control socket where the unit says: SIGUSR2 to the main pid only.
+        sleeper = subprocess.Popen(["sleep", "60"])
+        try:
+            out, _ = postinst("configure", "0.0.9", SERVICE_HOME=os.path.join(tmp, "elsewhere"), SERVICE_PID=str(sleeper.pid))
+            assert sleeper.wait(timeout=10) == -signal.SIGUSR2, "SIGUSR2 did not reach the main pid"
+            assert "SIGUSR2" in out.stdout, out.stdout
+        finally:
+            sleeper.kill()
+    finally:
+        subprocess.run([rackctl, "kill"], env=env, capture_output=True, timeout=60)
+
+
 def main():
     build, what = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="rack-install-")
     try:
-        {"files": check_files, "start": check_start, "unit": check_unit, "package": check_package}[what](build, tmp)
+        {"files": check_files, "start": check_start, "unit": check_unit, "package": check_package,
+         "postinst": check_postinst}[what](build, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("ok", what)
