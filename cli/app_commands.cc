@@ -18,7 +18,6 @@
 #include "start_script.h"
 #include "start_wait.h"
 #include "status_table.h"
-#include "upgrade_cmd.h"
 
 using json = nlohmann::json;
 
@@ -188,7 +187,6 @@ std::string convert_out, scale_app, scale_n;
 int print_status(bool as_json) {
   Answer a = call("GET", "/v1/status");
   if (a.exit != kOk) return a.exit;
-  warn_version_skew(a.body);
   if (as_json) std::cout << a.body.dump() << "\n";
   else std::cout << render_status(a.body, table_style());
   return kOk;

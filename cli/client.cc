@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "rack/version.h"
+
 namespace rack::cli {
 
 using json = nlohmann::json;
@@ -31,13 +33,48 @@ int exit_for_status(int status) {
   return kFailed;
 }
 
+bool g_version_checked = false;
+
+void warn_version_skew(const std::string& ping_body) {
+  json j = json::parse(ping_body, nullptr, false);
+  if (!j.is_object()) return;
+  if (std::string w = version_skew(j, kVersion, kRevision); !w.empty()) std::fprintf(stderr, "rackctl: warning: %s\n", w.c_str());
+}
+
 void print_unreachable(const http::Client::Result& r) {
   std::fprintf(stderr, "rackctl: rackd is not reachable at %s: %s\n", socket_path().c_str(), r.error_text.c_str());
 }
 
 }  // namespace
 
+std::string version_skew(const json& rackd, std::string_view version, std::string_view revision) {
+  auto field = [&](const char* key) {
+    return rackd.contains(key) && rackd[key].is_string() ? rackd[key].get<std::string>() : std::string();
+  };
+  std::string theirs = field("version"), their_rev = field("revision");
+  if (theirs.empty()) return "";
+  bool same = theirs == version && (their_rev.empty() || revision.empty() || their_rev == revision);
+  if (same) return "";
+  auto line = [](std::string_view v, std::string_view rev) {
+    return std::string(v) + (rev.empty() ? "" : " (git " + std::string(rev) + ")");
+  };
+  return "rackd runs " + line(theirs, their_rev) + ", this rackctl is " + line(version, revision) +
+         "; `rackctl upgrade` re-execs rackd from the binary at its path";
+}
+
+void skip_version_check() { g_version_checked = true; }
+
+void check_version_once() {
+  if (g_version_checked) return;
+  g_version_checked = true;
+  auto client = http::Client::unix_socket(socket_path());
+  client.set_timeout(std::chrono::milliseconds(2000));
+  auto r = client.request("GET", "/v1/ping", "", {});
+  if (r.error == http::Client::Error::None && r.status == 200) warn_version_skew(r.body);
+}
+
 Answer call(const std::string& method, const std::string& target, const json& body) {
+  check_version_once();
   auto client = http::Client::unix_socket(socket_path());
   std::string payload = body.is_null() ? "" : body.dump();
   auto r = client.request(method, target, payload, {{"Content-Type", "application/json"}});
@@ -60,6 +97,7 @@ Answer call(const std::string& method, const std::string& target, const json& bo
 
 int call_stream(const std::string& method, const std::string& target, const json& body,
                 const std::function<void(const json&)>& on_line) {
+  check_version_once();
   auto client = http::Client::unix_socket(socket_path());
   client.set_timeout(std::chrono::hours(24));  // reloads and `logs -f` take as long as they take
   std::string buf;
@@ -98,7 +136,12 @@ bool daemon_running() {
   auto client = http::Client::unix_socket(socket_path());
   client.set_timeout(std::chrono::milliseconds(2000));
   auto r = client.request("GET", "/v1/ping", "", {});
-  return r.error == http::Client::Error::None && r.status == 200;
+  bool up = r.error == http::Client::Error::None && r.status == 200;
+  if (up && !g_version_checked) {
+    g_version_checked = true;
+    warn_version_skew(r.body);
+  }
+  return up;
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -30,6 +31,16 @@ int call_stream(const std::string& method, const std::string& target, const nloh
                 const std::function<void(const nlohmann::json&)>& on_line);
 
 bool daemon_running();
+
+// rackd's version and git revision against this rackctl's: "" when they
+// are the same build (or either revision is unknown and the versions
+// match), else the warning to print. `rackd`: GET /v1/ping's body.
+std::string version_skew(const nlohmann::json& rackd, std::string_view version, std::string_view revision);
+// The first request of a run to reach rackd first asks GET /v1/ping and
+// warns on stderr, once, when version_skew() finds a difference. Off for
+// `rackctl upgrade`, which is the remedy and reports both versions itself.
+void check_version_once();
+void skip_version_check();
 // Starts rackd in the background if it is not running. Returns kOk or an exit code.
 int ensure_daemon();
 

@@ -82,7 +82,10 @@ void add_daemon_commands(CLI::App& cli, int& rc) {
   static std::string upgrade_binary;
   auto* upgrade = cli.add_subcommand("upgrade", "Re-exec rackd in place (same pid, workers kept)");
   upgrade->add_option("--binary", upgrade_binary, "the new rackd (default: the file at rackd's own path)");
-  upgrade->callback([&rc] { rc = cmd_upgrade(upgrade_binary); });
+  upgrade->callback([&rc] {
+    skip_version_check();
+    rc = cmd_upgrade(upgrade_binary);
+  });
   cli.add_subcommand("kill", "Stop every app and rackd")->callback([&rc] { rc = cmd_kill(); });
   cli.add_subcommand("save", "Remember the running apps for resurrect")->callback([&rc] { rc = cmd_save(); });
   cli.add_subcommand("resurrect", "Start the apps remembered by save")->callback([&rc] { rc = cmd_resurrect(); });

@@ -38,14 +38,6 @@ std::size_t worker_count(const json& status) {
 
 }  // namespace
 
-void warn_version_skew(const json& status) {
-  if (!status.contains("rackd") || !status["rackd"].contains("version")) return;
-  std::string theirs = status["rackd"]["version"].is_string() ? status["rackd"]["version"].get<std::string>() : "";
-  if (theirs.empty() || theirs == kVersion) return;
-  std::fprintf(stderr, "rackctl: warning: rackd runs %s, this rackctl is %s; `rackctl upgrade` moves rackd to it\n",
-               theirs.c_str(), kVersion);
-}
-
 int cmd_upgrade(const std::string& binary) {
   json body = json::object();
   if (!binary.empty()) {

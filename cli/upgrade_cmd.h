@@ -12,8 +12,4 @@ namespace rack::cli {
 // failed or the new image gave the state back (the reason on stderr).
 int cmd_upgrade(const std::string& binary);
 
-// Warns on stderr when `status` (GET /v1/status) comes from a rackd of
-// another version than this rackctl.
-void warn_version_skew(const nlohmann::json& status);
-
 }  // namespace rack::cli

@@ -84,7 +84,7 @@ void serve_control(Supervisor& sup, http::Request& req, http::Responder res) {
     return res.send(error(409, "rackd is shutting down"));
 
   if (m == "GET" && p == "/v1/ping") {
-    return res.send(ok({{"pid", ::getpid()}, {"version", rack::kVersion}}));
+    return res.send(ok({{"pid", ::getpid()}, {"version", rack::kVersion}, {"revision", rack::kRevision}}));
   }
   if (m == "GET" && p == "/v1/status") {
     return res.send(http::Response::json(200, sup.status().dump()));

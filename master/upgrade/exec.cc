@@ -173,8 +173,12 @@ std::string version_line() {
 
 json status_json() {
   const ImageInfo& i = image();
-  return {{"version", kVersion}, {"started", i.started_ms / 1000.0}, {"first_started", i.first_started_ms / 1000.0},
-          {"upgrades", i.upgrades},    {"last_upgrade", i.last}};
+  return {{"version", kVersion},
+          {"revision", kRevision},
+          {"started", i.started_ms / 1000.0},
+          {"first_started", i.first_started_ms / 1000.0},
+          {"upgrades", i.upgrades},
+          {"last_upgrade", i.last}};
 }
 
 void set_lock_fd(int fd) { g_lock_fd = fd; }

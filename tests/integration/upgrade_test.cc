@@ -4,6 +4,8 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -256,4 +258,87 @@ TEST_CASE("upgrade: refused while a canary reload watches, accepted once it is d
   CHECK(rack.rackd_pid() == rackd);
   CHECK(rackd_info(rack)["upgrades"] == 1);
   CHECK(as_set(rack.pids("web")) == workers);
+}
+
+namespace {
+
+// A stand-in for rackd on RACK_HOME's socket that says it is another
+// build: rackctl's side of the version check, against a rackd that
+// really reports a different version.
+constexpr const char* kOtherRackd = R"(
+import json, os, socket, sys
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sys.argv[1])
+srv.listen(16)
+me = {"pid": os.getpid(), "version": "0.0.9", "revision": "feedfacecafe"}
+while True:
+    c, _ = srv.accept()
+    data = b""
+    while b"\r\n\r\n" not in data:
+        d = c.recv(4096)
+        if not d:
+            break
+        data += d
+    target = data.split(b" ")[1].decode() if data.count(b" ") >= 2 else "/"
+    status = b"200 OK"
+    if target.startswith("/v1/status"):
+        body = {"apps": [], "rackd": me}
+    elif target.startswith("/v1/upgrade"):
+        status, body = b"409 Conflict", {"error": "not this one"}
+    else:
+        body = dict(me, ok=True)
+    b = json.dumps(body).encode()
+    c.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+              b"Connection: close\r\n\r\n" % len(b) + b)
+    c.close()
+)";
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("upgrade: rackctl warns once per run when rackd is another version or revision") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", eco_with_admin(rack, 1)}).exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 1));
+  // The same build: rackd reports rackctl's own version and revision.
+  json ping = json::parse(rack.ctl({"status", "--json"}).out, nullptr, false);
+  std::string ours = run({bin("rackctl"), "--version"}).out;
+  REQUIRE(ping.is_object());
+  std::string revision = ping["rackd"].value("revision", "");
+  CHECK(ours.find(ping["rackd"].value("version", "?")) != std::string::npos);
+  if (!revision.empty()) CHECK_MESSAGE(ours.find(revision) != std::string::npos, ours);
+  for (auto args : std::vector<std::vector<std::string>>{{"status"}, {"ping"}, {"logs", "web", "-n", "1"}}) {
+    auto r = rack.ctl(args);
+    CHECK_MESSAGE(r.err.find("warning") == std::string::npos, args[0], ": ", r.err);
+  }
+  REQUIRE(rack.ctl({"kill"}).exit_code == 0);
+
+  std::string sock = rack.home() + "/rackd.sock";
+  std::string script = rack.write_file("other_rackd.py", kOtherRackd);
+  pid_t other = ::fork();
+  if (other == 0) {
+    ::execlp("python3", "python3", script.c_str(), sock.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  REQUIRE(other > 0);
+  CHECK(wait_until([&] { return std::filesystem::exists(sock); }, 5s));
+  const std::string warning = "warning: rackd runs 0.0.9 (git feedfacecafe), this rackctl is ";
+  for (auto args : std::vector<std::vector<std::string>>{{"ping"}, {"status"}, {"stop", "web"}}) {
+    auto r = rack.ctl(args);
+    CHECK_MESSAGE(r.exit_code == 0, args[0], ": ", r.err);
+    CHECK_MESSAGE(count_of(r.err, warning) == 1, args[0], ": ", r.err);
+    CHECK_MESSAGE(r.err.find("rackctl upgrade") != std::string::npos, r.err);
+  }
+  // `rackctl upgrade` is the remedy: it does not warn.
+  auto upgrade = rack.ctl({"upgrade"});
+  CHECK(upgrade.exit_code == 1);
+  CHECK_MESSAGE(count_of(upgrade.err, warning) == 0, upgrade.err);
+  ::kill(other, SIGKILL);
+  ::waitpid(other, nullptr, 0);
+  std::filesystem::remove(sock);
 }
