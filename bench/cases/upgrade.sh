@@ -6,7 +6,9 @@
 #         upgrade: save, kill the daemon and every app, resurrect)
 # Recorded: failed requests over the whole sequence (wrk socket errors +
 # non-2xx), rackd's pause in dispatch per upgrade (rackd.last_upgrade.
-# paused_ms: the exec step begins → the new image's first loop turn), and the wall
+# paused_ms: the exec step begins → the new image's first loop turn), the
+# loop's stop for the pre-flight 50 ms before it (last_upgrade.check_ms:
+# the new binary's --check-state of the state), and the wall
 # time of one reload step (a 1-instance reload) as the pause's target.
 
 bench_upgrade() {
@@ -48,22 +50,26 @@ JS
   local peer
   for peer in "${peers[@]}"; do wait_http "${url[$peer]}" || return 1; done
 
-  local rep mode i json pauses step_ms n=0
+  local rep mode i json pauses checks st step_ms n=0
   for rep in $(seq "$REPS"); do
     for mode in ka close; do
       for peer in "${peers[@]}"; do
         wrk_start "${url[$peer]}" "$mode" "$dir/wrk.out"
         sleep 1
         pauses=()
+        checks=()
         for i in $(seq "$UPGRADES"); do
           if [[ $peer == rack ]]; then
             n=$((n + 1))
             RACK_HOME="$dir/rack" "$BIN/rackctl" upgrade --binary "$dir/rackd-$([[ $((n % 2)) == 0 ]] && echo a || echo b)" \
               >>"$dir/upgrade.log" 2>&1 || warn "  rack upgrade $i failed"
-            pauses+=("$(RACK_HOME="$dir/rack" "$BIN/rackctl" status --json | jq '.rackd.last_upgrade.paused_ms')")
+            st=$(RACK_HOME="$dir/rack" "$BIN/rackctl" status --json)
+            pauses+=("$(jq '.rackd.last_upgrade.paused_ms' <<<"$st")")
+            checks+=("$(jq '.rackd.last_upgrade.check_ms // null' <<<"$st")")
           else
             pm2_cmd update >>"$dir/pm2-update.log" 2>&1 || warn "  pm2 update $i failed"
             pauses+=(null)
+            checks+=(null)
           fi
           sleep 0.5
         done
@@ -75,11 +81,12 @@ JS
           RACK_HOME="$dir/rack" "$BIN/rackctl" reload step >>"$dir/reload.log" 2>&1 && step_ms=$(ms_since "$t0")
         fi
         json=$(tail -n1 "$dir/wrk.out")
-        json=$(jq -c --argjson p "[$(IFS=,; echo "${pauses[*]}")]" --argjson s "$step_ms" \
-          '. + {upgrades: ($p | length), paused_ms: $p, reload_step_ms: $s,
+        json=$(jq -c --argjson p "[$(IFS=,; echo "${pauses[*]}")]" --argjson c "[$(IFS=,; echo "${checks[*]}")]" \
+          --argjson s "$step_ms" \
+          '. + {upgrades: ($p | length), paused_ms: $p, check_ms: $c, reload_step_ms: $s,
                 failed: (.err_connect + .err_read + .err_write + .err_timeout + .err_status)}' <<<"$json")
         record upgrade "$mode.$peer" "$rep" "$json"
-        say "  rep $rep $mode $peer: $(jq -r '"\(.failed) failed of \(.requests), paused ms \(.paused_ms), one reload step \(.reload_step_ms) ms"' <<<"$json")"
+        say "  rep $rep $mode $peer: $(jq -r '"\(.failed) failed of \(.requests), paused ms \(.paused_ms), pre-flight ms \(.check_ms), one reload step \(.reload_step_ms) ms"' <<<"$json")"
       done
     done
   done

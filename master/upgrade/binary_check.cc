@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <sstream>
+#include <vector>
 
 #include "upgrade/state.h"
 
@@ -33,13 +34,18 @@ uint16_t u16(const std::string& h, std::size_t off, bool little) {
   return little ? static_cast<uint16_t>(a | b << 8) : static_cast<uint16_t>(a << 8 | b);
 }
 
-// Runs `path --version` with a deadline; its stdout, or nullopt with `error`.
-std::optional<std::string> run_version(const std::string& path, std::string& error) {
+// Runs `path args...` with a deadline (stdout and stderr to one pipe,
+// `keep_fd` inherited under its own number); its output, or nullopt with
+// `error`. `what` names the command in errors.
+std::optional<std::string> run_binary(const std::string& path, std::vector<std::string> args, int keep_fd,
+                                      const std::string& what, std::string& error) {
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return error = std::string("pipe: ") + std::strerror(errno), std::nullopt;
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  std::string arg0 = path, arg1 = "--version";
-  char* argv[] = {arg0.data(), arg1.data(), nullptr};
+  args.insert(args.begin(), path);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid == 0) {
     // Only async-signal-safe calls: rackd has threads (libuv's pool).
@@ -47,8 +53,9 @@ std::optional<std::string> run_version(const std::string& path, std::string& err
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::dup2(devnull, 0), ::dup2(p[1], 1), ::dup2(devnull, 2);
-    ::execv(argv[0], argv);
+    ::dup2(devnull, 0), ::dup2(p[1], 1), ::dup2(p[1], 2);
+    if (keep_fd >= 0) ::fcntl(keep_fd, F_SETFD, 0);
+    ::execv(argv[0], argv.data());
     _exit(127);
   }
   ::close(p[1]);
@@ -82,12 +89,13 @@ std::optional<std::string> run_version(const std::string& path, std::string& err
   int st = 0;
   while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
   }
-  if (timed_out) return error = "`" + path + " --version` did not finish within 5 s", std::nullopt;
+  if (timed_out) return error = "`" + what + "` did not finish within 5 s", std::nullopt;
   if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-    error = "`" + path + " --version` failed (" +
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    error = "`" + what + "` failed (" +
             (WIFEXITED(st) ? "exit code " + std::to_string(WEXITSTATUS(st))
                            : std::string("signal ") + std::to_string(WTERMSIG(st))) +
-            ")";
+            ")" + (out.empty() ? "" : ": " + out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1));
     return std::nullopt;
   }
   return out;
@@ -139,7 +147,7 @@ std::optional<std::string> check_binary(const std::string& path, std::string& er
   }
   if (std::string why = elf_mismatch(read_head(path, 64), read_head("/proc/self/exe", 64)); !why.empty())
     return error = path + ": " + why, std::nullopt;
-  auto out = run_version(path, error);
+  auto out = run_binary(path, {"--version"}, -1, path + " --version", error);
   if (!out) return std::nullopt;
   std::string line = out->substr(0, out->find('\n'));
   if (line.rfind("rackd ", 0) != 0)
@@ -149,6 +157,20 @@ std::optional<std::string> check_binary(const std::string& path, std::string& er
     return error = path + " (" + line + ") cannot read state version " + std::to_string(kStateVersion) +
                    " that this rackd writes",
            std::nullopt;
+  return line;
+}
+
+}  // namespace rack::master::upgrade
+
+namespace rack::master::upgrade {
+
+std::optional<std::string> check_state_with(const std::string& path, int state_fd, std::string& error) {
+  std::string what = path + " --check-state";
+  auto out = run_binary(path, {"--check-state", std::to_string(state_fd)}, state_fd, what, error);
+  if (!out) return std::nullopt;
+  std::string line = out->substr(0, out->find('\n'));
+  if (line.rfind("state ok", 0) != 0)
+    return error = "`" + what + "` printed \"" + line.substr(0, 120) + "\", not \"state ok\"", std::nullopt;
   return line;
 }
 

@@ -20,6 +20,13 @@ namespace rack::master::upgrade {
 // nullopt with `error` naming the path and what was wrong.
 std::optional<std::string> check_binary(const std::string& path, std::string& error);
 
+// The pre-flight: `path --check-state FD` reads the state document in
+// `state_fd` (a memfd) as the new image would, and checks every part of it
+// without adopting anything (state_check.h). Returns its "state ok ..."
+// line, or nullopt with `error`: what it printed when it refused, crashed
+// or exited at once, as the real exec would have.
+std::optional<std::string> check_state_with(const std::string& path, int state_fd, std::string& error);
+
 // The ELF part alone: "" when `header` (the file's first bytes) is an
 // executable for the same machine as `self` (rackd's own first bytes).
 std::string elf_mismatch(const std::string& header, const std::string& self);

@@ -18,6 +18,7 @@
 #include "supervisor.h"
 #include "upgrade/binary_check.h"
 #include "upgrade/state.h"
+#include "upgrade/state_check.h"
 
 extern char** environ;
 
@@ -51,22 +52,10 @@ void fail(uint64_t attempt, const std::string& error) {
   spdlog::error("upgrade #{} failed: {}", attempt, error);
 }
 
-// Writes the state and execs. Returns only when execve failed, with
-// everything as it was.
-void exec_image(Supervisor& sup, const std::string& binary, uint64_t attempt) {
-  int64_t paused_at = steady_ns();  // from here until the new image's first turn, nothing is dispatched
-  image().pending = false;
-  if (std::string why = StateCodec::busy(sup); !why.empty()) return fail(attempt, why);
-  std::vector<int> fds;
+// The whole document: StateCodec's, and this image's own part.
+json state_document(Supervisor& sup, std::vector<int>& fds, uint64_t attempt, const std::string& binary,
+                    int64_t paused_at) {
   json state = StateCodec::save(sup, fds);
-  int exe = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-  int memfd = ::memfd_create("rackd-state", MFD_CLOEXEC);
-  if (exe < 0 || memfd < 0) {
-    int e = errno;
-    if (exe >= 0) ::close(exe);
-    if (memfd >= 0) ::close(memfd);
-    return fail(attempt, std::string(exe < 0 ? "open /proc/self/exe: " : "memfd_create: ") + std::strerror(e));
-  }
   state["attempt"] = attempt;
   state["binary"] = binary;
   state["from"] = version_line();
@@ -75,11 +64,57 @@ void exec_image(Supervisor& sup, const std::string& binary, uint64_t attempt) {
   state["fds"] = {{"lock", g_lock_fd}};
   fds.push_back(g_lock_fd);
   state["paused_at_ns"] = paused_at;
-  std::string doc = state.dump(-1, ' ', false, json::error_handler_t::replace);
+  state["check_ms"] = image().check_ms;
+  return state;
+}
+
+// A memfd holding `doc`, or -1 with `error`.
+int memfd_with(const std::string& doc, std::string& error) {
+  int memfd = ::memfd_create("rackd-state", MFD_CLOEXEC);
+  if (memfd < 0) return error = std::string("memfd_create: ") + std::strerror(errno), -1;
   if (::write(memfd, doc.data(), doc.size()) != static_cast<ssize_t>(doc.size())) {
-    int e = errno;
-    ::close(exe), ::close(memfd);
-    return fail(attempt, std::string("writing the state: ") + std::strerror(e));
+    error = std::string("writing the state: ") + std::strerror(errno);
+    ::close(memfd);
+    return -1;
+  }
+  return memfd;
+}
+
+// The pre-flight: the new binary reads this moment's state in a child
+// process (`--check-state`) and checks all of it. A binary that cannot
+// take over (it refuses the state, crashes or exits at once) fails here,
+// where failing costs nothing, rather than after the exec, where the
+// workers would lose their rackd. Blocks the loop for the child's run.
+bool preflight(Supervisor& sup, const std::string& binary, uint64_t attempt, std::string& error) {
+  int64_t t0 = steady_ns();
+  std::vector<int> fds;
+  std::string doc = state_document(sup, fds, attempt, binary, t0).dump(-1, ' ', false, json::error_handler_t::replace);
+  int memfd = memfd_with(doc, error);
+  if (memfd < 0) return false;
+  auto line = check_state_with(binary, memfd, error);
+  ::close(memfd);
+  image().check_ms = (steady_ns() - t0) / 1e6;
+  if (!line) return false;
+  spdlog::info("upgrade #{}: {} checked this state in {:.1f} ms: {}", attempt, binary, image().check_ms, *line);
+  return true;
+}
+
+// Writes the state and execs. Returns only when execve failed, with
+// everything as it was.
+void exec_image(Supervisor& sup, const std::string& binary, uint64_t attempt) {
+  int64_t paused_at = steady_ns();  // from here until the new image's first turn, nothing is dispatched
+  image().pending = false;
+  if (std::string why = StateCodec::busy(sup); !why.empty()) return fail(attempt, why);
+  std::vector<int> fds;
+  json state = state_document(sup, fds, attempt, binary, paused_at);
+  std::string doc = state.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string error;
+  int exe = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (exe < 0) return fail(attempt, std::string("open /proc/self/exe: ") + std::strerror(errno));
+  int memfd = memfd_with(doc, error);
+  if (memfd < 0) {
+    ::close(exe);
+    return fail(attempt, error);
   }
   spdlog::info("upgrade #{}: exec {} ({} bytes of state, {} descriptors kept)", attempt, binary, doc.size(), fds.size());
   spdlog::default_logger()->flush();
@@ -105,27 +140,6 @@ void exec_image(Supervisor& sup, const std::string& binary, uint64_t attempt) {
   ::sigprocmask(SIG_SETMASK, &old, nullptr);
   ::close(exe), ::close(memfd);
   fail(attempt, "execve " + binary + ": " + std::strerror(e) + "; this rackd carries on");
-}
-
-std::optional<json> read_state(int fd, std::string& error) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return error = std::string("state fd: ") + std::strerror(errno), std::nullopt;
-  std::string doc(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t got = 0;
-  while (got < doc.size()) {
-    ssize_t n = ::pread(fd, doc.data() + got, doc.size() - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return error = "state fd: short read", std::nullopt;
-    got += static_cast<std::size_t>(n);
-  }
-  json j = json::parse(doc, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return error = "the state is not a JSON object", std::nullopt;
-  if (j.value("format", "") != "rackd-state") return error = "the state is not rackd's", std::nullopt;
-  if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<int>() != kStateVersion)
-    return error = "state version " + (j.contains("version") ? j["version"].dump() : std::string("(none)")) +
-                   ", this image reads " + std::to_string(kStateVersion),
-           std::nullopt;
-  return j;
 }
 
 // Back to the image that wrote the state. Only the file descriptors
@@ -201,6 +215,11 @@ uint64_t request(Supervisor& sup, std::string binary, std::string& error) {
   auto line = check_binary(binary, error);
   if (!line) return 0;
   uint64_t attempt = ++image().attempts;
+  if (!preflight(sup, binary, attempt, error)) {
+    error = "the new binary failed its check of the state, so rackd did not exec it: " + error;
+    fail(attempt, error);
+    return 0;
+  }
   image().pending = true;
   spdlog::info("upgrade #{}: {} checked ({}); exec in a moment", attempt, binary, *line);
   // A few turns later, so the answer to rackctl leaves first.
@@ -209,10 +228,16 @@ uint64_t request(Supervisor& sup, std::string binary, std::string& error) {
 }
 
 int resume(int state_fd, int exe_fd, const std::string& failed) {
+  const char* refuse = std::getenv("RACK_TEST_REFUSE_STATE");  // tests: a new image that will not take over
+  if (refuse && std::string_view(refuse) == "exit" && failed.empty()) {
+    // An image that dies at once after the exec: with nobody left to run
+    // them, the guardian ends every worker. The pre-flight keeps it from here.
+    std::fprintf(stderr, "rackd: exiting at once (RACK_TEST_REFUSE_STATE=exit)\n");
+    std::_Exit(1);
+  }
   std::string error;
   auto state = read_state(state_fd, error);
   if (!state) rollback(state_fd, exe_fd, error, failed);
-  const char* refuse = std::getenv("RACK_TEST_REFUSE_STATE");  // tests: a new image that will not take over
   if (refuse && std::string_view(refuse) == "version" && failed.empty())
     rollback(state_fd, exe_fd, "state version refused (RACK_TEST_REFUSE_STATE)", failed);
   const json& args = state->at("args");
@@ -240,10 +265,11 @@ int resume(int state_fd, int exe_fd, const std::string& failed) {
   info.first_started_ms = prev.at("first_started_ms").get<int64_t>();
   info.attempts = prev.at("attempts").get<uint64_t>();
   info.upgrades = prev.at("upgrades").get<uint64_t>() + (failed.empty() ? 1 : 0);
+  info.check_ms = state->value("check_ms", 0.0);
   double paused_ms = (steady_ns() - state->at("paused_at_ns").get<int64_t>()) / 1e6;
   if (failed.empty())
     info.last = {{"attempt", attempt}, {"ok", true}, {"from", state->at("from")}, {"to", version_line()},
-                 {"paused_ms", paused_ms}};
+                 {"paused_ms", paused_ms}, {"check_ms", info.check_ms}};
   else
     info.last = {{"attempt", attempt}, {"ok", false}, {"error", "the new image refused the state: " + failed},
                  {"paused_ms", paused_ms}};

@@ -58,6 +58,7 @@ struct ImageInfo {
   uint64_t upgrades = 0;         // images taken over successfully
   uint64_t attempts = 0;         // upgrades asked for (a failed one counts)
   bool pending = false;          // an exec is scheduled
+  double check_ms = 0;           // the last pre-flight (`--check-state`), loop blocked meanwhile
   nlohmann::json last = nullptr; // {attempt, ok, error | {from, to, paused_ms}}
 };
 ImageInfo& image();

@@ -181,6 +181,39 @@ TEST_CASE("upgrade: a new image that fails after adopting hands everything back"
   refused_state_gives_it_back("adopt");
 }
 
+TEST_CASE("upgrade: a new image that would exit at once fails its pre-flight check, and nothing changes") {
+  // RACK_TEST_REFUSE_STATE=exit: the image _exits(1) in `--check-state` and
+  // right after the exec alike; without the pre-flight, the exec would
+  // leave the workers without a rackd, and the guardian would end them.
+  ::setenv("RACK_TEST_REFUSE_STATE", "exit", 1);
+  Rack rack;
+  REQUIRE(rack.ctl({"start", eco_with_admin(rack, 2)}).exit_code == 0);
+  ::unsetenv("RACK_TEST_REFUSE_STATE");
+  REQUIRE(rack.wait_ready("web", 2));
+  auto [host, port] = rack.address("web");
+  pid_t rackd = rack.rackd_pid();
+  auto workers = as_set(rack.pids("web"));
+  std::string next = copy_rackd(rack);
+
+  BothLoads loads(host, port);
+  std::this_thread::sleep_for(200ms);
+  auto r = rack.ctl({"upgrade", "--binary", next});
+  CHECK(r.exit_code == 1);
+  CHECK_MESSAGE(r.err.find("failed its check of the state") != std::string::npos, r.err);
+  CHECK_MESSAGE(r.err.find("exit code 1") != std::string::npos, r.err);
+  CHECK_MESSAGE(r.err.find("RACK_TEST_REFUSE_STATE=exit") != std::string::npos, r.err);
+  std::this_thread::sleep_for(300ms);
+  loads.finish();
+  json info = rackd_info(rack);
+  CHECK(info["pid"] == rackd);
+  CHECK(info["upgrades"] == 0);
+  CHECK(info["last_upgrade"]["ok"] == false);
+  CHECK(as_set(rack.pids("web")) == workers);
+  for (pid_t p : workers) CHECK(pid_alive(p));
+  CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(rackd) + "/exe") == bin("rackd"));
+  CHECK(http_get({host, port}, "/").status == 200);
+}
+
 TEST_CASE("upgrade: kill -9 of rackd during the upgrade leaves no worker behind") {
   Rack rack;
   REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 3))})
