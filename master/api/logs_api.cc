@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/log_journal.h"
 #include "api/reply.h"
 #include "rack/json.h"
 #include "logs/rotated_files.h"
@@ -36,6 +37,11 @@ struct LogsQuery {
   bool want_out = true, want_err = true;
   size_t n = 15;
   bool follow = false;
+  // after=R.S: a follower coming back (log_journal.h); resume.run empty if not.
+  struct {
+    std::string run;
+    uint64_t seq = 0;
+  } resume;
 
   bool wants(LogStream s) const { return s == LogStream::Out ? want_out : want_err; }
 };
@@ -54,12 +60,41 @@ json line_json(const LogLine& l) {
           {"time_ms", t}, {"line", l.text}};
 }
 
+// A followed line: with its number, which the follower sends back to resume.
+std::string seq_line_text(const SeqLine& s) {
+  json j = line_json(s.line);
+  j["seq"] = s.seq;
+  return text(j) + "\n";
+}
+
+std::string cursor_line(uint64_t seq) {
+  return text(json{{"cursor", LogJournals::get().run() + "." + std::to_string(seq)}}) + "\n";
+}
+
+// "R.S" (R: a rackd run, which may hold dots' neighbours but no dot at the
+// end; S: a number). False when it is not one.
+bool parse_after(const std::string& after, LogsQuery& q) {
+  auto dot = after.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == after.size()) return false;
+  const char* b = after.data() + dot + 1;
+  const char* e = after.data() + after.size();
+  auto [p, ec] = std::from_chars(b, e, q.resume.seq);
+  if (ec != std::errc() || p != e) return false;
+  q.resume.run = after.substr(0, dot);
+  return true;
+}
+
 // Fills `q`, or answers the client with what was wrong and returns false.
 bool parse_query(Supervisor& sup, const http::Request& req, LogsQuery& q, http::Responder& res) {
   std::string app = query_param(req.query, "app");
   std::string stream = query_param(req.query, "stream");
   std::string n_text = query_param(req.query, "n");
   q.follow = query_param(req.query, "follow") == "1";
+  if (std::string after = query_param(req.query, "after"); !after.empty() && !parse_after(after, q)) {
+    res.send(error(400, "after: expected a cursor of `rackctl logs -f` (RUN.SEQ), got \"" +
+                            json_input::clip(after, 60) + "\""));
+    return false;
+  }
   if (!stream.empty() && stream != "out" && stream != "err") {
     res.send(error(400, "stream: expected out or err, got \"" + json_input::clip(stream, 60) + "\""));
     return false;
@@ -154,20 +189,21 @@ struct Follow {
   bool let_go = false;  // too slow while the tail was read: end after it
   std::string early;
   std::size_t allowed = kMaxFollowBacklog;  // unread bytes: the tail's, and this many more
-  std::vector<std::pair<std::shared_ptr<AppLog>, uint64_t>> subs;
+  std::vector<std::shared_ptr<AppLog>> logs;  // kept while followed, as the files they write
+  std::vector<uint64_t> subs;                 // LogJournals::follow() ids
 
   explicit Follow(http::Responder r) : res(std::move(r)) {}
 
   void unsubscribe() {
-    for (auto& [log, id] : subs) log->unsubscribe(id);
+    for (uint64_t id : subs) LogJournals::get().unfollow(id);
     subs.clear();
   }
 
-  void line(const LogLine& l) {
+  void line(const SeqLine& l) {
     std::size_t backlog = res.buffered_bytes() + early.size();
     if (backlog > (tail_sent ? allowed : kMaxFollowEarly)) return too_slow(backlog);
-    if (tail_sent) res.write(text(line_json(l)) + "\n");
-    else early += text(line_json(l)) + "\n";
+    if (tail_sent) res.write(seq_line_text(l));
+    else early += seq_line_text(l);
   }
 
   // The follower does not read (stopped, or a pipe nobody drains): rackd
@@ -196,6 +232,21 @@ struct Follow {
   }
 };
 
+// Every selected app's journal feeds the follower until the client leaves.
+std::shared_ptr<Follow> subscribe(Supervisor& sup, const LogsQuery& q, http::Responder& res) {
+  auto follow = std::make_shared<Follow>(res);
+  for (ManagedApp* a : q.apps) {
+    auto log = a->log();
+    follow->logs.push_back(log);
+    follow->subs.push_back(LogJournals::get().follow(sup.loop(), log, [follow, q_out = q.want_out, q_err = q.want_err](const SeqLine& l) {
+      if (l.line.stream == LogStream::Out ? !q_out : !q_err) return;
+      follow->line(l);
+    }));
+  }
+  res.on_close([follow] { follow->unsubscribe(); });
+  return follow;
+}
+
 void serve_follow(Supervisor& sup, const LogsQuery& q, const std::vector<Source>& sources, http::Responder res) {
   // A follower subscribes in this loop turn, and the tail is marked in it
   // too (each current file opened, one listing per directory): no line
@@ -215,19 +266,41 @@ void serve_follow(Supervisor& sup, const LogsQuery& q, const std::vector<Source>
     return newest_lines(std::move(lines), n);
   };
   res.start_stream(200, {{"Content-Type", "application/x-ndjson"}});
-  auto follow = std::make_shared<Follow>(res);
-  // Subscribe to every selected app's log until the client leaves.
-  for (ManagedApp* a : q.apps) {
-    auto log = a->log();
-    uint64_t id = log->subscribe([follow, q_out = q.want_out, q_err = q.want_err](const LogLine& l) {
-      if (l.stream == LogStream::Out ? !q_out : !q_err) return;
-      follow->line(l);
-    });
-    follow->subs.emplace_back(log, id);
-  }
-  res.on_close([follow] { follow->unsubscribe(); });
+  auto follow = subscribe(sup, q, res);
+  // The tail holds the lines up to this number; the stream, those after it.
+  std::string first = notices(sup, q) + cursor_line(LogJournals::get().last_seq());
   offload(sup.loop(), std::move(read_tail),
-          [follow, first = notices(sup, q)](std::string body) { follow->tail_read(first + body); });
+          [follow, first = std::move(first)](std::string body) { follow->tail_read(first + body); });
+}
+
+// A follower coming back with its cursor: no tail, the lines after the
+// cursor that the journals kept, then the stream; all in this loop turn.
+void serve_resume(Supervisor& sup, const LogsQuery& q, http::Responder res) {
+  LogJournals& journals = LogJournals::get();
+  std::string head;
+  std::vector<SeqLine> lines;
+  if (q.resume.run != journals.run()) {
+    head = text(json{{"notice", "rackd was restarted since this follower's last line: lines in between are only in "
+                                "the log files (rackctl logs -n)"}}) +
+           "\n";
+  } else {
+    for (ManagedApp* a : q.apps) {
+      Resumed r = journals.since(a->log().get(), q.resume.seq);
+      if (!r.complete)
+        head += text(json{{"notice", a->name() + ": some lines after this follower's last one were not kept for it; "
+                                                  "they are in the log files (rackctl logs -n)"}}) +
+                "\n";
+      for (auto& l : r.lines)
+        if (q.wants(l.line.stream)) lines.push_back(std::move(l));
+    }
+  }
+  std::sort(lines.begin(), lines.end(), [](const SeqLine& a, const SeqLine& b) { return a.seq < b.seq; });
+  uint64_t cursor = q.resume.run == journals.run() ? q.resume.seq : journals.last_seq();
+  res.start_stream(200, {{"Content-Type", "application/x-ndjson"}});
+  auto follow = subscribe(sup, q, res);
+  std::string body = head + cursor_line(cursor);
+  for (const SeqLine& l : lines) body += seq_line_text(l);
+  follow->tail_read(std::move(body));
 }
 
 }  // namespace
@@ -238,6 +311,7 @@ void serve_logs(Supervisor& sup, http::Request& req, http::Responder res) {
   // One app named, no files, no -f: nothing to show, and the answer says why.
   if (!q.follow && q.apps.size() == 1 && !query_param(req.query, "app").empty() && !q.apps[0]->log()->has_files())
     return res.send(error(409, no_files_notice(sup, q.apps[0]->name(), false)));
+  if (q.follow && !q.resume.run.empty()) return serve_resume(sup, q, std::move(res));
   auto sources = sources_of(sup, q);
   if (!q.follow) return serve_tail(sup, std::move(sources), q.n, notices(sup, q), std::move(res));
   serve_follow(sup, q, sources, std::move(res));

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/dashboard.h"
+#include "api/log_journal.h"
 #include "app/app.h"
 #include "lifecycle/guardian.h"
 #include "lifecycle/spawn.h"
@@ -229,6 +230,13 @@ void StateCodec::adopt(Supervisor& sup, const json& state) {
                    app->log());
   }
   adopt_metrics(sup, state.at("metrics"));
+  // `rackctl logs -f` followers reconnect and resume from these (optional:
+  // images before them wrote none).
+  if (state.contains("journals"))
+    api::LogJournals::get().adopt(sup.loop_, state.at("journals"), [&sup](const std::string& name) {
+      ManagedApp* app = sup.find(name);
+      return app ? app->log() : nullptr;
+    });
   if (std::string pending = unhex(state.at("stdout_pending").get<std::string>()); !pending.empty() && sup.stdout_sink_) {
     {
       std::lock_guard lock(sup.stdout_sink_->mu_);

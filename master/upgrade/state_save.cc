@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/dashboard.h"
+#include "api/log_journal.h"
 #include "app/app.h"
 #include "lifecycle/guardian.h"
 #include "lifecycle/spawn.h"
@@ -212,6 +213,7 @@ json StateCodec::save(Supervisor& sup, std::vector<int>& fds) {
       {"pipes", std::move(pipes)},
       {"metrics", save_metrics(sup)},
       {"stdout_pending", hex(stdout_pending(sup))},
+      {"journals", api::LogJournals::get().save(log_owner)},
   };
 }
 
