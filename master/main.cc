@@ -45,7 +45,6 @@ struct Args {
   std::string home;
   std::string ecosystem;
   int adopt_state = -1;     // an upgrade: the state's memfd
-  int check_state = -1;     // the pre-flight of an upgrade: the state to check
   int previous_image = -1;  // the image that wrote it, to go back to
   std::string upgrade_failed;
 };
@@ -73,7 +72,7 @@ Args parse_args(int argc, char** argv) {
       std::exit(0);
     }
     else if (s == "--adopt-state" && i + 1 < argc) a.adopt_state = fd_arg(argv[++i]);
-    else if (s == "--check-state" && i + 1 < argc) a.check_state = fd_arg(argv[++i]);
+    else if (s == "--check-state" && i + 1 < argc) std::exit(rack::master::upgrade::check_state_main(fd_arg(argv[++i])));
     else if (s == "--previous-image" && i + 1 < argc) a.previous_image = fd_arg(argv[++i]);
     else if (s == "--upgrade-failed" && i + 1 < argc) a.upgrade_failed = argv[++i];
     else if (s == "--help" || s == "-h") usage("the Rack master daemon");
@@ -179,7 +178,6 @@ void contain_workers(const std::string& home) {
 int main(int argc, char** argv) {
   rack::master::upgrade::image();  // this image's start time
   Args args = parse_args(argc, argv);
-  if (args.check_state >= 0) return rack::master::upgrade::check_state_main(args.check_state);
   if (args.adopt_state >= 0) return rack::master::upgrade::resume(args.adopt_state, args.previous_image, args.upgrade_failed);
   std::error_code ec;
   std::filesystem::create_directories(args.home + "/logs", ec);
