@@ -57,6 +57,7 @@ LogJournals::Journal& LogJournals::open(uv_loop_t* loop, const std::shared_ptr<A
 
 void LogJournals::record(Journal& j, const LogLine& l) {
   SeqLine s{++seq_, l};
+  s.line.date_format = {};  // a view into the app's config, valid only during the call
   j.bytes += cost(l);
   j.lines.push_back(s);
   while (j.bytes > kMaxBytes && j.lines.size() > 1) {
@@ -154,10 +155,13 @@ void LogJournals::adopt(uv_loop_t* loop, const json& state,
     Journal& j = open(loop, log, a.at("since").get<uint64_t>());
     j.dropped_upto = a.at("dropped_upto").get<uint64_t>();
     for (const json& l : a.at("lines")) {
-      SeqLine s{l.at(0).get<uint64_t>(),
-                {app, l.at(1).get<int>(), static_cast<LogStream>(l.at(2).get<int>()),
-                 std::chrono::system_clock::time_point(std::chrono::milliseconds(l.at(3).get<int64_t>())),
-                 upgrade::unhex(l.at(4).get<std::string>())}};
+      SeqLine s;
+      s.seq = l.at(0).get<uint64_t>();
+      s.line.app = app;
+      s.line.slot = l.at(1).get<int>();
+      s.line.stream = static_cast<LogStream>(l.at(2).get<int>());
+      s.line.time = std::chrono::system_clock::time_point(std::chrono::milliseconds(l.at(3).get<int64_t>()));
+      s.line.text = upgrade::unhex(l.at(4).get<std::string>());
       j.bytes += cost(s.line);
       j.lines.push_back(std::move(s));
     }
