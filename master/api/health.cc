@@ -88,8 +88,8 @@ std::string Supervisor::app_health(const std::string& name, int& http_status) {
   j["ready_workers"] = app->ready_workers();
   j["instances"] = app->cfg().instances;
   if (!checks.empty()) j["checks"] = std::move(checks);
-  // A stopped app takes no traffic: a probe of that app alone says so.
-  http_status = failing || app->stopped() ? 503 : 200;
+  // Stopped on purpose is a state, not a failure: 200 with status stopped.
+  http_status = failing ? 503 : 200;
   return j.dump();
 }
 

@@ -31,9 +31,12 @@ TEST_CASE("health: a stopped app is reported stopped and does not fail /health, 
   json j = json::parse(h.body);
   CHECK(j["checks"]["img"]["status"] == "stopped");
   CHECK(j["checks"]["web"]["status"] == "ok");
+  // Stopped on purpose is not failing: 200, and the body says stopped.
   auto img = http_get(admin, "/health/img");
-  CHECK(img.status == 503);
+  CHECK(img.status == 200);
   CHECK(json::parse(img.body)["status"] == "stopped");
+  CHECK(json::parse(img.body)["condition"] == "stopped");
+  CHECK(json::parse(img.body)["ready_workers"] == 0);
   auto web = http_get(admin, "/health/web");
   CHECK(web.status == 200);
   CHECK(json::parse(web.body)["ready_workers"] == 2);
