@@ -1,4 +1,6 @@
 // PM2 app objects -> Rack apps, one handler per PM2 key (rack/pm2.h).
+#include <grp.h>
+#include <pwd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -147,11 +149,26 @@ void to_restart(AppMap& m, const char* rack_key, const std::string& key, const j
   if (s) m.out["restart"][rack_key] = *s;
 }
 
+bool discarded(const json& v) { return v.is_string() && (v == "/dev/null" || v == "NULL"); }
+
+bool logs_off(const AppMap& m) {
+  bool disabled = m.in.contains("disable_logs") && m.in["disable_logs"] == true;
+  bool both_null = m.in.contains("out_file") && discarded(m.in["out_file"]) && m.in.contains("error_file") &&
+                   discarded(m.in["error_file"]);
+  return disabled || both_null;
+}
+
 void set_log_file(AppMap& m, const std::string& key, const json& v, const char* stream) {
   auto s = text_of(m, key, v);
   if (!s) return;
-  if (*s == "/dev/null" || *s == "NULL") {
-    m.warn(key, "Rack keeps every line; bound the files with logs.max_size and logs.keep instead");
+  // No files at all is Rack's logs.dir: off; one stream alone it cannot drop.
+  if (logs_off(m)) {
+    m.out["logs"]["dir"] = "off";
+    return;
+  }
+  if (discarded(v)) {
+    m.warn(key, "Rack cannot drop one stream: both go to files (bound them with logs.max_size and logs.keep), or "
+                "neither with disable_logs: true (logs.dir: off)");
     return;
   }
   fs::path p(resolve(m.opt, *s));
@@ -184,6 +201,31 @@ void set_date_format(AppMap& m, const std::string& key, const json& v) {
     return;
   }
   m.out["logs"]["date_format"] = f;
+}
+
+// PM2's uid/user and gid take a name or a number; Rack's user: and group:
+// take a name, so a number is looked up on this machine.
+void set_owner(AppMap& m, const std::string& key, const json& v, const char* rack_key) {
+  auto s = text_of(m, key, v);
+  if (!s) return;
+  std::string name = *s;
+  bool group = std::string_view(rack_key) == "group";
+  if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos) {
+    unsigned long id = std::stoul(name.substr(0, 10));
+    const char* found = nullptr;
+    if (group) {
+      if (const struct group* gr = ::getgrgid(static_cast<gid_t>(id))) found = gr->gr_name;
+    } else if (const passwd* pw = ::getpwuid(static_cast<uid_t>(id))) {
+      found = pw->pw_name;
+    }
+    if (!found)
+      return m.error(key, "no " + std::string(group ? "group with gid " : "user with uid ") + name +
+                              " on this machine (Rack's " + rack_key + ": takes a name)");
+    name = found;
+  }
+  if (m.out[rack_key] && m.out[rack_key].as<std::string>() != name)
+    return m.error(key, "says " + name + " but another key says " + m.out[rack_key].as<std::string>());
+  m.out[rack_key] = name;
 }
 
 // watch: true | path | [paths], with ignore_watch and watch_delay beside it.
@@ -237,6 +279,12 @@ const std::map<std::string, Handler>& handlers() {
        }},
       {"out_file", [](AppMap& m, const std::string& k, const json& v) { set_log_file(m, k, v, "out"); }},
       {"error_file", [](AppMap& m, const std::string& k, const json& v) { set_log_file(m, k, v, "err"); }},
+      {"disable_logs", [](AppMap& m, const std::string& k, const json& v) {
+         if (auto b = bool_of(m, k, v); b && *b) m.out["logs"]["dir"] = "off";
+       }},
+      {"user", [](AppMap& m, const std::string& k, const json& v) { set_owner(m, k, v, "user"); }},
+      {"uid", [](AppMap& m, const std::string& k, const json& v) { set_owner(m, k, v, "user"); }},
+      {"gid", [](AppMap& m, const std::string& k, const json& v) { set_owner(m, k, v, "group"); }},
       {"time", [](AppMap& m, const std::string& k, const json& v) { if (auto b = bool_of(m, k, v)) m.out["logs"]["time"] = *b; }},
       {"log_date_format", [](AppMap& m, const std::string& k, const json& v) { set_date_format(m, k, v); }},
       {"restart_delay", [](AppMap& m, const std::string& k, const json& v) { to_restart(m, "delay", k, v, true); }},

@@ -132,3 +132,45 @@ TEST_CASE("pm2: PM2's YAML shape is told apart from Rack's") {
   CHECK_FALSE(pm2::looks_like_pm2_yaml(json::parse(R"({"apps": [{"name": "a", "script": "a.js", "run": "b"}]})")));
   CHECK_FALSE(pm2::looks_like_pm2_yaml(json::parse(R"({"rack": {}})")));
 }
+
+TEST_CASE("pm2: user/uid and gid become user: and group:, a number looked up by id") {
+  auto one = [](const std::string& keys) {
+    return pm2::convert(json::parse(R"({"apps":[{"name":"a","script":"a.js",)" + keys + "}]}"), "e.js", {});
+  };
+  auto named = one(R"("user": "root", "gid": "root")");
+  REQUIRE_MESSAGE(named.errors.empty(), all(named.errors));
+  CHECK_MESSAGE(named.warnings.empty(), all(named.warnings));
+  YAML::Node app = YAML::Load(named.yaml)["apps"][0];
+  CHECK(app["user"].as<std::string>() == "root");
+  CHECK(app["group"].as<std::string>() == "root");
+  // PM2 also takes ids; Rack's keys take names, found on this machine.
+  app = YAML::Load(one(R"("uid": 0, "gid": "0")").yaml)["apps"][0];
+  CHECK(app["user"].as<std::string>() == "root");
+  CHECK(app["group"].as<std::string>() == "root");
+  CHECK(one(R"("uid": 4000000000)").errors.at(0) ==
+        "e.js: apps[0] (a): uid: no user with uid 4000000000 on this machine (Rack's user: takes a name)");
+  CHECK(one(R"("user": "root", "uid": "nobody")").errors.at(0).find("says root but another key says nobody") !=
+        std::string::npos);
+  // The converted file loads: user: and group: are Rack keys.
+  auto eco = config::load_string(YAML::Dump(YAML::Load(named.yaml)) + "\n", "/tmp/eco.yaml");
+  CHECK(eco.apps.at(0).user == "root");
+  CHECK(eco.apps.at(0).uid == 0u);
+}
+
+TEST_CASE("pm2: disable_logs, or both files /dev/null, is logs.dir: off; one /dev/null is a warning") {
+  auto one = [](const std::string& keys) {
+    return pm2::convert(json::parse(R"({"apps":[{"name":"a","script":"a.js",)" + keys + "}]}"), "e.js", {});
+  };
+  for (const char* keys : {R"("disable_logs": true)", R"("disable_logs": true, "out_file": "/var/log/a.log")",
+                           R"("out_file": "/dev/null", "error_file": "NULL")"}) {
+    auto c = one(keys);
+    CHECK_MESSAGE(c.warnings.empty(), keys << "\n" << all(c.warnings));
+    YAML::Node app = YAML::Load(c.yaml)["apps"][0];
+    CHECK_MESSAGE(app["logs"]["dir"].as<std::string>() == "off", keys);
+    CHECK_FALSE(config::load_string(c.yaml, "/tmp/eco.yaml").apps.at(0).logs.files);
+  }
+  CHECK_FALSE(YAML::Load(one(R"("disable_logs": false)").yaml)["apps"][0]["logs"]);
+  auto half = one(R"("out_file": "/dev/null")");
+  CHECK(has_warning(half, "out_file: Rack cannot drop one stream"));
+  CHECK_FALSE(YAML::Load(half.yaml)["apps"][0]["logs"]);
+}
