@@ -324,11 +324,9 @@ const std::vector<Key<AppConfig>> kAppKeys = {
      }},
     {"cron_tz",
      [](Loader& l, AppConfig& a, const Field& f) {
-       std::string s = l.text(f, "utc or local");
-       if (s != "utc" && s != "local")
-         l.fail(f, "expected utc or local (rackd's TZ), got " + in_quotes(s) +
-                       "; for another zone start rackd with TZ set and use local");
-       a.cron_zone = s == "utc" ? cron::Zone::Utc : cron::Zone::Local;
+       std::string why;
+       if (auto zone = cron::Zone::parse(l.text(f, "utc, local or a zone name"), why)) a.cron_zone = *zone;
+       else l.fail(f, why);
      }},
     {"watch", set_watch},
     {"reload", set_reload},

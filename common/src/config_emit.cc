@@ -69,7 +69,7 @@ void emit_pm2_keys(YAML::Emitter& out, const AppConfig& a) {
   out << YAML::Key << "namespace" << YAML::Value << a.ns;
   if (!a.cron_restart.empty()) {
     out << YAML::Key << "cron_restart" << YAML::Value << a.cron_restart;
-    out << YAML::Key << "cron_tz" << YAML::Value << (a.cron_zone == cron::Zone::Utc ? "utc" : "local");
+    out << YAML::Key << "cron_tz" << YAML::Value << a.cron_zone.name();
   }
   if (a.watch) {
     out << YAML::Key << "watch" << YAML::Value << YAML::BeginMap;

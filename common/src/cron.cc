@@ -71,11 +71,6 @@ void copy_bits(const std::vector<bool>& from, std::bitset<N>& to) {
   for (std::size_t i = 0; i < N && i < from.size(); ++i) to[i] = from[i];
 }
 
-time_t to_time(struct tm* tm, Zone zone) {
-  tm->tm_isdst = -1;
-  return zone == Zone::Utc ? timegm(tm) : mktime(tm);
-}
-
 }  // namespace
 
 std::optional<Schedule> Schedule::parse(std::string_view text, std::string& error) {
@@ -119,40 +114,69 @@ std::optional<Schedule> Schedule::parse(std::string_view text, std::string& erro
   return s;
 }
 
-std::optional<std::chrono::system_clock::time_point> Schedule::next_after(std::chrono::system_clock::time_point t,
-                                                                          Zone zone) const {
-  using std::chrono::system_clock;
-  const time_t start = system_clock::to_time_t(t);
-  const time_t limit = start + 5L * 366 * 24 * 3600;
-  time_t s = start + 1;
+std::optional<time_t> Schedule::next_wall_time(time_t wall, time_t limit) const {
+  time_t s = wall + 1;
   while (s <= limit) {
     struct tm tm {};
-    if (zone == Zone::Utc) gmtime_r(&s, &tm);
-    else localtime_r(&s, &tm);
+    gmtime_r(&s, &tm);
     bool day_ok = any_day_ && any_weekday_ ? true
                   : any_day_               ? weekdays_[tm.tm_wday]
                   : any_weekday_           ? days_[tm.tm_mday]
                                            : days_[tm.tm_mday] || weekdays_[tm.tm_wday];
-    time_t next;
     if (!months_[tm.tm_mon + 1]) {
       tm.tm_mon += 1, tm.tm_mday = 1, tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-      next = to_time(&tm, zone);
     } else if (!day_ok) {
       tm.tm_mday += 1, tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-      next = to_time(&tm, zone);
     } else if (!hours_[tm.tm_hour]) {
       tm.tm_hour += 1, tm.tm_min = tm.tm_sec = 0;
-      next = to_time(&tm, zone);
     } else if (!minutes_[tm.tm_min]) {
       tm.tm_min += 1, tm.tm_sec = 0;
-      next = to_time(&tm, zone);
     } else if (!seconds_[tm.tm_sec]) {
-      next = s + 1;
+      tm.tm_sec += 1;
     } else {
-      return system_clock::from_time_t(s);
+      return s;
     }
-    // A local clock going back (DST) must not send the search backwards.
-    s = next > s ? next : s + 1;
+    s = timegm(&tm);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::chrono::system_clock::time_point> Schedule::next_after(std::chrono::system_clock::time_point t,
+                                                                          const Zone& zone) const {
+  using std::chrono::system_clock;
+  constexpr time_t kDay = 24 * 3600;
+  const time_t start = system_clock::to_time_t(t);
+  const time_t limit = start + 5L * 366 * kDay;
+  auto wall_of = [&zone](time_t u) { return u + zone.offset_at(u); };
+  time_t wall = wall_of(start);
+  while (auto w = next_wall_time(wall, limit + kDay)) {
+    wall = *w;
+    // The instants showing this wall time: none, one, or two, from the
+    // offsets on either side of a change near it (zones change at most
+    // once in two days).
+    const long before = zone.offset_at(*w - kDay), after = zone.offset_at(*w + kDay);
+    time_t first = *w - before, second = *w - after;
+    if (first > second) std::swap(first, second);
+    const bool first_shows = wall_of(first) == *w, second_shows = wall_of(second) == *w;
+    if (first_shows && second_shows && first != second) {
+      // Shown twice (the clock went back): the first time only.
+      if (first > start) return system_clock::from_time_t(first);
+      continue;
+    }
+    if (first_shows || second_shows) {
+      time_t u = first_shows ? first : second;
+      if (u > start) return system_clock::from_time_t(u);
+      continue;
+    }
+    // Skipped (the clock jumped forward): at the jump, the first instant
+    // whose wall time is past it.
+    time_t lo = first, hi = second;
+    while (lo < hi) {
+      time_t mid = lo + (hi - lo) / 2;
+      if (wall_of(mid) > *w) hi = mid;
+      else lo = mid + 1;
+    }
+    if (lo > start && lo <= limit) return system_clock::from_time_t(lo);
   }
   return std::nullopt;
 }

@@ -136,7 +136,8 @@ json to_json(const config::AppConfig& c) {
       {"namespace", c.ns},
       {"env_file", c.env_file},
       {"cron_restart", c.cron_restart},
-      {"cron_zone", static_cast<int>(c.cron_zone)},
+      {"cron_zone", c.cron_zone == cron::Zone::local() ? 1 : 0},  // what an image before cron_tz names reads
+      {"cron_tz", c.cron_zone.name()},
       {"watch", c.watch ? json{c.watch->paths, c.watch->ignore, ms(c.watch->delay)} : json(nullptr)},
       {"inherit_env", c.inherit_env},
       {"user", c.user},
@@ -186,7 +187,13 @@ config::AppConfig app_config_from_json(const json& j) {
   c.ns = j.at("namespace").get<std::string>();
   c.env_file = j.at("env_file").get<std::string>();
   c.cron_restart = j.at("cron_restart").get<std::string>();
-  c.cron_zone = static_cast<cron::Zone>(j.at("cron_zone").get<int>());
+  c.cron_zone = j.at("cron_zone").get<int>() == 1 ? cron::Zone::local() : cron::Zone::utc();
+  if (j.contains("cron_tz")) {
+    std::string why;
+    auto zone = cron::Zone::parse(j.at("cron_tz").get<std::string>(), why);
+    if (!zone) throw std::runtime_error("cron_tz: " + why);
+    c.cron_zone = *zone;
+  }
   if (const json& w = j.at("watch"); !w.is_null())
     c.watch = config::AppConfig::Watch{w.at(0).get<std::vector<std::string>>(), w.at(1).get<std::vector<std::string>>(),
                                        ms_from(w.at(2))};

@@ -54,7 +54,7 @@ config::AppConfig unusual() {
   c.ns = "shop";
   c.env_file = "/srv/web/.env";
   c.cron_restart = "0 3 * * *";
-  c.cron_zone = cron::Zone::Local;
+  c.cron_zone = cron::Zone::local();
   c.watch = config::AppConfig::Watch{{"/srv/web/src"}, {"*.tmp"}, config::Duration(1500)};
   c.logs = {"/var/log/web", 1234567, 9, false, false, config::OnFull::Drop, config::Duration(60000),
             config::Duration(86400000), 777, 1001u, 1002u, false, "%F %T.%L %z"};
@@ -93,7 +93,7 @@ TEST_CASE("upgrade state: an app config survives the round trip, every field") {
   CHECK(back.interpreter->at(1) == "-u");
   CHECK(back.watch->ignore.at(0) == "*.tmp");
   CHECK(*back.restart.delay == config::Duration(250));
-  CHECK(back.cron_zone == cron::Zone::Local);
+  CHECK(back.cron_zone == cron::Zone::local());
   CHECK(!back.inherit_env);
   CHECK(back.user == "web");
   CHECK(*back.gid == 1002);

@@ -166,10 +166,10 @@ struct AppConfig {
   std::string ns = "default";
   // env_file (KEY=VALUE lines, read at load time); env wins over it.
   std::string env_file;
-  // cron_restart: a graceful reload at these times ("" = none), in UTC or,
-  // with cron_tz: local, rackd's local time (its TZ).
+  // cron_restart: a graceful reload at these times ("" = none), in UTC or
+  // the zone cron_tz names: local (rackd's TZ) or one like Europe/Berlin.
   std::string cron_restart;
-  cron::Zone cron_zone = cron::Zone::Utc;
+  cron::Zone cron_zone = cron::Zone::utc();
   // watch: a change under these paths (files or directories, recursively)
   // reloads the app once `delay` has passed with no further change.
   struct Watch {

@@ -3,12 +3,16 @@
 //
 //   std::string error;
 //   auto s = rack::cron::Schedule::parse("0 3 * * mon-fri", error);
-//   auto next = s->next_after(std::chrono::system_clock::now(), rack::cron::Zone::Utc);
+//   auto next = s->next_after(std::chrono::system_clock::now(), rack::cron::Zone::utc());
 //
 // Each field: *, a number, a-b, lists (1,15), steps (*/10, 8-18/2); month
 // and weekday names (jan, mon); weekday 7 is Sunday too. When both
 // day-of-month and day-of-week are restricted, a day matching either runs
-// (Vixie cron's rule). Times are UTC, or the local time of rackd's TZ.
+// (Vixie cron's rule). Times are read in a Zone (rack/time_zone.h): UTC,
+// rackd's local time, or a named zone. Across a DST change a time is run
+// once: one the clock skips (02:30 when 02:00 jumps to 03:00) runs at the
+// jump, one the clock passes twice (02:30 when 03:00 goes back to 02:00)
+// runs the first time only.
 #pragma once
 
 #include <bitset>
@@ -17,9 +21,9 @@
 #include <string>
 #include <string_view>
 
-namespace rack::cron {
+#include "rack/time_zone.h"
 
-enum class Zone { Utc, Local };
+namespace rack::cron {
 
 class Schedule {
  public:
@@ -29,9 +33,13 @@ class Schedule {
   // The first time strictly after `t` that matches, to the second; nullopt
   // when none comes within 5 years (a date like Feb 30).
   std::optional<std::chrono::system_clock::time_point> next_after(std::chrono::system_clock::time_point t,
-                                                                  Zone zone) const;
+                                                                  const Zone& zone) const;
 
  private:
+  // The first wall-clock time strictly after `wall` that matches (both as
+  // seconds since the epoch of a clock with no offset and no DST).
+  std::optional<time_t> next_wall_time(time_t wall, time_t limit) const;
+
   std::bitset<60> seconds_, minutes_;
   std::bitset<24> hours_;
   std::bitset<32> days_;    // 1-31
