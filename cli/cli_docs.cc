@@ -7,6 +7,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "rack/roff.h"
+
 namespace rack::cli {
 namespace {
 
@@ -42,18 +44,6 @@ std::string names_of(const CLI::App& c) {
   std::string s = c.get_name();
   for (const std::string& a : c.get_aliases()) s += "|" + a;
   return s;
-}
-
-// The man page's escapes: a leading '.' or '\'' and every '\' and '-'.
-std::string roff(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\\') out += "\\e";
-    else if (c == '-') out += "\\-";
-    else out += c;
-  }
-  if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out = "\\&" + out;
-  return out;
 }
 
 }  // namespace

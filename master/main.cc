@@ -1,15 +1,12 @@
-// rackd — the Rack master daemon.
+// rackd — the Rack master daemon. Its options, environment, signals and
+// exit codes are defined in daemon_options.cc (rackd --help, man 8 rackd):
 //
 //   rackd [--home DIR] [ecosystem.yaml]              detach, then serve
 //   rackd --no-daemon [--home DIR] [ecosystem.yaml]  foreground (systemd, containers)
-//   rackd --version
 //   rackd --adopt-state FD --previous-image FD       what an upgrade execs (upgrade/exec.h)
 //   rackd --check-state FD                           its pre-flight: check the state, adopt nothing
 //
-// rackctl starts the detached form on demand. Exit codes: 0 stopped
-// cleanly, 1 could not run (another rackd owns RACK_HOME, socket error),
-// 2 configuration error or an app could not start, 3 (--no-daemon) an app
-// ended errored (rack.exit_on_errored; docs/states.md).
+// rackctl starts the detached form on demand.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -20,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <iostream>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -31,65 +29,13 @@
 #include "lifecycle/cgroup.h"
 #include "lifecycle/guardian.h"
 #include "lifecycle/spawn.h"
-#include "rack/version.h"
+#include "daemon_options.h"
 #include "supervisor.h"
 #include "upgrade/exec.h"
 #include "upgrade/state.h"
 #include "upgrade/state_check.h"
 
 namespace {
-
-struct Args {
-  bool foreground = false;
-  bool stdout_logs = true;  // with --no-daemon: app lines on stdout too
-  std::string home;
-  std::string ecosystem;
-  int adopt_state = -1;     // an upgrade: the state's memfd
-  int previous_image = -1;  // the image that wrote it, to go back to
-  std::string upgrade_failed;
-};
-
-int fd_arg(const char* s) {
-  char* end = nullptr;
-  long v = std::strtol(s, &end, 10);
-  return end && *end == '\0' && v >= 0 && v < (1 << 20) ? static_cast<int>(v) : -1;
-}
-
-[[noreturn]] void usage(const char* msg) {
-  std::fprintf(stderr, "rackd: %s\nusage: rackd [--no-daemon [--no-stdout-logs]] [--home DIR] [ecosystem.yaml]\n       rackd --version\n", msg);
-  std::exit(2);
-}
-
-Args parse_args(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string s = argv[i];
-    if (s == "--no-daemon" || s == "-n") a.foreground = true;
-    else if (s == "--home" && i + 1 < argc) a.home = argv[++i];
-    else if (s == "--no-stdout-logs") a.stdout_logs = false;
-    else if (s == "--version") {
-      std::printf("%s\n", rack::master::upgrade::version_line().c_str());
-      std::exit(0);
-    }
-    else if (s == "--adopt-state" && i + 1 < argc) a.adopt_state = fd_arg(argv[++i]);
-    else if (s == "--check-state" && i + 1 < argc) std::exit(rack::master::upgrade::check_state_main(fd_arg(argv[++i])));
-    else if (s == "--previous-image" && i + 1 < argc) a.previous_image = fd_arg(argv[++i]);
-    else if (s == "--upgrade-failed" && i + 1 < argc) a.upgrade_failed = argv[++i];
-    else if (s == "--help" || s == "-h") usage("the Rack master daemon");
-    else if (!s.empty() && s[0] == '-') usage(("unknown option " + s).c_str());
-    else if (a.ecosystem.empty()) a.ecosystem = s;
-    else usage("more than one ecosystem file given");
-  }
-  if (const char* e = std::getenv("RACK_STDOUT_LOGS"); e && (std::string_view(e) == "off" || std::string_view(e) == "0" ||
-                                                             std::string_view(e) == "no"))
-    a.stdout_logs = false;
-  if (a.home.empty()) {
-    const char* env = std::getenv("RACK_HOME");
-    const char* home = std::getenv("HOME");
-    a.home = env && *env ? env : std::string(home ? home : "/tmp") + "/.rack";
-  }
-  return a;
-}
 
 // One rackd per RACK_HOME: an flock on rackd.pid, held for our lifetime.
 int lock_home(const std::string& home) {
@@ -163,22 +109,10 @@ void report(int ready_fd, char code) {
   ::close(ready_fd);
 }
 
-// Before any worker: what a rackd killed with its guardian left behind
-// is ended (guardian.h checks each pid, cgroup.h kills only its own
-// cgroup), and the cgroup is made before the guardian, which takes its
-// cgroup.kill along.
-void contain_workers(const std::string& home) {
-  if (auto line = rack::master::guardian::end_leftovers(home); !line.empty()) spdlog::warn("{}", line);
-  spdlog::info("{}", rack::master::cgroup::setup(home, rack::master::cgroup::Leftovers::End));
-  spdlog::info("{}", rack::master::guardian::start(home));
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-  rack::master::upgrade::image();  // this image's start time
-  Args args = parse_args(argc, argv);
-  if (args.adopt_state >= 0) return rack::master::upgrade::resume(args.adopt_state, args.previous_image, args.upgrade_failed);
+// What can fail before detaching, reported on the caller's terminal: the
+// home directory (1), the ecosystem file and the log settings (2).
+int prepare(const rack::master::DaemonArgs& args, std::optional<rack::config::Ecosystem>& eco,
+            rack::log::Options& log_opt) {
   std::error_code ec;
   std::filesystem::create_directories(args.home + "/logs", ec);
   if (ec) {
@@ -186,26 +120,61 @@ int main(int argc, char** argv) {
     return 1;
   }
   ::chmod(args.home.c_str(), 0700);
-
-  // Config errors are reported before detaching, on the caller's terminal.
-  std::optional<rack::config::Ecosystem> eco;
-  if (!args.ecosystem.empty()) {
-    try {
-      eco = rack::config::load_file(args.ecosystem);
-    } catch (const rack::config::ConfigError& e) {
-      std::fprintf(stderr, "rackd: %s\n", e.what());
-      return 2;
-    }
-  }
-
-  rack::log::Options log_opt;
   try {
+    if (!args.ecosystem.empty()) eco = rack::config::load_file(args.ecosystem);
     log_opt = rack::log::options_from_env(args.foreground || !::isatty(1));
-  } catch (const std::exception& e) {
+  } catch (const std::exception& e) {  // ConfigError, or LOG_LEVEL / LOG_FORMAT
     std::fprintf(stderr, "rackd: %s\n", e.what());
     return 2;
   }
+  return 0;
+}
 
+// Before any worker: what a rackd killed with its guardian left behind
+// is ended (guardian.h checks each pid, cgroup.h kills only its own
+// cgroup), and the cgroup is made before the guardian, which takes its
+// cgroup.kill along. Then the machinery every worker relies on.
+void start_services(const std::string& home) {
+  if (auto line = rack::master::guardian::end_leftovers(home); !line.empty()) spdlog::warn("{}", line);
+  spdlog::info("{}", rack::master::cgroup::setup(home, rack::master::cgroup::Leftovers::End));
+  spdlog::info("{}", rack::master::guardian::start(home));
+  sweep_stale_segments();
+  spdlog::info("{}", rack::master::adopt_batch_scheduling());
+  spdlog::info("{}", rack::master::raise_nofile());
+  std::string preload_err;
+  if (!rack::master::node_preload::install(home, preload_err))
+    spdlog::warn("node workers run without Rack's preload (their reloads may fail requests): {}", preload_err);
+}
+
+// Opens the control socket and starts the file's apps: 0, or rackd's exit code.
+int open_and_start(rack::master::Supervisor& sup, const std::optional<rack::config::Ecosystem>& eco) {
+  std::string err;
+  if (sup.open_control(err) != 0) {
+    spdlog::critical("{}", err);
+    std::fprintf(stderr, "rackd: %s\n", err.c_str());
+    return 1;
+  }
+  if (!eco) return 0;
+  auto r = sup.start(*eco, "");
+  if (r.error.empty()) return 0;
+  spdlog::critical("cannot start {}: {}", eco->path, r.error);
+  std::fprintf(stderr, "rackd: %s\n", r.error.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace master = rack::master;
+  master::upgrade::image();  // this image's start time
+  master::DaemonArgs args;
+  if (auto code = master::parse_daemon_args(argc, argv, args, std::cout, std::cerr)) return *code;
+  if (args.check_state >= 0) return master::upgrade::check_state_main(args.check_state);
+  if (args.adopt_state >= 0) return master::upgrade::resume(args.adopt_state, args.previous_image, args.upgrade_failed);
+
+  std::optional<rack::config::Ecosystem> eco;
+  rack::log::Options log_opt;
+  if (int rc = prepare(args, eco, log_opt); rc != 0) return rc;
   int ready_fd = -1;
   if (!args.foreground) {
     int rc = daemonize(args.home, ready_fd);
@@ -221,39 +190,19 @@ int main(int argc, char** argv) {
     report(ready_fd, 1);
     return 1;
   }
-  rack::master::upgrade::set_lock_fd(lock);
-
-  contain_workers(args.home);
-  sweep_stale_segments();
-  spdlog::info("{}", rack::master::adopt_batch_scheduling());
-  spdlog::info("{}", rack::master::raise_nofile());
-  std::string preload_err;
-  if (!rack::master::node_preload::install(args.home, preload_err))
-    spdlog::warn("node workers run without Rack's preload (their reloads may fail requests): {}", preload_err);
-  uv_loop_t* loop = uv_default_loop();
-  rack::master::Supervisor sup(loop, {args.home, args.foreground, rack::master::SystemdNotifier::from_environment(),
-                                     args.foreground && args.stdout_logs});
-  std::string err;
-  if (sup.open_control(err) != 0) {
-    spdlog::critical("{}", err);
-    std::fprintf(stderr, "rackd: %s\n", err.c_str());
-    report(ready_fd, 1);
-    return 1;
-  }
-  if (eco) {
-    auto r = sup.start(*eco, "");
-    if (!r.error.empty()) {
-      spdlog::critical("cannot start {}: {}", eco->path, r.error);
-      std::fprintf(stderr, "rackd: %s\n", r.error.c_str());
-      report(ready_fd, 2);
-      return 2;
-    }
+  master::upgrade::set_lock_fd(lock);
+  start_services(args.home);
+  master::Supervisor sup(uv_default_loop(), {args.home, args.foreground, master::SystemdNotifier::from_environment(),
+                                             args.foreground && args.stdout_logs});
+  if (int rc = open_and_start(sup, eco); rc != 0) {
+    report(ready_fd, static_cast<char>(rc));
+    return rc;
   }
   spdlog::info("rackd {} serving {} (pid {})", rack::kVersionLine, args.home, ::getpid());
   report(ready_fd, 0);
   sup.notify_ready_when_settled();
   int code = sup.run();
-  rack::master::cgroup::teardown();
+  master::cgroup::teardown();
   ::unlink((args.home + "/rackd.pid").c_str());
   return code;
 }

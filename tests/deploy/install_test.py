@@ -27,7 +27,7 @@ EXPECTED = [
     "share/doc/rack/deploy/kubernetes/deployment.yaml",
     "share/doc/rack/deploy/prometheus/prometheus.yml",
     "share/rack/examples/ecosystem.yaml", "share/rack/examples/storage/hello.txt",
-    "share/man/man1/rackctl.1", "share/bash-completion/completions/rackctl",
+    "share/man/man1/rackctl.1", "share/man/man8/rackd.8", "share/bash-completion/completions/rackctl",
     "share/zsh/vendor-completions/_rackctl",
 ]
 
