@@ -194,3 +194,47 @@ TEST_CASE("pm2: the examples of docs/pm2-migration.md run as written") {
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   CHECK(r.out == replace_all(doc_block("convert --env production"), "3000", port));
 }
+
+TEST_CASE("pm2: the Express example of docs/pm2-migration.md serves env_production, counts exactly, runs its SIGINT hook") {
+  std::string apps = std::string(RACK_SOURCE_DIR) + "/tests/apps";
+  if (!fs::exists(apps + "/node_modules/express") || !fs::exists(apps + "/node_modules/prom-client"))
+    FAIL("tests/apps/node_modules is missing: run `npm install` in tests/apps (scripts/test does)");
+  // The documented app is the one the other PM2 tests run.
+  CHECK(doc_block("app.js") == read_text(apps + "/pm2_express.js"));
+  Rack rack;
+  start_rackd(rack);
+  std::string dir = rack.home() + "/shop";
+  fs::create_directories(dir);
+  fs::create_directory_symlink(apps + "/node_modules", dir + "/node_modules");  // the project's npm install
+  std::ofstream(dir + "/app.js") << doc_block("app.js");
+  int port = free_port();
+  std::ofstream(dir + "/ecosystem.config.js")
+      << replace_all(doc_block("shop ecosystem.config.js"), "3000", std::to_string(port));
+  auto r = ctl_in(rack, dir, "start ecosystem.config.js --env production");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK_MESSAGE(r.err.find("warning") == std::string::npos, r.err);
+  REQUIRE(rack.wait_ready("shop", 2, 30s));
+  auto at = std::make_pair(std::string("127.0.0.1"), port);
+  auto body = nlohmann::json::parse(http_get(at, "/").body);
+  CHECK(body["greeting"] == "hello from production");  // env_production over env
+  CHECK(body["port"] == std::to_string(port));
+
+  // 99 more requests, no scrape, a reload: the merged counter says 100.
+  for (int i = 0; i < 99; ++i) REQUIRE(http_get(at, "/").status == 200);
+  auto before = rack.pids("shop");
+  r = ctl_in(rack, dir, "reload shop");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  const std::string series = R"(app_requests_total{app="shop",route="/"})";
+  auto metrics = http_get(rack.admin(), "/metrics");
+  REQUIRE(metrics.status == 200);
+  CHECK(metric_sample(metrics.body, series) == 100);
+
+  // stop: each worker's process.on('SIGINT') closes its pool (CLEANUP_DIR: '.').
+  auto closed = [&](pid_t pid) { return fs::exists(dir + "/closed." + std::to_string(pid)); };
+  for (pid_t p : before) CHECK_MESSAGE(wait_until([&] { return closed(p); }, 10s), "reload: no SIGINT hook in " << p);
+  auto last = rack.pids("shop");
+  REQUIRE(last.size() == 2);
+  r = ctl_in(rack, dir, "stop shop");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  for (pid_t p : last) CHECK_MESSAGE(wait_until([&] { return closed(p); }, 10s), "stop: no SIGINT hook in " << p);
+}
