@@ -128,6 +128,39 @@ def check_package(build, tmp):
     unit = subprocess.run(["sh", "-c", f"dpkg-deb --fsys-tarfile {deb} | tar -xO ./usr/lib/systemd/system/rack.service"],
                           capture_output=True, text=True, check=True).stdout
     assert "ExecStart=/usr/bin/rackd --no-daemon /etc/rack/ecosystem.yaml" in unit
+    check_dpkg_install(deb, os.path.join(tmp, "root"))
+
+
+def check_dpkg_install(deb, root):
+    """What `apt-get install ./rack.deb` does, into an empty root: dpkg
+    unpacks the files and registers the conffile, and the postinst's user
+    (sysusers.d/rack.conf) is created there. Not done: apt resolving
+    Depends (the root is empty), and the postinst itself, which dpkg runs
+    chrooted into the root (it has no shell) and which calls systemctl."""
+    admin = os.path.join(root, "var/lib/dpkg")
+    for d in ["info", "updates", "triggers"]:
+        os.makedirs(os.path.join(admin, d))
+    open(os.path.join(admin, "status"), "w").close()
+    r = subprocess.run(["dpkg", "--root=" + root, "--log=/dev/null", "--force-not-root", "--force-depends",
+                        "--force-bad-path", "--unpack", deb], capture_output=True, text=True)
+    assert r.returncode == 0, f"dpkg --unpack: {r.returncode}\n{r.stdout}{r.stderr}"
+    for f in ["usr/bin/rackd", "usr/bin/rackctl", "usr/lib/systemd/system/rack.service", "etc/rack/ecosystem.yaml",
+              "usr/share/man/man8/rackd.8", "usr/share/man/man1/rackctl.1"]:
+        assert os.path.isfile(os.path.join(root, f)), f + " not unpacked"
+    st = subprocess.run(["dpkg", "--root=" + root, "-s", "rack"], capture_output=True, text=True, check=True).stdout
+    assert "Status: install ok unpacked" in st, st
+    assert re.search(r"Conffiles:\n /etc/rack/ecosystem.yaml [0-9a-f]{32}", st), st
+    # The installed rackd runs (its libraries are the host's).
+    r = subprocess.run([os.path.join(root, "usr/bin/rackd"), "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "rackd" in r.stdout, r.stdout + r.stderr
+    # The postinst's systemd-sysusers call, on the unpacked root.
+    postinst = subprocess.run(["dpkg-deb", "--ctrl-tarfile", deb], capture_output=True, check=True).stdout
+    assert b"systemd-sysusers /usr/lib/sysusers.d/rack.conf" in postinst
+    r = subprocess.run(["systemd-sysusers", "--root=" + root, os.path.join(root, "usr/lib/sysusers.d/rack.conf")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    passwd = open(os.path.join(root, "etc/passwd")).read()
+    assert re.search(r"^rack:x:\d+:\d+:Rack process supervisor:/var/lib/rack:", passwd, re.M), passwd
 
 
 def postinst_sandbox(tmp):
