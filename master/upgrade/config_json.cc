@@ -12,7 +12,7 @@ using json = nlohmann::json;
 // A field added to AppConfig must travel in the state, or an upgrade
 // silently resets it to its default: carry it in to_json() and
 // app_config_from_json() (and bump kStateVersion), then update the size.
-static_assert(sizeof(config::AppConfig) == 1248, "AppConfig changed: carry the new field in master/upgrade/config_json.cc");
+static_assert(sizeof(config::AppConfig) == 1296, "AppConfig changed: carry the new field in master/upgrade/config_json.cc");
 #endif
 
 namespace {
