@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <vector>
@@ -275,8 +276,12 @@ std::optional<Zone> Zone::parse(std::string_view name, std::string& error, const
   const std::string expected = "expected utc, local (rackd's TZ) or a zone name like Europe/Berlin";
   if (!valid_name(name)) return error = expected + ", got \"" + std::string(name) + "\"", std::nullopt;
   std::string path = dir + "/" + std::string(name);
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string bytes;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(path, ec)) {  // not a directory like Europe
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
   if (bytes.empty())
     return error = "no time zone named \"" + std::string(name) + "\" in " + dir + " (" + expected +
                    "; the names are tzdata's, apt-get install tzdata)",

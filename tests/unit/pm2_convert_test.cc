@@ -134,8 +134,10 @@ TEST_CASE("pm2: PM2's YAML shape is told apart from Rack's") {
 }
 
 TEST_CASE("pm2: user/uid and gid become user: and group:, a number looked up by id") {
+  // A script that exists, so the converted file also loads.
   auto one = [](const std::string& keys) {
-    return pm2::convert(json::parse(R"({"apps":[{"name":"a","script":"a.js",)" + keys + "}]}"), "e.js", {});
+    return pm2::convert(json::parse(R"({"apps":[{"name":"a","script":"hello.js",)" + keys + "}]}"), "e.js",
+                        {.env_name = "", .base_dir = RACK_SOURCE_DIR "/tests/apps", .cpus = 0});
   };
   auto named = one(R"("user": "root", "gid": "root")");
   REQUIRE_MESSAGE(named.errors.empty(), all(named.errors));
@@ -152,14 +154,16 @@ TEST_CASE("pm2: user/uid and gid become user: and group:, a number looked up by 
   CHECK(one(R"("user": "root", "uid": "nobody")").errors.at(0).find("says root but another key says nobody") !=
         std::string::npos);
   // The converted file loads: user: and group: are Rack keys.
-  auto eco = config::load_string(YAML::Dump(YAML::Load(named.yaml)) + "\n", "/tmp/eco.yaml");
+  auto eco = config::load_string(named.yaml, "/tmp/eco.yaml");
   CHECK(eco.apps.at(0).user == "root");
   CHECK(eco.apps.at(0).uid == 0u);
 }
 
 TEST_CASE("pm2: disable_logs, or both files /dev/null, is logs.dir: off; one /dev/null is a warning") {
+  // A script that exists, so the converted file also loads.
   auto one = [](const std::string& keys) {
-    return pm2::convert(json::parse(R"({"apps":[{"name":"a","script":"a.js",)" + keys + "}]}"), "e.js", {});
+    return pm2::convert(json::parse(R"({"apps":[{"name":"a","script":"hello.js",)" + keys + "}]}"), "e.js",
+                        {.env_name = "", .base_dir = RACK_SOURCE_DIR "/tests/apps", .cpus = 0});
   };
   for (const char* keys : {R"("disable_logs": true)", R"("disable_logs": true, "out_file": "/var/log/a.log")",
                            R"("out_file": "/dev/null", "error_file": "NULL")"}) {
