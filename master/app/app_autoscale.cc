@@ -98,7 +98,7 @@ void ManagedApp::autoscale_tick(Clock::time_point now, bool sampled) {
 void ManagedApp::autoscale_metrics(Worker& w, const std::string& text) {
   if (!cfg_->autoscale || cfg_->autoscale->metric != config::ScaleMetric::LatencyP95) return;
   std::string err;
-  auto snap = parse_exposition(text, err);
+  auto snap = parse_exposition(text, err, {.only = kRequestHistogram});  // the rest is not read
   if (!snap) return;
   RequestStats now = request_stats(*snap);
   auto key = std::make_pair(static_cast<uint64_t>(w.id()), w.started_at());

@@ -1,23 +1,10 @@
 #include "metrics/merge.h"
 
 #include <algorithm>
-#include <cmath>
-
-#include "metrics/gauge_aggregation.h"
 
 namespace rack::master {
 
 namespace {
-
-std::string join_labels(std::initializer_list<std::string_view> parts) {
-  std::string out;
-  for (auto p : parts) {
-    if (p.empty()) continue;
-    if (!out.empty()) out += ',';
-    out += p;
-  }
-  return out;
-}
 
 bool monotonic(MetricType t) {
   return t == MetricType::Counter || t == MetricType::Histogram || t == MetricType::Summary;
@@ -79,36 +66,6 @@ void accumulate(MetricFamily& into, const MetricFamily& from) {
   }
 }
 
-struct GaugeAcc {
-  double sum = 0, min = 0, max = 0, first = 0;
-  int first_slot = 0;
-  int n = 0;
-  void add(int slot, double v) {
-    if (n == 0 || v < min) min = v;
-    if (n == 0 || v > max) max = v;
-    if (n == 0 || slot < first_slot) {
-      first_slot = slot;
-      first = v;
-    }
-    sum += v;
-    ++n;
-  }
-  double get(config::Aggregation a) const {
-    switch (a) {
-      case config::Aggregation::Sum: return sum;
-      case config::Aggregation::Min: return min;
-      case config::Aggregation::Max: return max;
-      case config::Aggregation::Avg: return n ? sum / n : 0;
-      case config::Aggregation::First: return first;
-    }
-    return sum;
-  }
-};
-
-}  // namespace
-
-namespace {
-
 // Counts of a process's counters and histograms only grow, unless the
 // process reset them itself (prom-client's register.resetMetrics(), say).
 bool went_back(MetricType type, const MetricPoint& before, const MetricPoint& now) {
@@ -130,22 +87,42 @@ void add_to_retired(MetricSnapshot& retired, const std::string& name, const Metr
   accumulate(r, fam);
 }
 
-// A gauge named like a counter (prom-client's nodejs_active_handles_total)
-// is exposed untyped: promtool's lint rejects a gauge called *_total and
-// accepts an untyped one, and PromQL treats the two alike. The name stays
-// the app's, so its dashboards keep working.
-MetricType exposed_type(std::string_view name, MetricType type) {
-  bool total = name.size() > 6 && name.substr(name.size() - 6) == "_total";
-  return type == MetricType::Gauge && total ? MetricType::Untyped : type;
-}
-
 }  // namespace
+
+// The process's text has the lines of its last one: its values go
+// straight into its snapshot, and the plan stays.
+bool MetricsMerge::update_values(AppState& st, ProcessKey key, ProcessInfo info, std::string_view text) {
+  auto it = st.live.find(key);
+  if (it == st.live.end() || !it->second.lines.usable) return false;
+  Process& p = it->second;
+  if (!read_values(p.lines, text, values_)) return false;
+  // A count that went back is a reset by the process: the full path moves
+  // what it had counted to the retired totals.
+  auto line = p.lines.lines.begin();
+  for (double v : values_) {
+    while (!line->target) ++line;
+    if (line->grows && v < *line->target) return false;
+    ++line;
+  }
+  line = p.lines.lines.begin();
+  for (double v : values_) {
+    while (!line->target) ++line;
+    *(line++)->target = v;
+  }
+  if (p.info.slot != info.slot || p.info.generation != info.generation) st.plan.reset();
+  p.info = info;
+  return true;
+}
 
 bool MetricsMerge::report(const std::string& app, ProcessKey key, ProcessInfo info, std::string_view text,
                           std::string& error) {
-  auto snap = parse_exposition(text, error);
+  if (auto a = apps_.find(app); a != apps_.end() && update_values(a->second, key, info, text)) return true;
+  LineMap lines;
+  ++full_parses_;
+  auto snap = parse_exposition(text, error, {.lines = &lines});
   if (!snap) return false;
   AppState& st = apps_[app];
+  st.plan.reset();
   Process& p = st.live[key];
   // The merged sum must not drop. A series the process reported before
   // and no longer does (a removed label set) keeps its last value; one
@@ -171,7 +148,8 @@ bool MetricsMerge::report(const std::string& app, ProcessKey key, ProcessInfo in
     if (missing) now.merge(old.series);
   }
   p.info = info;
-  p.snapshot = std::move(*snap);
+  p.snapshot = std::move(*snap);  // moves the nodes: `lines` still points into them
+  p.lines = std::move(lines);
   return true;
 }
 
@@ -182,6 +160,7 @@ void MetricsMerge::retire(const std::string& app, ProcessKey key) {
   if (p == a->second.live.end()) return;
   for (auto& [name, fam] : p->second.snapshot) add_to_retired(a->second.retired, name, fam);
   a->second.live.erase(p);
+  a->second.plan.reset();
 }
 
 void MetricsMerge::retire_except(const std::string& app, const std::set<ProcessKey>& live) {
@@ -211,94 +190,13 @@ void MetricsMerge::render(const std::string& app, const std::map<std::string, co
   auto a = apps_.find(app);
   if (a == apps_.end()) return;
   const AppState& st = a->second;
-  const std::string app_label = label_pair("app", app);
-
-  // Per-worker series: one process per slot, the newest generation (a
-  // reload briefly runs two on one slot).
-  std::map<int, const Process*> owner;
-  for (auto& [k, p] : st.live) {
-    const Process*& cur = owner[p.info.slot];
-    if (!cur || p.info.generation >= cur->info.generation) cur = &p;
+  if (!st.plan || st.plan->gauges() != gauges) {
+    std::vector<MergePlan::Part> live;
+    live.reserve(st.live.size());
+    for (auto& [k, p] : st.live) live.push_back({p.info, &p.snapshot});
+    st.plan.emplace(app, live, st.retired, gauges);
   }
-  std::set<std::string_view> names;
-  for (auto& [k, p] : st.live)
-    for (auto& [n, f] : p.snapshot) names.insert(n);
-  for (auto& [n, f] : st.retired) names.insert(n);
-
-  for (std::string_view name_view : names) {
-    std::string name(name_view);
-    // The family's meaning comes from the newest process that has it.
-    const MetricFamily* newest = nullptr;
-    uint64_t newest_gen = 0;
-    for (auto& [k, p] : st.live) {
-      auto f = p.snapshot.find(name);
-      if (f != p.snapshot.end() && (!newest || p.info.generation >= newest_gen)) {
-        newest = &f->second;
-        newest_gen = p.info.generation;
-      }
-    }
-    auto r = st.retired.find(name);
-    const MetricFamily* retired = r == st.retired.end() ? nullptr : &r->second;
-    const MetricFamily* model = newest ? newest : retired;
-    MetricType type = model->type;
-    std::string help = model->help;
-    if (help.empty() && retired) help = retired->help;
-    Exposition::Family* fam = out.family(name, exposed_type(name, type), help);
-    if (!fam) {
-      if (skipped) ++*skipped;
-      continue;
-    }
-    auto family_of = [&](const Process& p) -> const MetricFamily* {
-      auto f = p.snapshot.find(name);
-      return f != p.snapshot.end() && f->second.type == type ? &f->second : nullptr;
-    };
-
-    if (monotonic(type)) {
-      MetricFamily total;
-      total.type = type;
-      if (retired && retired->type == type) accumulate(total, *retired);
-      for (auto& [k, p] : st.live)
-        if (auto* f = family_of(p)) accumulate(total, *f);
-      if (type == MetricType::Summary) {
-        for (auto& [slot, p] : owner) {
-          const MetricFamily* f = family_of(*p);
-          if (!f) continue;
-          std::string worker = label_pair("worker", std::to_string(slot));
-          for (auto& [key, pt] : f->series)
-            for (auto& [q, v] : pt.buckets)
-              fam->sample(join_labels({app_label, key, worker, label_pair("quantile", format_value(q))}), v);
-        }
-      }
-      for (auto& [key, pt] : total.series) {
-        std::string labels = join_labels({app_label, key});
-        if (type == MetricType::Counter) {
-          fam->sample(labels, pt.value);
-          continue;
-        }
-        if (type == MetricType::Histogram) {
-          for (auto& [le, c] : pt.buckets)
-            fam->sample("_bucket", join_labels({labels, label_pair("le", format_value(le))}), c);
-        }
-        fam->sample("_sum", labels, pt.sum);
-        fam->sample("_count", labels, pt.count);
-      }
-      continue;
-    }
-
-    // Gauges (and untyped): the aggregate per label set, then per worker.
-    config::Aggregation agg = aggregation_for(gauges, name);
-    std::map<std::string_view, GaugeAcc> acc;
-    for (auto& [slot, p] : owner)
-      if (auto* f = family_of(*p))
-        for (auto& [key, pt] : f->series) acc[key].add(slot, pt.value);
-    for (auto& [key, g] : acc) fam->sample(join_labels({app_label, key}), g.get(agg));
-    for (auto& [slot, p] : owner) {
-      const MetricFamily* f = family_of(*p);
-      if (!f) continue;
-      std::string worker = label_pair("worker", std::to_string(slot));
-      for (auto& [key, pt] : f->series) fam->sample(join_labels({app_label, key, worker}), pt.value);
-    }
-  }
+  st.plan->render(out, skipped);
 }
 
 }  // namespace rack::master

@@ -48,16 +48,27 @@
 // buckets are the union of the boundaries, each part contributing its count
 // at its largest boundary <= le, so the result stays cumulative and every
 // bucket still only grows.
+//
+// Cost. A worker's registry lists the same lines in the same order at
+// every scrape; only the values move. So a process's report whose lines
+// are those of its last one is taken by reading the values alone into its
+// snapshot (LineMap, text.h), and rendering follows a plan (merge_plan.h)
+// made when the app's series last changed, formatting only the families
+// whose values moved. A report with other lines (a new label set, a reset
+// counter, a restarted process) is parsed and merged in full, and the plan
+// is made again at the next render.
 #pragma once
 
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "metrics/merge_plan.h"
 #include "metrics/text.h"
 #include "rack/config.h"
 
@@ -68,11 +79,6 @@ struct ProcessKey {
   uint64_t worker = 0;   // the Worker record's id
   int64_t started = 0;   // its process's start time (any clock, ns): tells restarts apart
   auto operator<=>(const ProcessKey&) const = default;
-};
-
-struct ProcessInfo {
-  int slot = 0;
-  uint64_t generation = 0;
 };
 
 class MetricsMerge {
@@ -92,6 +98,8 @@ class MetricsMerge {
   void forget(const std::string& app);
   std::vector<std::string> apps() const;
   std::size_t processes(const std::string& app) const;  // live processes with a snapshot
+  // Reports parsed in full; the others had only their values read.
+  uint64_t full_parses() const { return full_parses_; }
 
   // Adds app's merged families to `out`. Families that `out` refuses
   // (clash with rackd's own, or with another app's type) are skipped and
@@ -105,12 +113,19 @@ class MetricsMerge {
   struct Process {
     ProcessInfo info;
     MetricSnapshot snapshot;
+    LineMap lines{};  // of the last text parsed in full; its targets are in `snapshot`
   };
   struct AppState {
     std::map<ProcessKey, Process> live;
     MetricSnapshot retired;  // counters, histograms, summaries (sum/count only)
+    mutable std::optional<MergePlan> plan;  // points into live and retired; reset when a series comes or goes
   };
+
+  bool update_values(AppState& st, ProcessKey key, ProcessInfo info, std::string_view text);
+
   std::map<std::string, AppState> apps_;
+  std::vector<double> values_;  // update_values' scratch
+  uint64_t full_parses_ = 0;
 };
 
 }  // namespace rack::master

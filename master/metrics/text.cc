@@ -19,92 +19,6 @@ const char* to_string(MetricType t) {
   return "untyped";
 }
 
-// ---- formatting ---------------------------------------------------------------
-
-std::string format_value(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  return ec == std::errc() ? std::string(buf, end) : "NaN";
-}
-
-namespace {
-
-void append_escaped(std::string& out, std::string_view v, bool quote_too) {
-  for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else if (c == '"' && quote_too) out += "\\\"";
-    else out += c;
-  }
-}
-
-}  // namespace
-
-std::string label_pair(std::string_view name, std::string_view value) {
-  std::string out(name);
-  out += "=\"";
-  append_escaped(out, value, true);
-  out += '"';
-  return out;
-}
-
-// ---- Exposition ---------------------------------------------------------------
-
-void Exposition::Family::sample(std::string_view suffix, std::string_view labels, double value) {
-  body_ += name_;
-  body_ += suffix;
-  if (!labels.empty()) {
-    body_ += '{';
-    body_ += labels;
-    body_ += '}';
-  }
-  body_ += ' ';
-  body_ += format_value(value);
-  body_ += '\n';
-  ++samples_;
-}
-
-Exposition::Family* Exposition::family(std::string_view name, MetricType type, std::string_view help,
-                                       bool exclusive) {
-  auto it = by_name_.find(std::string(name));
-  if (it != by_name_.end()) {
-    Family* f = it->second;
-    if (f->exclusive_ || exclusive || f->type_ != type) return nullptr;
-    return f;
-  }
-  auto f = std::make_unique<Family>();
-  f->name_ = std::string(name);
-  f->type_ = type;
-  f->exclusive_ = exclusive;
-  f->help_ = help.empty() ? std::string("Merged from the workers of each app.") : std::string(help);
-  Family* raw = f.get();
-  by_name_.emplace(raw->name_, raw);
-  order_.push_back(std::move(f));
-  return raw;
-}
-
-std::string Exposition::str() const {
-  std::size_t size = 0;
-  for (auto& f : order_) size += f->body_.size() + f->help_.size() + 2 * f->name_.size() + 32;
-  std::string out;
-  out.reserve(size);
-  for (auto& f : order_) {
-    out += "# HELP ";
-    out += f->name_;
-    out += ' ';
-    append_escaped(out, f->help_, false);
-    out += "\n# TYPE ";
-    out += f->name_;
-    out += ' ';
-    out += to_string(f->type_);
-    out += '\n';
-    out += f->body_;
-  }
-  return out;
-}
-
 // ---- parsing ------------------------------------------------------------------
 
 namespace {
@@ -151,16 +65,21 @@ std::optional<MetricType> parse_type(std::string_view t) {
 
 class Parser {
  public:
-  Parser(std::string_view text, std::string& error) : text_(text), error_(error) {}
+  Parser(std::string_view text, std::string& error, const ParseOptions& options)
+      : text_(text), error_(error), only_(options.only), map_(options.lines) {}
 
   std::optional<MetricSnapshot> run() {
     std::size_t pos = 0;
+    if (map_) *map_ = {};
     while (pos <= text_.size()) {
       std::size_t nl = text_.find('\n', pos);
       std::string_view line = text_.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
       ++line_no_;
+      raw_ = line;
+      if (map_) map_->lines.push_back({static_cast<uint32_t>(line.size())});
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       if (!this->line(line)) return std::nullopt;
+      if (map_) map_->keys += raw_.substr(0, map_->lines.back().key_bytes);
       if (nl == std::string_view::npos) break;
       pos = nl + 1;
     }
@@ -181,10 +100,13 @@ class Parser {
         }
         p.buckets = std::move(unique);
         if (fam.type == MetricType::Histogram &&
-            (p.buckets.empty() || !std::isinf(p.buckets.back().first)))
+            (p.buckets.empty() || !std::isinf(p.buckets.back().first))) {
           p.buckets.emplace_back(std::numeric_limits<double>::infinity(), p.count);
+          derived_ = true;
+        }
       }
     }
+    if (map_) resolve_targets();
     return std::move(out_);
   }
 
@@ -216,6 +138,7 @@ class Parser {
     while (n < l.size() && name_char(l[n])) ++n;
     if (n == 0 || !name_start(l[0])) return fail("expected a metric name after # " + std::string(help ? "HELP" : "TYPE"));
     std::string name(l.substr(0, n));
+    if (!name.starts_with(only_)) return true;
     l.remove_prefix(n);
     while (!l.empty() && blank(l.front())) l.remove_prefix(1);
     if (help) {
@@ -239,6 +162,7 @@ class Parser {
     while (n < l.size() && name_char(l[n])) ++n;
     if (n == 0 || !name_start(l[0])) return fail("expected a metric name");
     std::string_view name = l.substr(0, n);
+    if (!name.starts_with(only_)) return true;
     l.remove_prefix(n);
     while (!l.empty() && blank(l.front())) l.remove_prefix(1);
     labels_.clear();
@@ -247,6 +171,7 @@ class Parser {
       if (!parse_labels(l)) return false;
     }
     while (!l.empty() && blank(l.front())) l.remove_prefix(1);
+    if (map_) map_->lines.back().key_bytes = static_cast<uint32_t>(l.data() - raw_.data());
     std::size_t v = 0;
     while (v < l.size() && !blank(l[v])) ++v;
     auto value = parse_double(l.substr(0, v));
@@ -337,12 +262,20 @@ class Parser {
 
   // Which family a sample name belongs to, and as which part.
   enum class Part { Value, Quantile, Bucket, Sum, Count };
-  struct Target {
+  struct Resolved {
     MetricFamily* family = nullptr;
     Part part = Part::Value;
   };
+  // Where a line's value went (the bucket by its bound: they are sorted last).
+  struct Target {
+    std::size_t line;
+    const MetricFamily* family;
+    MetricPoint* point;
+    Part part;
+    double special;
+  };
 
-  Target resolve(std::string_view name) {
+  Resolved resolve(std::string_view name) {
     auto it = out_.find(name);
     if (it != out_.end() && (typed_.count(it->first) || !it->second.series.empty())) {
       MetricType t = it->second.type;
@@ -365,13 +298,41 @@ class Parser {
 
   // The series `k` of `f`. A histogram's lines repeat one label set, and
   // registries list label sets in order, so both cases skip the tree walk.
-  MetricPoint& point(MetricFamily& f, const std::string& k) {
+  MetricPoint& point(MetricFamily& f, const std::string& k, Part part, double special = 0) {
     auto& s = f.series;
-    if (last_point_family_ == &f && last_point_->first == k) return last_point_->second;
-    if (!s.empty() && std::prev(s.end())->first < k) last_point_ = s.emplace_hint(s.end(), k, MetricPoint{});
-    else last_point_ = s.try_emplace(k).first;
-    last_point_family_ = &f;
+    if (last_point_family_ != &f || last_point_->first != k) {
+      if (!s.empty() && std::prev(s.end())->first < k) last_point_ = s.emplace_hint(s.end(), k, MetricPoint{});
+      else last_point_ = s.try_emplace(k).first;
+      last_point_family_ = &f;
+    }
+    if (map_) targets_.push_back({map_->lines.size() - 1, &f, &last_point_->second, part, special});
     return last_point_->second;
+  }
+
+  // Where each sample line's value went, now that the buckets are sorted.
+  void resolve_targets() {
+    for (const Target& t : targets_) {
+      LineMap::Line& line = map_->lines[t.line];
+      MetricPoint& p = *t.point;
+      line.grows = t.part != Part::Value || t.family->type == MetricType::Counter;
+      switch (t.part) {
+        case Part::Value: line.target = &p.value; break;
+        case Part::Sum:  // a _sum may go down: negative observations
+          line.target = &p.sum;
+          line.grows = false;
+          break;
+        case Part::Count: line.target = &p.count; break;
+        case Part::Quantile:
+        case Part::Bucket: {
+          auto b = std::lower_bound(p.buckets.begin(), p.buckets.end(), t.special,
+                                    [](const auto& x, double le) { return x.first < le; });
+          line.target = &b->second;
+          line.grows = t.part == Part::Bucket;
+          break;
+        }
+      }
+    }
+    map_->usable = !derived_;
   }
 
   bool add(std::string_view name, double value) {
@@ -388,25 +349,25 @@ class Parser {
         if (f.type == MetricType::Histogram)
           return fail(std::string(name) + " is a histogram: expected _bucket, _sum or _count");
         if (!key(nullptr, k, nullptr)) return false;
-        point(f, k).value = value;
+        point(f, k, Part::Value).value = value;
         return true;
       case Part::Quantile:
         if (!key("quantile", k, &special)) return false;
         if (!special) return fail(std::string(name) + " is a summary: its samples need a quantile label");
-        point(f, k).buckets.emplace_back(*special, value);
+        point(f, k, Part::Quantile, *special).buckets.emplace_back(*special, value);
         return true;
       case Part::Bucket:
         if (!key("le", k, &special)) return false;
         if (!special) return fail(std::string(name) + " needs an le label");
-        point(f, k).buckets.emplace_back(*special, value);
+        point(f, k, Part::Bucket, *special).buckets.emplace_back(*special, value);
         return true;
       case Part::Sum:
         if (!key(nullptr, k, nullptr)) return false;
-        point(f, k).sum = value;
+        point(f, k, Part::Sum).sum = value;
         return true;
       case Part::Count:
         if (!key(nullptr, k, nullptr)) return false;
-        point(f, k).count = value;
+        point(f, k, Part::Count).count = value;
         return true;
     }
     return true;
@@ -421,15 +382,50 @@ class Parser {
   std::vector<const Label*> rest_;
   std::string key_;
   std::string last_name_;
-  Target last_;
+  Resolved last_;
   MetricFamily* last_point_family_ = nullptr;
   std::map<std::string, MetricPoint>::iterator last_point_;
+  std::string_view only_;
+  LineMap* map_;
+  std::string_view raw_;  // the line being parsed, as it is in the text
+  std::vector<Target> targets_;
+  bool derived_ = false;  // a value made of other lines' values (a missing +Inf bucket)
 };
 
 }  // namespace
 
-std::optional<MetricSnapshot> parse_exposition(std::string_view text, std::string& error) {
-  return Parser(text, error).run();
+std::optional<MetricSnapshot> parse_exposition(std::string_view text, std::string& error,
+                                               const ParseOptions& options) {
+  return Parser(text, error, options).run();
+}
+
+bool read_values(const LineMap& map, std::string_view text, std::vector<double>& values) {
+  values.clear();
+  std::size_t pos = 0, key_at = 0;
+  for (std::size_t i = 0; i < map.lines.size(); ++i) {
+    if (pos > text.size()) return false;
+    std::size_t nl = text.find('\n', pos);
+    std::size_t end = nl == std::string_view::npos ? text.size() : nl;
+    std::string_view raw = text.substr(pos, end - pos);
+    const LineMap::Line& line = map.lines[i];
+    std::string_view key(map.keys.data() + key_at, line.key_bytes);
+    key_at += line.key_bytes;
+    if (!raw.starts_with(key)) return false;
+    if (!line.target) {
+      if (raw.size() != key.size()) return false;
+    } else {
+      if (raw.ends_with('\r')) raw.remove_suffix(1);
+      std::size_t v = key.size();
+      while (v < raw.size() && !blank(raw[v])) ++v;
+      auto value = parse_double(raw.substr(key.size(), v - key.size()));
+      if (!value) return false;
+      values.push_back(*value);
+    }
+    // As many lines as the map: the last one ends the text.
+    if ((nl == std::string_view::npos) != (i + 1 == map.lines.size())) return false;
+    pos = end + 1;
+  }
+  return true;
 }
 
 }  // namespace rack::master

@@ -11,6 +11,7 @@
 //   out.str();   // "# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\njobs_total{app=\"web\"} 3\n"
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -48,14 +49,51 @@ struct MetricFamily {
 // Family name → family, in name order.
 using MetricSnapshot = std::map<std::string, MetricFamily, std::less<>>;
 
+// Where each line of a parsed text went. A worker's registry lists the
+// same lines in the same order at every scrape, only the values move, so a
+// caller that keeps the snapshot can take the next text by reading its
+// values alone (read_values) instead of parsing it again.
+struct LineMap {
+  struct Line {
+    uint32_t key_bytes = 0;    // the line's bytes before its value (all of it when it has none)
+    double* target = nullptr;  // where its value is in the snapshot; nullptr: no value (comment, blank)
+    bool grows = false;        // a counter, bucket or _count: lower means the process reset it
+  };
+  std::string keys;  // the key bytes of every line, in order
+  std::vector<Line> lines;
+  // False when the snapshot holds something derived from several lines
+  // (a histogram's missing +Inf bucket is its _count): values alone would
+  // not keep it right.
+  bool usable = false;
+};
+
+struct ParseOptions {
+  // Only the families whose name starts with this; the other lines are
+  // skipped unchecked (canary and autoscaling read one histogram).
+  std::string_view only{};
+  // Filled with where the lines went; the targets point into the returned
+  // snapshot and stay valid while its series are neither added nor removed.
+  LineMap* lines = nullptr;
+};
+
 // Parses the Prometheus text exposition format 0.0.4. nullopt and `error`
 // ("line 7: expected a value after the labels") when it is malformed.
-std::optional<MetricSnapshot> parse_exposition(std::string_view text, std::string& error);
+std::optional<MetricSnapshot> parse_exposition(std::string_view text, std::string& error,
+                                               const ParseOptions& options = {});
 
+// The values of `text`, a text with the lines of `map` (the same bytes but
+// for the values), one per line with a target, in line order. False when a
+// line differs or a value does not parse: then parse it.
+bool read_values(const LineMap& map, std::string_view text, std::vector<double>& values);
+
+// `v` with the text format's escapes: \\ and \n, and \" when `quote_too`
+// (label values; HELP text leaves quotes alone).
+void append_escaped(std::string& out, std::string_view v, bool quote_too);
 // `name="value"` with the text format's escapes.
 std::string label_pair(std::string_view name, std::string_view value);
 // Shortest text that reads back as the same double; +Inf, -Inf, NaN.
 std::string format_value(double v);
+void append_value(std::string& out, double v);  // format_value(v) appended
 
 // The text an endpoint serves, built family by family: HELP and TYPE once,
 // each family's samples together, families in the order first asked for.
@@ -66,6 +104,8 @@ class Exposition {
     // `labels` is a ready label list without braces (may be empty).
     void sample(std::string_view suffix, std::string_view labels, double value);
     void sample(std::string_view labels, double value) { sample({}, labels, value); }
+    // Samples already in the text format, `samples` lines of this family.
+    void append(std::string_view lines, std::size_t samples);
     std::size_t samples() const { return samples_; }
 
    private:

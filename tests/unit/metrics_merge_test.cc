@@ -440,3 +440,90 @@ TEST_CASE("metrics: a bucket bound given twice is one bucket, a NaN bound is an 
   CHECK(b[0] == std::pair<double, double>{1, 2});
   CHECK(!parse_exposition("# TYPE h histogram\nh_bucket{le=\"NaN\"} 1\n", err));
 }
+
+TEST_CASE("metrics: read_values takes a text with the same lines and other values, nothing else") {
+  std::string err;
+  LineMap map;
+  const std::string text = "# TYPE c counter\nc{k=\"a\"} 1\nc{k=\"b\"}  2 1700000000\n\n# TYPE g gauge\ng 5\r\n";
+  auto snap = parse_exposition(text, err, {.lines = &map});
+  REQUIRE_MESSAGE(snap, err);
+  CHECK(map.usable);
+  std::vector<double> v;
+  REQUIRE(read_values(map, text, v));
+  CHECK(v == std::vector<double>{1, 2, 5});
+  REQUIRE(read_values(map, "# TYPE c counter\nc{k=\"a\"} 10\nc{k=\"b\"}  +Inf 1700000001\n\n# TYPE g gauge\ng -0.5\r\n", v));
+  CHECK(v[0] == 10);
+  CHECK(std::isinf(v[1]));
+  CHECK(v[2] == -0.5);
+  for (const char* other : {
+           "# TYPE c counter\nc{k=\"z\"} 1\nc{k=\"b\"}  2\n\n# TYPE g gauge\ng 5\r\n",             // a label value
+           "# TYPE c counter\nc{k=\"a\"} 1\nc{k=\"b\"} 2\n\n# TYPE g gauge\ng 5\r\n",              // spacing
+           "# TYPE c counter\nc{k=\"a\"} 1\nc{k=\"b\"}  2\n\n# TYPE g gauge\ng 5\r\ng{x=\"1\"} 1\n",  // a line more
+           "# TYPE c counter\nc{k=\"a\"} 1\nc{k=\"b\"}  2\n\n# TYPE g gauge\n",                    // a line less
+           "# TYPE c counter\nc{k=\"a\"} 1x\nc{k=\"b\"}  2\n\n# TYPE g gauge\ng 5\r\n",            // a bad value
+           "# TYPE c gauge\nc{k=\"a\"} 1\nc{k=\"b\"}  2\n\n# TYPE g gauge\ng 5\r\n",               // a TYPE
+       }) {
+    CAPTURE(other);
+    CHECK(!read_values(map, other, v));
+  }
+  // A histogram without its +Inf line has a bucket made from _count: its
+  // values alone do not say it.
+  REQUIRE(parse_exposition("# TYPE d histogram\nd_bucket{le=\"1\"} 1\nd_count 2\n", err, {.lines = &map}));
+  CHECK(!map.usable);
+}
+
+TEST_CASE("metrics: parsing only one family skips the others unread") {
+  std::string err;
+  auto snap = parse_exposition("# TYPE a counter\na{x=\"1\"} 1\nbroken{ 1\n# TYPE http_request_duration_seconds histogram\n"
+                               "http_request_duration_seconds_bucket{le=\"+Inf\"} 2\nhttp_request_duration_seconds_count 2\n",
+                               err, {.only = "http_request_duration_seconds"});
+  REQUIRE_MESSAGE(snap, err);
+  CHECK(snap->size() == 1);
+  CHECK(snap->at("http_request_duration_seconds").series.at("").count == 2);
+}
+
+TEST_CASE("metrics: reports with last time's lines are read by value and merge as full parses do") {
+  // `full` gets every text with a comment line of its own appended, so it
+  // parses each one in full; `fast` reads values where it can. Both must
+  // render the same bytes through changing values, new label sets, resets,
+  // restarts and reloads.
+  MetricsMerge fast, full;
+  std::mt19937 rng(7);
+  std::vector<std::unique_ptr<FakeWorker>> w;
+  std::vector<ProcessKey> key;
+  std::vector<uint64_t> gen(3, 1);
+  int64_t started = 0, seq = 0;
+  for (int i = 0; i < 3; ++i) {
+    w.push_back(std::make_unique<FakeWorker>());
+    key.push_back({uint64_t(i + 1), ++started});
+  }
+  const std::map<std::string, Aggregation> gauges{{"rack_http_connections", Aggregation::Max}};
+  for (int round = 0; round < 200; ++round) {
+    int i = static_cast<int>(rng() % 3), event = static_cast<int>(rng() % 40);
+    FakeWorker& fw = *w[i];
+    if (event < 34) {  // traffic: values move, lines stay
+      fw.count(rng() % 4);
+      fw.observe(rng() % 2 ? "/" : "/count", "200", (rng() % 100) / 1000.0);
+      fw.connections.Add({}).Set(static_cast<double>(rng() % 9));
+    } else if (event < 36) {  // a new label set
+      fw.observe("/r" + std::to_string(rng() % 5), rng() % 2 ? "200" : "503", 0.002);
+    } else if (event == 36) {  // the process resets its counters
+      w[i] = std::make_unique<FakeWorker>();
+    } else {  // a restart, or a reload's new process on the slot
+      for (MetricsMerge* m : {&fast, &full}) m->retire("web", key[i]);
+      if (event > 37) ++gen[i];
+      key[i] = {key[i].worker + 10, ++started};
+      w[i] = std::make_unique<FakeWorker>();
+    }
+    std::string text = w[i]->text();
+    REQUIRE(report(fast, "web", key[i], i, gen[i], text));
+    REQUIRE(report(full, "web", key[i], i, gen[i], text + "# report " + std::to_string(++seq) + "\n"));
+    if (round % 3) continue;
+    std::string got = render(fast, "web", gauges);
+    CHECK(got == render(full, "web", gauges));
+    check_well_formed(got);
+  }
+  CHECK(full.full_parses() == 200);
+  MESSAGE(fast.full_parses() << " of 200 reports parsed in full");
+  CHECK(fast.full_parses() < 100);  // most reports only moved values
+}
