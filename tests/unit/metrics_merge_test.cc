@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 
+#include "metrics.h"  // worker/src: the worker's metrics_text
 #include "metrics/merge.h"
 
 using namespace rack::master;
@@ -526,4 +527,41 @@ TEST_CASE("metrics: reports with last time's lines are read by value and merge a
   CHECK(full.full_parses() == 200);
   MESSAGE(fast.full_parses() << " of 200 reports parsed in full");
   CHECK(fast.full_parses() < 100);  // most reports only moved values
+}
+
+TEST_CASE("metrics: a worker's text says what prometheus-cpp's serializer says") {
+  prometheus::Registry r;
+  auto& jobs = prometheus::BuildCounter().Name("jobs_total").Help("Jobs \\ done.").Register(r);
+  jobs.Add({{"kind", "a\"b\\c\nd"}, {"app", "mine"}}).Increment(3);
+  jobs.Add({}).Increment(0.1);
+  prometheus::BuildGauge().Name("temp_celsius").Help("").Register(r).Add({{"room", "x"}}).Set(-1.5e-7);
+  auto& lat = prometheus::BuildHistogram().Name("lat_seconds").Help("L.").Register(r);
+  for (double v : {0.0004, 0.02, 3.0, 99.0}) lat.Add({{"route", "/x"}}, kBuckets).Observe(v);
+  lat.Add({{"route", "/y"}}, prometheus::Histogram::BucketBoundaries{}).Observe(1);
+  prometheus::BuildSummary().Name("size_bytes").Help("S.").Register(r)
+      .Add({}, prometheus::Summary::Quantiles{{0.5, 0.05}, {0.99, 0.001}}).Observe(7);
+  std::string err;
+  auto want = parse_exposition(prometheus::TextSerializer().Serialize(r.Collect()), err);
+  REQUIRE_MESSAGE(want, err);
+  std::string text = rack::worker::metrics_text(r);
+  auto got = parse_exposition(text, err);
+  REQUIRE_MESSAGE(got, err);
+  REQUIRE(got->size() == want->size());
+  for (auto& [name, w] : *want) {
+    CAPTURE(name);
+    const MetricFamily& g = got->at(name);
+    CHECK(g.type == w.type);
+    CHECK(g.help == w.help);
+    REQUIRE(g.series.size() == w.series.size());
+    for (auto& [key, p] : w.series) {
+      CAPTURE(key);
+      REQUIRE(g.series.count(key));
+      const MetricPoint& q = g.series.at(key);
+      CHECK(q.value == p.value);
+      CHECK(q.sum == p.sum);
+      CHECK(q.count == p.count);
+      CHECK(q.buckets == p.buckets);
+    }
+  }
+  check_well_formed(text);
 }

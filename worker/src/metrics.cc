@@ -1,7 +1,5 @@
 #include "metrics.h"
 
-#include <prometheus/text_serializer.h>
-
 namespace rack::worker {
 
 namespace {
@@ -77,10 +75,6 @@ void BuiltinMetrics::on_tick(uv_timer_t* t) {
   uint64_t expected = kTickMs * 1000000ull;
   self->lag_.Set(elapsed > expected ? static_cast<double>(elapsed - expected) / 1e9 : 0.0);
   if (self->count_connections_) self->connections_.Set(static_cast<double>(self->count_connections_()));
-}
-
-std::string metrics_text(prometheus::Registry& registry) {
-  return prometheus::TextSerializer().Serialize(registry.Collect());
 }
 
 }  // namespace rack::worker
