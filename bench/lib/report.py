@@ -453,7 +453,10 @@ def section_scrape(res):
             "",
             "Both are scraped the same way (sequential GETs on new connections, Python's http.client), "
             "in the same repetition. rackd's figure includes asking every worker for its registry and "
-            "waiting for the answers: the workers serialize their registries in parallel with each other."]
+            "waiting for the answers: the workers serialize their registries in parallel with each other. "
+            "rackd CPU per scrape is its CPU over the scrapes less its CPU over as long a time without "
+            "scrapes right after (its per-worker /proc sampling runs either way); with that included: "
+            f"{cell(res, g, 'rack', 'rackd_cpu_ms_per_scrape_raw', 2)} ms."]
     if res.has(g, "big"):
         out += ["", "64 workers × 5,000 series (after one warm-up scrape that parses every text in full):", "",
                 "| scrapes | bytes | p50 ms | max ms | stale workers, worst scrape | collection ms, worst | "
