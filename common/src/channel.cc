@@ -1,5 +1,6 @@
 #include "rack/channel.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -31,6 +32,10 @@ const char* type_name(Type t) {
 }
 
 IoResult send(int sock, Type type, std::string_view payload, int fd, uint16_t flags) {
+  if (payload.size() > kMaxMessage) {
+    errno = EMSGSIZE;
+    return IoResult::Error;
+  }
   Header h{type, flags, static_cast<uint32_t>(payload.size())};
   iovec iov[2] = {{&h, sizeof h}, {const_cast<char*>(payload.data()), payload.size()}};
   msghdr msg{};
@@ -48,8 +53,33 @@ IoResult send(int sock, Type type, std::string_view payload, int fd, uint16_t fl
   }
 }
 
+bool decode_frame(std::string_view datagram, bool truncated, Message& out, std::string& error) {
+  if (truncated) {
+    error = "a message over " + std::to_string(kMaxMessage) + " payload bytes (cut by the receiver)";
+    return false;
+  }
+  if (datagram.size() < sizeof(Header)) {
+    error = "a " + std::to_string(datagram.size()) + "-byte message, shorter than its " +
+            std::to_string(sizeof(Header)) + "-byte header";
+    return false;
+  }
+  Header h;
+  std::memcpy(&h, datagram.data(), sizeof h);
+  std::size_t avail = datagram.size() - sizeof h;
+  if (h.length != avail) {
+    error = "a header saying " + std::to_string(h.length) + " payload bytes on " + std::to_string(avail);
+    return false;
+  }
+  out.type = h.type;
+  out.flags = h.flags;
+  out.payload.assign(datagram.data() + sizeof h, avail);
+  return true;
+}
+
 IoResult recv(int sock, Message& out) {
-  static thread_local std::string buf(kMaxMessage + sizeof(Header), '\0');
+  // One byte more than the largest message: a bigger one shows as MSG_TRUNC
+  // (the kernel drops the rest of that datagram, not the next one).
+  static thread_local std::string buf(kMaxMessage + sizeof(Header) + 1, '\0');
   iovec iov{buf.data(), buf.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -64,26 +94,24 @@ IoResult recv(int sock, Message& out) {
     return IoResult::Error;
   }
   out.fd = take_fd(msg);
+  out.error.clear();
   if (n == 0) {
     if (out.fd >= 0) { ::close(out.fd); out.fd = -1; }
-    return IoResult::Closed;
+    // 0 is also an empty datagram, which a peer can send: only a peer that
+    // hung up (RCV_SHUTDOWN shows as POLLRDHUP) is the end.
+    pollfd p{sock, POLLRDHUP, 0};
+    int ready = ::poll(&p, 1, 0);
+    if (ready < 0 || (ready > 0 && (p.revents & (POLLRDHUP | POLLHUP)))) return IoResult::Closed;
+    out.payload.clear();
+    out.error = "an empty message, shorter than its " + std::to_string(sizeof(Header)) + "-byte header";
+    return IoResult::Malformed;
   }
-  if (static_cast<size_t>(n) < sizeof(Header)) {
+  bool truncated = (msg.msg_flags & MSG_TRUNC) || static_cast<size_t>(n) > kMaxMessage + sizeof(Header);
+  if (!decode_frame(std::string_view(buf.data(), static_cast<size_t>(n)), truncated, out, out.error)) {
     if (out.fd >= 0) { ::close(out.fd); out.fd = -1; }
-    errno = EPROTO;
-    return IoResult::Error;
+    out.payload.clear();
+    return IoResult::Malformed;
   }
-  Header h;
-  std::memcpy(&h, buf.data(), sizeof h);
-  size_t avail = static_cast<size_t>(n) - sizeof h;
-  if (h.length != avail) {
-    if (out.fd >= 0) { ::close(out.fd); out.fd = -1; }
-    errno = EPROTO;
-    return IoResult::Error;
-  }
-  out.type = h.type;
-  out.flags = h.flags;
-  out.payload.assign(buf.data() + sizeof h, avail);
   return IoResult::Ok;
 }
 
@@ -130,13 +158,13 @@ int take_fd(msghdr& msg) {
 
 std::string encode_u64s(std::span<const uint64_t> values) {
   std::string s(values.size() * sizeof(uint64_t), '\0');
-  std::memcpy(s.data(), values.data(), s.size());
+  if (!s.empty()) std::memcpy(s.data(), values.data(), s.size());  // data() of an empty span may be null
   return s;
 }
 
 std::vector<uint64_t> decode_u64s(std::string_view payload) {
   std::vector<uint64_t> v(payload.size() / sizeof(uint64_t));
-  std::memcpy(v.data(), payload.data(), v.size() * sizeof(uint64_t));
+  if (!v.empty()) std::memcpy(v.data(), payload.data(), v.size() * sizeof(uint64_t));
   return v;
 }
 
@@ -147,6 +175,23 @@ std::optional<uint64_t> decode_u64(std::string_view payload) {
   uint64_t v;
   std::memcpy(&v, payload.data(), sizeof v);
   return v;
+}
+
+std::optional<std::vector<uint64_t>> decode_u64s_exact(std::string_view payload) {
+  if (payload.size() % sizeof(uint64_t) != 0) return std::nullopt;
+  return decode_u64s(payload);
+}
+
+std::optional<LoadReport> decode_load(std::string_view payload) {
+  if (auto v = decode_u64(payload)) return LoadReport{*v, std::nullopt};
+  if (payload.size() != 2 * sizeof(uint64_t)) return std::nullopt;
+  auto vs = decode_u64s(payload);
+  return LoadReport{vs[0], vs[1]};
+}
+
+std::optional<MetricsPiece> decode_metrics_piece(std::string_view payload) {
+  if (payload.size() < sizeof(uint64_t)) return std::nullopt;
+  return MetricsPiece{*decode_u64(payload.substr(0, sizeof(uint64_t))), payload.substr(sizeof(uint64_t))};
 }
 
 bool valid_check_name(std::string_view name) {

@@ -35,6 +35,7 @@ bool RackChannel::send(Type type, std::string_view payload, int fd, uint16_t fla
       return true;
     case IoResult::Closed:
     case IoResult::Error:
+    case IoResult::Malformed:  // recv() only
       return false;
   }
   return false;
@@ -101,6 +102,10 @@ void RackChannel::read(unsigned max_messages) {
   for (unsigned i = 0; i < max_messages && fd_ >= 0 && (!reads_paused() || max_messages == ~0u); ++i) {
     auto r = channel::recv(fd_, m);
     if (r == IoResult::WouldBlock) return;
+    if (r == IoResult::Malformed) {
+      if (events_.malformed) events_.malformed(m.error);
+      continue;
+    }
     if (r != IoResult::Ok) {
       // EOF: the worker is exiting; the reaper will tell us how.
       close();

@@ -31,6 +31,9 @@ class RackChannel {
     std::function<void(channel::Message& m)> message;
     // The outbox emptied: give() may hand connections again.
     std::function<void()> drained;
+    // A malformed message (rack/channel.h, "Bad messages") was dropped; the
+    // channel stays open and reading goes on.
+    std::function<void(const std::string& what)> malformed;
   };
 
   // Takes `fd` (non-blocking SOCK_SEQPACKET) and starts reading.

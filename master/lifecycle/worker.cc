@@ -69,10 +69,7 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
     return rc;
   }
   if (plan.rack_channel >= 0) {
-    RackChannel::Events ev;
-    ev.message = [this](channel::Message& m) { on_rack_message(m); };
-    ev.drained = [this] { events_.on_capacity(*this); };  // give() refuses while anything is queued
-    rack_ = std::make_unique<RackChannel>(loop_, std::exchange(plan.rack_channel, -1), std::move(ev));
+    rack_ = std::make_unique<RackChannel>(loop_, std::exchange(plan.rack_channel, -1), rack_events());
   }
   if (plan.node_channel >= 0) attach_node(std::exchange(plan.node_channel, -1), listen_fd);
   listen_addr_ = sockname(listen_fd);
@@ -281,37 +278,46 @@ void Worker::close_channel() {
   if (rack_) rack_->close();
 }
 
+RackChannel::Events Worker::rack_events() {
+  RackChannel::Events ev;
+  ev.message = [this](channel::Message& m) { on_rack_message(m); };
+  ev.drained = [this] { events_.on_capacity(*this); };  // give() refuses while anything is queued
+  ev.malformed = [this](const std::string& what) { protocol_error(what); };
+  return ev;
+}
+
+// Every message of the wrong shape is a protocol error (rack/channel.h, "Bad
+// messages"): counted, logged once per worker, and 32 replace the worker.
 void Worker::on_rack_message(channel::Message& m) {
   if (m.fd >= 0 && m.type != Type::ConnReturn) {
     ::close(std::exchange(m.fd, -1));
     return protocol_error(std::string("a descriptor on a ") + channel::type_name(m.type) + " message");
   }
+  auto bad_size = [&] {
+    protocol_error(std::string(channel::type_name(m.type)) + " with a " + std::to_string(m.payload.size()) +
+                   "-byte payload");
+  };
   switch (m.type) {
     case Type::Ready:
       mark_ready("Ready message");
       break;
-    case Type::Ack:
-      for (uint64_t id : channel::decode_u64s(m.payload)) {
+    case Type::Ack: {
+      auto ids = channel::decode_u64s_exact(m.payload);
+      if (!ids) return bad_size();
+      for (uint64_t id : *ids) {
         if (auto it = unacked_.find(id); it != unacked_.end()) {
           ::close(it->second);
           unacked_.erase(it);
         }
       }
       break;
+    }
     case Type::Pong:
       last_pong_ = SteadyClock::now();
       break;
     case Type::Load:
-      // {active} from older workers, {active, received} from this one.
-      if (auto v = channel::decode_u64(m.payload)) {
-        load_.reported(*v, std::nullopt);
-      } else if (m.payload.size() == 2 * sizeof(uint64_t)) {
-        auto vs = channel::decode_u64s(m.payload);
-        load_.reported(vs[0], vs[1]);
-      } else {
-        spdlog::warn("{} slot {}: Load with a {}-byte payload; expected 8 or 16", cfg_->name, slot_.index,
-                     m.payload.size());
-      }
+      if (auto load = channel::decode_load(m.payload)) load_.reported(load->active, load->received);
+      else bad_size();
       break;
     case Type::ConnReturn:
       on_conn_return(m);
@@ -326,20 +332,14 @@ void Worker::on_rack_message(channel::Message& m) {
       events_.on_recycle(*this);
       break;
     case Type::Health:
-      if (auto checks = channel::decode_health(m.payload))
-        health_checks_ = std::move(*checks);
-      else
-        spdlog::warn("{} slot {}: malformed Health message ({} bytes), ignored", cfg_->name, slot_.index,
-                     m.payload.size());
+      if (auto checks = channel::decode_health(m.payload)) health_checks_ = std::move(*checks);
+      else protocol_error("a malformed Health message (" + std::to_string(m.payload.size()) + " bytes)");
       break;
     default:
-      // Once per worker: a newer runtime may send what this rackd does not
-      // know, on every turn of its loop.
-      if (!warned_unknown_type_)
-        spdlog::warn("{} slot {}: unknown channel message type {} ({} bytes) ignored, and so is any other "
-                     "unknown type from pid {} (logged once)",
-                     cfg_->name, slot_.index, static_cast<unsigned>(m.type), m.payload.size(), pid_);
-      warned_unknown_type_ = true;
+      // A newer runtime may send what this rackd does not know, on every
+      // turn of its loop: each one counts, so a flood gets it replaced.
+      protocol_error("unknown message type " + std::to_string(static_cast<unsigned>(m.type)) + " (" +
+                     std::to_string(m.payload.size()) + " bytes)");
   }
 }
 
@@ -383,10 +383,10 @@ void Worker::on_merged_metrics_request(const channel::Message& m) {
 // First 8 bytes: the request's seq (0 = the final snapshot of a draining
 // worker); then a piece of the text exposition.
 void Worker::on_metrics_piece(const channel::Message& m) {
-  std::string_view p = m.payload;
-  uint64_t seq = p.size() >= 8 ? channel::decode_u64(p.substr(0, 8)).value_or(0) : 0;
+  auto piece = channel::decode_metrics_piece(m.payload);
+  if (!piece) return protocol_error("MetricsRep with a " + std::to_string(m.payload.size()) + "-byte payload");
   bool last = !(m.flags & channel::kFlagMore);
-  if (!metrics_overflow_ && p.size() >= 8 && metrics_buf_.size() + p.size() - 8 > kMaxMetricsSnapshot) {
+  if (!metrics_overflow_ && metrics_buf_.size() + piece->text.size() > kMaxMetricsSnapshot) {
     // Skipped up to its last piece; the snapshot before it stays in use.
     metrics_overflow_ = true;
     metrics_buf_.clear();
@@ -397,9 +397,9 @@ void Worker::on_metrics_piece(const channel::Message& m) {
     if (last) metrics_overflow_ = false;
     return;
   }
-  if (p.size() >= 8) metrics_buf_.append(p.substr(8));
+  metrics_buf_.append(piece->text);
   if (last) {
-    events_.on_metrics(*this, std::move(metrics_buf_), {}, seq == 0);
+    events_.on_metrics(*this, std::move(metrics_buf_), {}, piece->seq == 0);
     metrics_buf_.clear();
   }
 }

@@ -195,6 +195,7 @@ class Worker {
   void arm_readiness(int listen_fd);
   void arm_ready_timer();
   void mark_ready(const char* how);
+  RackChannel::Events rack_events();
   void on_rack_message(channel::Message& m);
   void on_node_message(const nlohmann::json& m);
   void on_metrics_piece(const channel::Message& m);
@@ -235,7 +236,6 @@ class Worker {
   uint64_t returned_ = 0;              // ConnReturns taken: never more than dispatched_
   std::optional<SockName> listen_addr_;  // what returned connections must be accepted on
   unsigned protocol_errors_ = 0;
-  bool warned_unknown_type_ = false;
 
   uv_timer_t* ready_timer_ = nullptr;
   std::chrono::steady_clock::time_point ready_due_at_{};  // when ready_timer_ fires, stalls added

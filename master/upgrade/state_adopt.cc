@@ -65,10 +65,7 @@ void StateCodec::adopt_worker(ManagedApp& app, int listen_fd, const json& j) {
   for (const json& u : j.at("unacked")) w.unacked_.emplace(u.at(0).get<uint64_t>(), u.at(1).get<int>());
 
   if (const json& r = j.at("rack"); !r.is_null()) {
-    RackChannel::Events ev;  // as Worker::start() wires them
-    ev.message = [&w](channel::Message& m) { w.on_rack_message(m); };
-    ev.drained = [&w] { w.events_.on_capacity(w); };
-    w.rack_ = std::make_unique<RackChannel>(app.ctx_.loop, r.at("fd").get<int>(), std::move(ev));
+    w.rack_ = std::make_unique<RackChannel>(app.ctx_.loop, r.at("fd").get<int>(), w.rack_events());
     for (const json& o : r.at("outbox"))
       w.rack_->outbox_.push_back({static_cast<channel::Type>(o.at(0).get<int>()), unhex(o.at(1).get<std::string>()),
                                   o.at(2).get<int>(), o.at(3).get<uint16_t>()});

@@ -7,6 +7,10 @@
 #   hostile_rack.py metrics  MetricsRep pieces with "more" set, never a last one
 #   hostile_rack.py deaf     MergedMetricsReq as fast as it can; never reads
 #                            its end (no Pong either)
+#   hostile_rack.py oversized  a 70 KB message (over the 64 KB limit) each turn
+#   hostile_rack.py bad_once   one each of: a 70 KB message, a 3-byte one, one
+#                            whose header claims more bytes than follow; then
+#                            it behaves (answers Ping)
 # Every mode sends Ready first; all but deaf answer Ping with Pong, so only
 # what the mode is about can get it replaced. It ignores Drain: rackd's
 # kill escalation ends it.
@@ -70,9 +74,24 @@ while True:
             send(kind, b"?" * 100)
     elif mode == "metrics":
         send(METRICS_REP, piece, MORE)
+    elif mode == "oversized":
+        send(METRICS_REP, struct.pack("=Q", 1) + b"x" * 70000)
+    elif mode == "bad_once":
+        send(METRICS_REP, struct.pack("=Q", 1) + b"x" * 70000)
+        for raw in (b"abc", struct.pack("=HHI", PONG, 0, 100) + b"short"):
+            while True:
+                try:
+                    ch.send(raw)
+                    break
+                except BlockingIOError:
+                    select.select([], [ch], [], 1)
+        mode = "behave"
     elif mode == "deaf":
         if not send(MERGED_REQ, struct.pack("=Q", 7)):
             time.sleep(0.001)
         continue
     answer_pings()
-    select.select([ch], [ch], [], 0.001)
+    if mode == "behave":
+        select.select([ch], [], [], 1)
+    else:
+        select.select([ch], [ch], [], 0.001)

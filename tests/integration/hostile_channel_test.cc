@@ -105,27 +105,85 @@ TEST_CASE("hostile: ConnReturn with pipes, directories and foreign sockets is cl
   CHECK(pid_alive(rackd));
 }
 
-TEST_CASE("hostile: unknown message types are logged once per worker and endless metrics pieces are cut") {
+TEST_CASE("hostile: endless metrics pieces are cut at 8 MB") {
   Rack rack;
   std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("web", 1) +
-                                                    hostile("unknown", "unknown") + hostile("endless", "metrics"));
+                                                    hostile("endless", "metrics"));
   auto r = rack.ctl({"start", eco});
   REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
   pid_t rackd = rack.rackd_pid();
-  uint64_t log_before = file_size(rack.home() + "/rackd.log");
   Peak peak = watch(rackd, 4s);
   // Metrics pieces of 64 KB, never a last one: at most kMaxMetricsSnapshot (8 MB) held.
   CHECK_MESSAGE(peak.rss < (96u << 20), "rackd RSS reached " << peak.rss);
+  std::string log = read_all(rack.home() + "/rackd.log");
+  CHECK(log.find("a metrics snapshot over 8 MB") != std::string::npos);
+  CHECK(metric(rack, "rack_worker_protocol_errors_total{app=\"endless\"}") >= 1);
+  auto web = http_get(rack.address("web"), "/");
+  CHECK_MESSAGE(web.status == 200, web.error_text);
+}
+
+// Each unknown type is a protocol error: a flood of them gets the worker
+// replaced like any other bad message, and rackd.log gets one line per
+// worker process, not one per message.
+TEST_CASE("hostile: a flood of unknown message types is counted and gets the worker replaced") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("web", 1) +
+                                                    hostile("unknown", "unknown"));
+  auto r = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  uint64_t log_before = file_size(rack.home() + "/rackd.log");
+  CHECK(wait_until(
+      [&] { return metric(rack, "rack_worker_restarts_total{app=\"unknown\",reason=\"protocol_error\"}") >= 1; },
+      10s));
+  CHECK(metric(rack, "rack_worker_protocol_errors_total{app=\"unknown\"}") >= 32);
   uint64_t grown = file_size(rack.home() + "/rackd.log") - log_before;
   CHECK_MESSAGE(grown < (64u << 10), "rackd.log grew " << grown << " bytes");
   std::string log = read_all(rack.home() + "/rackd.log");
-  CHECK(count(log, "unknown channel message type") == 1);
-  CHECK(log.find("a metrics snapshot over 8 MB") != std::string::npos);
-  CHECK(metric(rack, "rack_worker_protocol_errors_total{app=\"endless\"}") >= 1);
-  CHECK(metric(rack, "rack_worker_protocol_errors_total{app=\"unknown\"}") == 0);
+  CHECK(log.find("unknown message type 999 (100 bytes)") != std::string::npos);
+  size_t bad = count(log, "sent a bad channel message");
+  size_t started = count(log, "unknown slot 0: started pid");
+  CHECK_MESSAGE(bad <= started, bad << " bad-message lines for " << started << " processes");
   auto web = http_get(rack.address("web"), "/");
   CHECK_MESSAGE(web.status == 200, web.error_text);
-  CHECK(rack.wait_ready("unknown", 1));
+  CHECK(pid_alive(rack.rackd_pid()));
+}
+
+// Over 64 KB, a message used to break the channel for good (recvmsg cut it,
+// the length check failed, the channel was closed) and only the heartbeat,
+// much later, replaced the worker. Now each is one protocol error.
+TEST_CASE("hostile: messages over 64 KB are protocol errors; a stream of them gets the worker replaced") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("web", 1) +
+                                                    hostile("big", "oversized", "    heartbeat_timeout: 60s\n"));
+  auto r = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK(wait_until(
+      [&] { return metric(rack, "rack_worker_restarts_total{app=\"big\",reason=\"protocol_error\"}") >= 1; }, 10s));
+  CHECK(metric(rack, "rack_worker_protocol_errors_total{app=\"big\"}") >= 32);
+  std::string log = read_all(rack.home() + "/rackd.log");
+  CHECK(log.find("a message over 65536 payload bytes") != std::string::npos);
+  CHECK(log.find("replacing worker gracefully: 32 bad channel messages") != std::string::npos);
+  auto web = http_get(rack.address("web"), "/");
+  CHECK_MESSAGE(web.status == 200, web.error_text);
+}
+
+TEST_CASE("hostile: after a few malformed messages the channel still works and the worker stays") {
+  Rack rack;
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hostile("odd", "bad_once", "    heartbeat_timeout: 2s\n"));
+  auto r = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  REQUIRE(rack.wait_ready("odd", 1));
+  auto first = rack.pids("odd");
+  REQUIRE(first.size() == 1);
+  // Three heartbeat timeouts: a broken channel (no Pong) would have had the
+  // worker replaced by now.
+  std::this_thread::sleep_for(6s);
+  CHECK(metric(rack, "rack_worker_protocol_errors_total{app=\"odd\"}") == 3);
+  CHECK(metric(rack, "rack_worker_restarts_total{app=\"odd\",reason=\"heartbeat\"}") <= 0);
+  CHECK(rack.pids("odd") == first);
+  std::string log = read_all(rack.home() + "/rackd.log");
+  CHECK(log.find("a message over 65536 payload bytes") != std::string::npos);
 }
 
 TEST_CASE("hostile: a rack worker that never reads its channel cannot grow rackd") {

@@ -110,6 +110,12 @@ void ChannelClient::read_batch() {
     if (r == IoResult::WouldBlock) break;
     if (r == IoResult::Closed) return lost("rackd closed the channel");
     if (r == IoResult::Error) return lost(std::string("channel recv: ") + std::strerror(errno));
+    if (r == IoResult::Malformed) {
+      // Dropped whole; the next message reads fine (rack/channel.h).
+      if (!warned_malformed_) spdlog::warn("channel: a malformed message from rackd dropped: {} (logged once)", m.error);
+      warned_malformed_ = true;
+      continue;
+    }
     if (m.type == Type::Conn) {
       auto id = channel::decode_u64(m.payload);
       if (!id || m.fd < 0) {

@@ -95,6 +95,7 @@ class ChannelClient {
   std::set<uint16_t> unknown_seen_;
   std::string merged_buf_;  // MergedMetricsRep pieces (kFlagMore)
   bool lost_ = false;
+  bool warned_malformed_ = false;
   uint64_t received_ = 0;              // Conn messages taken, reported with Load
   uv_idle_t* load_idle_ = nullptr;     // heap: closed asynchronously
 };

@@ -67,7 +67,18 @@
 //                                      encode_health. rackd shows them in
 //                                      GET /health as "<app>:<check>".
 //
-// Anything else is an unknown type: the receiver logs it once and carries on.
+// Bad messages
+//   A datagram shorter than a Header, one whose `length` is not the bytes
+//   that follow it, and one over kMaxMessage + header bytes (the receive
+//   buffer cuts it: MSG_TRUNC) are malformed: recv() discards it whole and
+//   returns Malformed, and the next recv() reads the next message (SEQPACKET
+//   keeps boundaries, so one bad message never desynchronises the stream).
+//   The channel stays open. Types the receiver does not know, and payloads
+//   of the wrong shape for their type, are bad too. rackd counts each bad
+//   message from a worker as one protocol error (logged once per worker);
+//   at Worker::kMaxProtocolErrors (32) the worker is replaced gracefully,
+//   with restart reason protocol_error. A worker runtime drops a bad message
+//   from rackd with a warning (logged once).
 #pragma once
 
 #include <sys/socket.h>
@@ -121,17 +132,28 @@ struct Message {
   uint16_t flags = 0;
   std::string payload;
   int fd = -1;
+  std::string error;  // what was wrong, when recv() returned Malformed
 };
 
-enum class IoResult { Ok, WouldBlock, Closed, Error };
+// Malformed: one bad message was received and discarded (Message::error
+// says why); the channel is still usable.
+enum class IoResult { Ok, WouldBlock, Closed, Error, Malformed };
 
 // Sends one message, optionally with one fd (SCM_RIGHTS). Never blocks.
 // On WouldBlock nothing was sent; the caller queues and retries when writable.
+// A payload over kMaxMessage is not sent: Error, errno EMSGSIZE.
 IoResult send(int sock, Type type, std::string_view payload, int fd = -1,
               uint16_t flags = 0);
 
-// Receives one message. On Error, errno is preserved.
+// Receives one message. On Error, errno is preserved. On Malformed the
+// message is dropped (with any fd it carried) and out.error says why.
 IoResult recv(int sock, Message& out);
+
+// The framing check recv() applies to one datagram: false with `error` when
+// it is shorter than a Header, its length field disagrees with the bytes
+// that follow, or it was `truncated` by the receive buffer. On success sets
+// out.type, out.flags and out.payload.
+bool decode_frame(std::string_view datagram, bool truncated, Message& out, std::string& error);
 
 // SCM_RIGHTS plumbing, shared with rackd's node channel (JSON lines over a
 // stream socket), which passes fds the same way.
@@ -155,6 +177,23 @@ std::string encode_u64s(std::span<const uint64_t> values);
 std::vector<uint64_t> decode_u64s(std::string_view payload);
 std::string encode_u64(uint64_t v);
 std::optional<uint64_t> decode_u64(std::string_view payload);
+// Exactly whole u64s (an Ack's ids): nullopt when the size is not a
+// multiple of 8.
+std::optional<std::vector<uint64_t>> decode_u64s_exact(std::string_view payload);
+
+// Load: {active} (older workers) or {active, received}.
+struct LoadReport {
+  uint64_t active = 0;
+  std::optional<uint64_t> received;
+};
+std::optional<LoadReport> decode_load(std::string_view payload);
+
+// MetricsRep and MergedMetricsRep: u64 seq, then a piece of the text.
+struct MetricsPiece {
+  uint64_t seq = 0;
+  std::string_view text;
+};
+std::optional<MetricsPiece> decode_metrics_piece(std::string_view payload);
 
 // Health payload: one "name\terror\n" line per check, error empty when the
 // check passed. Names are 1–64 of [A-Za-z0-9_.-] (valid_check_name); an
