@@ -3,6 +3,7 @@
 #include <charconv>
 #include <memory>
 
+#include "api/control_request.h"
 #include "api/reply.h"
 #include "app/reload_sequence.h"
 #include "rack/logging.h"
@@ -98,29 +99,6 @@ void set_log_level(const std::vector<ManagedApp*>& apps, const json& body, http:
 }
 
 }  // namespace
-
-bool reload_options(const json& body, ReloadOptions& out, std::string& why) {
-  if (body.contains("canary")) {
-    if (!body["canary"].is_boolean()) {
-      why = "canary: expected true or false, got " + api::got(body["canary"]);
-      return false;
-    }
-    out.canary = body["canary"].get<bool>() ? ReloadOptions::Canary::On : ReloadOptions::Canary::Off;
-  }
-  if (body.contains("watch")) {
-    auto d = body["watch"].is_string() ? config::parse_duration(body["watch"].get<std::string>()) : std::nullopt;
-    if (!d || d->count() <= 0) {
-      why = "watch: expected a duration above 0 like 30s, got " + api::got(body["watch"]);
-      return false;
-    }
-    if (out.canary == ReloadOptions::Canary::Off) {
-      why = "watch applies to canary reloads, and canary is false";
-      return false;
-    }
-    out.watch = d;
-  }
-  return true;
-}
 
 ReloadObserver streaming_observer(http::Responder res) {
   res.start_stream(200, {{"Content-Type", "application/x-ndjson"}});

@@ -18,10 +18,6 @@ namespace api {
 void app_operation(Supervisor& sup, const std::string& target, const std::string& op, const nlohmann::json& body,
                    http::Responder res);
 
-// A reload's options from its body: {"canary": true|false, "watch": "30s"}.
-// False with `error` naming the bad field.
-bool reload_options(const nlohmann::json& body, ReloadOptions& out, std::string& error);
-
 // Streams a reload's progress as JSON lines; the last line is its outcome.
 ReloadObserver streaming_observer(http::Responder res);
 

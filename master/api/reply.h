@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "rack/http.h"
+#include "rack/http_message.h"
 
 namespace rack::master::api {
 

@@ -24,6 +24,7 @@
 #include "app/app_status.h"
 #include "app/autoscale.h"
 #include "app/reconcile.h"
+#include "app/reload_options.h"
 #include "app/triggers.h"
 #include "logs/app_log.h"
 #include "lifecycle/backoff.h"
@@ -51,14 +52,6 @@ struct ReloadObserver {
   std::function<void(const std::string& line)> progress;
   // ok, or the error naming the slot that failed; failed_slot = -1 if none.
   std::function<void(bool ok, const std::string& error, int failed_slot)> done;
-};
-
-// How a reload runs (the control API's body).
-struct ReloadOptions {
-  // AsConfigured: a canary reload when the app's (new) config has
-  // reload.canary; On: also without it, with the defaults; Off: never.
-  enum class Canary { AsConfigured, On, Off } canary = Canary::AsConfigured;
-  std::optional<config::Duration> watch;  // overrides reload.canary.watch
 };
 
 struct CanaryRun;      // app/canary.h

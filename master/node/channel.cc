@@ -7,11 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include <spdlog/spdlog.h>
-
-#include "node/cluster_query.h"
 #include "rack/channel.h"
-#include "rack/json.h"
 #include "uv_handle.h"
 
 namespace rack::master {
@@ -33,7 +29,7 @@ constexpr std::size_t kMaxInFlight = 2;
 }  // namespace
 
 NodeChannel::NodeChannel(uv_loop_t* loop, int fd, std::string app, json sockname, Events events)
-    : loop_(loop), fd_(fd), app_(std::move(app)), sockname_(std::move(sockname)), events_(std::move(events)) {
+    : NodeProtocol(std::move(app), std::move(sockname)), loop_(loop), fd_(fd), events_(std::move(events)) {
   poll_ = new_handle<uv_poll_t>(this);
   uv_poll_init(loop_, poll_, fd_);
   watch(false);
@@ -43,12 +39,6 @@ NodeChannel::~NodeChannel() {
   events_ = {};  // the owner is going away: no callbacks from here on
   close();
   for (auto& [seq, fd] : unanswered_) ::close(fd);
-}
-
-json NodeChannel::cluster_message(json m) {
-  m["cmd"] = "NODE_CLUSTER";
-  m["seq"] = seq_++;
-  return m;
 }
 
 bool NodeChannel::give(int fd) {
@@ -204,189 +194,14 @@ void NodeChannel::read(unsigned max_reads) {
       close();
       return;
     }
-    inbuf_.append(buf, static_cast<size_t>(n));
-    size_t start = 0, nl;
-    while ((nl = inbuf_.find('\n', start)) != std::string::npos) {
-      if (skipping_line_) skipping_line_ = false;  // the end of a line too long to keep
-      else handle_line(std::string_view(inbuf_).substr(start, nl - start));
-      if (fd_ < 0) return;
-      start = nl + 1;
-    }
-    inbuf_.erase(0, start);
-    if (skipping_line_) {
-      inbuf_.clear();  // still inside the long line
-    } else if (inbuf_.size() > kMaxLineBytes) {
-      // Skipped, not kept: the channel stays usable for the lines after it.
-      if (events_.protocol_error)
-        events_.protocol_error("a line over " + std::to_string(kMaxLineBytes >> 20) + " MB; skipped to its end");
-      skipping_line_ = true;
-      inbuf_.clear();
-      inbuf_.shrink_to_fit();
-    }
+    feed(std::string_view(buf, static_cast<size_t>(n)));
   }
 }
 
-namespace {
-
-bool digits(std::string_view& s, uint64_t& out) {
-  std::size_t i = 0;
-  out = 0;
-  for (; i < s.size() && s[i] >= '0' && s[i] <= '9' && i < 19; ++i) out = out * 10 + static_cast<uint64_t>(s[i] - '0');
-  s.remove_prefix(i);
-  return i > 0;
-}
-
-bool skip(std::string_view& s, std::string_view prefix) {
-  if (s.substr(0, prefix.size()) != prefix) return false;
-  s.remove_prefix(prefix.size());
-  return true;
-}
-
-}  // namespace
-
-bool parse_conn_answer(std::string_view line, uint64_t& ack, bool& accepted) {
-  uint64_t seq = 0;
-  if (!skip(line, R"({"cmd":"NODE_CLUSTER","ack":)") || !digits(line, ack)) return false;
-  if (skip(line, R"(,"accepted":true)")) accepted = true;
-  else if (skip(line, R"(,"accepted":false)")) accepted = false;
-  else return false;
-  return skip(line, R"(,"seq":)") && digits(line, seq) && line == "}";
-}
-
-void NodeChannel::handle_line(std::string_view line) {
-  if (line.empty()) return;
-  // The two lines node sends for every connection skip the JSON parser.
-  if (line == R"({"cmd":"NODE_HANDLE_ACK"})") return;
-  uint64_t ack = 0;
-  bool accepted = false;
-  if (parse_conn_answer(line, ack, accepted)) return conn_answered(ack, accepted);
-  if (uint64_t active = 0, received = 0; node_cluster::parse_load_report(line, active, received)) {
-    if (events_.load) events_.load(active, received);
-    return;
-  }
-  std::string error;
-  std::optional<json> parsed = json_input::parse(line, error);
-  if (!parsed) {
-    if (!warned_unparsable_)
-      spdlog::warn("{}: node worker sent a line that is not usable JSON ({}); ignored, and so are any more", app_,
-                   error);
-    warned_unparsable_ = true;
-    return;
-  }
-  const json& m = *parsed;
-  std::string cmd = m.is_object() && m.contains("cmd") && m["cmd"].is_string() ? m["cmd"].get<std::string>() : "";
-  if (cmd == "NODE_CLUSTER") return handle_cluster(m);
-  if (cmd == "NODE_HANDLE_ACK") return;  // the handle arrived; the cluster answer follows
-  if (cmd == "NODE_RACK_PONG") {
-    if (events_.pong) events_.pong();
-    return;
-  }
-  if (cmd == "NODE_HANDLE_NACK") {
-    // The descriptor did not arrive (the worker is out of fds, say), so no
-    // answer follows. Node handles messages in order and every earlier
-    // connection is answered by now: it is the oldest unanswered one. Give
-    // it to someone else.
-    spdlog::warn("{}: node worker could not receive a connection (NODE_HANDLE_NACK); handing it on", app_);
-    auto oldest = std::min_element(unanswered_.begin(), unanswered_.end(),
-                                   [](const auto& a, const auto& b) { return a.first < b.first; });
-    if (oldest != unanswered_.end()) conn_answered(oldest->first, false);
-    return;
-  }
-  if (cmd.rfind("NODE_", 0) == 0) {
-    spdlog::debug("{}: node internal message {} ignored", app_, cmd);
-    return;
-  }
-  if (events_.user_message) events_.user_message(m);
-}
-
-// {act: queryServer}: which server the worker's listen() gets, answered
-// with {ack, errno, key, sockname}.
-void NodeChannel::query_server(const json& m) {
-  json reply = {{"ack", m.value("seq", json(nullptr))}, {"errno", nullptr}, {"data", nullptr}};
-  std::string address = m.contains("address") && m["address"].is_string() ? m["address"].get<std::string>() : "";
-  std::string port = m.contains("port") ? m["port"].dump() : "";
-  std::string key = address + ":" + port + ":" + (m.contains("addressType") ? m["addressType"].dump() : "") + ":" +
-                    (m.contains("fd") ? m["fd"].dump() : "") + ":" + (m.contains("index") ? m["index"].dump() : "");
-  std::string where = address + ":" + port;
-  const json type = m.value("addressType", json(nullptr));
-  if (!(type == 4 || type == 6)) {
-    // Not a TCP server: a UDP socket (dgram in a cluster worker asks
-    // with addressType "udp4"/"udp6"), a pipe or an fd (-1). Rack
-    // dispatches one TCP address per app; refused with ENOTSUP, and the
-    // app's TCP server can still come after it.
-    spdlog::warn("{}: node worker asked for a non-TCP server (addressType {}, {}); Rack dispatches TCP only",
-                 app_, json_input::excerpt(type), json_input::clip(where));
-    reply["errno"] = -95;
-    reply["key"] = key;
-  } else if (key_.empty()) {
-    // The app's first server gets the app's `listen` socket, whatever
-    // port it asked for (listen(0) included): rackd owns the port. With
-    // no `listen`, the app binds what the worker asks for (or shares
-    // the listener an earlier worker asked for).
-    json sockname = sockname_;
-    if (events_.server) {
-      if (int rc = events_.server(m, sockname); rc < 0) {
-        reply["errno"] = rc;
-        reply["key"] = key;
-        write(cluster_message(reply).dump() + "\n");
-        return;
-      }
-    }
-    key_ = key;
-    newconn_prefix_ = R"({"cmd":"NODE_HANDLE","type":"net.Native","msg":{"act":"newconn","cmd":"NODE_CLUSTER","key":)" +
-                      json(key).dump() + R"(,"seq":)";
-    reply["key"] = key;
-    reply["sockname"] = sockname;
-    // node checks that the port it asked for is the one it got (or it
-    // reports EADDRINUSE): answer with its own port, the app's view of
-    // where it listens; listen(0) gets the real one.
-    if (m.contains("port") && m["port"].is_number_integer() && m["port"].get<int>() > 0)
-      reply["sockname"]["port"] = m["port"];
-  } else {
-    // One listening socket per app. A second server (another port) is
-    // refused with ENOTSUP so the app sees an 'error' event on listen().
-    spdlog::warn("{}: node worker asked for a second server ({}); Rack serves one listen address per app",
-                 app_, json_input::clip(where));
-    reply["errno"] = -95;
-    reply["key"] = key;
-  }
-  write(cluster_message(reply).dump() + "\n");
-}
-
-void NodeChannel::handle_cluster(const json& m) {
-  // Answers to our newconn carry `ack` and `accepted`.
-  if (m.contains("ack") && m.contains("accepted")) {
-    uint64_t ack = m["ack"].is_number_unsigned() ? m["ack"].get<uint64_t>() : 0;
-    if (!m["accepted"].is_boolean()) {
-      // Not node's shape. The worker may already be serving the
-      // connection: giving it to another worker could serve it twice.
-      spdlog::warn("{}: node worker answered a connection with accepted={}; taken as accepted", app_,
-                   json_input::excerpt(m["accepted"]));
-      return conn_answered(ack, true);
-    }
-    return conn_answered(ack, m["accepted"].get<bool>());
-  }
-  std::string act = m.contains("act") && m["act"].is_string() ? m["act"].get<std::string>() : "";
-  if (act == "online") return;
-  if (act == "queryServer") return query_server(m);
-  if (act == "listening") {
-    if (events_.listening) events_.listening();
-    return;
-  }
-  if (act == "close" && !key_.empty() && m.contains("key") && m["key"] == key_) {
-    // The app closed its server: no more connections for this worker
-    // (node would refuse each one). A later listen() asks again.
-    spdlog::info("{}: node worker closed its server; it gets no more connections", app_);
-    key_.clear();
-    return;
-  }
-  if (act == "close" || act == "exitedAfterDisconnect") {
-    spdlog::debug("{}: node worker says {}", app_, act);
-    if (act == "exitedAfterDisconnect" && m.contains("seq"))
-      write(cluster_message({{"ack", m["seq"]}}).dump() + "\n");
-    return;
-  }
-  spdlog::debug("{}: node cluster message act={} ignored", app_, act);
+void NodeChannel::conn_lost() {
+  auto oldest = std::min_element(unanswered_.begin(), unanswered_.end(),
+                                 [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (oldest != unanswered_.end()) conn_answered(oldest->first, false);
 }
 
 void NodeChannel::conn_answered(uint64_t seq, bool accepted) {

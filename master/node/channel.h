@@ -56,17 +56,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "node/protocol.h"
+
 namespace rack::master {
 
-// node's answer to a newconn, as node 20 writes it:
-//   {"cmd":"NODE_CLUSTER","ack":17,"accepted":true,"seq":3}
-// recognised without a JSON parse (one comes per connection). False for any
-// other shape, which then goes through the JSON parser.
-bool parse_conn_answer(std::string_view line, uint64_t& ack, bool& accepted);
-
-class NodeChannel {
+// The libuv glue: reads into NodeProtocol::feed, carries out what it
+// decides, and owns the connections handed over.
+class NodeChannel : public NodeProtocol {
  public:
-  static constexpr std::size_t kMaxLineBytes = 4u << 20;    // a prom-client answer fits with room to spare
   static constexpr std::size_t kMaxOutboxBytes = 1u << 20;  // thousands of answers and requests
 
   struct Events {
@@ -88,7 +85,7 @@ class NodeChannel {
   // `sockname` is the app's listening address as node reports it:
   // {"address":"127.0.0.1","family":"IPv4","port":8080}.
   NodeChannel(uv_loop_t* loop, int fd, std::string app, nlohmann::json sockname, Events events);
-  ~NodeChannel();
+  ~NodeChannel() override;
 
   // Hands a connection over. Returns false when the channel is gone or too
   // many handles are in flight; the caller keeps the fd.
@@ -108,26 +105,42 @@ class NodeChannel {
   friend class StateCodec;  // upgrade/state.h: carries this across exec
 
  private:
+  // NodeProtocol's decisions.
+  void reply(std::string line) override { write(std::move(line)); }
+  void conn_answered(uint64_t seq, bool accepted) override;
+  void conn_lost() override;
+  void listening() override {
+    if (events_.listening) events_.listening();
+  }
+  void user_message(const nlohmann::json& m) override {
+    if (events_.user_message) events_.user_message(m);
+  }
+  void protocol_error(const std::string& what) override {
+    if (events_.protocol_error) events_.protocol_error(what);
+  }
+  bool closed() const override { return fd_ < 0; }
+  void load_reported(uint64_t active, uint64_t received) override {
+    if (events_.load) events_.load(active, received);
+  }
+  void pong() override {
+    if (events_.pong) events_.pong();
+  }
+  int bind_server(const nlohmann::json& query, nlohmann::json& sockname) override {
+    return events_.server ? events_.server(query, sockname) : 0;
+  }
+
   void on_event(int status, int events);
   void read(unsigned max_reads = 16);
-  void handle_line(std::string_view line);
-  void handle_cluster(const nlohmann::json& m);
-  void query_server(const nlohmann::json& m);
-  void conn_answered(uint64_t seq, bool accepted);
   void write(std::string line);  // a line with no fd
   ssize_t send_some(std::string_view data, int fd);
   void flush();
   void watch(bool writable);
   void close();
-  nlohmann::json cluster_message(nlohmann::json m);
 
   uv_loop_t* loop_;
   int fd_;
   uv_poll_t* poll_ = nullptr;
-  std::string app_;
-  nlohmann::json sockname_;
   Events events_;
-  std::string inbuf_;
   struct Out {
     std::string data;
     std::size_t offset;
@@ -135,17 +148,12 @@ class NodeChannel {
   };
   std::deque<Out> outbox_;
   std::size_t outbox_bytes_ = 0;  // unsent bytes in outbox_
-  bool skipping_line_ = false;    // inside a line over kMaxLineBytes: dropped up to its newline
-  uint64_t seq_ = 0;
-  std::string key_;  // the first server the worker asked for: where connections go
-  std::string newconn_prefix_;  // a newconn line up to its seq
   std::unordered_map<uint64_t, int> unanswered_;  // newconn seq → rackd's fd
   // After node refuses a connection (accepted: false: its server is at
   // maxConnections, or closing), give() refuses until then (uv_now ms), so a
   // refused connection goes to another worker or waits, instead of
   // bouncing between rackd and this worker at full speed.
   uint64_t refusing_until_ = 0;
-  bool warned_unparsable_ = false;
   bool watching_writable_ = false;
 };
 

@@ -333,3 +333,42 @@ TEST_CASE("node channel: the preload's load reports are read without the JSON pa
   CHECK(loads.size() == 1);
   CHECK(w.ch->open());
 }
+
+// ---- NodeProtocol alone: bytes in, decisions out, no socket ------------------
+
+namespace {
+
+struct Decisions : rack::master::NodeProtocol {
+  Decisions() : NodeProtocol("api", {{"address", "127.0.0.1"}, {"family", "IPv4"}, {"port", 8080}}, 64) {}
+  std::vector<std::string> replies, errors;
+  std::vector<std::pair<uint64_t, bool>> answers;
+  int lost = 0, listens = 0;
+  void reply(std::string line) override { replies.push_back(std::move(line)); }
+  void conn_answered(uint64_t seq, bool accepted) override { answers.emplace_back(seq, accepted); }
+  void conn_lost() override { ++lost; }
+  void listening() override { ++listens; }
+  void user_message(const nlohmann::json&) override {}
+  void protocol_error(const std::string& what) override { errors.push_back(what); }
+  bool closed() const override { return false; }
+};
+
+}  // namespace
+
+TEST_CASE("node protocol: lines split across reads are whole again; a line over the bound is skipped to its end") {
+  Decisions d;
+  std::string bytes = R"({"cmd":"NODE_CLUSTER","ack":4,"accepted":true,"seq":1})" "\n" R"({"cmd":"NODE_HANDLE_NACK"})" "\n";
+  for (char c : bytes) d.feed(std::string_view(&c, 1));  // one byte per read
+  CHECK(d.answers == std::vector<std::pair<uint64_t, bool>>{{4, true}});
+  CHECK(d.lost == 1);
+
+  d.feed(std::string(50, 'x'));
+  CHECK(d.errors.empty());
+  d.feed(std::string(50, 'x'));  // 100 bytes and no newline: over the 64-byte bound
+  REQUIRE(d.errors.size() == 1);
+  CHECK(d.errors[0] == "a line over 64 bytes; skipped to its end");
+  d.feed(std::string(1000, 'x'));  // still the same line: not counted again
+  d.feed("xx\n" R"({"cmd":"NODE_CLUSTER","act":"listening"})" "\n");
+  CHECK(d.errors.size() == 1);
+  CHECK(d.listens == 1);
+  CHECK(d.replies.empty());
+}
