@@ -151,7 +151,7 @@ TEST_CASE("hostile: a flood of unknown message types is counted and gets the wor
 // Over 64 KB, a message used to break the channel for good (recvmsg cut it,
 // the length check failed, the channel was closed) and only the heartbeat,
 // much later, replaced the worker. Now each is one protocol error.
-TEST_CASE("hostile: messages over 64 KB are protocol errors; a stream of them gets the worker replaced") {
+TEST_CASE("hostile: messages over 64 KB are protocol errors, a stream of them gets the worker replaced") {
   Rack rack;
   std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("web", 1) +
                                                     hostile("big", "oversized", "    heartbeat_timeout: 60s\n"));

@@ -454,7 +454,7 @@ std::string line_with(const std::string& out, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("logs: rackctl logs shows each line's time in local time; --json keeps time_ms") {
+TEST_CASE("logs: rackctl logs shows each line's time in local time, --json keeps time_ms") {
   Rack rack;
   std::string eco = rack.write_file(
       "eco.yaml", "rack:\n  admin: off\napps:\n  - name: clock\n    run: [/bin/sh, -c, 'echo clock-marker; exec sleep 1000']\n");
@@ -483,7 +483,7 @@ TEST_CASE("logs: rackctl logs shows each line's time in local time; --json keeps
   CHECK(parsed.at("line") == "clock-marker");
 }
 
-TEST_CASE("logs: logs.date_format sets the stamp in the file; rackctl logs still reads time and slot from it") {
+TEST_CASE("logs: logs.date_format sets the stamp in the file, rackctl logs still reads time and slot from it") {
   // rackd writes local time: give it (and rackctl) a zone that is not UTC.
   const char* old_tz = std::getenv("TZ");
   std::string saved = old_tz ? old_tz : "";

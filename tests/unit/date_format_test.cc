@@ -103,7 +103,7 @@ TEST_CASE("date_format: the line prefix and its parser use the format, and fall 
   CHECK_FALSE(master::parse_line_prefix("2026-11-22 08:20:59.123 +0500 no slot", "%F %T.%L %z"));
 }
 
-TEST_CASE("date_format: the --no-daemon pretty stdout uses the app's format; JSON keeps the ISO time") {
+TEST_CASE("date_format: the --no-daemon pretty stdout uses the app's format, JSON keeps the ISO time") {
   ZoneFor tz("XYZ-5");
   std::string f = "%F %T %z";
   master::LogLine l{"web", 0, master::LogStream::Out, kAt, "hi", f};
@@ -114,7 +114,7 @@ TEST_CASE("date_format: the --no-daemon pretty stdout uses the app's format; JSO
   CHECK(master::StdoutSink::format(l, master::StdoutSink::Format::Pretty) == "2026-11-22T03:20:59.123Z web[0] out | hi");
 }
 
-TEST_CASE("date_format: PM2's moment.js tokens map; one that does not is named and nothing is set") {
+TEST_CASE("date_format: PM2's moment.js tokens map, one that does not is named and nothing is set") {
   std::vector<std::string> unmapped;
   CHECK(date_format::from_moment("YYYY-MM-DD HH:mm Z", unmapped) == "%Y-%m-%d %H:%M %:z");
   CHECK(date_format::from_moment("YY/MM/DD HH:mm:ss.SSS ZZ", unmapped) == "%y/%m/%d %H:%M:%S.%L %z");

@@ -5,7 +5,7 @@
 using namespace rack::master;
 using namespace std::chrono_literals;
 
-TEST_CASE("loop stall: a gap past the limit is reported once, with its bounds; ticks are not") {
+TEST_CASE("loop stall: a gap past the limit is reported once, with its bounds, ticks are not") {
   StallDetector d(1500ms);
   auto t0 = std::chrono::steady_clock::time_point{} + 100s;
   CHECK_FALSE(d.ran(t0));  // the first turn has nothing before it

@@ -326,9 +326,9 @@ TEST_CASE("node channel: the preload's load reports are read without the JSON pa
   REQUIRE(loads.size() == 1);
   CHECK(loads[0] == std::make_pair(uint64_t{2}, uint64_t{7}));
   uint64_t a = 0, b = 0;
-  CHECK_FALSE(nc::parse_load_report(R"({"type":"rack:load","active":-1,"received":7})", a, b));
-  CHECK_FALSE(nc::parse_load_report(R"({"type":"rack:load","active":1})", a, b));
-  CHECK_FALSE(nc::parse_load_report(R"({"type":"rack:load","active":1,"received":2,"x":3})", a, b));
+  CHECK_FALSE(rack::master::parse_load_report(R"({"type":"rack:load","active":-1,"received":7})", a, b));
+  CHECK_FALSE(rack::master::parse_load_report(R"({"type":"rack:load","active":1})", a, b));
+  CHECK_FALSE(rack::master::parse_load_report(R"({"type":"rack:load","active":1,"received":2,"x":3})", a, b));
   w.say(R"({"type":"rack:load","active":"x"})");  // the app's own message, left to the parser
   CHECK(loads.size() == 1);
   CHECK(w.ch->open());
@@ -354,7 +354,7 @@ struct Decisions : rack::master::NodeProtocol {
 
 }  // namespace
 
-TEST_CASE("node protocol: lines split across reads are whole again; a line over the bound is skipped to its end") {
+TEST_CASE("node protocol: lines split across reads are whole again, a line over the bound is skipped to its end") {
   Decisions d;
   std::string bytes = R"({"cmd":"NODE_CLUSTER","ack":4,"accepted":true,"seq":1})" "\n" R"({"cmd":"NODE_HANDLE_NACK"})" "\n";
   for (char c : bytes) d.feed(std::string_view(&c, 1));  // one byte per read

@@ -159,7 +159,7 @@ TEST_CASE("pm2: user/uid and gid become user: and group:, a number looked up by 
   CHECK(eco.apps.at(0).uid == 0u);
 }
 
-TEST_CASE("pm2: disable_logs, or both files /dev/null, is logs.dir: off; one /dev/null is a warning") {
+TEST_CASE("pm2: disable_logs, or both files /dev/null, is logs.dir: off, one /dev/null is a warning") {
   // A script that exists, so the converted file also loads.
   auto one = [](const std::string& keys) {
     return pm2::convert(json::parse(R"({"apps":[{"name":"a","script":"hello.js",)" + keys + "}]}"), "e.js",

@@ -55,7 +55,7 @@ TEST_CASE("rackd options: the forms rackctl, systemd and an upgrade use") {
   ::unsetenv("RACK_STDOUT_LOGS");
 }
 
-TEST_CASE("rackd options: a usage error exits 2 naming it; --help, --version and --man exit 0") {
+TEST_CASE("rackd options: a usage error exits 2 naming it, --help, --version and --man exit 0") {
   auto r = run({"--frobnicate"});
   CHECK(r.exit == 2);
   CHECK(r.err.find("rackd: ") == 0);
