@@ -55,6 +55,9 @@ Supervisor::Supervisor(uv_loop_t* loop, SupervisorOptions options) : loop_(loop)
   }
   ::signal(SIGPIPE, SIG_IGN);
   loop_stall::on_stall([this](const Stall& s) { after_stall(s); });
+  // The baseline: a stall in the first tick period (rackd stopped while it
+  // spawns its first workers) is a stall too, not the first sighting.
+  loop_stall::check();
   tick_timer_ = new_handle<uv_timer_t>(this);
   uv_timer_init(loop_, tick_timer_);
   uv_timer_start(tick_timer_, [](uv_timer_t* t) {
