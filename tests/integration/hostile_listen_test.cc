@@ -145,18 +145,16 @@ TEST_CASE("hostile: past the admin listener's 256 connections clients get 503, a
 }
 
 TEST_CASE("hostile: at the descriptor limit the admin flood waits in the backlog and a killed worker still respawns") {
-  // rackd inherits this limit from the rackctl that starts it.
-  rlimit old{};
-  REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
-  rlimit low = old;
-  low.rlim_cur = 200;
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
   Rack rack;
   std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("web", 2));
   auto r = rack.ctl({"start", eco});
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
   REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
   REQUIRE(rack.wait_ready("web", 2));
+  // rackd raises its own soft limit at start; an operator's prlimit lowers
+  // it again, and rackd reads the new limit on its next tick.
+  rlimit low{200, 200};
+  REQUIRE(::prlimit(rack.rackd_pid(), RLIMIT_NOFILE, &low, nullptr) == 0);
+  std::this_thread::sleep_for(500ms);
   auto admin = rack.admin();
   std::vector<int> flood;
   for (int i = 0; i < 300; ++i) {
