@@ -32,27 +32,4 @@ bool shares(const config::ListenAddr& asked, const config::ListenAddr& bound) {
   return asked.host == bound.host && (asked.port == 0 || asked.port == bound.port);
 }
 
-namespace {
-
-bool skip(std::string_view& s, std::string_view prefix) {
-  if (s.substr(0, prefix.size()) != prefix) return false;
-  s.remove_prefix(prefix.size());
-  return true;
-}
-
-bool digits(std::string_view& s, uint64_t& out) {
-  std::size_t i = 0;
-  out = 0;
-  for (; i < s.size() && s[i] >= '0' && s[i] <= '9' && i < 19; ++i) out = out * 10 + static_cast<uint64_t>(s[i] - '0');
-  s.remove_prefix(i);
-  return i > 0;
-}
-
-}  // namespace
-
-bool parse_load_report(std::string_view line, uint64_t& active, uint64_t& received) {
-  return skip(line, R"({"type":"rack:load","active":)") && digits(line, active) && skip(line, R"(,"received":)") &&
-         digits(line, received) && line == "}";
-}
-
 }  // namespace rack::master::node_cluster

@@ -1,6 +1,6 @@
 // The decisions of the node cluster channel that need no socket: what a
 // worker's queryServer asks for, whether it may share the listener rackd
-// already bound for the app, and the preload's load report.
+// already bound for the app.
 #pragma once
 
 #include <cstdint>
@@ -26,11 +26,5 @@ std::optional<config::ListenAddr> requested_address(const nlohmann::json& query,
 // ask for the same address: same host, and the same port or port 0 ("any
 // port": a later listen(0) gets the port the first one got).
 bool shares(const config::ListenAddr& asked, const config::ListenAddr& bound);
-
-// The preload's report of a worker's connections, as JSON.stringify
-// writes it: {"type":"rack:load","active":N,"received":M}. Recognised
-// without a JSON parse (one can come per loop turn of a busy worker);
-// false for any other line.
-bool parse_load_report(std::string_view line, uint64_t& active, uint64_t& received);
 
 }  // namespace rack::master::node_cluster

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "node/cluster_query.h"
 #include "rack/json.h"
 
 namespace rack::master {
@@ -71,6 +70,11 @@ bool parse_conn_answer(std::string_view line, uint64_t& ack, bool& accepted) {
   return skip(line, R"(,"seq":)") && digits(line, seq) && line == "}";
 }
 
+bool parse_load_report(std::string_view line, uint64_t& active, uint64_t& received) {
+  return skip(line, R"({"type":"rack:load","active":)") && digits(line, active) && skip(line, R"(,"received":)") &&
+         digits(line, received) && line == "}";
+}
+
 void NodeProtocol::handle_line(std::string_view line) {
   if (line.empty()) return;
   // The two lines node sends for every connection skip the JSON parser.
@@ -78,7 +82,7 @@ void NodeProtocol::handle_line(std::string_view line) {
   uint64_t ack = 0;
   bool accepted = false;
   if (parse_conn_answer(line, ack, accepted)) return conn_answered(ack, accepted);
-  if (uint64_t active = 0, received = 0; node_cluster::parse_load_report(line, active, received))
+  if (uint64_t active = 0, received = 0; parse_load_report(line, active, received))
     return load_reported(active, received);
   std::string error;
   std::optional<json> parsed = json_input::parse(line, error);

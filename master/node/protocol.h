@@ -21,6 +21,12 @@ namespace rack::master {
 // other shape, which then goes through the JSON parser.
 bool parse_conn_answer(std::string_view line, uint64_t& ack, bool& accepted);
 
+// The preload's report of a worker's connections, as JSON.stringify
+// writes it: {"type":"rack:load","active":N,"received":M}. Recognised
+// without a JSON parse too (one can come per loop turn of a busy worker);
+// false for any other line.
+bool parse_load_report(std::string_view line, uint64_t& active, uint64_t& received);
+
 class NodeProtocol {
  public:
   static constexpr std::size_t kMaxLineBytes = 4u << 20;  // a prom-client answer fits with room to spare
