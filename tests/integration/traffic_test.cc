@@ -8,6 +8,28 @@
 
 using namespace rack::test;
 
+namespace {
+
+// One slow request (a timer in the worker: its loop stays free), then ten
+// short ones, sequential and a little apart, as a user clicking: well
+// inside one heartbeat, so only the worker's report of the close can tell
+// rackd. How many short requests each worker served, by pid.
+std::map<int, int> short_requests_beside_a_slow_one(const std::pair<std::string, int>& at) {
+  std::thread slow([&] { http_get(at, "/sleep?ms=3000", 10s); });
+  std::this_thread::sleep_for(200ms);
+  std::map<int, int> by_pid;
+  for (int i = 0; i < 10; ++i) {
+    auto res = http_get(at, "/whoami");
+    CHECK_MESSAGE(res.status == 200, res.error_text);
+    if (res.status == 200) by_pid[nlohmann::json::parse(res.body)["pid"].get<int>()]++;
+    std::this_thread::sleep_for(20ms);
+  }
+  slow.join();
+  return by_pid;
+}
+
+}  // namespace
+
 TEST_CASE("traffic: least-connections sends every short request to the idle worker while the other holds a slow one") {
   Rack rack;
   std::string eco = rack.write_file(
@@ -15,27 +37,15 @@ TEST_CASE("traffic: least-connections sends every short request to the idle work
   auto r = rack.ctl({"start", eco});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   REQUIRE(rack.wait_ready("web", 2));
-  auto at = rack.address("web");
-
-  // One slow request (a timer in the worker: its loop stays free).
-  std::thread slow([&] { http_get(at, "/sleep?ms=3000", 10s); });
-  std::this_thread::sleep_for(200ms);
-  std::map<int, int> by_pid;
-  for (int i = 0; i < 10; ++i) {
-    auto res = http_get(at, "/whoami");
-    REQUIRE_MESSAGE(res.status == 200, res.error_text);
-    by_pid[nlohmann::json::parse(res.body)["pid"].get<int>()]++;
-    // Sequential, a little apart, as a user clicking: well inside one
-    // heartbeat, so only the worker's report of the close can tell rackd.
-    std::this_thread::sleep_for(20ms);
-  }
-  slow.join();
+  auto by_pid = short_requests_beside_a_slow_one(rack.address("web"));
   CHECK_MESSAGE(by_pid.size() == 1, "requests were split over " << by_pid.size() << " workers");
 }
 
 TEST_CASE("traffic: least-connections for node: short requests go to the idle worker while the other holds slow ones") {
   Rack rack;
   // Node workers report the connections they hold through Rack's preload.
+  // Counted by totals, as before they did, the idle worker would get only
+  // every other short request after its first.
   std::string eco = rack.write_file(
       "eco.yaml", "rack:\n  admin: off\napps:\n  - name: web\n    run: hello.js\n    cwd: " +
                       std::string(RACK_SOURCE_DIR) + "/tests/apps\n    protocol: node\n    listen: 127.0.0.1:0\n"
@@ -43,21 +53,7 @@ TEST_CASE("traffic: least-connections for node: short requests go to the idle wo
   auto r = rack.ctl({"start", eco});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   REQUIRE(rack.wait_ready("web", 2, 20s));
-  auto at = rack.address("web");
-
-  // One slow request (a timer in the worker: its loop stays free). Counted
-  // by totals, as before node workers reported their load, the idle
-  // worker would get only every other short request after its first.
-  std::thread slow([&] { http_get(at, "/sleep?ms=3000", 10s); });
-  std::this_thread::sleep_for(200ms);
-  std::map<int, int> by_pid;
-  for (int i = 0; i < 10; ++i) {
-    auto res = http_get(at, "/whoami");
-    REQUIRE_MESSAGE(res.status == 200, res.error_text);
-    by_pid[nlohmann::json::parse(res.body)["pid"].get<int>()]++;
-    std::this_thread::sleep_for(20ms);
-  }
-  slow.join();
+  auto by_pid = short_requests_beside_a_slow_one(rack.address("web"));
   CHECK_MESSAGE(by_pid.size() == 1, "requests were split over " << by_pid.size() << " workers");
   if (by_pid.size() == 1) CHECK(by_pid.begin()->second == 10);
 }
