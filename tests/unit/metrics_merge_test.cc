@@ -202,7 +202,8 @@ TEST_CASE("metrics: histogram merge equals the sum of the workers' histograms, b
   }
   REQUIRE(want.size() > 20);
   for (auto& [s, v] : want) {
-    CAPTURE(s);
+    const std::string& sample = s;  // clang 14 cannot capture a structured binding
+    CAPTURE(sample);
     REQUIRE(got.count(s));
     CHECK(got[s] == doctest::Approx(v));
   }
@@ -548,13 +549,15 @@ TEST_CASE("metrics: a worker's text says what prometheus-cpp's serializer says")
   REQUIRE_MESSAGE(got, err);
   REQUIRE(got->size() == want->size());
   for (auto& [name, w] : *want) {
-    CAPTURE(name);
+    const std::string& family = name;  // clang 14 cannot capture a structured binding
+    CAPTURE(family);
     const MetricFamily& g = got->at(name);
     CHECK(g.type == w.type);
     CHECK(g.help == w.help);
     REQUIRE(g.series.size() == w.series.size());
     for (auto& [key, p] : w.series) {
-      CAPTURE(key);
+      const auto& series = key;
+      CAPTURE(series);
       REQUIRE(g.series.count(key));
       const MetricPoint& q = g.series.at(key);
       CHECK(q.value == p.value);
