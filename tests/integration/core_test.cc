@@ -49,7 +49,7 @@ TEST_CASE("core: start, round-robin over 4 workers, status, stop and delete") {
     served[j["slot"].get<int>()]++;
   }
   REQUIRE(served.size() == 4);
-  for (auto& [slot, n] : served) CHECK_MESSAGE(std::abs(n - 100) <= 1, "slot " << slot << " served " << n);
+  for (auto& kv : served) CHECK_MESSAGE(std::abs(kv.second - 100) <= 1, "slot " << kv.first << " served " << kv.second);
 
   // status --json is exactly GET /v1/status on the control socket.
   auto s = rack.ctl({"status", "--json"});
@@ -85,7 +85,9 @@ TEST_CASE("core: kill -9 of a worker under load: replaced, rackd stays up, other
   std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 2));
   REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
   REQUIRE(rack.wait_ready("web", 2));
-  auto [host, port] = rack.address("web");
+  auto at = rack.address("web");
+  const std::string& host = at.first;
+  const int port = at.second;
   auto before = rack.pids("web");
   pid_t rackd = rack.rackd_pid();
 

@@ -196,7 +196,7 @@ TEST_CASE("logs: 4 workers x 250,000 lines, rotation at 1M with gzip: every line
     ++next[slot];
   }
   CHECK(bad == 0);
-  for (auto& [slot, n] : next) CHECK_MESSAGE(n == 250001, "slot " << slot << " stopped at " << n - 1);
+  for (auto& kv : next) CHECK_MESSAGE(kv.second == 250001, "slot " << kv.first << " stopped at " << kv.second - 1);
   CHECK(lines.size() == 1000000);
 }
 
@@ -221,7 +221,7 @@ TEST_CASE("logs: rackctl logs -f started before a rotation sees every line acros
   read_all_lines(rack.home() + "/logs", "chat.out", &rotated);
   CHECK(rotated >= 3);  // 20,000 lines of ~35 bytes at 64K per file
   CHECK(seen.size() == 20000);
-  for (auto& [k, count] : seen) CHECK_MESSAGE(count == 1, "line " << k << " seen " << count << " times");
+  for (auto& kv : seen) CHECK_MESSAGE(kv.second == 1, "line " << kv.first << " seen " << kv.second << " times");
 }
 
 TEST_CASE("logs: a follower started mid-stream with a long tail sees every line from its tail on, once") {
@@ -252,7 +252,7 @@ TEST_CASE("logs: a follower started mid-stream with a long tail sees every line 
   CHECK(first > 1);  // a tail: the files hold fewer lines than the whole run
   CHECK(seen.rbegin()->first == total);
   CHECK(seen.size() == std::size_t(total - first + 1));  // no gap
-  for (auto& [k, count] : seen) CHECK_MESSAGE(count == 1, "line " << k << " seen " << count << " times");
+  for (auto& kv : seen) CHECK_MESSAGE(kv.second == 1, "line " << kv.first << " seen " << kv.second << " times");
 }
 
 TEST_CASE("logs: a follower that stops reading is let go with an error, the app loses no line, -n is bounded") {

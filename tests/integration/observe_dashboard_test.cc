@@ -66,7 +66,7 @@ TEST_CASE("observe: the web dashboard in headless chromium shows pids and a kill
   // Every worker rackd had, with its pid, was in the page.
   std::map<std::pair<std::string, int>, pid_t> shown;
   for (auto& w : out["before"]) shown[{w["app"].get<std::string>(), w["slot"].get<int>()}] = w["pid"].get<pid_t>();
-  for (auto& [key, pid] : before) CHECK_MESSAGE(shown[key] == pid, key.first << "/" << key.second);
+  for (auto& kv : before) CHECK_MESSAGE(shown[kv.first] == kv.second, kv.first.first << "/" << kv.first.second);
   // The killed worker's slot shows the pid rackd restarted it with, live.
   pid_t killed = out["killed"];
   CHECK(killed == before[{"web", 0}]);

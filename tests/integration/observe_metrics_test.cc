@@ -71,9 +71,9 @@ TEST_CASE("observe: every protocol's workers have CPU user and system, gauges me
                  *v(R"(nodejs_eventloop_lag_seconds{app="pc",worker="1"})")));
   CHECK(v(R"(process_max_fds{app="pc"})") == v(R"(process_max_fds{app="pc",worker="0"})"));
   int version_lines = 0;
-  for (auto& [series, value] : lines_of(body, "nodejs_version_info{app=\"pc\"")) {
+  for (auto& line : lines_of(body, "nodejs_version_info{app=\"pc\"")) {
     ++version_lines;
-    CHECK_MESSAGE(value == 1.0, series);  // the aggregate as much as each worker's
+    CHECK_MESSAGE(line.second == 1.0, line.first);  // the aggregate as much as each worker's
   }
   CHECK(version_lines == 3);
   auto handles = v(R"(nodejs_active_handles_total{app="pc"})");
