@@ -37,36 +37,40 @@ std::string node_web(const std::string& error_rate, const std::string& keys) {
 
 }  // namespace
 
-TEST_CASE("canary: a build answering 500 to half its requests is rolled back, the old workers serve throughout") {
-  Rack rack;
-  const std::string canary = "    reload: {canary: {slots: 1, watch: 3s}}\n";
-  std::string eco = rack.write_file("eco.yaml", web("", canary));
+// Starts `good` (4 slots, a 1-slot canary watched 3 s), reloads to `bad`
+// (the same app answering 500 to half its requests) under load and checks
+// what a user sees: the reload fails and rolls back, clients saw at most
+// the canary's share in 5xx, the other slots kept their pids, and the app
+// answers 200 only afterwards. The reload's answer, for more checks.
+namespace {
+
+RunResult check_bad_build_rolled_back(Rack& rack, const std::string& good, const std::string& bad,
+                                      std::chrono::seconds ready_within) {
+  std::string eco = rack.write_file("eco.yaml", good);
   auto started = rack.ctl({"start", eco});
   REQUIRE_MESSAGE(started.exit_code == 0, started.err);
-  REQUIRE(rack.wait_ready("web", 4));
+  REQUIRE(rack.wait_ready("web", 4, ready_within));
   auto before = pids_by_slot(rack, "web");
   REQUIRE(before.size() == 4);
   auto [host, port] = rack.address("web");
 
-  // The same app, now a build that answers 500 to half of its requests.
-  eco = rack.write_file("eco.yaml", web(", --error-rate, 0.5", canary));
+  eco = rack.write_file("eco.yaml", bad);
   Load load(host, port, Load::Mode::Close, 4);
   std::this_thread::sleep_for(200ms);
   uint64_t ok0 = load.ok(), bad0 = load.non2xx();
   auto r = rack.ctl({"reload", eco});
-  uint64_t ok = load.ok() - ok0, bad = load.non2xx() - bad0;
+  uint64_t ok = load.ok() - ok0, errors = load.non2xx() - bad0;
   load.stop();
 
   CHECK(r.exit_code == 1);
   CHECK_MESSAGE(r.err.find("canary failed: 5xx ratio") != std::string::npos, r.err);
   CHECK_MESSAGE(r.err.find("rolled back to generation 1") != std::string::npos, r.err);
-  CHECK_MESSAGE(r.out.find("watching for 3s") != std::string::npos, r.out);
   CHECK_MESSAGE(load.failed() == 0, load.first_error());
   // The canary had 1 slot of 4 during the watch: clients saw at most its
   // share in 5xx (half of it, in fact), and some, so it really served.
-  MESSAGE("during the reload: " << ok << " 2xx, " << bad << " 5xx");
-  CHECK(bad > 0);
-  CHECK(static_cast<double>(bad) <= 0.25 * static_cast<double>(ok + bad));
+  MESSAGE("during the reload: " << ok << " 2xx, " << errors << " 5xx");
+  CHECK(errors > 0);
+  CHECK(static_cast<double>(errors) <= 0.25 * static_cast<double>(ok + errors));
 
   // The other slots kept their old pids throughout; the canary slot runs
   // the old build again, and it answers 200 only.
@@ -76,6 +80,17 @@ TEST_CASE("canary: a build answering 500 to half its requests is rolled back, th
   CHECK(after[0] != before[0]);
   for (auto& w : workers(rack, "web")) CHECK(w["generation"] == 1);
   for (int i = 0; i < 40; ++i) CHECK(http_get({host, port}, "/").status == 200);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("canary: a build answering 500 to half its requests is rolled back, the old workers serve throughout") {
+  Rack rack;
+  const std::string canary = "    reload: {canary: {slots: 1, watch: 3s}}\n";
+  // The same app, now a build that answers 500 to half of its requests.
+  auto r = check_bad_build_rolled_back(rack, web("", canary), web(", --error-rate, 0.5", canary), 15s);
+  CHECK_MESSAGE(r.out.find("watching for 3s") != std::string::npos, r.out);
 }
 
 TEST_CASE("canary: a good build passes the watch and the reload goes on slot by slot") {
@@ -154,36 +169,7 @@ TEST_CASE("canary: bad reload options are usage errors and change nothing") {
 TEST_CASE("canary: a node build whose prom-client histogram shows 500s is rolled back, the old pids serve throughout") {
   Rack rack;
   const std::string canary = "    reload: {canary: {slots: 1, watch: 3s}}\n";
-  std::string eco = rack.write_file("eco.yaml", node_web("0", canary));
-  auto started = rack.ctl({"start", eco});
-  REQUIRE_MESSAGE(started.exit_code == 0, started.err);
-  REQUIRE(rack.wait_ready("web", 4, 20s));
-  auto before = pids_by_slot(rack, "web");
-  REQUIRE(before.size() == 4);
-  auto [host, port] = rack.address("web");
-
   // The new build answers 500 to half of its requests; only its
   // http_request_duration_seconds{status_code="500"} tells rackd.
-  eco = rack.write_file("eco.yaml", node_web("0.5", canary));
-  Load load(host, port, Load::Mode::Close, 4);
-  std::this_thread::sleep_for(200ms);
-  uint64_t ok0 = load.ok(), bad0 = load.non2xx();
-  auto r = rack.ctl({"reload", eco});
-  uint64_t ok = load.ok() - ok0, bad = load.non2xx() - bad0;
-  load.stop();
-
-  CHECK(r.exit_code == 1);
-  CHECK_MESSAGE(r.err.find("canary failed: 5xx ratio") != std::string::npos, r.err);
-  CHECK_MESSAGE(r.err.find("rolled back to generation 1") != std::string::npos, r.err);
-  CHECK_MESSAGE(load.failed() == 0, load.first_error());
-  MESSAGE("during the reload: " << ok << " 2xx, " << bad << " 5xx");
-  CHECK(bad > 0);
-  CHECK(static_cast<double>(bad) <= 0.25 * static_cast<double>(ok + bad));
-
-  auto after = pids_by_slot(rack, "web");
-  REQUIRE(after.size() == 4);
-  for (int slot = 1; slot < 4; ++slot) CHECK(after[slot] == before[slot]);
-  CHECK(after[0] != before[0]);
-  for (auto& w : workers(rack, "web")) CHECK(w["generation"] == 1);
-  for (int i = 0; i < 40; ++i) CHECK(http_get({host, port}, "/").status == 200);
+  check_bad_build_rolled_back(rack, node_web("0", canary), node_web("0.5", canary), 20s);
 }
