@@ -22,6 +22,8 @@ struct Entry {
 constexpr Entry kEnvironment[] = {
     {"RACK_HOME", "rackd's directory: control socket, pid file, logs (default ~/.rack; --home wins)."},
     {"RACK_STDOUT_LOGS", "off, 0 or no: as --no-stdout-logs."},
+    {"RACK_ADMIN", "host:port or off: the admin listener for an ecosystem whose rack.admin is unset "
+                   "(default 127.0.0.1:9650). A port of 0 takes a free one; rackctl status shows it."},
     {"LOG_LEVEL", "rackd's own log level: trace, debug, info, warn, error or fatal (default info)."},
     {"LOG_FORMAT", "rackd's own lines and the app lines on stdout: json or pretty (default json when not a TTY)."},
     {"NOTIFY_SOCKET", "set by systemd (Type=notify): rackd sends READY=1, RELOADING=1, STOPPING=1 and STATUS=."},
@@ -109,7 +111,23 @@ std::optional<int> parse_daemon_args(int argc, const char* const* argv, DaemonAr
     std::string_view v(e);
     if (v == "off" || v == "0" || v == "no") args.stdout_logs = false;
   }
+  std::string bad;
+  args.admin = admin_from_environment(bad);
+  if (!bad.empty()) {
+    err << "rackd: " << bad << "\n";
+    return 2;
+  }
   args.home = from_environment(args);
+  return std::nullopt;
+}
+
+std::optional<std::optional<config::ListenAddr>> admin_from_environment(std::string& error) {
+  const char* e = std::getenv("RACK_ADMIN");
+  if (!e || !*e) return std::nullopt;
+  std::string_view v(e);
+  if (v == "off") return std::optional<config::ListenAddr>{};
+  if (auto at = config::parse_listen(v)) return at;
+  error = "RACK_ADMIN: expected host:port like 127.0.0.1:9650, or off; got \"" + std::string(v) + "\"";
   return std::nullopt;
 }
 

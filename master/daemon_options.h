@@ -10,6 +10,8 @@
 #include <ostream>
 #include <string>
 
+#include "rack/config.h"
+
 namespace rack::master {
 
 struct DaemonArgs {
@@ -21,13 +23,21 @@ struct DaemonArgs {
   int previous_image = -1;  // the image that wrote it, to go back to
   int check_state = -1;     // an upgrade's pre-flight: check this state, adopt nothing
   std::string upgrade_failed;
+  // $RACK_ADMIN: rack.admin for an ecosystem that does not set it; unset
+  // leaves the config's default (127.0.0.1:9650).
+  std::optional<std::optional<config::ListenAddr>> admin;
 };
 
-// Fills `args` from argv and the environment (RACK_HOME, RACK_STDOUT_LOGS).
+// Fills `args` from argv and the environment (RACK_HOME, RACK_STDOUT_LOGS,
+// RACK_ADMIN).
 // Returns the exit code when rackd should exit at once: 0 after --help,
 // --version or --man (printed to `out`), 2 for a usage error (named on `err`).
 std::optional<int> parse_daemon_args(int argc, const char* const* argv, DaemonArgs& args, std::ostream& out,
                                      std::ostream& err);
+
+// $RACK_ADMIN: unset (nullopt), "off" (an empty address) or host:port;
+// anything else sets `error`.
+std::optional<std::optional<config::ListenAddr>> admin_from_environment(std::string& error);
 
 // rackd.8, in roff.
 std::string daemon_man_page();

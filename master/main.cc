@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
   master::upgrade::set_lock_fd(lock);
   start_services(args.home);
   master::Supervisor sup(uv_default_loop(), {args.home, args.foreground, master::SystemdNotifier::from_environment(),
-                                             args.foreground && args.stdout_logs});
+                                             args.foreground && args.stdout_logs, args.admin});
   if (int rc = open_and_start(sup, eco); rc != 0) {
     report(ready_fd, static_cast<char>(rc));
     return rc;

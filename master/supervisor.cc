@@ -241,10 +241,15 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
     }
     fresh.push_back(std::move(app));
   }
-  if (!admin_decided_ && eco.rack.admin) {
+  config::RackSection rack = eco.rack;
+  if (opt_.admin && rack.admin_at.line == 0) {  // unset in the file: $RACK_ADMIN
+    rack.admin = *opt_.admin;
+    rack.admin_at = config::Location{"RACK_ADMIN", 0, 0, ""};
+  }
+  if (!admin_decided_ && rack.admin) {
     std::string err;
-    if (open_admin(eco.rack, err) != 0) {
-      r.error = eco.rack.admin_at.str() + ": " + err;
+    if (open_admin(rack, err) != 0) {
+      r.error = rack.admin_at.str() + ": " + err;
       return r;
     }
   }

@@ -30,6 +30,8 @@ struct SupervisorOptions {
   bool foreground = false;     // --no-daemon
   SystemdNotifier notifier;    // NOTIFY_SOCKET, WATCHDOG_USEC (from_environment)
   bool stdout_logs = false;    // every app line also on stdout (--no-daemon default)
+  // $RACK_ADMIN: the admin listener when the ecosystem leaves rack.admin unset.
+  std::optional<std::optional<config::ListenAddr>> admin;
 };
 
 // The outcome of starting an ecosystem, for the control API and --no-daemon.

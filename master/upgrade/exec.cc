@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "daemon_options.h"
 #include "lifecycle/cgroup.h"
 #include "rack/logging.h"
 #include "rack/timer.h"
@@ -249,8 +250,9 @@ int resume(int state_fd, int exe_fd, const std::string& failed) {
   std::optional<std::chrono::microseconds> watchdog;
   if (!n.at("watchdog_usec").is_null()) watchdog = std::chrono::microseconds(n.at("watchdog_usec").get<int64_t>());
   uv_loop_t* loop = uv_default_loop();
+  std::string ignored;  // the first image refused a bad RACK_ADMIN; exec kept the environment
   Supervisor sup(loop, {home, args.at("foreground").get<bool>(), SystemdNotifier(n.at("socket").get<std::string>(), watchdog),
-                        args.at("stdout_logs").get<bool>()});
+                        args.at("stdout_logs").get<bool>(), admin_from_environment(ignored)});
   try {
     StateCodec::adopt(sup, *state);
     if (refuse && std::string_view(refuse) == "adopt" && failed.empty())

@@ -367,3 +367,31 @@ TEST_CASE("core: rackd --version, rackctl --version, ping and status carry the o
   CHECK(json::parse(ping.body)["version"] == version);
   CHECK(rack.status()["rackd"]["version"] == version);
 }
+
+TEST_CASE("core: RACK_ADMIN places the admin listener an ecosystem leaves unset, and the file's rack.admin wins") {
+  // The suite's main sets RACK_ADMIN=127.0.0.1:0 for every rackd it starts.
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "apps:\n" + hello_app("web", 1))}).exit_code == 0);
+  auto at = rack.admin();
+  CHECK(at.second > 0);
+  CHECK(at.second != 9650);
+  CHECK(http_get(at, "/health").status == 200);
+
+  // A port already taken: the start fails and names where it came from.
+  Rack busy;
+  auto r = run({bin("rackctl"), "start", busy.write_file("eco.yaml", "apps:\n" + hello_app("web", 1))},
+               {"RACK_HOME=" + busy.home(), "RACK_ADMIN=" + at.first + ":" + std::to_string(at.second)});
+  CHECK(r.exit_code != 0);
+  CHECK_MESSAGE(r.err.find("RACK_ADMIN") != std::string::npos, r.err);
+
+  Rack off;
+  r = run({bin("rackctl"), "start", off.write_file("eco.yaml", "apps:\n" + hello_app("web", 1))},
+          {"RACK_HOME=" + off.home(), "RACK_ADMIN=off"});
+  CHECK(r.exit_code == 0);
+  CHECK(off.admin().second == 0);
+
+  Rack file;
+  REQUIRE(file.ctl({"start", file.write_file("eco.yaml", "rack: {admin: off}\napps:\n" + hello_app("web", 1))})
+              .exit_code == 0);
+  CHECK(file.admin().second == 0);
+}

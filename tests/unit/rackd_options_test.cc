@@ -90,3 +90,23 @@ TEST_CASE("rackd options: rackd.8 documents every option --help shows") {
     CHECK_MESSAGE(man.find(section) != std::string::npos, section);
   CHECK(man.find("adopt") == std::string::npos);
 }
+
+TEST_CASE("rackd options: RACK_ADMIN is the admin listener an ecosystem leaves unset, and a bad one exits 2") {
+  ::setenv("RACK_ADMIN", "127.0.0.1:0", 1);
+  auto r = run({"-n"});
+  CHECK_FALSE(r.exit);
+  REQUIRE(r.args.admin);
+  REQUIRE(*r.args.admin);
+  CHECK((*r.args.admin)->str() == "127.0.0.1:0");
+  ::setenv("RACK_ADMIN", "off", 1);
+  r = run({"-n"});
+  REQUIRE(r.args.admin);
+  CHECK_FALSE(*r.args.admin);
+  ::setenv("RACK_ADMIN", "nowhere", 1);
+  r = run({"-n"});
+  CHECK(r.exit == 2);
+  CHECK(r.err.find("RACK_ADMIN: expected host:port") != std::string::npos);
+  CHECK(r.err.find("\"nowhere\"") != std::string::npos);
+  ::unsetenv("RACK_ADMIN");
+  CHECK_FALSE(run({"-n"}).args.admin);
+}
