@@ -42,7 +42,7 @@ NodeChannel::~NodeChannel() {
 }
 
 bool NodeChannel::give(int fd) {
-  if (fd_ < 0 || key_.empty() || unanswered_.size() >= kMaxInFlight) return false;
+  if (fd_ < 0 || writes_stopped_ || key_.empty() || unanswered_.size() >= kMaxInFlight) return false;
   if (refusing_until_ != 0) {
     if (uv_now(loop_) < refusing_until_) return false;
     refusing_until_ = 0;
@@ -72,7 +72,7 @@ bool NodeChannel::give(int fd) {
       return true;
     }
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      close();
+      stop_writing();
       return false;
     }
   }
@@ -104,7 +104,7 @@ void NodeChannel::ping(uint64_t seq) {
 }
 
 void NodeChannel::write(std::string line) {
-  if (fd_ < 0) return;
+  if (fd_ < 0 || writes_stopped_) return;
   if (outbox_bytes_ + line.size() > kMaxOutboxBytes) {
     if (events_.protocol_error)
       events_.protocol_error("it does not read its channel: " + std::to_string(outbox_bytes_) +
@@ -137,7 +137,7 @@ void NodeChannel::flush() {
     ssize_t n = send_some(std::string_view(o.data).substr(o.offset), o.fd);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return watch(true);
-      close();
+      stop_writing();
       return;
     }
     // The fd went with the first byte that was sent; the rest of the line
@@ -150,6 +150,19 @@ void NodeChannel::flush() {
     outbox_bytes_ -= static_cast<std::size_t>(n);
     if (o.offset == o.data.size()) outbox_.pop_front();
   }
+  watch(false);
+}
+
+// The worker closed its end (EPIPE, ECONNRESET: it is exiting). Nothing
+// more goes to it, but what it wrote before (its final metrics snapshot,
+// connection answers) may still wait unread behind the line being handled:
+// the channel stays open for reading and closes at its end of file.
+void NodeChannel::stop_writing() {
+  writes_stopped_ = true;
+  for (auto& o : outbox_)
+    if (o.fd >= 0) ::close(o.fd);
+  outbox_.clear();
+  outbox_bytes_ = 0;
   watch(false);
 }
 

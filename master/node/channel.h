@@ -135,6 +135,7 @@ class NodeChannel : public NodeProtocol {
   ssize_t send_some(std::string_view data, int fd);
   void flush();
   void watch(bool writable);
+  void stop_writing();
   void close();
 
   uv_loop_t* loop_;
@@ -155,6 +156,7 @@ class NodeChannel : public NodeProtocol {
   // bouncing between rackd and this worker at full speed.
   uint64_t refusing_until_ = 0;
   bool watching_writable_ = false;
+  bool writes_stopped_ = false;  // a write failed: the worker is going (stop_writing)
 };
 
 }  // namespace rack::master

@@ -259,6 +259,31 @@ TEST_CASE("node channel: a worker that never reads gets at most 1 MB queued for 
   CHECK(w.ch->open());
 }
 
+TEST_CASE("node channel: a worker gone while rackd answers it still has every line it sent before read") {
+  std::vector<nlohmann::json> messages;
+  FakeWorker w([&](rack::master::NodeChannel::Events& ev) {
+    ev.user_message = [&](const nlohmann::json& m) { messages.push_back(m); };
+  });
+  // The worker exits: rackd's ack to its exitedAfterDisconnect meets a
+  // closed socket (EPIPE), and its final metrics snapshot, written right
+  // after, waits behind that line.
+  REQUIRE(::shutdown(w.sv[1], SHUT_RD) == 0);
+  std::string lines = R"({"cmd":"NODE_CLUSTER","act":"exitedAfterDisconnect","seq":7})" "\n"
+                      R"({"type":"prom-client:getMetricsRes","requestId":0,"metrics":[]})" "\n";
+  REQUIRE(::write(w.sv[1], lines.data(), lines.size()) == static_cast<ssize_t>(lines.size()));
+  ::close(w.sv[1]);
+  w.sv[1] = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // for the destructor
+  for (int i = 0; i < 5; ++i) uv_run(&w.loop, UV_RUN_NOWAIT);
+  REQUIRE(messages.size() == 1);
+  CHECK(messages[0]["requestId"] == 0);
+  CHECK_FALSE(w.ch->open());  // closed at its end of file
+  int fd[2];
+  REQUIRE(::pipe2(fd, O_CLOEXEC) == 0);
+  CHECK_FALSE(w.ch->give(fd[0]));
+  ::close(fd[0]);
+  ::close(fd[1]);
+}
+
 // ---- an app with no listen: the worker's queryServer decides -----------------
 
 #include "node/cluster_query.h"
