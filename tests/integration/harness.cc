@@ -21,6 +21,23 @@ namespace rack::test {
 
 std::string bin(const std::string& name) { return std::string(RACK_BIN_DIR) + "/" + name; }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RACK_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define RACK_TEST_ASAN 1
+#endif
+
+std::size_t sanitizer_rss_allowance() {
+#ifdef RACK_TEST_ASAN
+  return std::size_t{128} << 20;
+#else
+  return 0;
+#endif
+}
+
 RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
               std::chrono::milliseconds timeout) {
   int out[2], err[2];
@@ -33,9 +50,11 @@ RunResult run(const std::vector<std::string>& argv, const std::vector<std::strin
   // that caused them.
   for (const auto& e : env) {
     if (e.rfind("RACK_HOME=", 0) != 0) continue;
+    // A small quarantine: tests that bound rackd's memory stay meaningful.
     for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS"})
       if (const char* v = std::getenv(name))
-        extra.push_back(std::string(name) + "=" + v + ":log_path=" + e.substr(10) + "/sanitizer");
+        extra.push_back(std::string(name) + "=" + v + ":log_path=" + e.substr(10) + "/sanitizer" +
+                        (std::string_view(name) == "ASAN_OPTIONS" ? ":quarantine_size_mb=16" : ""));
   }
   std::map<std::string, std::string> vars;
   for (char** e = environ; *e; ++e) {

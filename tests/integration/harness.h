@@ -41,6 +41,11 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 
 bool pid_alive(pid_t pid);
 
+// What rackd's RSS may reach beyond a normal build's under ASan: shadow
+// memory, redzones and the quarantine of freed blocks (which run() caps at
+// 16 MB). 0 in a normal build.
+std::size_t sanitizer_rss_allowance();
+
 // A temp RACK_HOME with its own rackd.
 class Rack {
  public:

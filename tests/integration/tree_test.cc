@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <unistd.h>
@@ -32,9 +33,14 @@ std::vector<pid_t> procs_running(const std::vector<std::string>& argv) {
   while (dirent* e = readdir(d)) {
     pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
     if (pid <= 0) continue;
-    std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string cmd((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (cmd == want) out.push_back(pid);
+    // open/read: a process that ends between the two makes read() fail
+    // with ESRCH, which a std::ifstream turns into an exception.
+    int fd = ::open(("/proc/" + std::to_string(pid) + "/cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    char buf[256];
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    if (n > 0 && std::string(buf, static_cast<std::size_t>(n)) == want) out.push_back(pid);
   }
   closedir(d);
   return out;

@@ -105,6 +105,9 @@ TEST_CASE("upgrade: under keep-alive and close load, same pid and workers, no fa
   CHECK_MESSAGE(r.exit_code == 0, r.out, r.err);
   CHECK_MESSAGE(r.out.find("rackd upgraded") != std::string::npos, r.out);
   std::this_thread::sleep_for(600ms);
+  // A scrape under this load takes longer than 20 ms (more under ASan): go
+  // on until the counter was read at least 8 times.
+  CHECK(wait_until([&] { return sampler.values().size() >= 8; }, 10s));
   sampler.stop();
   loads.finish();
 
@@ -118,7 +121,7 @@ TEST_CASE("upgrade: under keep-alive and close load, same pid and workers, no fa
   // Merged counters carried over: sampled every ~20 ms through the
   // upgrade, the request counter never goes down, and ends higher.
   std::vector<double> seen = sampler.values();
-  REQUIRE(seen.size() >= 8);  // a scrape under this load takes longer than 20 ms
+  REQUIRE(seen.size() >= 8);
   CHECK(seen.front() > 0);
   for (std::size_t i = 1; i < seen.size(); ++i)
     CHECK_MESSAGE(seen[i] >= seen[i - 1], "sample ", i, " of ", seen.size(), ": ", seen[i - 1], " -> ", seen[i]);
