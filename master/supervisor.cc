@@ -241,19 +241,7 @@ StartResult Supervisor::start(const config::Ecosystem& eco, const std::string& o
     }
     fresh.push_back(std::move(app));
   }
-  config::RackSection rack = eco.rack;
-  if (opt_.admin && rack.admin_at.line == 0) {  // unset in the file: $RACK_ADMIN
-    rack.admin = *opt_.admin;
-    rack.admin_at = config::Location{"RACK_ADMIN", 0, 0, ""};
-  }
-  if (!admin_decided_ && rack.admin) {
-    std::string err;
-    if (open_admin(rack, err) != 0) {
-      r.error = rack.admin_at.str() + ": " + err;
-      return r;
-    }
-  }
-  admin_decided_ = true;
+  if (!admin_decided_ && !decide_admin(eco.rack, r.error)) return r;
   shutdown_delay_ = eco.rack.shutdown_delay;
   exit_on_errored_ = eco.rack.exit_on_errored;
   for (ManagedApp* app : restarted) {

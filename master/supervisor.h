@@ -110,6 +110,7 @@ class Supervisor {
   static constexpr std::chrono::milliseconds kFinalDrain{2000};
   void notify_state();
   void start_watchdog();
+  bool decide_admin(const config::RackSection& from_file, std::string& error);
   int open_admin(const config::RackSection& rack, std::string& error);
   // The HTTP servers and Listener objects, not yet bound (or adopted).
   void make_admin();

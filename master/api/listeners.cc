@@ -23,6 +23,23 @@ void Supervisor::make_admin() {
   admin_->reserve_share("admin listener", 1);
 }
 
+// The first start decides the admin listener: the file's rack.admin, else
+// $RACK_ADMIN, else the default. False (with `error`) when it cannot bind.
+bool Supervisor::decide_admin(const config::RackSection& from_file, std::string& error) {
+  config::RackSection rack = from_file;
+  if (opt_.admin && rack.admin_at.line == 0) {  // unset in the file
+    rack.admin = *opt_.admin;
+    rack.admin_at = config::Location{"RACK_ADMIN", 0, 0, ""};
+  }
+  std::string why;
+  if (rack.admin && open_admin(rack, why) != 0) {
+    error = rack.admin_at.str() + ": " + why;
+    return false;
+  }
+  admin_decided_ = true;
+  return true;
+}
+
 int Supervisor::open_admin(const config::RackSection& rack, std::string& error) {
   const config::ListenAddr& addr = *rack.admin;
   make_admin();
