@@ -162,11 +162,12 @@ std::vector<ProcEntry> scan_proc() {
   return out;
 }
 
-std::optional<ProcSample> group_sample(const ProcGroups& groups, pid_t pgid) {
+std::optional<ProcSample> group_sample(const ProcGroups& groups, pid_t pgid, bool with_fds) {
   auto it = groups.find(pgid);
   if (it == groups.end()) return std::nullopt;
   ProcSample s = it->second.sample;
-  for (pid_t pid : it->second.members) s.open_fds += count_fds(pid);
+  if (with_fds)
+    for (pid_t pid : it->second.members) s.open_fds += count_fds(pid);
   return s;
 }
 

@@ -441,10 +441,17 @@ void Worker::set_log_level(const std::string& level) {
   else if (node_ && node_->open()) node_->send({{"type", "rack:loglevel"}, {"level", level}});
 }
 
+// Once a second from the tick. The open descriptors are counted every
+// kFdsEvery-th sample only: a directory read per process is most of an idle
+// rackd's /proc cost, for a gauge scraped every 15 s or so.
 void Worker::sample_proc(SteadyClock::time_point now, const ProcGroups& groups) {
   if (pid_ <= 0) return;
-  auto s = group_sample(groups, pid_);  // the whole tree: a master and the workers it forked
+  constexpr unsigned kFdsEvery = 5;
+  bool fds_due = !proc_ || ++samples_since_fds_ >= kFdsEvery;
+  auto s = group_sample(groups, pid_, fds_due);  // the whole tree: a master and the workers it forked
   if (!s) return;
+  if (fds_due) samples_since_fds_ = 0;
+  else s->open_fds = proc_->open_fds;
   if (proc_) {
     double wall = std::chrono::duration<double>(now - sampled_at_).count();
     cpu_percent_ = master::cpu_percent(*proc_, *s, wall);

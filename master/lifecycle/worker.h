@@ -248,6 +248,7 @@ class Worker {
   std::chrono::steady_clock::time_point sampled_at_{};
   std::optional<ProcSample> proc_;
   double cpu_percent_ = 0;
+  unsigned samples_since_fds_ = 0;  // sample_proc: descriptors counted every few samples
   std::vector<channel::CheckResult> health_checks_;
   LoadCount load_;  // least-connections
   uint64_t dispatched_ = 0;

@@ -80,7 +80,11 @@ void ChannelClient::lost(std::string why) {
 void ChannelClient::send_load() {
   // {active, received}: rackd adds the connections it handed beyond
   // `received` (still on their way) to `active` (dispatch/load_count.h).
-  uint64_t v[2] = {handlers_.load ? handlers_.load() : 0, received_};
+  // What rackd already has is not sent again: a ping of an idle worker
+  // costs rackd the Pong only.
+  std::array<uint64_t, 2> v = {handlers_.load ? handlers_.load() : 0, received_};
+  if (last_load_ == v) return;
+  last_load_ = v;
   send(Type::Load, channel::encode_u64s(v));
 }
 

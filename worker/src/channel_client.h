@@ -7,9 +7,11 @@
 
 #include <uv.h>
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -97,6 +99,7 @@ class ChannelClient {
   bool lost_ = false;
   bool warned_malformed_ = false;
   uint64_t received_ = 0;              // Conn messages taken, reported with Load
+  std::optional<std::array<uint64_t, 2>> last_load_;  // the last Load sent
   uv_idle_t* load_idle_ = nullptr;     // heap: closed asynchronously
 };
 
