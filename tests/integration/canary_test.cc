@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -113,9 +114,11 @@ TEST_CASE("canary: a good build passes the watch and the reload goes on slot by 
   CHECK_MESSAGE(r.out.find("reload web: 4/4 replaced") != std::string::npos, r.out);
   CHECK_MESSAGE(load.failed() == 0, load.first_error());
   CHECK(load.non2xx() == 0);
-  auto now = workers(rack, "web");
-  CHECK(now.size() == 4);
-  for (auto& w : now) CHECK(w["generation"] == 2);
+  // The last old worker may still be draining when reload returns.
+  CHECK(wait_until([&] {
+    auto now = workers(rack, "web");
+    return now.size() == 4 && std::all_of(now.begin(), now.end(), [](const json& w) { return w["generation"] == 2; });
+  }, 5s));
 }
 
 TEST_CASE("canary: an app without request metrics is judged by crashes and readiness only, and says so") {
