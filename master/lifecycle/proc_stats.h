@@ -70,9 +70,9 @@ ProcGroups aggregate_groups(std::span<const ProcEntry> entries);
 std::vector<ProcEntry> scan_proc();
 
 // Group `pgid`'s figures from one scan, with the open descriptors of its
-// members counted now unless `count_fds` is false (then open_fds is 0).
+// members counted now unless `with_fds` is false (then open_fds is 0).
 // Empty when the scan saw no process in the group.
-std::optional<ProcSample> group_sample(const ProcGroups& groups, pid_t pgid, bool count_fds = true);
+std::optional<ProcSample> group_sample(const ProcGroups& groups, pid_t pgid, bool with_fds = true);
 
 // A worker is its process group: the figures summed over every process in
 // group `pgid` (the worker and whatever it started that stayed in its

@@ -159,11 +159,15 @@ void NodeChannel::flush() {
 // the channel stays open for reading and closes at its end of file.
 void NodeChannel::stop_writing() {
   writes_stopped_ = true;
+  drop_outbox();
+  watch(false);
+}
+
+void NodeChannel::drop_outbox() {
   for (auto& o : outbox_)
     if (o.fd >= 0) ::close(o.fd);
   outbox_.clear();
   outbox_bytes_ = 0;
-  watch(false);
 }
 
 void NodeChannel::watch(bool writable) {
@@ -228,10 +232,7 @@ void NodeChannel::conn_answered(uint64_t seq, bool accepted) {
 
 void NodeChannel::close() {
   close_handle(poll_);
-  for (auto& o : outbox_)
-    if (o.fd >= 0) ::close(o.fd);
-  outbox_.clear();
-  outbox_bytes_ = 0;
+  drop_outbox();
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;

@@ -136,6 +136,7 @@ class NodeChannel : public NodeProtocol {
   void flush();
   void watch(bool writable);
   void stop_writing();
+  void drop_outbox();  // the queued lines, and the fds they carry
   void close();
 
   uv_loop_t* loop_;
