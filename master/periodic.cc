@@ -1,5 +1,7 @@
 // rackd's periodic jobs (redis's serverCron): the tick, and what runs
 // beside it on timers of its own (systemd's watchdog and status line).
+#include <unordered_set>
+
 #include <spdlog/spdlog.h>
 
 #include "dispatch/fd_reserve.h"
@@ -57,7 +59,13 @@ void Supervisor::tick() {
   fd_reserve::refresh();
   // One /proc scan serves every worker's sample.
   std::optional<ProcGroups> procs;
-  if (sample) procs = aggregate_groups(scan_proc());
+  if (sample) {
+    std::unordered_set<pid_t> groups;  // a worker leads its own process group
+    for (auto& [name, app] : apps_)
+      for (const Worker* w : app->workers())
+        if (w->pid() > 0) groups.insert(w->pid());
+    procs = aggregate_groups(proc_scanner_.scan(groups));
+  }
   for (auto& [name, app] : apps_) app->tick(now, procs ? &*procs : nullptr);
   cgroup::sweep();
   last_tick_ = now;

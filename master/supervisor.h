@@ -15,6 +15,7 @@
 
 #include "app/app.h"
 #include "dispatch/listener.h"
+#include "lifecycle/proc_stats.h"
 #include "rack/config.h"
 #include "rack/http.h"
 #include "systemd_notify.h"
@@ -134,6 +135,7 @@ class Supervisor {
   static constexpr std::chrono::milliseconds kTickPeriod{250};
   uv_timer_t* tick_timer_ = nullptr;
   unsigned ticks_ = 0;
+  ProcScanner proc_scanner_;  // the workers' /proc/<pid>/stat kept open between samples
 
   std::unique_ptr<http::Server> control_http_;
   std::unique_ptr<Listener> control_;

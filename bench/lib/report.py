@@ -587,7 +587,7 @@ def section_scale(res):
     out = ["One rackd, idle rack-hello workers (`protocol: rack`, one listener per app): 5 apps × 2, 25 × 4 and "
            "100 × 4. RSS is rackd's VmRSS once every worker is ready; `rackctl status` is the wall time of the "
            "command (its own start-up included), the median of 7 runs; idle CPU is rackd's utime+stime over "
-           "the window with no requests (a ping to each worker about once a second (its Pong, and a Load report only when its load changed), /proc sampled once a second and descriptors counted every 5 s); "
+           "the window with no requests (a ping to each worker every 2.5 s (its Pong, and a Load report only when its load changed), /proc sampled once a second and descriptors counted every 10 s); "
            "reload is `rackctl reload all` (every app at once, each one slot at a time) ÷ workers. One "
            "measurement per size, on a shared machine: other engineers' builds and tests ran meanwhile.", "",
            "| workers | apps | rackd RSS, MiB | status, ms (runs) | idle CPU, % (window) | reload, ms per worker "

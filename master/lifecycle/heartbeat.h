@@ -1,20 +1,22 @@
-// When rackd pings a rack worker. Every ping costs three channel messages
-// (Ping, and the worker's Pong and Load): with 400 workers pinged at every
-// 250 ms tick that was 4,800 messages a second of rackd's idle CPU. A
-// worker that answered less than 750 ms ago is not pinged again, so one
-// ping a second or so; a heartbeat_timeout of 4 s or more (the default is
-// 10 s) still gets at least four pings to answer before it is judged. A
-// shorter timeout keeps a ping every tick. Pure.
+// When rackd pings a rack or node worker. Every ping costs two or three
+// channel messages (Ping, the worker's Pong, and Load if its load changed),
+// and each wakes the worker: at 400 idle workers the pings were a third of
+// rackd's idle CPU. A worker that answered less than a quarter of its
+// heartbeat_timeout ago (at least 1 s) is not pinged again: a ping every
+// 2.5 s at the default 10 s timeout. One that has not answered since is
+// pinged at every 250 ms tick until it is judged, so a stuck worker still
+// gets a dozen pings or more to answer. A timeout under 4 s pings every
+// tick.
+// Pure.
 #pragma once
 
 #include <chrono>
 
 namespace rack::master {
 
-inline constexpr std::chrono::milliseconds kPingQuiet{750};
-
 inline bool ping_due(std::chrono::steady_clock::duration since_pong, std::chrono::milliseconds heartbeat_timeout) {
-  return heartbeat_timeout < std::chrono::seconds(4) || since_pong >= kPingQuiet;
+  if (heartbeat_timeout < std::chrono::seconds(4)) return true;
+  return since_pong >= heartbeat_timeout / 4;
 }
 
 }  // namespace rack::master

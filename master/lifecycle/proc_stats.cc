@@ -5,6 +5,8 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <array>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -47,23 +49,32 @@ uint64_t count_fds(pid_t pid) {
 
 }  // namespace
 
-// /proc/<pid>/stat from its third field on. The command name may contain
-// spaces and parentheses, so the fields start after the last ')'.
-static std::optional<std::string> stat_fields(pid_t pid) {
+// /proc/<pid>/stat from the last ')' on, read from `fd` at offset 0 into
+// `buf`. The command name may contain spaces and parentheses, so the
+// fields start after the last ')'.
+static std::optional<std::string_view> stat_text(int fd, std::span<char> buf) {
+  ssize_t n = ::pread(fd, buf.data(), buf.size() - 1, 0);
+  if (n <= 0) return std::nullopt;  // the process ended (ESRCH), or the pid is another's now
+  buf[static_cast<std::size_t>(n)] = '\0';
+  const char* p = std::strrchr(buf.data(), ')');
+  if (!p || p[1] == '\0') return std::nullopt;
+  return std::string_view(p, buf.data() + n - p);
+}
+
+static int open_stat(pid_t pid) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
-  // open/read, not stdio: a scan reads every process's file, and fopen
-  // allocates a buffer per file.
-  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  return ::open(path, O_RDONLY | O_CLOEXEC);
+}
+
+// open/read, not stdio: fopen allocates a buffer per file.
+static std::optional<std::string> stat_fields(pid_t pid) {
+  int fd = open_stat(pid);
   if (fd < 0) return std::nullopt;
   char buf[1024];
-  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  auto text = stat_text(fd, buf);
   ::close(fd);
-  if (n <= 0) return std::nullopt;
-  buf[n] = '\0';
-  const char* p = std::strrchr(buf, ')');
-  if (!p || p[1] == '\0') return std::nullopt;
-  return std::string(p);
+  return text ? std::optional<std::string>(*text) : std::nullopt;
 }
 
 std::optional<ProcSample> read_proc(pid_t pid) {
@@ -108,21 +119,30 @@ std::vector<pid_t> list_pids() {
 
 std::optional<ProcEntry> parse_stat(pid_t pid, std::string_view from_paren, double ticks_per_s,
                                     uint64_t page_bytes, double boot_s) {
-  // sscanf needs a terminated string; a stat line is well under 1 KiB.
-  char buf[1024];
-  if (from_paren.size() < 3 || from_paren.size() >= sizeof buf || from_paren[0] != ')') return std::nullopt;
-  from_paren.copy(buf, from_paren.size());
-  buf[from_paren.size()] = '\0';
+  if (from_paren.size() < 3 || from_paren[0] != ')' || from_paren[1] != ' ') return std::nullopt;
+  // Fields 3 on, space-separated: state ppid pgrp session tty tpgid flags
+  // minflt cminflt majflt cmajflt utime stime cutime cstime priority nice
+  // threads itrealvalue starttime vsize rss. Read by hand: sscanf was a
+  // fifth of an idle rackd's /proc scan (every process, every second).
+  std::string_view rest = from_paren.substr(2);
+  std::array<std::string_view, 22> f{};
+  std::size_t got = 0;
+  while (got < f.size() && !rest.empty()) {
+    auto sp = rest.find_first_of(" \n");
+    f[got++] = rest.substr(0, sp);
+    rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+  }
+  auto num = [](std::string_view v, auto& out) {
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
+    return ec == std::errc{} && end == v.data() + v.size();
+  };
   int pgrp = 0;
   unsigned long utime = 0, stime = 0;
   unsigned long long starttime = 0;
   long rss_pages = 0;
-  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
-  // utime stime cutime cstime priority nice threads itrealvalue starttime
-  // vsize rss
-  int got = std::sscanf(buf + 2, "%*c %*d %d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %llu %*u %ld",
-                        &pgrp, &utime, &stime, &starttime, &rss_pages);
-  if (got != 5 || ticks_per_s <= 0) return std::nullopt;
+  bool ok = got == f.size() && num(f[2], pgrp) && num(f[11], utime) && num(f[12], stime) && num(f[19], starttime) &&
+            num(f[21], rss_pages);
+  if (!ok || ticks_per_s <= 0) return std::nullopt;
   ProcEntry e;
   e.pid = pid;
   e.pgrp = pgrp;
@@ -149,18 +169,43 @@ ProcGroups aggregate_groups(std::span<const ProcEntry> entries) {
   return out;
 }
 
-std::vector<ProcEntry> scan_proc() {
+std::vector<ProcEntry> ProcScanner::scan(const std::unordered_set<pid_t>& keep_open_groups) {
   static const double ticks = static_cast<double>(::sysconf(_SC_CLK_TCK));
   static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   const double boot = boot_time_s();
   std::vector<ProcEntry> out;
+  std::unordered_map<pid_t, int> still_open;
+  char buf[1024];
   for (pid_t pid : list_pids()) {
-    auto fields = stat_fields(pid);
-    if (!fields) continue;  // ended in between
-    if (auto e = parse_stat(pid, *fields, ticks, page, boot)) out.push_back(*e);
+    int fd = -1;
+    std::optional<std::string_view> text;
+    if (auto it = open_.find(pid); it != open_.end()) {
+      fd = it->second;
+      open_.erase(it);
+      text = stat_text(fd, buf);
+    }
+    if (!text) {  // not open yet, or the process it was open for has ended
+      if (fd >= 0) ::close(fd);
+      fd = open_stat(pid);
+      if (fd < 0) continue;  // ended in between
+      text = stat_text(fd, buf);
+    }
+    auto e = text ? parse_stat(pid, *text, ticks, page, boot) : std::nullopt;
+    if (e) out.push_back(*e);
+    if (e && keep_open_groups.contains(e->pgrp)) still_open.emplace(pid, fd);
+    else ::close(fd);
   }
+  close_all();  // the processes that are gone
+  open_ = std::move(still_open);
   return out;
 }
+
+void ProcScanner::close_all() {
+  for (auto& [pid, fd] : open_) ::close(fd);
+  open_.clear();
+}
+
+std::vector<ProcEntry> scan_proc() { return ProcScanner().scan({}); }
 
 std::optional<ProcSample> group_sample(const ProcGroups& groups, pid_t pgid, bool with_fds) {
   auto it = groups.find(pgid);

@@ -446,7 +446,7 @@ void Worker::set_log_level(const std::string& level) {
 // rackd's /proc cost, for a gauge scraped every 15 s or so.
 void Worker::sample_proc(SteadyClock::time_point now, const ProcGroups& groups) {
   if (pid_ <= 0) return;
-  constexpr unsigned kFdsEvery = 5;
+  constexpr unsigned kFdsEvery = 10;
   bool fds_due = !proc_ || ++samples_since_fds_ >= kFdsEvery;
   auto s = group_sample(groups, pid_, fds_due);  // the whole tree: a master and the workers it forked
   if (!s) return;

@@ -85,7 +85,10 @@ TEST_CASE("heartbeat: a worker heard from lately is not pinged again, unless its
   using namespace std::chrono_literals;
   CHECK_FALSE(ping_due(250ms, 10s));
   CHECK_FALSE(ping_due(500ms, 10s));
-  CHECK(ping_due(750ms, 10s));  // about once a second at 250 ms ticks
+  CHECK_FALSE(ping_due(750ms, 10s));
+  CHECK(ping_due(2500ms, 10s));  // a quarter of the timeout: every 2.5 s
+  CHECK(ping_due(1s, 4s));
+  CHECK_FALSE(ping_due(750ms, 4s));
   CHECK(ping_due(9s, 10s));     // silent: pinged at every tick until judged
   CHECK(ping_due(0ms, 3s));     // a short timeout keeps a ping every tick
 }
