@@ -25,6 +25,14 @@ enum class KillStep {
 
 std::string_view to_string(KillStep s);
 
+// A step of the escalation to begin: `signal` now (0: only a message was
+// sent, as Drain), and the kill timer for the next step. `why` is logged.
+struct KillOrder {
+  KillStep step = KillStep::None;
+  int signal = 0;
+  const char* why = "";
+};
+
 // Time a stuck worker gets to write its core after SIGABRT.
 inline constexpr std::chrono::milliseconds kAbortGrace{1000};
 

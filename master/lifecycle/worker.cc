@@ -85,12 +85,10 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
   load_ = LoadCount{};
   exited_ = false;
   asked_.reset();
-  kill_step_ = KillStep::None;
   proc_.reset();
   fail_reason.clear();
   out_flow_ = LogPipe::open(loop_, sp.out, log, LogStream::Out, slot_.index);
   err_flow_ = LogPipe::open(loop_, sp.err, log, LogStream::Err, slot_.index);
-  arm_readiness(listen_fd);
   enter(WorkerState::Starting);
   spdlog::info("{} slot {}: started pid {} (generation {})", c.name, slot_.index, pid_, generation_);
   return 0;
@@ -114,12 +112,12 @@ int Worker::open_channels(int listen_fd, std::string& error, SpawnPlan& plan) {
 }
 
 // ready: {http: path}: the probe polls the app's address until it answers.
-void Worker::arm_readiness(int listen_fd) {
+void Worker::arm_readiness() {
   const auto& c = *cfg_;
   if (c.ready != config::ReadyMode::Http || !c.listen) return;
   config::ListenAddr target = *c.listen;
   // The bound port, when listen used port 0.
-  if (auto bound = sockname(listen_fd)) target.port = bound->port;
+  if (listen_addr_) target.port = listen_addr_->port;
   probe_ = std::make_unique<HttpProbe>(loop_, target, c.ready_http_path, [this] { mark_ready("HTTP probe answered 2xx"); });
 }
 
@@ -146,10 +144,12 @@ void Worker::arm_ready_timer() {
   }, static_cast<uint64_t>(wait.count()), 0);
 }
 
-bool Worker::enter(WorkerState to) {
+bool Worker::enter(WorkerState to, KillOrder kill) {
   WorkerState from = life_.state();
   bool first_start = fresh_ && from == WorkerState::Starting && to == WorkerState::Starting;
-  if (!first_start && !life_.go(to)) {
+  // A further kill step for a process that is already being stopped.
+  bool next_step = from == WorkerState::Stopping && to == WorkerState::Stopping && kill.step != KillStep::None;
+  if (!first_start && !next_step && !life_.go(to)) {
     spdlog::error("{} slot {}: refused transition {} -> {} (a bug in rackd)", cfg_->name, slot_.index,
                   to_string(from), to_string(to));
     return false;
@@ -160,6 +160,8 @@ bool Worker::enter(WorkerState to) {
   };
   switch (to) {
     case WorkerState::Starting:
+      kill_step_ = KillStep::None;
+      arm_readiness();
       arm_ready_timer();
       break;
     case WorkerState::Ready:
@@ -176,6 +178,7 @@ bool Worker::enter(WorkerState to) {
     case WorkerState::Draining:
     case WorkerState::Stopping:
       stop(ready_timer_);
+      if (kill.step != KillStep::None) escalate(kill);
       break;
     case WorkerState::Backoff:
     case WorkerState::Errored:

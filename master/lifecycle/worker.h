@@ -107,13 +107,16 @@ class Worker {
   // The one place a worker's state changes. Refuses (logs, counts in
   // rack_illegal_transitions_total, returns false) a transition the machine
   // does not have. Entering a state does all it implies:
-  //   Starting  the ready timer runs (ready_timeout, or min_uptime for
-  //             workers that do not signal readiness)
+  //   Starting  the readiness probe (ready: {http}) and the ready timer
+  //             start (ready_timeout, or min_uptime for workers that do
+  //             not signal readiness); no kill step yet
   //   Ready     the ready timer stops, the HTTP probe goes
-  //   Draining, Stopping   the ready timer stops (the kill escalation is
-  //             started by drain/terminate/abort_stuck/kill_now)
+  //   Draining, Stopping   the ready timer stops and `kill` begins: its
+  //             signal is sent and the kill timer armed for the step after
+  //             it (escalation.h). Stopping → Stopping is a step further
+  //             while the process is still there (SIGTERM, then SIGKILL)
   //   Backoff, Errored, Exited   both timers stop, the escalation ends
-  bool enter(WorkerState to);
+  bool enter(WorkerState to, KillOrder kill = {});
 
   // Each asks the process to go for `why` (what its exit will say) and
   // starts the kill escalation (escalation.h).
@@ -192,7 +195,7 @@ class Worker {
  private:
   int open_channels(int listen_fd, std::string& error, SpawnPlan& plan);
   void attach_node(int fd, int listen_fd);
-  void arm_readiness(int listen_fd);
+  void arm_readiness();
   void arm_ready_timer();
   void mark_ready(const char* how);
   RackChannel::Events rack_events();
@@ -205,8 +208,9 @@ class Worker {
   void protocol_error(const std::string& what);
   bool send(channel::Type type, std::string_view payload, int fd = -1, uint16_t flags = 0);
   void close_channel();
-  // Sends `sig` now as step `step`, and arms the kill timer for what follows.
-  void escalate(KillStep step, int sig, const char* why);
+  // Sends the order's signal now, and arms the kill timer for what
+  // follows. Only enter() calls it.
+  void escalate(const KillOrder& kill);
   void on_kill_timer();
   void signal(int sig, const char* why);
 

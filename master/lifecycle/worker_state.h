@@ -16,6 +16,8 @@
 // Worker::enter() (lifecycle/worker.cc) is the only caller of go(): it
 // does everything entering a state implies (the ready and kill timers, the
 // escalation, the readiness probes), like systemd's service_set_state().
+// The one other writer is restore(), for a worker adopted across an
+// upgrade of rackd.
 //
 // A Worker record is a slot's current incarnation: restarts after a crash
 // reuse the record (same generation, new pid); a reload or config change
@@ -50,7 +52,10 @@ class Lifecycle {
   bool in_rotation() const { return state_ == WorkerState::Ready; }
   bool leaving() const { return state_ == WorkerState::Draining || state_ == WorkerState::Stopping; }
 
-  friend class StateCodec;  // upgrade/state.h: carries this across exec
+  // The state a worker had before rackd re-executed itself (upgrade/):
+  // restored, not entered. The adoption re-arms its timers with the time
+  // they had left; nothing else sets a state without go().
+  void restore(WorkerState s) { state_ = s; }
 
  private:
   WorkerState state_ = WorkerState::Starting;

@@ -23,15 +23,10 @@ void Worker::signal(int sig, const char* why) {
   if (sig == SIGKILL) cgroup::kill(pid_);
 }
 
-void Worker::escalate(KillStep step, int sig, const char* why) {
-  kill_step_ = step;
-  if (step == KillStep::Killed) {
-    if (kill_timer_) uv_timer_stop(kill_timer_);
-    if (sig) signal(sig, why);
-    return;
-  }
-  if (sig) signal(sig, why);
-  auto next = next_kill(step, cfg_->kill_timeout);
+void Worker::escalate(const KillOrder& kill) {
+  kill_step_ = kill.step;
+  if (kill.signal) signal(kill.signal, kill.why);
+  auto next = next_kill(kill.step, cfg_->kill_timeout);
   if (!next) {
     if (kill_timer_) uv_timer_stop(kill_timer_);
     return;
@@ -49,17 +44,17 @@ void Worker::on_kill_timer() {
   if (!life_.has_process()) return;
   auto next = next_kill(kill_step_, cfg_->kill_timeout);
   if (!next) return;
-  if (life_.state() == WorkerState::Draining) enter(WorkerState::Stopping);
-  escalate(next->step, next->signal, "kill_timeout passed");
+  enter(WorkerState::Stopping, {next->step, next->signal, "kill_timeout passed"});
 }
 
 void Worker::drain(ExitCause why) {
   if (!life_.has_process() || life_.leaving()) return;
   asked_ = why;
-  enter(WorkerState::Draining);
+  const KillOrder by_signal{KillStep::Terminated, config::stop_signal_of(*cfg_), "drain"};
+  const KillOrder by_message{KillStep::Asked, 0, "drain"};
   if (cfg_->protocol == config::Protocol::Rack && rack_ && rack_->open()) {
     send(Type::Drain, {});
-    escalate(KillStep::Asked, 0, "drain");
+    enter(WorkerState::Draining, by_message);
   } else if (node_ && node_->open()) {
     // node's cluster worker closes its servers and exits once the last
     // request is done (node/preload.js keeps idle keep-alive connections
@@ -70,39 +65,29 @@ void Worker::drain(ExitCause why) {
     // PM2's shutdown hooks: process.on('SIGINT') or the 'shutdown' message.
     // The preload turns the stop signal into the cluster's disconnect, so
     // an app with no handler of its own still drains gracefully.
-    if (cfg_->shutdown_with_message) {
-      node_->send("shutdown");
-      escalate(KillStep::Asked, 0, "drain");
-    } else {
-      escalate(KillStep::Terminated, config::stop_signal_of(*cfg_), "drain");
-    }
+    if (cfg_->shutdown_with_message) node_->send("shutdown");
+    enter(WorkerState::Draining, cfg_->shutdown_with_message ? by_message : by_signal);
   } else {
-    escalate(KillStep::Terminated, config::stop_signal_of(*cfg_), "drain");
+    enter(WorkerState::Draining, by_signal);
   }
 }
 
 void Worker::terminate(ExitCause why) {
   if (!life_.has_process()) return;
   asked_ = why;
-  if (life_.state() != WorkerState::Stopping) {
-    if (life_.state() != WorkerState::Draining) enter(WorkerState::Draining);
-    enter(WorkerState::Stopping);
-  }
-  escalate(KillStep::Terminated, config::stop_signal_of(*cfg_), "stop");
+  enter(WorkerState::Stopping, {KillStep::Terminated, config::stop_signal_of(*cfg_), "stop"});
 }
 
 void Worker::abort_stuck() {
   if (!life_.has_process()) return;
   asked_ = ExitCause::Heartbeat;
-  if (life_.state() != WorkerState::Stopping) enter(WorkerState::Stopping);
-  escalate(KillStep::Aborted, SIGABRT, "event loop stuck: no heartbeat");
+  enter(WorkerState::Stopping, {KillStep::Aborted, SIGABRT, "event loop stuck: no heartbeat"});
 }
 
 void Worker::kill_now(ExitCause why) {
   if (!life_.has_process()) return;
   asked_ = why;
-  if (life_.state() != WorkerState::Stopping) enter(WorkerState::Stopping);
-  escalate(KillStep::Killed, SIGKILL, fail_reason.empty() ? "kill" : fail_reason.c_str());
+  enter(WorkerState::Stopping, {KillStep::Killed, SIGKILL, fail_reason.empty() ? "kill" : fail_reason.c_str()});
 }
 
 }  // namespace rack::master

@@ -52,7 +52,7 @@ void StateCodec::adopt_worker(ManagedApp& app, int listen_fd, const json& j) {
                                         j.at("generation").get<uint64_t>(), cfg);
   Worker& w = *owned;
   worker_plain_fields(w, [&](const char* key, auto& field) { field = j.at(key).get<std::decay_t<decltype(field)>>(); });
-  w.life_.state_ = static_cast<WorkerState>(j.at("state").get<int>());
+  w.life_.restore(static_cast<WorkerState>(j.at("state").get<int>()));
   w.asked_ = opt_enum<ExitCause>(j.at("asked"));
   w.kill_step_ = static_cast<KillStep>(j.at("kill_step").get<int>());
   w.started_at_ = at(j.at("started_at"));
@@ -99,7 +99,7 @@ void StateCodec::adopt_worker(ManagedApp& app, int listen_fd, const json& j) {
     w.notify_ = std::move(s);
   }
   if (w.life_.state() == WorkerState::Starting) {
-    w.arm_readiness(listen_fd);  // ready: {http}: the probe starts over
+    w.arm_readiness();  // ready: {http}: the probe starts over
     w.arm_ready_timer();
     restart_with(w.ready_timer_, j.at("ready_due"));
     if (const json& due = j.at("ready_due"); !due.is_null()) w.ready_due_at_ = SteadyClock::now() + Millis(due.get<uint64_t>());
