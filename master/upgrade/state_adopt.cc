@@ -10,6 +10,7 @@
 #include "api/dashboard.h"
 #include "api/log_journal.h"
 #include "app/app.h"
+#include "dispatch/sockname.h"
 #include "lifecycle/guardian.h"
 #include "lifecycle/spawn.h"
 #include "logs/log_pipe.h"
@@ -53,6 +54,7 @@ void StateCodec::adopt_worker(ManagedApp& app, int listen_fd, const json& j) {
   Worker& w = *owned;
   worker_plain_fields(w, [&](const char* key, auto& field) { field = j.at(key).get<std::decay_t<decltype(field)>>(); });
   w.life_.restore(static_cast<WorkerState>(j.at("state").get<int>()));
+  w.listen_addr_ = sockname(listen_fd);  // what returned connections are checked against
   w.asked_ = opt_enum<ExitCause>(j.at("asked"));
   w.kill_step_ = static_cast<KillStep>(j.at("kill_step").get<int>());
   w.started_at_ = at(j.at("started_at"));

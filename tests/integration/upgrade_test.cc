@@ -130,6 +130,28 @@ TEST_CASE("upgrade: under keep-alive and close load, same pid and workers, no fa
   CHECK(std::filesystem::read_symlink("/proc/" + std::to_string(rackd) + "/exe") == next);
 }
 
+// Workers adopted across an upgrade keep the listener their returned
+// connections are checked against: a reload afterwards, under keep-alive
+// load, hands idle connections back to rackd, and none may be refused.
+TEST_CASE("upgrade: a reload afterwards takes back the old workers' idle connections") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", eco_with_admin(rack, 2)}).exit_code == 0);
+  REQUIRE(rack.wait_ready("web", 2));
+  auto [host, port] = rack.address("web");
+  auto r = rack.ctl({"upgrade", "--binary", copy_rackd(rack)});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out, r.err);
+
+  BothLoads loads(host, port, 8);
+  std::this_thread::sleep_for(300ms);
+  auto reload = rack.ctl({"reload", "web"});
+  CHECK_MESSAGE(reload.exit_code == 0, reload.out, reload.err);
+  loads.finish();
+  auto m = http_get(rack.admin(), "/metrics");
+  REQUIRE(m.status == 200);
+  CHECK(metric_sample(m.body, "rack_connections_requeued_total{app=\"web\"}").value_or(-1) > 0);
+  CHECK(metric_sample(m.body, "rack_worker_protocol_errors_total{app=\"web\"}").value_or(-1) == 0);
+}
+
 TEST_CASE("upgrade: SIGUSR2 re-execs rackd's own binary, and a worker killed afterwards is restarted") {
   Rack rack;
   REQUIRE(rack.ctl({"start", eco_with_admin(rack, 2)}).exit_code == 0);
