@@ -93,24 +93,14 @@ void ManagedApp::crashed(SlotState& s, Worker& w, WasServing serving) {
     spdlog::error("{} slot {}: {}", name(), w.slot().index, w.last_exit);
     return;
   }
-  Millis delay = std::get<RestartAfter>(decision).delay;
-  // A worker that failed before it was ready, by its own doing (an exit,
-  // a fault, no ready signal, an OOM kill), says the app cannot start now:
-  // backoff applies until some worker is ready again. One killed from
-  // outside while it started says nothing about the app.
-  if (serving == WasServing::No && cause != ExitCause::OutsideSignal) start_failing_ = true;
-  // Never every slot of a healthy app in backoff at once: when a worker
-  // dies and no other worker is ready or starting, it restarts now, if it
-  // was serving or the app's starts do not fail by themselves. Its quick
-  // exit still counts, so a worker that dies soon after every start still
-  // ends errored; a crash loop at start keeps its backoff.
-  if (delay > Millis(0) && (serving == WasServing::Yes || !start_failing_) && !cfg_->restart.delay &&
-      !attempt_in_flight(&s)) {
+  CrashFacts facts{std::get<RestartAfter>(decision).delay, serving == WasServing::Yes, cause, start_failing_,
+                   cfg_->restart.delay.has_value(), attempt_in_flight(&s)};
+  CrashRestart plan = restart_after_crash(facts);
+  start_failing_ = plan.start_failing;
+  if (plan.hurried)
     spdlog::info("{} slot {}: no worker ready or starting: restarting now, not in {} ms", name(), w.slot().index,
-                 delay.count());
-    delay = Millis(0);
-  }
-  schedule_restart(s, w, delay);
+                 facts.backoff_delay.count());
+  schedule_restart(s, w, plan.delay);
 }
 
 bool ManagedApp::attempt_in_flight(const SlotState* except) const {

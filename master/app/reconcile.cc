@@ -49,4 +49,15 @@ std::vector<Action> reconcile(const Desired& want, std::span<const SlotView> slo
   return out;
 }
 
+CrashRestart restart_after_crash(const CrashFacts& f) {
+  CrashRestart out{f.backoff_delay, f.start_failing, false};
+  if (!f.was_serving && f.cause != ExitCause::OutsideSignal) out.start_failing = true;
+  if (out.delay > std::chrono::milliseconds(0) && (f.was_serving || !out.start_failing) && !f.fixed_delay &&
+      !f.other_attempt) {
+    out.delay = std::chrono::milliseconds(0);
+    out.hurried = true;
+  }
+  return out;
+}
+
 }  // namespace rack::master

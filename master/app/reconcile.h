@@ -7,16 +7,20 @@
 //   // {Spawn, 1}: slot 1 has no worker yet
 //
 // ManagedApp::manage() applies the actions, once per loop turn. What it leaves to
-// others: a crashed worker's restart (RestartBackoff and the slot's restart
-// timer), and the decision to give up (errored): reconcile leaves a slot in
-// backoff or errored alone, unless a reload wants a newer generation there.
+// others: a crashed worker's restart (RestartBackoff gives up or gives a
+// delay; restart_after_crash below decides whether it really waits), and
+// the decision to give up (errored): reconcile leaves a slot in backoff or
+// errored alone, unless a reload wants a newer generation there.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <span>
 #include <string_view>
 #include <vector>
+
+#include "lifecycle/exit_info.h"
 
 namespace rack::master {
 
@@ -57,5 +61,30 @@ struct Action {
 // Retires first (lowest slot first), then slots 0..instances-1 in order. At
 // most `parallel` replacements run at once, counting those already running.
 std::vector<Action> reconcile(const Desired& want, std::span<const SlotView> slots);
+
+// A slot's worker failed and RestartBackoff did not give up: what its
+// restart waits for (ManagedApp::crashed applies it).
+struct CrashFacts {
+  std::chrono::milliseconds backoff_delay{0};  // what RestartBackoff gave
+  bool was_serving = false;     // it was ready when it ended
+  ExitCause cause = ExitCause::Crash;
+  bool start_failing = false;   // the app's starts failed by themselves since a worker was last ready
+  bool fixed_delay = false;     // restart.delay is set: the operator's wait is kept
+  bool other_attempt = false;   // another slot has a worker ready or starting
+};
+struct CrashRestart {
+  std::chrono::milliseconds delay{0};
+  bool start_failing = false;  // the app's flag from now on
+  bool hurried = false;        // the backoff's delay was dropped: no worker was ready or starting
+};
+// A worker that failed before it was ready by its own doing (an exit, a
+// fault, no ready signal, an OOM kill) says the app cannot start now: the
+// backoff applies until some worker is ready again. One killed from
+// outside while it started says nothing about the app. Never every slot of
+// a healthy app in backoff at once: when no other worker is ready or
+// starting, the restart is now, if the worker was serving or the app's
+// starts do not fail by themselves (its quick exit still counts, so a
+// worker that dies soon after every start still ends errored).
+CrashRestart restart_after_crash(const CrashFacts& f);
 
 }  // namespace rack::master

@@ -80,3 +80,41 @@ TEST_CASE("reconcile: after a failed replacement the old generation is wanted ag
   // The slot whose replacement failed has its old worker as current.
   CHECK(run(d, {running(0, 1), {1, false, 0, false, false}}) == std::vector<Action>{{A::Spawn, 1}});
 }
+
+TEST_CASE("crash restart: a serving worker that dies alone restarts now, however long its backoff") {
+  using namespace std::chrono_literals;
+  auto r = restart_after_crash({.backoff_delay = 800ms, .was_serving = true, .cause = ExitCause::Crash});
+  CHECK(r.delay == 0ms);
+  CHECK(r.hurried);
+  CHECK_FALSE(r.start_failing);
+  // Another worker still serves: the backoff is kept.
+  r = restart_after_crash({.backoff_delay = 800ms, .was_serving = true, .other_attempt = true});
+  CHECK(r.delay == 800ms);
+  CHECK_FALSE(r.hurried);
+  // The operator's restart.delay is always kept.
+  r = restart_after_crash({.backoff_delay = 800ms, .was_serving = true, .fixed_delay = true});
+  CHECK(r.delay == 800ms);
+}
+
+TEST_CASE("crash restart: a worker that fails its start marks the app failing and keeps its backoff") {
+  using namespace std::chrono_literals;
+  auto r = restart_after_crash({.backoff_delay = 400ms, .was_serving = false, .cause = ExitCause::NeverReady});
+  CHECK(r.start_failing);
+  CHECK(r.delay == 400ms);
+  CHECK_FALSE(r.hurried);
+  // Still failing: a later crash of a serving worker is hurried anyway.
+  r = restart_after_crash({.backoff_delay = 400ms, .was_serving = true, .start_failing = true});
+  CHECK(r.delay == 0ms);
+  CHECK(r.start_failing);
+}
+
+TEST_CASE("crash restart: a start killed from outside says nothing about the app") {
+  using namespace std::chrono_literals;
+  auto r = restart_after_crash({.backoff_delay = 400ms, .was_serving = false, .cause = ExitCause::OutsideSignal});
+  CHECK_FALSE(r.start_failing);
+  CHECK(r.delay == 0ms);  // nothing else ready or starting
+  CHECK(r.hurried);
+  // No backoff to drop: not hurried.
+  r = restart_after_crash({.backoff_delay = 0ms, .was_serving = true});
+  CHECK_FALSE(r.hurried);
+}
