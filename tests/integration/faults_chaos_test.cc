@@ -77,7 +77,9 @@ TEST_CASE("faults: chaos: kill -9 of a random worker every 500 ms for 20 s under
   REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
   REQUIRE(rack.wait_ready("web", 4));
   pid_t rackd = rack.rackd_pid();
-  std::this_thread::sleep_for(300ms);
+  // Past rackd's first /proc sample (once a second): from then on it keeps
+  // each worker's stat file open (ProcScanner), one descriptor per worker.
+  std::this_thread::sleep_for(1300ms);
   std::size_t fds_before = fd_count(rackd);
   auto [host, port] = rack.address("web");
   constexpr int kKeepAlive = 4, kClose = 2;
