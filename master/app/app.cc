@@ -47,6 +47,11 @@ void ManagedApp::create_shared_segment() {
     return;
   }
   ::close(fd);
+  std::string error;
+  busy_board_ = BusyBoardFile::create(shm_path_ + ".busy", keep_segments_, error);
+  if (!busy_board_)
+    spdlog::warn("{}: cannot create {}.busy: {}; least-connections counts connections only", cfg_->name, shm_path_,
+                 error);
 }
 
 ManagedApp::SlotState::~SlotState() { close_handle(restart_timer); }
@@ -196,6 +201,7 @@ Worker* ManagedApp::new_worker(Slot slot, uint64_t generation) {
   workers_.emplace(id, std::move(w));
   raw->restarts = slots_[slot.index]->restarts;
   raw->shm_path = shm_path_;
+  raw->attach_busy_board(busy_board_.get());
   return raw;
 }
 

@@ -28,6 +28,7 @@
 #include "app/triggers.h"
 #include "logs/app_log.h"
 #include "lifecycle/backoff.h"
+#include "dispatch/busy_board.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/listener.h"
 #include "rack/config.h"
@@ -278,6 +279,7 @@ class ManagedApp final : public WorkerEvents {
   std::vector<Candidate> candidates_;  // reused per dispatch
   std::unique_ptr<AppTriggers> triggers_;  // while running, when the config asks for one
   std::string shm_path_;               // RACK_SHM for the workers; "" if none
+  std::unique_ptr<BusyBoardFile> busy_board_;  // least-connections' busy board; null if none
   static constexpr std::size_t kSharedSegmentBytes = 4u << 20;
   // Set while a new rackd image adopts its apps (upgrade/state.h): the
   // segment holds what the running workers share and must not be zeroed.

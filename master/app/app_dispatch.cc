@@ -36,9 +36,12 @@ void ManagedApp::on_accept(int fd) {
 
 bool ManagedApp::hand(int fd) {
   candidates_.clear();
+  bool by_load = cfg_->dispatch == config::Dispatch::LeastConnections;
+  auto now = by_load ? Clock::now() : Clock::time_point{};
   for (auto& [i, s] : slots_) {
     Worker* w = s->current;
-    if (w && w->lifecycle().in_rotation()) candidates_.push_back({w->id(), w->load(), w->load_waiting_since()});
+    if (w && w->lifecycle().in_rotation())
+      candidates_.push_back({w->id(), w->load(), w->load_waiting_since(), by_load && w->busy(now)});
   }
   while (!candidates_.empty()) {
     auto pick = dispatcher_.pick(candidates_);

@@ -1,6 +1,7 @@
 #include "dispatch/dispatcher.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace rack::master {
 
@@ -10,15 +11,18 @@ std::optional<WorkerId> Dispatcher::pick(std::span<const Candidate> ready) {
   // as among all for round-robin, the turn goes round so an idle pool
   // still spreads connections.
   bool by_load = policy_ == config::Dispatch::LeastConnections;
-  uint64_t least = 0;
+  // least-connections passes over a worker busy in one handler while any
+  // other is not: its loop takes nothing until the handler returns.
+  bool skip_busy = by_load && std::any_of(ready.begin(), ready.end(), [](const Candidate& c) { return !c.busy; });
+  auto counted = [&](const Candidate& c) { return !skip_busy || !c.busy; };
+  uint64_t least = std::numeric_limits<uint64_t>::max();
   std::optional<Clock::time_point> freshest;  // none waiting beats any time
   if (by_load) {
-    least = std::min_element(ready.begin(), ready.end(), [](const Candidate& a, const Candidate& b) {
-              return a.load < b.load;
-            })->load;
+    for (const auto& c : ready)
+      if (counted(c)) least = std::min(least, c.load);
     bool first_tied = true;
     for (const auto& c : ready) {
-      if (c.load != least) continue;
+      if (!counted(c) || c.load != least) continue;
       if (first_tied || (freshest && (!c.waiting_since || *c.waiting_since > *freshest))) freshest = c.waiting_since;
       first_tied = false;
     }
@@ -26,7 +30,7 @@ std::optional<WorkerId> Dispatcher::pick(std::span<const Candidate> ready) {
   const Candidate* next = nullptr;   // the lowest id after the last pick
   const Candidate* first = nullptr;  // the lowest id: the cycle wraps to it
   for (const auto& c : ready) {
-    if (by_load && (c.load != least || c.waiting_since != freshest)) continue;
+    if (by_load && (!counted(c) || c.load != least || c.waiting_since != freshest)) continue;
     if (!first || c.id < first->id) first = &c;
     if (last_ && c.id > *last_ && (!next || c.id < next->id)) next = &c;
   }

@@ -23,7 +23,23 @@ struct Candidate {
   // least-connections: when the oldest hand-over the worker has not
   // reported was made (LoadCount::waiting_since); none when all reported.
   std::optional<Clock::time_point> waiting_since = std::nullopt;
+  // least-connections: the worker has been inside one request handler for
+  // longer than kBusyAfter (its busy board entry, rack/busy_board.h).
+  bool busy = false;
 };
+
+// How long a worker may be inside one handler before it counts as busy:
+// ten times a plain request's handler here, a tenth of a CPU-heavy one.
+inline constexpr std::chrono::microseconds kBusyAfter{1000};
+
+// Pure: whether a worker whose board entry says `entry_pid` and
+// `busy_since_ns` is busy at `now_ns` (steady_clock nanoseconds). An entry
+// of another pid (not written yet, or a slot's other generation) says
+// nothing; neither does a time in the future.
+inline bool busy_at(int32_t entry_pid, int64_t busy_since_ns, int32_t pid, int64_t now_ns) {
+  if (entry_pid != pid || pid <= 0 || busy_since_ns <= 0 || busy_since_ns > now_ns) return false;
+  return now_ns - busy_since_ns > std::chrono::nanoseconds(kBusyAfter).count();
+}
 
 class Dispatcher {
  public:

@@ -45,6 +45,12 @@ void add_common_env(const config::AppConfig& c, const WorkerIdentity& who, Spawn
   req.env["RACK_GENERATION"] = std::to_string(who.generation);
   req.env["RACK_DISPATCH"] = config::to_string(c.dispatch);  // least-connections: workers report each close
   if (!who.shm_path.empty()) req.env["RACK_SHM"] = who.shm_path;
+  // Only least-connections reads the board; other workers are not asked
+  // to write it.
+  if (!who.busy_board.empty() && c.dispatch == config::Dispatch::LeastConnections) {
+    req.env["RACK_BUSY_BOARD"] = who.busy_board;
+    req.env["RACK_BUSY_ENTRY"] = std::to_string(who.busy_entry);
+  }
   if (c.max_requests) {
     // Up to +10% jitter, so workers started together do not all recycle at once.
     uint64_t jitter = *c.max_requests / 10 ? static_cast<uint64_t>(std::rand()) % (*c.max_requests / 10 + 1) : 0;

@@ -17,6 +17,8 @@ struct WorkerIdentity {
   int slot = 0;
   uint64_t generation = 0;
   std::string shm_path;  // the app's shared segment (RACK_SHM), or ""
+  std::string busy_board;  // the app's busy board file (RACK_BUSY_BOARD), or ""
+  std::size_t busy_entry = 0;  // the entry this worker writes (RACK_BUSY_ENTRY)
 };
 
 struct SpawnPlan {

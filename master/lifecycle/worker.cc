@@ -97,7 +97,8 @@ int Worker::start(int listen_fd, std::shared_ptr<AppLog> log, std::string& error
 // The environment and fd 3 for the protocol, and the sd_notify socket when
 // the app signals readiness that way.
 int Worker::open_channels(int listen_fd, std::string& error, SpawnPlan& plan) {
-  WorkerIdentity who{id_, slot_.index, generation_, shm_path};
+  WorkerIdentity who{id_, slot_.index, generation_, shm_path, busy_board_ ? busy_board_->path() : std::string(),
+                     busy_board::entry_of(slot_.index, generation_)};
   if (int rc = plan_spawn(*cfg_, who, listen_fd, plan, error); rc < 0) return rc;
   notify_.reset();
   if (cfg_->ready == config::ReadyMode::Notify) {
@@ -196,6 +197,19 @@ void Worker::mark_ready(const char* how) {
   spdlog::info("{} slot {}: pid {} ready after {:.0f} ms ({})", cfg_->name, slot_.index, pid_, uptime_s() * 1000,
                how);
   events_.on_ready(*this);
+}
+
+void Worker::attach_busy_board(const BusyBoardFile* board) {
+  busy_board_ = board;
+  busy_entry_ = board ? board->entry(busy_board::entry_of(slot_.index, generation_)) : nullptr;
+}
+
+bool Worker::busy(SteadyClock::time_point now) const {
+  if (!busy_entry_ || pid_ <= 0) return false;
+  int32_t pid = busy_entry_->pid.load(std::memory_order_relaxed);
+  int64_t since = busy_entry_->busy_since_ns.load(std::memory_order_relaxed);
+  return busy_at(pid, since, static_cast<int32_t>(pid_),
+                 std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
 }
 
 bool Worker::give(int fd) {

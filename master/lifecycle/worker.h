@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dispatch/busy_board.h"
 #include "dispatch/dispatcher.h"
 #include "dispatch/load_count.h"
 #include "dispatch/sockname.h"
@@ -189,6 +190,11 @@ class Worker {
   std::string fail_reason;  // set when a failed start or a stuck loop is why it dies
   bool not_restarted = false;  // Errored on purpose: autorestart: false, stop_exit_codes
   std::string shm_path;  // the app's shared segment, given to the worker as RACK_SHM
+  // The app's busy board: the worker writes its entry (by slot and
+  // generation), least-connections reads it. Null: no board.
+  void attach_busy_board(const BusyBoardFile* board);
+  // Inside one request handler for more than kBusyAfter at `now`.
+  bool busy(std::chrono::steady_clock::time_point now) const;
 
   friend class StateCodec;  // upgrade/state.h: carries this across exec
 
@@ -238,6 +244,8 @@ class Worker {
   bool metrics_overflow_ = false;      // skipping the rest of an oversized snapshot
   unsigned merged_pending_ = 0;        // MergedMetricsReq taken, not answered
   uint64_t returned_ = 0;              // ConnReturns taken: never more than dispatched_
+  const BusyBoardFile* busy_board_ = nullptr;
+  const busy_board::Entry* busy_entry_ = nullptr;
   std::optional<SockName> listen_addr_;  // what returned connections must be accepted on
   unsigned protocol_errors_ = 0;
 

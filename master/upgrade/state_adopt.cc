@@ -55,6 +55,7 @@ void StateCodec::adopt_worker(ManagedApp& app, int listen_fd, const json& j) {
   worker_plain_fields(w, [&](const char* key, auto& field) { field = j.at(key).get<std::decay_t<decltype(field)>>(); });
   w.life_.restore(static_cast<WorkerState>(j.at("state").get<int>()));
   w.listen_addr_ = sockname(listen_fd);  // what returned connections are checked against
+  w.attach_busy_board(app.busy_board_.get());  // the same file, mapped again
   w.asked_ = opt_enum<ExitCause>(j.at("asked"));
   w.kill_step_ = static_cast<KillStep>(j.at("kill_step").get<int>());
   w.started_at_ = at(j.at("started_at"));

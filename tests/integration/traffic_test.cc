@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <mutex>
+#include <vector>
 #include <thread>
 
 #include "harness.h"
@@ -39,6 +41,43 @@ TEST_CASE("traffic: least-connections sends every short request to the idle work
   REQUIRE(rack.wait_ready("web", 2));
   auto by_pid = short_requests_beside_a_slow_one(rack.address("web"));
   CHECK_MESSAGE(by_pid.size() == 1, "requests were split over " << by_pid.size() << " workers");
+}
+
+// A CPU-heavy request holds one worker's loop: counts alone cannot tell it
+// from a short one, so with three clients keeping the other worker at two
+// or three connections, short requests would go to the busy worker (1 <
+// 2) and wait out its spin. The busy board (rack/busy_board.h) tells
+// rackd the worker is inside one handler: every short request goes round.
+TEST_CASE("traffic: least-connections sends short requests around a worker busy in a CPU-heavy one") {
+  Rack rack;
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 2, "    dispatch: least-connections\n"));
+  auto r = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  REQUIRE(rack.wait_ready("web", 2));
+  auto at = rack.address("web");
+  std::thread heavy([&] { http_get(at, "/spin?ms=2000", 10s); });
+  std::this_thread::sleep_for(200ms);
+  std::mutex mu;
+  std::map<int, int> by_pid;
+  double slowest_ms = 0;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 3; ++c)
+    clients.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        auto res = http_get(at, "/whoami");
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        std::lock_guard lock(mu);
+        CHECK_MESSAGE(res.status == 200, res.error_text);
+        if (res.status == 200) by_pid[nlohmann::json::parse(res.body)["pid"].get<int>()]++;
+        slowest_ms = std::max(slowest_ms, ms);
+      }
+    });
+  for (auto& t : clients) t.join();
+  heavy.join();
+  CHECK_MESSAGE(by_pid.size() == 1, "short requests were split over " << by_pid.size() << " workers");
+  CHECK_MESSAGE(slowest_ms < 1000, "a short request took " << slowest_ms << " ms: it waited behind the spin");
 }
 
 TEST_CASE("traffic: least-connections for node: short requests go to the idle worker while the other holds slow ones") {

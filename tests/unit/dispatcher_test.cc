@@ -199,3 +199,30 @@ TEST_CASE("least-connections: short requests avoid a worker stuck in a long one 
   }
   CHECK(to_a == 0);
 }
+
+TEST_CASE("least-connections: a worker busy in one handler is passed over while another is free") {
+  Dispatcher d(rack::config::Dispatch::LeastConnections);
+  // Worker 1 holds one connection and has been in its handler for over a
+  // millisecond (a CPU-heavy request); worker 2 holds three short ones.
+  std::vector<Candidate> ready = {{WorkerId{1}, 1, std::nullopt, true}, {WorkerId{2}, 3, std::nullopt, false}};
+  for (int i = 0; i < 10; ++i) CHECK(*d.pick(ready) == WorkerId{2});
+  // Both busy: counts decide again.
+  ready[1].busy = true;
+  CHECK(*d.pick(ready) == WorkerId{1});
+  // Round-robin ignores the board.
+  Dispatcher rr(rack::config::Dispatch::RoundRobin);
+  ready[1].busy = false;
+  std::map<WorkerId, int> count;
+  for (int i = 0; i < 10; ++i) count[*rr.pick(ready)]++;
+  CHECK(count[WorkerId{1}] == 5);
+}
+
+TEST_CASE("busy board: an entry counts only for its own pid, past kBusyAfter, never from the future") {
+  const int64_t ms = 1'000'000;
+  CHECK(busy_at(42, 100 * ms, 42, 102 * ms));              // 2 ms in one handler
+  CHECK_FALSE(busy_at(42, 100 * ms, 42, 100 * ms + ms / 2));  // 0.5 ms: a plain request
+  CHECK_FALSE(busy_at(42, 0, 42, 102 * ms));               // waiting for events
+  CHECK_FALSE(busy_at(41, 100 * ms, 42, 102 * ms));        // another process's entry
+  CHECK_FALSE(busy_at(42, 200 * ms, 42, 102 * ms));        // a time ahead of now: not trusted
+  CHECK_FALSE(busy_at(0, 100 * ms, 0, 102 * ms));          // no pid
+}

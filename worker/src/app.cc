@@ -21,6 +21,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "busy_mark.h"
 #include "channel_client.h"
 #include "health.h"
 #include "metrics.h"
@@ -73,6 +74,7 @@ struct App::Impl {
   std::unique_ptr<http::Server> server;
   std::unique_ptr<http::Listener> listener;
   std::unique_ptr<worker::ChannelClient> channel;
+  std::unique_ptr<worker::BusyMark> busy;  // least-connections: the busy board entry
   worker::HealthChecks health{&loop};
   std::chrono::steady_clock::time_point health_started{};
   std::vector<int> to_return;  // Conn that arrived during drain; returned after their Ack
@@ -233,8 +235,14 @@ int App::run() {
   // After the app's own routes, so an app that serves metrics_path itself wins.
   if (m.info.supervised && !m.metrics_path.empty())
     m.router.add("GET", m.metrics_path, [&m](Request&, Responder res) { m.serve_merged_metrics(std::move(res)); });
+  m.busy = worker::BusyMark::from_environment(&m.loop);
   m.server = std::make_unique<http::Server>(
-      &m.loop, [&m](Request& req, Responder res) { m.router.dispatch(req, std::move(res)); }, m.limits);
+      &m.loop,
+      [&m](Request& req, Responder res) {
+        if (m.busy) m.busy->enter_handler();
+        m.router.dispatch(req, std::move(res));
+      },
+      m.limits);
   m.server->on_complete([&m](const Request& req, int status, std::chrono::nanoseconds d) {
     m.builtin->observe(req.method, req.route, status, static_cast<double>(d.count()) / 1e9);
     worker::log_request(req, status, d);
@@ -439,6 +447,7 @@ void App::Impl::teardown() {
   to_return.clear();
   while (!merged_waiting.empty()) answer_merged(merged_waiting.begin()->first, Response::error(503, "exiting"));
   builtin->stop();
+  busy.reset();
   if (handles_open) {
     for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&sigterm), reinterpret_cast<uv_handle_t*>(&sigint),
                            reinterpret_cast<uv_handle_t*>(&flush_timer),
