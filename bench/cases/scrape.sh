@@ -9,6 +9,13 @@
 # same way in the same repetition ("static"); and 64 workers x 5,000 series
 # answered inside the scrape deadline ("big": rack_metrics_stale_workers
 # stays 0 at every scrape).
+#
+# Scraped two ways: back to back (each scrape collected when it comes:
+# what a person or a script gets), and "steady": SCRAPES_STEADY scrapes 1 s
+# apart, as Prometheus makes them (scrape_interval: 1s), for which rackd
+# collects ahead (metrics/scrape_cadence.h). The target is measured on the
+# steady scraper; its first three scrapes, before rackd knows the cadence,
+# are in its figures.
 
 # rackd_idle_ticks PID SECONDS: rackd's CPU ticks over SECONDS of no
 # scrapes. Its ticks (worker /proc sampling, health checks) run whether
@@ -87,6 +94,9 @@ bench_scrape() {
     json=$(python3 "$LIB/benchtool.py" scrape --url "http://127.0.0.1:$port/metrics.txt" --count "$SCRAPES")
     record scrape static "$rep" "$json"
     say "  rep $rep: the same bytes from rack-registry as a file: $(jq -r '"p50 \(.p50_ms) ms, p90 \(.p90_ms) ms, \(.bytes) bytes"' <<<"$json")"
+    json=$(python3 "$LIB/benchtool.py" scrape --url "http://$admin/metrics" --count "$SCRAPES_STEADY" --every 1)
+    record scrape steady "$rep" "$json"
+    say "  rep $rep: a steady scraper, 1 s apart: $(jq -r '"p50 \(.p50_ms) ms, p90 \(.p90_ms) ms, \(.collected_ahead // 0) collected ahead, oldest \(.age_ms_max // 0) ms"' <<<"$json")"
   done
   stop_bg "$registry"
   rack_down "$home"

@@ -35,13 +35,16 @@ import time
 import urllib.parse
 
 
-def get(url, timeout=1.0):
-    """One GET on a new connection. Returns (status, body) or None on a socket error."""
+def get(url, timeout=1.0, headers_out=None):
+    """One GET on a new connection. Returns (status, body) or None on a socket error.
+    The response's headers go into the dict `headers_out` when one is given."""
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         conn.request("GET", (u.path or "/") + ("?" + u.query if u.query else ""), headers={"Connection": "close"})
         r = conn.getresponse()
+        if headers_out is not None:
+            headers_out.update((k.lower(), v) for k, v in r.getheaders())
         return r.status, r.read()
     except (OSError, http.client.HTTPException):
         return None
@@ -109,20 +112,31 @@ def cmd_recover(a):
 
 
 def cmd_scrape(a):
-    lat, size, series = [], 0, 0
-    for _ in range(a.count):
+    """`count` GETs of the URL, back to back, or `every` seconds apart as
+    Prometheus scrapes (a steady scraper: rackd collects ahead of it, and
+    X-Rack-Metrics-Age-Ms says how old each answer was)."""
+    lat, ages, size, series = [], [], 0, 0
+    start = time.monotonic()
+    for i in range(a.count):
+        if a.every:
+            time.sleep(max(0.0, start + i * a.every - time.monotonic()))
         t = time.monotonic()
-        r = get(a.url, timeout=10)
+        hdrs = {}
+        r = get(a.url, timeout=10, headers_out=hdrs)
         lat.append((time.monotonic() - t) * 1000)
         if r is None or r[0] != 200:
             print(json.dumps({"error": "scrape failed", "status": r and r[0]}))
             return
         size = len(r[1])
         series = sum(1 for line in r[1].splitlines() if line and not line.startswith(b"#"))
+        if "x-rack-metrics-age-ms" in hdrs:
+            ages.append(int(hdrs["x-rack-metrics-age-ms"]))
     lat.sort()
-    print(json.dumps({"p50_ms": round(statistics.median(lat), 2),
-                      "p90_ms": round(lat[int(0.9 * (len(lat) - 1))], 2),
-                      "max_ms": round(lat[-1], 2), "bytes": size, "series": series}))
+    out = {"p50_ms": round(statistics.median(lat), 2), "p90_ms": round(lat[int(0.9 * (len(lat) - 1))], 2),
+           "max_ms": round(lat[-1], 2), "bytes": size, "series": series}
+    if ages:
+        out.update(collected_ahead=sum(1 for x in ages if x > 0), age_ms_max=max(ages))
+    print(json.dumps(out))
 
 
 def cmd_wait_tail(a):
@@ -377,6 +391,7 @@ def main():
     s = sub.add_parser("scrape")
     s.add_argument("--url", required=True)
     s.add_argument("--count", type=int, default=20)
+    s.add_argument("--every", type=float, default=0, help="seconds between scrapes (0: back to back)")
     s.set_defaults(fn=cmd_scrape)
 
     s = sub.add_parser("turns")

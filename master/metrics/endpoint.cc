@@ -32,9 +32,10 @@ bool reports_metrics(const Worker& w) {
   return w.cfg().protocol == config::Protocol::Rack || w.cfg().protocol == config::Protocol::Node;
 }
 
-http::Response text_response(std::string body) {
+http::Response text_response(std::string body, std::chrono::steady_clock::duration age = {}) {
   http::Response res = http::Response::text(200, std::move(body));
   res.set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  res.set("X-Rack-Metrics-Age-Ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(age).count()));
   return res;
 }
 
@@ -56,6 +57,7 @@ MetricsEndpoint::MetricsEndpoint(Supervisor& sup, std::chrono::milliseconds dead
 MetricsEndpoint::~MetricsEndpoint() {
   close_handle(timer_);
   close_handle(background_);
+  close_handle(ahead_timer_);
 }
 
 void MetricsEndpoint::attach(ManagedApp& app) {
@@ -67,7 +69,38 @@ void MetricsEndpoint::attach(ManagedApp& app) {
 }
 
 void MetricsEndpoint::serve(http::Responder res) {
-  collect([this, res]() mutable { res.send(text_response(render(nullptr))); });
+  auto now = SteadyClock::now();
+  cadence_.scraped(now);
+  if (ahead_ && ScrapeCadence::fresh(ahead_->collected, now)) {
+    res.send(text_response(std::move(ahead_->text), now - ahead_->collected));
+    ahead_.reset();
+    return plan_ahead();
+  }
+  ahead_.reset();
+  collect([this, res]() mutable {
+    res.send(text_response(render(nullptr)));
+    plan_ahead();
+  });
+}
+
+void MetricsEndpoint::plan_ahead() {
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::duration<double>(last_collect_s_));
+  auto at = cadence_.prefetch_at(took);
+  if (!at) {
+    if (ahead_timer_) uv_timer_stop(ahead_timer_);
+    return;
+  }
+  if (!ahead_timer_) {
+    ahead_timer_ = new_handle<uv_timer_t>(this);
+    uv_timer_init(sup_.loop(), ahead_timer_);
+    uv_unref(reinterpret_cast<uv_handle_t*>(ahead_timer_));
+  }
+  auto wait = std::max<SteadyClock::duration>(*at - SteadyClock::now(), SteadyClock::duration::zero());
+  uv_timer_start(ahead_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<MetricsEndpoint*>(t->data);
+    if (!self) return;
+    self->collect([self] { self->ahead_ = Ahead{SteadyClock::now(), self->render(nullptr)}; });
+  }, static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()), 0);
 }
 
 // ---- collection ---------------------------------------------------------------

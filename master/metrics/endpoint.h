@@ -13,6 +13,11 @@
 // round of requests, and a worker that has not answered the previous
 // request is not asked again (its answer still counts when it comes).
 //
+// A scraper that comes back at a steady interval (Prometheus) is answered
+// from a collection started just before it came (scrape_cadence.h), at
+// most 250 ms old; the X-Rack-Metrics-Age-Ms header says how old. Others
+// are collected when they come.
+//
 // A crashed worker sends no final snapshot: what it counted since rackd
 // last heard from it is lost. So rackd also collects by itself every
 // kBackgroundEvery when nobody has scraped, which bounds that loss even
@@ -24,12 +29,14 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "metrics/merge.h"
+#include "metrics/scrape_cadence.h"
 #include "rack/http.h"
 
 namespace rack::master {
@@ -59,6 +66,8 @@ class MetricsEndpoint {
   using Id = std::pair<std::string, ProcessKey>;  // app, process
 
   void collect(std::function<void()> done);
+  // Arms the collection ahead of the next scrape, if scrapes are steady.
+  void plan_ahead();
   void finish();
   void on_worker_metrics(ManagedApp& app, Worker& w, std::string text, std::string error, bool final);
   void on_merged_request(ManagedApp& app, Worker& w, uint64_t seq);
@@ -72,6 +81,13 @@ class MetricsEndpoint {
   MetricsMerge merge_;
   uv_timer_t* timer_ = nullptr;       // the collection's deadline
   uv_timer_t* background_ = nullptr;  // collects when nobody scrapes
+  uv_timer_t* ahead_timer_ = nullptr;  // collects ahead of a steady scraper
+  ScrapeCadence cadence_;
+  struct Ahead {
+    std::chrono::steady_clock::time_point collected;
+    std::string text;
+  };
+  std::optional<Ahead> ahead_;  // the next scrape's answer, collected ahead
 
   bool collecting_ = false;
   uint64_t seq_ = 0;
