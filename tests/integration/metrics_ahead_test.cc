@@ -35,7 +35,7 @@ Scrape scrape(Rack& rack, const std::string& app) {
 
 }  // namespace
 
-TEST_CASE("metrics: a steady scraper gets an answer collected just before; an off-cycle scrape is exact") {
+TEST_CASE("metrics: a steady scraper gets an answer collected just before, an off-cycle scrape is exact") {
   Rack rack;
   REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("web", 2))})
               .exit_code == 0);
