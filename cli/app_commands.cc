@@ -196,7 +196,11 @@ void add_start_command(CLI::App& cli, int& rc) {
   auto* start = cli.add_subcommand("start", "Start the apps of an ecosystem file (starts rackd if needed)");
   start->add_option("file", file, "ecosystem file, or a script to run (server.js, app.py, ./bin/server)")
       ->capture_default_str();
-  start->allow_extras();  // a script's arguments, after --
+  // A script's arguments, after `--`. A positional of any length keeps
+  // `--` inside `start`: with none left to fill, CLI11 hands `--` and what
+  // follows back to rackctl itself, which refuses them.
+  start->add_option("args", script.args, "a script: its arguments, after -- (start server.js -- --flag)")
+      ->expected(-1);
   start->add_option("--only", only, "start only this app");
   start->add_flag("--no-wait", no_wait, "do not wait for every slot to be ready (exit 0 once rackd accepted it)");
   start->add_option("-i,--instances", script.instances, "a script: workers, n or max")->capture_default_str();
@@ -204,7 +208,12 @@ void add_start_command(CLI::App& cli, int& rc) {
   start->add_option("--listen", script.listen,
                     "a script: the HOST:PORT rackd binds for it (a node script with -i > 1 may leave it out: "
                     "rackd binds what its server asks for)");
-  start->add_option("--env-var", script.env, "a script: NAME=VALUE in its environment (repeatable)");
+  // One value per --env-var: a list of any length would take a following
+  // `--` as its own end, and what comes after it as rackctl's options.
+  start->add_option("--env-var", script.env, "a script: NAME=VALUE in its environment (repeatable)")
+      ->expected(1)
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   start->add_option("--interpreter", script.interpreter, "a script: run it with this (default: by extension)");
   start->add_option("--env", pm2_env, "a PM2 ecosystem file: merge env_<name> over env");
   start->add_option("--protocol", script.protocol, "a script: node, inherit, rack or none (default: node for "
@@ -231,9 +240,9 @@ void add_start_command(CLI::App& cli, int& rc) {
       return;
     }
     if (is_ecosystem_file(file) || file == "ecosystem.yaml") {
-      if (!start->remaining().empty()) {
+      if (!script.args.empty()) {
         std::fprintf(stderr, "rackctl: start %s: unexpected argument \"%s\" (arguments are for a script)\n",
-                     file.c_str(), start->remaining()[0].c_str());
+                     file.c_str(), script.args[0].c_str());
         rc = kUsage;
         return;
       }
@@ -241,7 +250,6 @@ void add_start_command(CLI::App& cli, int& rc) {
       return;
     }
     script.script = file;
-    script.args = start->remaining();
     std::string error;
     auto written = write_script_ecosystem(script, error);
     if (!written) {

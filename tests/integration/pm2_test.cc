@@ -144,3 +144,40 @@ TEST_CASE("pm2: rackctl start server.js -i 2 --name --listen --env-var -- args, 
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("script \"missing.py\" not found") != std::string::npos);
 }
+
+TEST_CASE("pm2: rackctl start <script> -- args passes them on with no --env-var before the --") {
+  Rack rack;
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + hello_app("hello", 1))}).exit_code == 0);
+  std::string dir = rack.home() + "/proj";
+  fs::create_directories(dir + "/bin");
+  std::ofstream(dir + "/exe.js") << "const http = require('http');\n"
+                                    "http.createServer((req, res) => res.end(JSON.stringify(process.argv.slice(2))))"
+                                    ".listen(Number(process.env.PORT));\n";
+  auto start = [&](const std::string& args) {
+    return run({"/bin/sh", "-c", "cd " + dir + " && RACK_HOME=" + rack.home() + " " + bin("rackctl") + " start " + args});
+  };
+  // As docs/pm2-migration.md writes it: the options, then -- and the app's own.
+  auto r = start("exe.js -i 2 --name api --listen 127.0.0.1:0 -- --flag value");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  REQUIRE(rack.wait_ready("api", 2, 20s));
+  CHECK(nlohmann::json::parse(http_get(rack.address("api"), "/").body) == nlohmann::json::array({"--flag", "value"}));
+
+  // An executable of any kind; rackctl's own options after -- are the app's.
+  std::ofstream(dir + "/bin/server") << "#!/bin/sh\necho \"server args: $*\"\nexec sleep 60\n";
+  fs::permissions(dir + "/bin/server", fs::perms::owner_all);
+  r = start("./bin/server -- a b");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK(wait_until([&] { return rack.ctl({"logs", "server", "-n", "5"}).out.find("server args: a b") != std::string::npos; }, 10s));
+  r = start("./bin/server --name opts --env-var A=1 -- -i 3 --name x");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK(wait_until([&] { return rack.ctl({"logs", "opts", "-n", "5"}).out.find("server args: -i 3 --name x") != std::string::npos; }, 10s));
+  CHECK(rack.app("opts")["instances"] == 1);
+
+  // An ecosystem file takes no arguments; an unknown option is not passed on.
+  r = start(rack.home() + "/eco.yaml -- x");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("unexpected argument \"x\"") != std::string::npos);
+  r = start("./bin/server --bogus");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("--bogus") != std::string::npos);
+}
