@@ -32,9 +32,11 @@ std::string script_app_name(const ScriptStart& s) {
 namespace {
 
 bool is_node_script(const ScriptStart& s) {
-  if (!s.interpreter.empty()) return fs::path(s.interpreter).filename() == "node";
-  auto words = config::script_interpreter(s.script);
-  return !words.empty() && fs::path(words[0]).filename() == "node";
+  if (!s.interpreter.empty()) {
+    auto words = config::split_command(s.interpreter);  // "node --max-old-space-size=256"
+    return words && !words->empty() && fs::path((*words)[0]).filename() == "node";
+  }
+  return config::is_node_script(s.script);
 }
 
 }  // namespace

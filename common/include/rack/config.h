@@ -221,6 +221,13 @@ struct Ecosystem {
 // executable, the words of its "#!" line. Empty: run the file itself.
 std::vector<std::string> script_interpreter(const std::string& script_path);
 
+// True for a script node runs: one whose "#!" line names node
+// (#!/usr/bin/node, #!/usr/bin/env node) if it is executable, else one
+// script_interpreter() gives node (.js/.mjs/.cjs, or that "#!" line).
+// script_interpreter() alone is empty for an executable file with a "#!"
+// line, so it cannot tell.
+bool is_node_script(const std::string& script_path);
+
 // SIGINT for node apps (what PM2 sends, and what their shutdown hooks
 // listen for), SIGTERM for the others; stop_signal overrides it.
 int stop_signal_of(const AppConfig& app);
