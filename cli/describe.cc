@@ -1,6 +1,7 @@
 #include "describe.h"
 
 #include <cstdio>
+#include <functional>
 
 #include "status_table.h"
 
@@ -45,9 +46,14 @@ std::string join(const json& list) {
 }
 
 std::string slot_line(const json& s) {
-  std::string line = "  " + str(s, "slot") + "  pid " + str(s, "pid") + "  " + str(s, "state") + "  restarts " +
-                     str(s, "restarts");
-  if (s["pid"].is_number()) line += "  up " + human_duration(s.value("uptime_s", 0.0));
+  std::string line = "  " + str(s, "slot") + "  pid " + str(s, "pid") + "  " + str(s, "state") + "  generation " +
+                     str(s, "generation") + "  restarts " + str(s, "restarts");
+  if (s["pid"].is_number()) {
+    char cpu[32];
+    std::snprintf(cpu, sizeof cpu, "%.1f%%", s.value("cpu_percent", 0.0));
+    line += "  up " + human_duration(s.value("uptime_s", 0.0)) + "  cpu " + cpu + "  mem " +
+            human_bytes(s.value("rss_bytes", uint64_t{0}));
+  }
   const json e = s.value("last_exit", json());
   if (!e.is_object()) return line + "  last exit: none\n";
   line += "\n      last exit: " + str(e, "what") + " [" + str(e, "cause") + "]";
@@ -55,6 +61,27 @@ std::string slot_line(const json& s) {
   line += ", after " + human_duration(e.value("uptime_s", 0.0)) + ", " + human_duration(e.value("ago_s", 0.0)) +
           " ago (" + str(e, "at") + ")\n";
   return line;
+}
+
+// stop_signal, autorestart and stop_exit_codes, max_memory, cron_restart, watch.
+void policy_rows(const json& app, const std::function<void(const char*, const std::string&)>& row) {
+  row("stop", app.value("shutdown_with_message", false)
+                  ? "the 'shutdown' message (shutdown_with_message), then SIGKILL after kill_timeout"
+                  : str(app, "stop_signal") + ", then SIGKILL after kill_timeout");
+  std::string again = app.value("autorestart", true) ? "yes" : "no (autorestart: false)";
+  const json codes = app.value("stop_exit_codes", json::array());
+  if (!codes.empty()) again += "; not after exit codes " + join(codes) + " (stop_exit_codes)";
+  row("autorestart", again);
+  const json mem = app.value("max_memory", json());
+  row("max_memory", mem.is_number() ? human_bytes(mem.get<uint64_t>()) + " (then replaced gracefully)" : "none");
+  const json cron = app.value("cron_restart", json());
+  row("cron_restart", cron.is_object() ? str(cron, "schedule") + " (" + str(cron, "tz") + "): a graceful reload" : "none");
+  const json watch = app.value("watch", json());
+  if (watch.is_object())
+    row("watch", join(watch.value("paths", json::array())) + "; ignore " + join(watch.value("ignore", json::array())) +
+                     "; delay " + ms(watch, "delay_ms") + ": a graceful reload");
+  else
+    row("watch", "off");
 }
 
 }  // namespace
@@ -69,6 +96,7 @@ std::string render_describe(const json& app) {
     out += std::string(key) + " " + v + "\n";
   };
   row("name", str(app, "name"));
+  row("namespace", str(app, "namespace"));
   row("status", str(app, "status"));
   row("protocol", str(app, "protocol"));
   row("listen", str(app, "listen"));
@@ -84,9 +112,11 @@ std::string render_describe(const json& app) {
     row("logs", "off: no log files (logs.dir: off)");
   row("restart", "min_uptime " + ms(r, "min_uptime_ms") + ", max_restarts " + str(r, "max_restarts") + ", backoff " +
                      ms(r, "backoff_initial_ms") + " x" + str(r, "backoff_factor") + " up to " +
-                     ms(r, "backoff_max_ms") + ", reset after " + ms(r, "reset_after_ms") + " up");
+                     ms(r, "backoff_max_ms") + ", reset after " + ms(r, "reset_after_ms") + " up" +
+                     (r.value("delay_ms", json()).is_number() ? ", delay " + ms(r, "delay_ms") + " before each" : ""));
   row("timeouts", "ready " + ms(r, "ready_timeout_ms") + ", kill " + ms(r, "kill_timeout_ms") + ", heartbeat " +
                       ms(r, "heartbeat_timeout_ms"));
+  policy_rows(app, row);
   std::string c = str(app, "containment");
   row("containment", c == "process-group" ? c + " (every worker leads its own; each signal reaches all of it)"
                      : c == "cgroup"      ? c + " (every worker in one of its own, and leading its process group: each "

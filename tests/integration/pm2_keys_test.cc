@@ -1,7 +1,9 @@
 // PM2's restart keys under the real rackd: autorestart: false,
-// stop_exit_codes, restart.delay; namespace in status; env_file.
+// stop_exit_codes, restart.delay; namespace in status; env_file; and all of
+// them in `rackctl describe`.
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "harness.h"
@@ -122,4 +124,71 @@ TEST_CASE("pm2 keys: watch reloads once after a change settles, ignores what wat
   std::this_thread::sleep_for(500ms);
   std::ofstream(src + "/lib/new/b.js") << "b\n";
   CHECK(wait_until([&] { return generation() == first + 3; }, 10s));
+}
+
+TEST_CASE("pm2 keys: rackctl describe shows namespace, stop, restart keys, max_memory, cron, watch and each slot's use") {
+  Rack rack;
+  std::string src = rack.home() + "/src";
+  std::filesystem::create_directories(src);
+  std::string eco = rack.write_file(
+      "eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" +
+                      hello_app("web", 2,
+                                "    namespace: billing\n    stop_signal: SIGQUIT\n    autorestart: false\n"
+                                "    stop_exit_codes: [0, 3]\n    restart: {delay: 250ms}\n    max_memory: 300M\n"
+                                "    cron_restart: '0 3 * * *'\n    cron_tz: Europe/Berlin\n"
+                                "    watch: {paths: [" + src + "], ignore: [node_modules], delay: 2s}\n") +
+                      hello_app("plain", 1));
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  // rackd samples /proc on its tick: wait for a memory figure.
+  auto described = [&](const std::string& app) { return json::parse(rack.ctl({"describe", app, "--json"}).out); };
+  REQUIRE(wait_until([&] { return described("web")["slots"][1].value("rss_bytes", 0) > 0; }, 10s));
+
+  std::string out = rack.ctl({"describe", "web"}).out;
+  CHECK_MESSAGE(out.find("namespace    billing\n") != std::string::npos, out);
+  CHECK(out.find("stop         SIGQUIT, then SIGKILL after kill_timeout\n") != std::string::npos);
+  CHECK(out.find("autorestart  no (autorestart: false); not after exit codes 0, 3 (stop_exit_codes)\n") != std::string::npos);
+  CHECK(out.find(", delay 250ms before each\n") != std::string::npos);
+  CHECK(out.find("max_memory   300.0mb (then replaced gracefully)\n") != std::string::npos);
+  CHECK(out.find("cron_restart 0 3 * * * (Europe/Berlin): a graceful reload\n") != std::string::npos);
+  CHECK(out.find("watch        " + src + "; ignore node_modules; delay 2s: a graceful reload\n") != std::string::npos);
+  for (const char* slot : {"  0  pid ", "  1  pid "}) {
+    auto at = out.find(slot);
+    REQUIRE_MESSAGE(at != std::string::npos, out);
+    std::string line = out.substr(at, out.find('\n', at) - at);
+    CHECK_MESSAGE(line.find("ready  generation 1  restarts 0  up ") != std::string::npos, line);
+    CHECK_MESSAGE(line.find("  cpu ") != std::string::npos, line);
+    CHECK_MESSAGE(line.find("%  mem ") != std::string::npos, line);
+  }
+
+  json j = described("web");
+  CHECK(j["namespace"] == "billing");
+  CHECK(j["stop_signal"] == "SIGQUIT");
+  CHECK(j["shutdown_with_message"] == false);
+  CHECK(j["autorestart"] == false);
+  CHECK(j["stop_exit_codes"] == json::array({0, 3}));
+  CHECK(j["restart"]["delay_ms"] == 250);
+  CHECK(j["max_memory"] == (300ull << 20));
+  CHECK(j["cron_restart"] == json{{"schedule", "0 3 * * *"}, {"tz", "Europe/Berlin"}});
+  CHECK(j["watch"] == json{{"paths", json::array({src})}, {"ignore", json::array({"node_modules"})}, {"delay_ms", 2000}});
+  for (const json& s : j["slots"]) {
+    CHECK(s["generation"] == 1);
+    CHECK(s["cpu_percent"].is_number());
+    CHECK(s["rss_bytes"].get<uint64_t>() > 0);
+  }
+
+  // The defaults are shown too, as such.
+  j = described("plain");
+  CHECK(j["namespace"] == "default");
+  CHECK(j["stop_signal"] == "SIGTERM");  // SIGINT for node apps
+  CHECK(j["autorestart"] == true);
+  CHECK(j["stop_exit_codes"] == json::array());
+  CHECK(j["restart"]["delay_ms"].is_null());
+  CHECK(j["max_memory"].is_null());
+  CHECK(j["cron_restart"].is_null());
+  CHECK(j["watch"].is_null());
+  out = rack.ctl({"describe", "plain"}).out;
+  CHECK(out.find("autorestart  yes\n") != std::string::npos);
+  CHECK(out.find("max_memory   none\n") != std::string::npos);
+  CHECK(out.find("cron_restart none\n") != std::string::npos);
+  CHECK(out.find("watch        off\n") != std::string::npos);
 }
