@@ -155,34 +155,14 @@ TEST_CASE("pm2: .json and PM2's YAML shape start too, and rackctl convert prints
   CHECK(r.err.find("nothere.config.js: no such file") != std::string::npos);
 }
 
-namespace {
-
-// The code block after `<!-- tested: NAME -->` in docs/pm2-migration.md.
-std::string doc_block(const std::string& name) {
-  std::string doc = read_text(std::string(RACK_SOURCE_DIR) + "/docs/pm2-migration.md");
-  auto at = doc.find("<!-- tested: " + name + " -->");
-  REQUIRE_MESSAGE(at != std::string::npos, "docs/pm2-migration.md has no block " << name);
-  auto open = doc.find("```", at);
-  auto start = doc.find('\n', open) + 1;
-  auto end = doc.find("```", start);
-  return doc.substr(start, end - start);
-}
-
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
-  return s;
-}
-
-}  // namespace
-
 TEST_CASE("pm2: the examples of docs/pm2-migration.md run as written") {
   Rack rack;
   start_rackd(rack);
   std::string dir = rack.home() + "/docproj";
   fs::create_directories(dir + "/src");
   std::string port = std::to_string(free_port());
-  std::ofstream(dir + "/src/server.js") << doc_block("src/server.js");
-  std::ofstream(dir + "/ecosystem.config.js") << replace_all(doc_block("ecosystem.config.js"), "3000", port);
+  std::ofstream(dir + "/src/server.js") << doc_block("pm2-migration.md", "src/server.js");
+  std::ofstream(dir + "/ecosystem.config.js") << with_replaced(doc_block("pm2-migration.md", "ecosystem.config.js"), "3000", port);
   auto r = ctl_in(rack, dir, "start ecosystem.config.js --env production");
   REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
   CHECK_MESSAGE(r.err.find("warning") == std::string::npos, r.err);  // every key of the example maps
@@ -192,7 +172,7 @@ TEST_CASE("pm2: the examples of docs/pm2-migration.md run as written") {
 
   r = ctl_in(rack, dir, "convert ecosystem.config.js --env production");
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-  CHECK(r.out == replace_all(doc_block("convert --env production"), "3000", port));
+  CHECK(r.out == with_replaced(doc_block("pm2-migration.md", "convert --env production"), "3000", port));
 }
 
 TEST_CASE("pm2: the Express example of docs/pm2-migration.md serves env_production, counts exactly, runs its SIGINT hook") {
@@ -200,16 +180,16 @@ TEST_CASE("pm2: the Express example of docs/pm2-migration.md serves env_producti
   if (!fs::exists(apps + "/node_modules/express") || !fs::exists(apps + "/node_modules/prom-client"))
     FAIL("tests/apps/node_modules is missing: run `npm install` in tests/apps (scripts/test does)");
   // The documented app is the one the other PM2 tests run.
-  CHECK(doc_block("app.js") == read_text(apps + "/pm2_express.js"));
+  CHECK(doc_block("pm2-migration.md", "app.js") == read_text(apps + "/pm2_express.js"));
   Rack rack;
   start_rackd(rack);
   std::string dir = rack.home() + "/shop";
   fs::create_directories(dir);
   fs::create_directory_symlink(apps + "/node_modules", dir + "/node_modules");  // the project's npm install
-  std::ofstream(dir + "/app.js") << doc_block("app.js");
+  std::ofstream(dir + "/app.js") << doc_block("pm2-migration.md", "app.js");
   int port = free_port();
   std::ofstream(dir + "/ecosystem.config.js")
-      << replace_all(doc_block("shop ecosystem.config.js"), "3000", std::to_string(port));
+      << with_replaced(doc_block("pm2-migration.md", "shop ecosystem.config.js"), "3000", std::to_string(port));
   auto r = ctl_in(rack, dir, "start ecosystem.config.js --env production");
   REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
   CHECK_MESSAGE(r.err.find("warning") == std::string::npos, r.err);

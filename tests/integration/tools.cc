@@ -66,6 +66,21 @@ std::string read_text(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
+std::string doc_block(const std::string& doc, const std::string& name) {
+  std::string text = read_text(std::string(RACK_SOURCE_DIR) + "/docs/" + doc);
+  auto at = text.find("<!-- tested: " + name + " -->");
+  REQUIRE_MESSAGE(at != std::string::npos, "docs/" << doc << " has no block " << name);
+  auto open = text.find("```", at);
+  auto start = text.find('\n', open) + 1;
+  auto end = text.find("```", start);
+  return text.substr(start, end - start);
+}
+
+std::string with_replaced(std::string s, const std::string& from, const std::string& to) {
+  for (auto at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
 Child::Child(const std::vector<std::string>& argv, const std::string& log_path, const std::vector<std::string>& env) {
   pid_ = ::fork();
   if (pid_ == 0) {

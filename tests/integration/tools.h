@@ -32,6 +32,12 @@ std::string required_tool(const std::string& name, const std::string& package);
 int free_port();
 std::string url_encode(const std::string& s);
 std::string read_text(const std::string& path);
+// The code block after `<!-- tested: NAME -->` in docs/<doc> (the
+// mechanism that keeps documented examples run as written); fails the test
+// when there is none.
+std::string doc_block(const std::string& doc, const std::string& name);
+// `s` with every `from` replaced by `to`.
+std::string with_replaced(std::string s, const std::string& from, const std::string& to);
 
 class Child {
  public:
