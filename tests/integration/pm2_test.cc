@@ -181,3 +181,49 @@ TEST_CASE("pm2: rackctl start <script> -- args passes them on with no --env-var 
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("--bogus") != std::string::npos);
 }
+
+TEST_CASE("pm2: shutdown_with_message: true runs the app's 'shutdown' message handler on reload and stop, no signal") {
+  Rack rack;
+  std::string marks = rack.home() + "/marks";
+  fs::create_directories(marks);
+  // PM2's hook for platforms without signals: process.on('message') for
+  // 'shutdown'. A SIGINT (the default stop signal) would leave its own mark.
+  std::string app = rack.write_file("bye.js", R"(const fs = require('fs');
+const http = require('http');
+const mark = (what) => fs.writeFileSync(`${process.env.MARK_DIR}/${what}.${process.pid}`, what + '\n');
+const server = http.createServer((req, res) => res.end('ok')).listen(Number(process.env.PORT));
+process.on('message', (message) => {
+  if (message !== 'shutdown') return;
+  mark('shutdown');
+  server.close(() => process.exit(0));
+});
+process.on('SIGINT', () => mark('sigint'));
+)");
+  REQUIRE(rack.ctl({"start", rack.write_file("eco.yaml",
+                                              "rack:\n  admin: 127.0.0.1:0\napps:\n  - name: bye\n    run: " + app +
+                                                  "\n    protocol: node\n    listen: 127.0.0.1:0\n    instances: 2\n"
+                                                  "    shutdown_with_message: true\n    kill_timeout: 10s\n"
+                                                  "    env: {MARK_DIR: " + marks + "}\n")})
+              .exit_code == 0);
+  REQUIRE(rack.wait_ready("bye", 2, 20s));
+  auto marked = [&](const std::string& what, pid_t pid) {
+    return fs::exists(marks + "/" + what + "." + std::to_string(pid));
+  };
+  auto first = rack.pids("bye");
+  REQUIRE(first.size() == 2);
+  auto r = rack.ctl({"reload", "bye"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  // Well before kill_timeout, which would send SIGINT next.
+  for (pid_t p : first) CHECK_MESSAGE(wait_until([&] { return marked("shutdown", p); }, 5s), "reload: no 'shutdown' in " << p);
+
+  auto second = rack.pids("bye", "ready");  // the old ones may still be listed, exiting
+  REQUIRE(second.size() == 2);
+  r = rack.ctl({"stop", "bye"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  for (pid_t p : second) {
+    CHECK_MESSAGE(wait_until([&] { return marked("shutdown", p); }, 5s), "stop: no 'shutdown' in " << p);
+    CHECK(wait_until([&] { return !pid_alive(p); }, 5s));
+  }
+  for (pid_t p : first) CHECK_FALSE(marked("sigint", p));
+  for (pid_t p : second) CHECK_FALSE(marked("sigint", p));
+}
