@@ -4,7 +4,8 @@ python3-kubernetes), loaded strictly: every key must be a field of its
 model, every value of the field's type, required fields present. Then what
 Rack needs of them: probes on the admin port, the drain fitting inside
 terminationGracePeriodSeconds, a read-only root with RACK_HOME on an
-emptyDir, scrape annotations on the admin listener.
+emptyDir, no app log files (their lines go to the container's stdout),
+scrape annotations on the admin listener.
 
   kubernetes_test.py SOURCE_DIR
 """
@@ -89,6 +90,10 @@ def check(docs):
     assert eco["rack"]["admin"].startswith("0.0.0.0:"), "the kubelet probes the pod IP"
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports == {"http": app_port, "admin": admin_port}, ports
+    # App lines reach `kubectl logs` through rackd's stdout; files in the
+    # emptyDir would only grow (YAML 1.1 reads off as false).
+    for app in eco["apps"]:
+        assert app.get("logs", {}).get("dir") in (False, "off"), f"{app['name']}: logs.dir is not off"
 
     assert c["readinessProbe"]["httpGet"] == {"path": "/health", "port": "admin"}
     assert c["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "admin"}
