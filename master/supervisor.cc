@@ -272,17 +272,21 @@ void Supervisor::feed_stdout(ManagedApp& app) {
   stdout_fed_[app.name()] = app.log();
 }
 
-void Supervisor::reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs,
-                                  ReloadOptions options) {
-  // New apps start; existing ones roll to their new config one after the
-  // other (reload_in_sequence).
-  // systemd: RELOADING=1 now, READY=1 when the reload ends either way.
-  opt_.notifier.send(SystemdNotifier::reloading_message() + "\nSTATUS=reloading " + eco.path);
+ReloadObserver Supervisor::notify_reloading(ReloadObserver obs, const std::string& what) {
+  opt_.notifier.send(SystemdNotifier::reloading_message() + "\nSTATUS=reloading " + what);
   obs.done = [this, done = std::move(obs.done)](bool ok, const std::string& err, int slot) {
     last_status_ = status_line(apps());
     if (ready_sent_) opt_.notifier.send("READY=1\nSTATUS=" + last_status_);
     if (done) done(ok, err, slot);
   };
+  return obs;
+}
+
+void Supervisor::reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs,
+                                  ReloadOptions options) {
+  // New apps start; existing ones roll to their new config one after the
+  // other (reload_in_sequence).
+  obs = notify_reloading(std::move(obs), eco.path);
   std::vector<ReloadStep> changed;
   config::Ecosystem to_start = eco;
   to_start.apps.clear();

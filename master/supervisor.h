@@ -56,6 +56,10 @@ class Supervisor {
   // Applies a changed ecosystem: new apps start, changed ones roll.
   void reload_ecosystem(const config::Ecosystem& eco, const std::string& only, ReloadObserver obs,
                         ReloadOptions options = {});
+  // systemd: sends RELOADING=1 now and returns `obs` with a done that sends
+  // READY=1 when the reload ends, either way. Every reload goes through it
+  // (rackctl reload <file>, <app>, all: the unit's ExecReload).
+  ReloadObserver notify_reloading(ReloadObserver obs, const std::string& what);
 
   ManagedApp* find(const std::string& name);
   std::vector<ManagedApp*> apps();

@@ -35,14 +35,16 @@ void stop_apps(Supervisor& sup, const std::vector<ManagedApp*>& apps, bool forge
   done();
 }
 
-void reload_apps(Supervisor& sup, const std::vector<ManagedApp*>& apps, const json& body, http::Responder res) {
+// `target`: the app's name or "all", for systemd's STATUS= line.
+void reload_apps(Supervisor& sup, const std::string& target, const std::vector<ManagedApp*>& apps, const json& body,
+                 http::Responder res) {
   ReloadOptions options;
   std::string why;
   if (!reload_options(body, options, why)) return res.send(error(400, why));
   std::vector<ReloadStep> steps;
   for (auto& n : names_of(apps)) steps.push_back({n, std::nullopt, options});
   reload_in_sequence([&sup](const std::string& n) { return sup.find(n); }, std::move(steps),
-                     streaming_observer(std::move(res)));
+                     sup.notify_reloading(streaming_observer(std::move(res)), target));
 }
 
 // "3", 3, "+1" or "-1": the new instance count, between 1 and 1024; with
@@ -131,7 +133,7 @@ void app_operation(Supervisor& sup, const std::string& target, const std::string
     for (ManagedApp* a : apps) a->restart();
     return res.send(ok());
   }
-  if (op == "reload") return reload_apps(sup, apps, body, std::move(res));
+  if (op == "reload") return reload_apps(sup, target, apps, body, std::move(res));
   if (op == "scale") {
     if (apps.size() != 1) return res.send(error(400, "scale takes one app name, not \"all\""));
     return scale_app(*apps[0], body, std::move(res));

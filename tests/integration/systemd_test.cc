@@ -9,8 +9,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <future>
 #include <sstream>
@@ -83,6 +85,12 @@ int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+int64_t monotonic_usec() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000 + ts.tv_nsec / 1000;
+}
+
 std::string environ_of(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/environ");
   std::stringstream ss;
@@ -127,6 +135,47 @@ TEST_CASE("systemd: READY=1 once the apps are ready, RELOADING=1 and READY=1 aro
   std::string again = sd.until("READY=1", 30s);
   CHECK(again != "");
   CHECK(reload.get().exit_code == 0);
+
+  kill(pid, SIGTERM);
+  CHECK(sd.until("STOPPING=1", 10s) != "");
+  CHECK(wait_exit(pid, 20s) == 0);
+}
+
+// The installed unit's ExecReload is `rackctl reload all`: systemd must
+// hear RELOADING=1 from it (and from `rackctl reload <app>`) or `systemctl
+// reload` shows nothing, and with Type=notify-reload never returns.
+TEST_CASE("systemd: rackctl reload all and reload <app> send RELOADING=1, then READY=1 with the new workers ready") {
+  Rack rack;
+  NotifySocket sd(rack.home() + "/notify");
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\n  shutdown_delay: 0s\napps:\n" +
+                                                    hello_app("web", 2, "    ready_timeout: 10s\n"));
+  pid_t pid = start_rackd(rack, eco, {"NOTIFY_SOCKET=" + rack.home() + "/notify"});
+  REQUIRE(sd.until("READY=1", 15s) != "");
+  REQUIRE(rack.wait_ready("web", 2));
+
+  for (std::string target : {"all", "web"}) {
+    CAPTURE(target);
+    std::vector<pid_t> before = rack.pids("web");
+    int64_t sent_after = monotonic_usec();
+    auto reload = std::async(std::launch::async, [&] { return rack.ctl({"reload", target}); });
+    std::string reloading = sd.until("RELOADING=1", 15s);
+    int64_t got_by = monotonic_usec();
+    REQUIRE(reloading != "");
+    CHECK(reloading.find("STATUS=reloading " + target) != std::string::npos);
+    // MONOTONIC_USEC is rackd's CLOCK_MONOTONIC when the reload started.
+    auto at = reloading.find("MONOTONIC_USEC=");
+    REQUIRE(at != std::string::npos);
+    int64_t usec = std::stoll(reloading.substr(at + 15));
+    CHECK(usec >= sent_after);
+    CHECK(usec <= got_by);
+    std::string ready = sd.until("READY=1", 30s);
+    REQUIRE(ready != "");
+    // READY=1 comes when the reload is over: every ready worker is new.
+    std::vector<pid_t> after = rack.pids("web");
+    CHECK(after.size() == 2);
+    for (pid_t p : after) CHECK(std::find(before.begin(), before.end(), p) == before.end());
+    CHECK(reload.get().exit_code == 0);
+  }
 
   kill(pid, SIGTERM);
   CHECK(sd.until("STOPPING=1", 10s) != "");
