@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 #include <thread>
 #include <iterator>
 #include <string>
@@ -46,6 +47,14 @@ std::vector<pid_t> procs_running(const std::vector<std::string>& argv) {
   return out;
 }
 
+pid_t parent_of(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(f, stat);
+  auto p = stat.rfind(')');  // "pid (comm) state ppid ..."
+  return p == std::string::npos ? -1 : static_cast<pid_t>(std::atoi(stat.c_str() + p + 4));
+}
+
 // Two sleeps with arguments no other test uses.
 struct Tree {
   std::string a, b;
@@ -58,6 +67,11 @@ struct Tree {
            " & wait']\n    protocol: none\n    kill_timeout: 2s\n";
   }
   size_t alive() const { return procs_running({"sleep", a}).size() + procs_running({"sleep", b}).size(); }
+  std::vector<pid_t> pids() const {
+    auto out = procs_running({"sleep", a});
+    for (pid_t p : procs_running({"sleep", b})) out.push_back(p);
+    return out;
+  }
   // Leaves nothing behind if the test fails.
   ~Tree() {
     for (auto& s : {a, b})
@@ -85,6 +99,31 @@ TEST_CASE("tree: stop and restart end every process of the worker's group") {
   }, 5s));
   CHECK(rack.ctl({"stop", "tree"}).exit_code == 0);
   CHECK(wait_until([&] { return t.alive() == 0; }, 3s));
+}
+
+TEST_CASE("tree: reload ends the old worker's whole group, and only the new worker's children run") {
+  Rack rack;
+  Tree t(8);
+  REQUIRE(rack.ctl({"start", eco_of(rack, t)}).exit_code == 0);
+  REQUIRE(wait_until([&] { return t.alive() == 2 && rack.pids("tree").size() == 1; }, 5s));
+  pid_t old_worker = rack.pids("tree")[0];
+  std::vector<pid_t> old_sleeps = t.pids();
+  for (pid_t p : old_sleeps) REQUIRE(parent_of(p) == old_worker);
+  auto r = rack.ctl({"reload", "tree"});
+  CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
+  CHECK(wait_until([&] {
+    for (pid_t p : old_sleeps)
+      if (pid_alive(p)) return false;
+    return t.alive() == 2;
+  }, 5s));
+  std::vector<pid_t> workers = rack.pids("tree");
+  REQUIRE(workers.size() == 1);
+  CHECK(workers[0] != old_worker);
+  CHECK(!pid_alive(old_worker));
+  // Exactly one pair runs, and it is the new worker's.
+  std::vector<pid_t> now = t.pids();
+  CHECK(now.size() == 2);
+  for (pid_t p : now) CHECK(parent_of(p) == workers[0]);
 }
 
 TEST_CASE("tree: rackctl kill ends the whole tree") {
@@ -149,18 +188,72 @@ TEST_CASE("tree: the next start ends what a rackd killed with its guardian left,
   waitpid(foreign, nullptr, 0);
 }
 
+namespace {
+
+// A shell whose child holds 64 MiB (the shell itself is about 1 MiB).
+std::string fat_app(const std::string& name, const Tree& t, const std::string& extra = "") {
+  return "  - name: " + name + "\n    run: [/bin/sh, -c, 'python3 -c \"import time; b = bytearray(64 << 20); time.sleep(" +
+         t.a + ")\" & wait']\n    protocol: none\n" + extra;
+}
+
+}  // namespace
+
 TEST_CASE("tree: rss and cpu count every process of the worker's group") {
   Rack rack;
   Tree t(5);
-  // The shell is small; the child it starts holds 64 MiB.
+  // `busy`: a shell that waits on two children looping on the CPU.
   std::string eco = rack.write_file(
-      "eco.yaml", "rack:\n  admin: off\napps:\n  - name: fat\n    run: [/bin/sh, -c, 'python3 -c \"import time; b = bytearray(64 << 20); time.sleep(" +
-                      t.a + ")\" & wait']\n    protocol: none\n");
+      "eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" + fat_app("fat", t) +
+                      "  - name: busy\n    run: [/bin/sh, -c, 'while :; do :; done & while :; do :; done & wait']\n"
+                      "    protocol: none\n");
   REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
   CHECK(wait_until([&] {
     auto w = rack.app("fat")["workers"];
     return !w.empty() && w[0].value("rss_bytes", uint64_t{0}) >= (60u << 20);
   }, 10s));
+  // The same figure in /metrics: process_resident_memory_bytes{app="fat",worker="0",generation,pid}.
+  std::string series = R"(process_resident_memory_bytes{app="fat",worker="0",)";
+  double metric_rss = 0;
+  CHECK(wait_until([&] {
+    auto r = http_get(rack.admin(), "/metrics");
+    std::istringstream in(r.body);
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind(series, 0) == 0) metric_rss = std::stod(line.substr(line.rfind(' ') + 1));
+    return metric_rss >= (60u << 20);
+  }, 10s, 200ms));
+  CAPTURE(metric_rss);
+  // The shell sleeps in wait(); its children use up to two CPUs. Any
+  // one-second sample over 50% will do on a loaded machine.
+  double cpu = 0;
+  CHECK(wait_until([&] {
+    auto w = rack.app("busy")["workers"];
+    if (!w.empty()) cpu = std::max(cpu, w[0].value("cpu_percent", 0.0));
+    return cpu > 50;
+  }, 10s, 200ms));
+  CAPTURE(cpu);
+  rack.ctl({"stop", "busy"});
+}
+
+TEST_CASE("tree: max_memory counts the worker's children: one over it has the worker replaced, cause max_memory") {
+  Rack rack;
+  Tree t(9);
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: off\napps:\n" + fat_app("fat", t, "    max_memory: 32M\n"));
+  REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
+  REQUIRE(wait_until([&] { return rack.pids("fat").size() == 1; }, 10s));
+  pid_t first = rack.pids("fat")[0];
+  json slot;
+  CHECK(wait_until([&] {
+    auto r = rack.ctl({"describe", "fat", "--json"});
+    json d = json::parse(r.out, nullptr, false);
+    if (d.is_discarded() || !d.contains("slots") || d["slots"].empty()) return false;
+    slot = d["slots"][0];
+    return slot["last_exit"].is_object() && slot["last_exit"]["pid"] == first;
+  }, 15s, 200ms));
+  CAPTURE(slot.dump());
+  CHECK(slot["last_exit"]["cause"] == "max_memory");
+  CHECK(rack.app("fat")["restart_reasons"].value("memory", 0) >= 1);
+  // It was replaced, not restarted after a crash: nothing counts as one.
+  CHECK(rack.app("fat")["restart_reasons"].value("crash", 0) == 0);
 }
 
 namespace {
