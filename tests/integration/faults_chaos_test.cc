@@ -29,6 +29,19 @@ std::size_t fd_count(pid_t pid) {
   return n;
 }
 
+// The /proc/<pid>/stat files rackd holds open: one per worker process once
+// the /proc scan (once a second) has seen it (ProcScanner).
+std::size_t stat_files(pid_t pid) {
+  std::error_code ec;
+  std::size_t n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::string target = std::filesystem::read_symlink(it->path(), ec).string();
+    if (!ec && target.rfind("/proc/", 0) == 0 && target.ends_with("/stat")) ++n;
+  }
+  return n;
+}
+
 // GET /v1/status over the control socket every 50 ms: how many samples
 // had a ready worker of `app`.
 class ReadySampler {
@@ -77,9 +90,9 @@ TEST_CASE("faults: chaos: kill -9 of a random worker every 500 ms for 20 s under
   REQUIRE(rack.ctl({"start", eco}).exit_code == 0);
   REQUIRE(rack.wait_ready("web", 4));
   pid_t rackd = rack.rackd_pid();
-  // Past rackd's first /proc sample (once a second): from then on it keeps
-  // each worker's stat file open (ProcScanner), one descriptor per worker.
-  std::this_thread::sleep_for(1300ms);
+  // The baseline holds the 4 workers' stat files, as the end will.
+  REQUIRE(wait_until([&] { return stat_files(rackd) == 4; }, 5s));
+  std::this_thread::sleep_for(300ms);
   std::size_t fds_before = fd_count(rackd);
   auto [host, port] = rack.address("web");
   constexpr int kKeepAlive = 4, kClose = 2;
