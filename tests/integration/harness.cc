@@ -300,6 +300,11 @@ std::string Load::first_error() const {
   return first_error_;
 }
 
+std::vector<Load::Failure> Load::failures() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failures_;
+}
+
 void Load::loop(int) {
   auto c = rack::http::Client::tcp(host_, static_cast<uint16_t>(port_));
   c.set_timeout(std::chrono::milliseconds(10000));
@@ -308,11 +313,14 @@ void Load::loop(int) {
   bool told_to_close = true;  // the first request opens a connection
   while (!stop_) {
     uint64_t connects = c.connects();
+    auto start = std::chrono::steady_clock::now();
     auto r = c.request("GET", path_, "", headers);
     if (!r.ok()) {
+      auto end = std::chrono::steady_clock::now();
       ++failed_;
       std::lock_guard<std::mutex> lock(mu_);
       if (first_error_.empty()) first_error_ = r.error_text;
+      if (failures_.size() < kMaxFailures) failures_.push_back({start, end, r.error_text});
       c.close();
       told_to_close = true;
       continue;

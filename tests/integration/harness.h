@@ -85,6 +85,13 @@ std::string hello_app(const std::string& name, int instances, const std::string&
 class Load {
  public:
   enum class Mode { KeepAlive, Close };
+  // A failed request: when it was sent and when it failed, for checks that
+  // a failure overlapped some event (a kill).
+  struct Failure {
+    std::chrono::steady_clock::time_point start, end;
+    std::string error;
+  };
+  static constexpr std::size_t kMaxFailures = 100000;  // kept; failed() counts on
   Load(std::string host, int port, Mode mode, int connections, std::string path = "/");
   ~Load();
   void stop();
@@ -95,6 +102,8 @@ class Load {
   // "Connection: close" first (the client had to reconnect silently).
   uint64_t silent_closes() const { return silent_closes_; }
   std::string first_error() const;
+  // The failed requests (the first kMaxFailures), in the order they ended.
+  std::vector<Failure> failures() const;
 
  private:
   void loop(int id);
@@ -107,6 +116,7 @@ class Load {
   std::vector<std::thread> threads_;
   mutable std::mutex mu_;
   std::string first_error_;
+  std::vector<Failure> failures_;
 };
 
 // Keep-alive and Connection: close load at once, for "nothing fails while
