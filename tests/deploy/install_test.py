@@ -106,10 +106,11 @@ def check_unit(build, tmp):
 
 
 def check_package(build, tmp):
-    # What scripts/package runs, on this build tree.
+    # scripts/package's cpack step, on this build tree (its own build of
+    # build/package is the same sources with the tests off).
     out = os.path.join(tmp, "pkg")
-    subprocess.run(["cpack", "-G", "DEB", "-B", out, "-D", "CPACK_INSTALL_PREFIX=/usr"], cwd=build,
-                   check=True, stdout=subprocess.DEVNULL)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "package")
+    subprocess.run([script, "--from", build, "--out", out], check=True, stdout=subprocess.DEVNULL)
     debs = [f for f in os.listdir(out) if f.endswith(".deb")]
     assert len(debs) == 1, debs
     deb = os.path.join(out, debs[0])
