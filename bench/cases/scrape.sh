@@ -14,8 +14,10 @@
 # what a person or a script gets), and "steady": SCRAPES_STEADY scrapes 1 s
 # apart, as Prometheus makes them (scrape_interval: 1s), for which rackd
 # collects ahead (metrics/scrape_cadence.h). The target is measured on the
-# steady scraper; its first three scrapes, before rackd knows the cadence,
-# are in its figures.
+# steady scraper, against rack-registry's file scraped 1 s apart too (a
+# scrape after a second of idling costs more than one right after another:
+# caches and CPU frequency); its first three scrapes, before rackd knows
+# the cadence, are in its figures.
 
 # rackd_idle_ticks PID SECONDS: rackd's CPU ticks over SECONDS of no
 # scrapes. Its ticks (worker /proc sampling, health checks) run whether
@@ -96,6 +98,10 @@ bench_scrape() {
     say "  rep $rep: the same bytes from rack-registry as a file: $(jq -r '"p50 \(.p50_ms) ms, p90 \(.p90_ms) ms, \(.bytes) bytes"' <<<"$json")"
     json=$(python3 "$LIB/benchtool.py" scrape --url "http://$admin/metrics" --count "$SCRAPES_STEADY" --every 1)
     record scrape steady "$rep" "$json"
+    local steady_json=$json
+    json=$(python3 "$LIB/benchtool.py" scrape --url "http://127.0.0.1:$port/metrics.txt" --count "$SCRAPES_STEADY" --every 1)
+    record scrape static-steady "$rep" "$json"
+    json=$steady_json
     say "  rep $rep: a steady scraper, 1 s apart: $(jq -r '"p50 \(.p50_ms) ms, p90 \(.p90_ms) ms, \(.collected_ahead // 0) collected ahead, oldest \(.age_ms_max // 0) ms"' <<<"$json")"
   done
   stop_bg "$registry"
