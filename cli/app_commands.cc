@@ -218,7 +218,7 @@ void add_start_command(CLI::App& cli, int& rc) {
   start->add_option("--env", pm2_env, "a PM2 ecosystem file: merge env_<name> over env");
   start->add_option("--protocol", script.protocol, "a script: node, inherit, rack or none (default: node for "
                                                    "node scripts with --listen or -i > 1, else inherit with --listen, none without)");
-  start->callback([&rc, start] {
+  start->callback([&rc] {
     // PM2's habit: a bare `start` finds ecosystem.config.js.
     if (file == "ecosystem.yaml" && !std::filesystem::exists(file))
       for (const char* f : {"ecosystem.config.js", "ecosystem.config.cjs"})
