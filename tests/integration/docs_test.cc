@@ -78,7 +78,8 @@ void run_gunicorn_block(const std::string& doc, const std::string& name) {
   CHECK_MESSAGE(r.exit_code == 0, r.out << r.err);
   CHECK(rack.wait_ready("py", 2, 30s));
   CHECK(http_get({"127.0.0.1", port}, "/").status == 200);
-  for (const auto& w : rack.app("py")["workers"]) CHECK_MESSAGE(w["restarts"] == 0, rack.ctl({"logs", "py"}).out);
+  json app = rack.app("py");  // held: a range-for over a temporary's member dangles
+  for (const auto& w : app["workers"]) CHECK_MESSAGE(w["restarts"] == 0, rack.ctl({"logs", "py"}).out);
   CHECK(rack.pids("py", "ready") != before);
 }
 
