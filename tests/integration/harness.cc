@@ -33,7 +33,11 @@ std::string bin(const std::string& name) { return std::string(RACK_BIN_DIR) + "/
 
 std::size_t sanitizer_rss_allowance() {
 #ifdef RACK_TEST_ASAN
-  return std::size_t{128} << 20;
+  // 128 MB was exceeded (335 MB peak) once in two runs of the hostile
+  // metrics flood: 8 MB buffers freed and allocated again faster than the
+  // quarantine and the secondary allocator give pages back. The bound
+  // itself is what the normal build checks.
+  return std::size_t{384} << 20;
 #else
   return 0;
 #endif
