@@ -40,8 +40,9 @@ bool ManagedApp::hand(int fd) {
   auto now = by_load ? Clock::now() : Clock::time_point{};
   for (auto& [i, s] : slots_) {
     Worker* w = s->current;
-    if (w && w->lifecycle().in_rotation())
-      candidates_.push_back({w->id(), w->load(), w->load_waiting_since(), by_load && w->busy(now)});
+    if (!w || !w->lifecycle().in_rotation()) continue;
+    auto busy_for = by_load ? w->busy_for(now) : std::chrono::nanoseconds{};
+    candidates_.push_back({w->id(), w->load(), w->load_waiting_since(), busy_for > kBusyAfter, busy_for});
   }
   while (!candidates_.empty()) {
     auto pick = dispatcher_.pick(candidates_);

@@ -14,6 +14,16 @@ std::optional<WorkerId> Dispatcher::pick(std::span<const Candidate> ready) {
   // least-connections passes over a worker busy in one handler while any
   // other is not: its loop takes nothing until the handler returns.
   bool skip_busy = by_load && std::any_of(ready.begin(), ready.end(), [](const Candidate& c) { return !c.busy; });
+  // Every one busy (an overloaded host can keep a short handler from
+  // running for a millisecond too): the one in its handler the shortest
+  // time. A handler that has run long is the likeliest to run on.
+  if (by_load && !skip_busy) {
+    const Candidate* shortest = &*std::min_element(ready.begin(), ready.end(), [](const Candidate& a, const Candidate& b) {
+      return a.busy_for != b.busy_for ? a.busy_for < b.busy_for : a.load < b.load;
+    });
+    last_ = shortest->id;
+    return last_;
+  }
   auto counted = [&](const Candidate& c) { return !skip_busy || !c.busy; };
   uint64_t least = std::numeric_limits<uint64_t>::max();
   std::optional<Clock::time_point> freshest;  // none waiting beats any time

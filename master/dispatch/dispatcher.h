@@ -24,8 +24,10 @@ struct Candidate {
   // reported was made (LoadCount::waiting_since); none when all reported.
   std::optional<Clock::time_point> waiting_since = std::nullopt;
   // least-connections: the worker has been inside one request handler for
-  // longer than kBusyAfter (its busy board entry, rack/busy_board.h).
+  // longer than kBusyAfter (its busy board entry, rack/busy_board.h), and
+  // for how long.
   bool busy = false;
+  std::chrono::nanoseconds busy_for{0};
 };
 
 // How long a worker may be inside one handler before it counts as busy:
@@ -36,9 +38,12 @@ inline constexpr std::chrono::microseconds kBusyAfter{1000};
 // `busy_since_ns` is busy at `now_ns` (steady_clock nanoseconds). An entry
 // of another pid (not written yet, or a slot's other generation) says
 // nothing; neither does a time in the future.
+inline std::chrono::nanoseconds busy_for_at(int32_t entry_pid, int64_t busy_since_ns, int32_t pid, int64_t now_ns) {
+  if (entry_pid != pid || pid <= 0 || busy_since_ns <= 0 || busy_since_ns > now_ns) return {};
+  return std::chrono::nanoseconds(now_ns - busy_since_ns);
+}
 inline bool busy_at(int32_t entry_pid, int64_t busy_since_ns, int32_t pid, int64_t now_ns) {
-  if (entry_pid != pid || pid <= 0 || busy_since_ns <= 0 || busy_since_ns > now_ns) return false;
-  return now_ns - busy_since_ns > std::chrono::nanoseconds(kBusyAfter).count();
+  return busy_for_at(entry_pid, busy_since_ns, pid, now_ns) > kBusyAfter;
 }
 
 class Dispatcher {

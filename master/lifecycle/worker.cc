@@ -204,12 +204,12 @@ void Worker::attach_busy_board(const BusyBoardFile* board) {
   busy_entry_ = board ? board->entry(busy_board::entry_of(slot_.index, generation_)) : nullptr;
 }
 
-bool Worker::busy(SteadyClock::time_point now) const {
-  if (!busy_entry_ || pid_ <= 0) return false;
+std::chrono::nanoseconds Worker::busy_for(SteadyClock::time_point now) const {
+  if (!busy_entry_ || pid_ <= 0) return {};
   int32_t pid = busy_entry_->pid.load(std::memory_order_relaxed);
   int64_t since = busy_entry_->busy_since_ns.load(std::memory_order_relaxed);
-  return busy_at(pid, since, static_cast<int32_t>(pid_),
-                 std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
+  return busy_for_at(pid, since, static_cast<int32_t>(pid_),
+                     std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
 }
 
 bool Worker::give(int fd) {

@@ -193,8 +193,9 @@ class Worker {
   // The app's busy board: the worker writes its entry (by slot and
   // generation), least-connections reads it. Null: no board.
   void attach_busy_board(const BusyBoardFile* board);
-  // Inside one request handler for more than kBusyAfter at `now`.
-  bool busy(std::chrono::steady_clock::time_point now) const;
+  // How long it has been inside one request handler at `now` (0: not in
+  // one, or no board).
+  std::chrono::nanoseconds busy_for(std::chrono::steady_clock::time_point now) const;
 
   friend class StateCodec;  // upgrade/state.h: carries this across exec
 
