@@ -5,7 +5,6 @@
 #include <doctest/doctest.h>
 
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "harness.h"
+#include "tools.h"
 
 using namespace rack::test;
 namespace fs = std::filesystem;
@@ -166,15 +166,11 @@ bool ends_cut_short(const std::string& path) {
 TEST_CASE("faults: a line cut short by a full disk is written whole after rackctl flush, and after a move and reload-logs") {
   Rack rack;
   std::string mnt = rack.home() + "/small";
-  fs::create_directories(mnt);
-  if (geteuid() != 0 || mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) {
+  auto disk = SmallDisk::mount(mnt);
+  if (!disk) {
     MESSAGE("cannot mount a tmpfs here (needs root); LogFile's partial-line restart is covered by log_test.cc");
     return;
   }
-  struct Unmount {
-    std::string p;
-    ~Unmount() { umount2(p.c_str(), MNT_DETACH); }
-  } unmount{mnt};
   {  // leaves 32 KiB: about a hundred lines, then a write stops inside one
     std::ofstream filler(mnt + "/filler");
     std::string block(4096, 'x');

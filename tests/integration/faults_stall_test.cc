@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include <signal.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "tools.h"
 
 using namespace rack::test;
 
@@ -53,15 +53,11 @@ TEST_CASE("faults: after rackd was stopped for 12 s, SIGCONT kills no healthy wo
 TEST_CASE("faults: a worker blocked writing logs rackd holds is blocked on logs in status and metrics, not stuck") {
   Rack rack;
   std::string mnt = rack.home() + "/small";
-  std::filesystem::create_directories(mnt);
-  if (geteuid() != 0 || mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) {
+  auto disk = SmallDisk::mount(mnt);
+  if (!disk) {
     MESSAGE("cannot mount a tmpfs here (needs root): the full log disk cannot be made");
     return;
   }
-  struct Unmount {
-    std::string p;
-    ~Unmount() { umount2(p.c_str(), MNT_DETACH); }
-  } unmount{mnt};
   {
     std::ofstream filler(mnt + "/filler");  // leaves ~64 KiB free
     std::string block(4096, 'x');

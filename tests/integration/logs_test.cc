@@ -5,7 +5,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -22,6 +21,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "tools.h"
 
 using namespace rack::test;
 namespace fs = std::filesystem;
@@ -336,15 +336,11 @@ TEST_CASE("logs: a follower keeps following an app that is deleted and started a
 TEST_CASE("logs: disk full blocks the writer without losing a line, on_full: drop counts exactly") {
   Rack rack;
   std::string mnt = rack.home() + "/small";
-  fs::create_directories(mnt);
-  if (geteuid() != 0 || mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=1m") != 0) {
+  auto disk = SmallDisk::mount(mnt);
+  if (!disk) {
     MESSAGE("cannot mount a tmpfs here; the disk-full path is covered by the unit test seam (log_test.cc)");
     return;
   }
-  struct Unmount {
-    std::string p;
-    ~Unmount() { umount2(p.c_str(), MNT_DETACH); }
-  } unmount{mnt};
   // Leave ~64 KiB free: the 400 KiB the producers write cannot fit until
   // the filler is removed.
   {

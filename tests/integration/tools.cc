@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -11,12 +12,22 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include <doctest/doctest.h>
 
 namespace rack::test {
+
+std::unique_ptr<SmallDisk> SmallDisk::mount(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (::geteuid() != 0 || ::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=1m") != 0) return nullptr;
+  return std::unique_ptr<SmallDisk>(new SmallDisk(dir));
+}
+
+SmallDisk::~SmallDisk() { ::umount2(dir_.c_str(), MNT_DETACH); }
 
 std::string which(const std::string& name) {
   const char* path = std::getenv("PATH");

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -16,6 +17,21 @@
 #include "harness.h"
 
 namespace rack::test {
+
+// A 1 MiB tmpfs mounted at a test's directory (created), for a real full
+// disk; unmounted when it goes out of scope. mount() is empty when it
+// cannot be mounted (not root): the test then says so and returns.
+class SmallDisk {
+ public:
+  static std::unique_ptr<SmallDisk> mount(const std::string& dir);
+  ~SmallDisk();
+  SmallDisk(const SmallDisk&) = delete;
+  SmallDisk& operator=(const SmallDisk&) = delete;
+
+ private:
+  explicit SmallDisk(std::string dir) : dir_(std::move(dir)) {}
+  std::string dir_;
+};
 
 struct HostPort {
   std::string host;

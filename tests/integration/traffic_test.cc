@@ -30,16 +30,21 @@ std::map<int, int> short_requests_beside_a_slow_one(const std::pair<std::string,
   return by_pid;
 }
 
-}  // namespace
-
-TEST_CASE("traffic: least-connections sends every short request to the idle worker while the other holds a slow one") {
-  Rack rack;
+// Two rack-hello workers under least-connections, ready; their address.
+std::pair<std::string, int> start_least_connections(Rack& rack) {
   std::string eco = rack.write_file(
       "eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 2, "    dispatch: least-connections\n"));
   auto r = rack.ctl({"start", eco});
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   REQUIRE(rack.wait_ready("web", 2));
-  auto by_pid = short_requests_beside_a_slow_one(rack.address("web"));
+  return rack.address("web");
+}
+
+}  // namespace
+
+TEST_CASE("traffic: least-connections sends every short request to the idle worker while the other holds a slow one") {
+  Rack rack;
+  auto by_pid = short_requests_beside_a_slow_one(start_least_connections(rack));
   CHECK_MESSAGE(by_pid.size() == 1, "requests were split over " << by_pid.size() << " workers");
 }
 
@@ -50,12 +55,7 @@ TEST_CASE("traffic: least-connections sends every short request to the idle work
 // rackd the worker is inside one handler: every short request goes round.
 TEST_CASE("traffic: least-connections sends short requests around a worker busy in a CPU-heavy one") {
   Rack rack;
-  std::string eco = rack.write_file(
-      "eco.yaml", "rack:\n  admin: off\napps:\n" + hello_app("web", 2, "    dispatch: least-connections\n"));
-  auto r = rack.ctl({"start", eco});
-  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-  REQUIRE(rack.wait_ready("web", 2));
-  auto at = rack.address("web");
+  auto at = start_least_connections(rack);
   std::thread heavy([&] { http_get(at, "/spin?ms=2000", 10s); });
   std::this_thread::sleep_for(200ms);
   std::mutex mu;
