@@ -59,6 +59,7 @@ ManagedApp::SlotState::~SlotState() { close_handle(restart_timer); }
 ManagedApp::~ManagedApp() {
   close_handle(reconcile_check_);
   close_handle(reconcile_idle_);
+  close_handle(hold_timer_);
   if (!shm_path_.empty()) ::unlink(shm_path_.c_str());
   for (int fd : queue_.take_all()) ::close(fd);
   for (auto& [id, w] : workers_) {

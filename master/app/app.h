@@ -63,6 +63,7 @@ struct AppCounters {
   uint64_t connections_dispatched = 0;
   uint64_t connections_requeued = 0;
   uint64_t connections_expired = 0;
+  uint64_t connections_held = 0;  // waited in rackd while every worker was busy
   uint64_t reloads = 0;
   uint64_t reloads_failed = 0;
   uint64_t canary_passed = 0;
@@ -209,9 +210,13 @@ class ManagedApp final : public WorkerEvents {
 
   // Connections (app/app_dispatch.cc).
   void on_accept(int fd);
-  bool hand(int fd);
+  // Yes: a worker took it. Held: every worker is busy and `may_hold`, so it
+  // waits in rackd. No: no ready worker would take it.
+  enum class Handed { Yes, No, Held };
+  Handed hand(int fd, bool may_hold);
   void enqueue(int fd, bool front);
   void drain_queue();
+  void hold_poll(bool on);  // drain_queue() every 1 ms while on
 
   // Reloads (app/app_reload.cc).
   void finish_reload(bool ok, const std::string& error, int slot);
@@ -273,6 +278,7 @@ class ManagedApp final : public WorkerEvents {
   bool start_failing_ = false;
   uv_check_t* reconcile_check_ = nullptr;
   uv_idle_t* reconcile_idle_ = nullptr;
+  uv_timer_t* hold_timer_ = nullptr;  // hold_poll()
   std::vector<std::function<void()>> stop_waiters_;
   std::string log_level_;  // set by `rackctl loglevel`, given to new workers
   AppCounters counters_;

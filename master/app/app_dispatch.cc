@@ -14,6 +14,7 @@
 #include "dispatch/sockname.h"
 #include "node/cluster_query.h"
 #include "rack/json.h"
+#include "uv_handle.h"
 
 namespace rack::master {
 
@@ -31,10 +32,16 @@ void ManagedApp::on_capacity(Worker&) {
 }
 
 void ManagedApp::on_accept(int fd) {
-  if (!queue_.empty() || !hand(fd)) enqueue(fd, false);
+  bool holding = hold_timer_ && uv_is_active(reinterpret_cast<uv_handle_t*>(hold_timer_));
+  Handed h = queue_.empty() ? hand(fd, true) : holding ? Handed::Held : Handed::No;
+  if (h == Handed::Yes) return;
+  enqueue(fd, false);
+  if (h != Handed::Held) return;
+  ++counters_.connections_held;
+  hold_poll(true);
 }
 
-bool ManagedApp::hand(int fd) {
+ManagedApp::Handed ManagedApp::hand(int fd, bool may_hold) {
   candidates_.clear();
   bool by_load = cfg_->dispatch == config::Dispatch::LeastConnections;
   auto now = by_load ? Clock::now() : Clock::time_point{};
@@ -42,18 +49,20 @@ bool ManagedApp::hand(int fd) {
     Worker* w = s->current;
     if (!w || !w->lifecycle().in_rotation()) continue;
     auto busy_for = by_load ? w->busy_for(now) : std::chrono::nanoseconds{};
-    candidates_.push_back({w->id(), w->load(), w->load_waiting_since(), busy_for > kBusyAfter, busy_for});
+    bool occupied = busy_for > std::chrono::nanoseconds{0} || w->has_unacked();
+    candidates_.push_back({w->id(), w->load(), w->load_waiting_since(), busy_for > kBusyAfter, busy_for, occupied});
   }
   while (!candidates_.empty()) {
-    auto pick = dispatcher_.pick(candidates_);
+    auto pick = dispatcher_.pick(candidates_, may_hold);
+    if (!pick) return Handed::Held;
     auto it = workers_.find(*pick);
     if (it != workers_.end() && it->second->give(fd)) {
       ++counters_.connections_dispatched;
-      return true;
+      return Handed::Yes;
     }
     std::erase_if(candidates_, [&](const Candidate& c) { return c.id == *pick; });
   }
-  return false;
+  return Handed::No;
 }
 
 void ManagedApp::enqueue(int fd, bool front) {
@@ -67,13 +76,37 @@ void ManagedApp::enqueue(int fd, bool front) {
 }
 
 void ManagedApp::drain_queue() {
-  // Popped only once handed: one that stays keeps its deadline.
+  // Popped only once handed: one that stays keeps its deadline. The front
+  // one is held while every worker is busy, up to hold_at_most().
+  auto now = Clock::now();
+  auto hold = hold_at_most(cfg_->queue_timeout);
+  Handed h = Handed::Yes;
   while (auto fd = queue_.front()) {
-    if (!hand(*fd)) break;
+    h = hand(*fd, now - *queue_.front_since() < hold);
+    if (h != Handed::Yes) break;
     queue_.pop();
   }
+  hold_poll(h == Handed::Held);
   // `queue_size: 0` is always full: resume once it is empty.
   if ((!queue_.full() || queue_.empty()) && listener_.paused() && !stopped_ && dispatches()) listener_.resume();
+}
+
+// While a connection is held for a busy worker, the board is read again
+// every millisecond: a worker that comes free sends nothing (it clears its
+// entry with a store, and its Load report can come before that store).
+void ManagedApp::hold_poll(bool on) {
+  if (!on) {
+    if (hold_timer_) uv_timer_stop(hold_timer_);
+    return;
+  }
+  if (!hold_timer_) {
+    hold_timer_ = new_handle<uv_timer_t>(this);
+    uv_timer_init(ctx_.loop, hold_timer_);
+  }
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(hold_timer_))) return;
+  uv_timer_start(hold_timer_, [](uv_timer_t* t) {
+    if (auto* self = static_cast<ManagedApp*>(t->data)) self->drain_queue();
+  }, 1, 1);
 }
 
 // As node's own cluster primary: the first server asked for is bound, and

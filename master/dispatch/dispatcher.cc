@@ -5,15 +5,21 @@
 
 namespace rack::master {
 
-std::optional<WorkerId> Dispatcher::pick(std::span<const Candidate> ready) {
+std::optional<WorkerId> Dispatcher::pick(std::span<const Candidate> ready, bool may_hold) {
   if (ready.empty()) return std::nullopt;
   // Least-connections narrows the field to the least loaded; among those,
   // as among all for round-robin, the turn goes round so an idle pool
   // still spreads connections.
   bool by_load = policy_ == config::Dispatch::LeastConnections;
+  auto any = [&](auto pred) { return std::any_of(ready.begin(), ready.end(), pred); };
+  auto all = [&](auto pred) { return std::all_of(ready.begin(), ready.end(), pred); };
+  // One worker leaves no choice to wait for.
+  if (by_load && may_hold && ready.size() > 1 && any([](const Candidate& c) { return c.busy; }) &&
+      all([](const Candidate& c) { return c.busy || c.occupied; }))
+    return std::nullopt;
   // least-connections passes over a worker busy in one handler while any
   // other is not: its loop takes nothing until the handler returns.
-  bool skip_busy = by_load && std::any_of(ready.begin(), ready.end(), [](const Candidate& c) { return !c.busy; });
+  bool skip_busy = by_load && any([](const Candidate& c) { return !c.busy; });
   // Every one busy (an overloaded host can keep a short handler from
   // running for a millisecond too): the one in its handler the shortest
   // time. A handler that has run long is the likeliest to run on.
@@ -24,23 +30,32 @@ std::optional<WorkerId> Dispatcher::pick(std::span<const Candidate> ready) {
     last_ = shortest->id;
     return last_;
   }
+  // The field: round-robin takes every worker; least-connections the
+  // least loaded of those not busy, then of those the one in its handler
+  // the shortest time, then the freshest oldest unreported hand-over.
   auto counted = [&](const Candidate& c) { return !skip_busy || !c.busy; };
   uint64_t least = std::numeric_limits<uint64_t>::max();
+  auto briefest = std::chrono::nanoseconds::max();
   std::optional<Clock::time_point> freshest;  // none waiting beats any time
   if (by_load) {
     for (const auto& c : ready)
       if (counted(c)) least = std::min(least, c.load);
+    for (const auto& c : ready)
+      if (counted(c) && c.load == least) briefest = std::min(briefest, c.busy_for);
     bool first_tied = true;
     for (const auto& c : ready) {
-      if (!counted(c) || c.load != least) continue;
+      if (!counted(c) || c.load != least || c.busy_for != briefest) continue;
       if (first_tied || (freshest && (!c.waiting_since || *c.waiting_since > *freshest))) freshest = c.waiting_since;
       first_tied = false;
     }
   }
+  auto in_field = [&](const Candidate& c) {
+    return !by_load || (counted(c) && c.load == least && c.busy_for == briefest && c.waiting_since == freshest);
+  };
   const Candidate* next = nullptr;   // the lowest id after the last pick
   const Candidate* first = nullptr;  // the lowest id: the cycle wraps to it
   for (const auto& c : ready) {
-    if (by_load && (!counted(c) || c.load != least || c.waiting_since != freshest)) continue;
+    if (!in_field(c)) continue;
     if (!first || c.id < first->id) first = &c;
     if (last_ && c.id > *last_ && (!next || c.id < next->id)) next = &c;
   }

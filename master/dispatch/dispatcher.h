@@ -2,6 +2,7 @@
 // when no worker is ready. Pure: no sockets, no clock of its own.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -28,11 +29,24 @@ struct Candidate {
   // for how long.
   bool busy = false;
   std::chrono::nanoseconds busy_for{0};
+  // least-connections: the worker cannot start on a connection this
+  // instant: it is inside a handler (however briefly) or has not yet
+  // taken a connection rackd handed it.
+  bool occupied = false;
 };
 
 // How long a worker may be inside one handler before it counts as busy:
 // ten times a plain request's handler here, a tenth of a CPU-heavy one.
 inline constexpr std::chrono::microseconds kBusyAfter{1000};
+
+// How long least-connections holds a connection in rackd while every
+// worker is busy, waiting for the first to come free, before it hands it
+// to a busy one anyway. Never more than half the app's queue timeout, so a
+// held connection is handed on, not expired.
+inline constexpr std::chrono::milliseconds kHoldAtMost{500};
+inline Clock::duration hold_at_most(Clock::duration queue_timeout) {
+  return std::min<Clock::duration>(kHoldAtMost, queue_timeout / 2);
+}
 
 // Pure: whether a worker whose board entry says `entry_pid` and
 // `busy_since_ns` is busy at `now_ns` (steady_clock nanoseconds). An entry
@@ -57,8 +71,18 @@ class Dispatcher {
   // Least-connections takes the lowest load; among equal loads, a worker
   // with no unreported hand-over, else the one whose oldest unreported
   // hand-over is the most recent (the others are likely stuck in a long
-  // request); what is still tied goes round-robin.
-  std::optional<WorkerId> pick(std::span<const Candidate> ready);
+  // request); what is still tied goes round-robin. Before those ties, the
+  // one inside its handler the shortest time (none: zero): a handler that
+  // has run longer is likelier to be a long one.
+  //
+  // When some worker is busy and every other is busy or occupied (two or more),
+  // least-connections picks none if `may_hold`: the connection waits in
+  // rackd for the first worker to come free. Handed to a busy one, it
+  // would wait for that one's handler to end however soon the others are
+  // done; handed to an occupied one, it could land behind a long request
+  // that has just begun. Not holding, with every worker busy, it picks the
+  // one inside its handler the shortest time.
+  std::optional<WorkerId> pick(std::span<const Candidate> ready, bool may_hold = false);
 
  private:
   config::Dispatch policy_;
@@ -85,6 +109,12 @@ class ConnQueue {
   void push_back(int fd, Clock::time_point now) { items_.push_back({fd, now + timeout_}); }
   void push_front(int fd, Clock::time_point now) { items_.push_front({fd, now + timeout_}); }
   std::optional<int> front() const { return items_.empty() ? std::nullopt : std::optional<int>(items_.front().fd); }
+  // When the front connection was queued (for one carried across an
+  // upgrade: its deadline less the timeout).
+  std::optional<Clock::time_point> front_since() const {
+    if (items_.empty()) return std::nullopt;
+    return items_.front().deadline - timeout_;
+  }
   std::optional<int> pop();
   // Removes and returns the fds whose deadline has passed.
   std::vector<int> expire(Clock::time_point now);

@@ -280,14 +280,19 @@ void Worker::on_rack_message(channel::Message& m) {
           unacked_.erase(it);
         }
       }
+      events_.on_capacity(*this);  // a connection held for a taken worker may go now
       break;
     }
     case Type::Pong:
       last_pong_ = SteadyClock::now();
       break;
     case Type::Load:
-      if (auto load = channel::decode_load(m.payload)) load_.reported(load->active, load->received);
-      else bad_size();
+      if (auto load = channel::decode_load(m.payload)) {
+        load_.reported(load->active, load->received);
+        events_.on_capacity(*this);  // sent as a connection closed: the worker may be free
+      } else {
+        bad_size();
+      }
       break;
     case Type::ConnReturn:
       on_conn_return(m);

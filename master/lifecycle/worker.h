@@ -60,7 +60,9 @@ class WorkerEvents {
   virtual void on_ready_timeout(Worker& w) = 0;
   virtual void on_conn_returned(Worker& w, int fd) = 0;
   // The worker can take connections again after give() refused one: node
-  // answered connections it had in flight, or a full channel drained.
+  // answered connections it had in flight, or a full channel drained; or it
+  // may have come free for one rackd holds (least-connections): it
+  // acknowledged a connection, or reported one closed.
   virtual void on_capacity(Worker& w) = 0;
   // A metrics snapshot (text exposition), or `error` when the worker
   // answered with none it could give (prom-client's error answer).
@@ -162,6 +164,8 @@ class Worker {
   double cpu_percent() const { return cpu_percent_; }
   const std::optional<ProcSample>& proc() const { return proc_; }
   uint64_t load() const { return load_.value(); }
+  // A connection handed over that the worker has not acknowledged taking.
+  bool has_unacked() const { return !unacked_.empty(); }
   std::optional<std::chrono::steady_clock::time_point> load_waiting_since() const { return load_.waiting_since(); }
   std::chrono::steady_clock::time_point last_pong() const { return last_pong_; }
   // The heartbeat deadline starts over from `now`: rackd's own loop did

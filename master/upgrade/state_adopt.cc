@@ -163,6 +163,7 @@ void StateCodec::adopt_app(Supervisor& sup, const json& j) {
   k.connections_dispatched = c.at("dispatched").get<uint64_t>();
   k.connections_requeued = c.at("requeued").get<uint64_t>();
   k.connections_expired = c.at("expired").get<uint64_t>();
+  k.connections_held = c.value("held", uint64_t{0});  // absent from an older rackd's state
   k.reloads = c.at("reloads").get<uint64_t>();
   k.reloads_failed = c.at("reloads_failed").get<uint64_t>();
   k.restarts_by_reason = c.at("restarts_by_reason").get<std::map<std::string, uint64_t>>();

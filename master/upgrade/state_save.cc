@@ -131,6 +131,7 @@ json StateCodec::save_app(ManagedApp& app, std::vector<int>& fds) {
        {{"dispatched", c.connections_dispatched},
         {"requeued", c.connections_requeued},
         {"expired", c.connections_expired},
+        {"held", c.connections_held},
         {"reloads", c.reloads},
         {"reloads_failed", c.reloads_failed},
         {"restarts_by_reason", c.restarts_by_reason},

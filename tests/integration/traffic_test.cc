@@ -96,3 +96,30 @@ TEST_CASE("traffic: least-connections for node: short requests go to the idle wo
   CHECK_MESSAGE(by_pid.size() == 1, "requests were split over " << by_pid.size() << " workers");
   if (by_pid.size() == 1) CHECK(by_pid.begin()->second == 10);
 }
+
+// Both workers spin: the one that started first (400 ms) ends first. A
+// short request handed at once would go to one of them and wait out its
+// spin; the one in its handler the shortest time (the old rule) is the one
+// spinning for 3 s. Held in rackd, it goes to the first that comes free.
+TEST_CASE("traffic: with every worker busy, least-connections holds a short request for the first to come free") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" +
+                                                    hello_app("web", 2, "    dispatch: least-connections\n"));
+  auto r = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  REQUIRE(rack.wait_ready("web", 2));
+  auto at = rack.address("web");
+  std::thread first([&] { CHECK(http_get(at, "/spin?ms=400", 10s).status == 200); });
+  std::this_thread::sleep_for(100ms);
+  std::thread second([&] { CHECK(http_get(at, "/spin?ms=3000", 10s).status == 200); });
+  std::this_thread::sleep_for(100ms);
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = http_get(at, "/whoami", 10s);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  CHECK_MESSAGE(res.status == 200, res.error_text);
+  CHECK_MESSAGE(ms < 1500, "the short request took " << ms << " ms: it waited behind the 3 s spin");
+  first.join();
+  second.join();
+  auto m = http_get(rack.admin(), "/metrics");
+  CHECK(metric_sample(m.body, "rack_connections_held_total{app=\"web\"}").value_or(0) >= 1);
+}

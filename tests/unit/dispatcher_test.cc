@@ -213,6 +213,19 @@ TEST_CASE("least-connections: a worker busy in one handler is passed over while 
   ready[1].busy = true;
   ready[1].busy_for = 2ms;
   for (int i = 0; i < 4; ++i) CHECK(*d.pick(ready) == WorkerId{2});
+  // ... unless the connection may be held in rackd: then none, to wait for
+  // the first to come free. With one free, holding changes nothing.
+  CHECK_FALSE(d.pick(ready, true).has_value());
+  ready[0].busy = false;
+  CHECK(*d.pick(ready, true) == WorkerId{1});
+  // One busy, the other occupied (inside a short handler, or not yet
+  // taking a connection handed to it): held too, for whichever frees first.
+  ready[0].occupied = true;
+  CHECK_FALSE(d.pick(ready, true).has_value());
+  ready[0].occupied = false;
+  ready[0].busy = true;
+  // A lone worker leaves nothing to wait for.
+  CHECK(*d.pick(std::span(ready).first(1), true) == WorkerId{1});
   // Round-robin ignores the board.
   Dispatcher rr(rack::config::Dispatch::RoundRobin);
   ready[1].busy = false;
@@ -229,4 +242,31 @@ TEST_CASE("busy board: an entry counts only for its own pid, past kBusyAfter, ne
   CHECK_FALSE(busy_at(41, 100 * ms, 42, 102 * ms));        // another process's entry
   CHECK_FALSE(busy_at(42, 200 * ms, 42, 102 * ms));        // a time ahead of now: not trusted
   CHECK_FALSE(busy_at(0, 100 * ms, 0, 102 * ms));          // no pid
+}
+
+TEST_CASE("least-connections holds a connection at most 500 ms, and never past half the queue timeout") {
+  using namespace std::chrono_literals;
+  CHECK(hold_at_most(10s) == 500ms);
+  CHECK(hold_at_most(600ms) == 300ms);
+  ConnQueue q(4, 2s);
+  auto t0 = Clock::now();
+  CHECK_FALSE(q.front_since().has_value());
+  q.push_back(7, t0);
+  q.push_back(8, t0 + 1ms);
+  CHECK(*q.front_since() == t0);
+  q.push_front(9, t0 + 5ms);  // given back by a worker: first in line, since now
+  CHECK(*q.front_since() == t0 + 5ms);
+}
+
+TEST_CASE("least-connections: among equal loads, the worker inside its handler the shortest time") {
+  using namespace std::chrono_literals;
+  Dispatcher d(rack::config::Dispatch::LeastConnections);
+  // Neither past kBusyAfter: worker 1 has run 600 µs into its request
+  // (likely a long one starting), worker 2 30 µs (a plain one).
+  std::vector<Candidate> ready = {{WorkerId{1}, 1, std::nullopt, false, 600us, true},
+                                  {WorkerId{2}, 1, std::nullopt, false, 30us, true}};
+  for (int i = 0; i < 4; ++i) CHECK(*d.pick(ready) == WorkerId{2});
+  // The count still comes first.
+  ready[0].load = 0;
+  CHECK(*d.pick(ready) == WorkerId{1});
 }

@@ -260,6 +260,9 @@ int App::run() {
   // so its workers do not pay a message per connection for it.
   if (const char* d = std::getenv("RACK_DISPATCH"); d && std::string_view(d) == "least-connections")
     m.server->on_connection_closed([&m] {
+      // A close callback runs after the loop's handlers: none is running,
+      // and the board must say so before the report that wakes rackd.
+      if (m.busy) m.busy->leave_handler();
       if (m.channel) m.channel->load_changed();
     });
 

@@ -51,9 +51,7 @@ BusyMark::BusyMark(void* map, busy_board::Entry* entry, uv_loop_t* loop) : map_(
   prepare_->data = this;
   // Before the loop waits for events: no handler is running.
   uv_prepare_start(prepare_, [](uv_prepare_t* h) {
-    auto* self = static_cast<BusyMark*>(h->data);
-    if (self->entry_->busy_since_ns.load(std::memory_order_relaxed) != 0)
-      self->entry_->busy_since_ns.store(0, std::memory_order_relaxed);
+    static_cast<BusyMark*>(h->data)->leave_handler();
   });
   uv_unref(reinterpret_cast<uv_handle_t*>(prepare_));
 }

@@ -25,6 +25,11 @@ class BusyMark {
   void enter_handler() {
     if (entry_->busy_since_ns.load(std::memory_order_relaxed) == 0) entry_->busy_since_ns.store(now_ns(), std::memory_order_relaxed);
   }
+  // Only where no handler can be running (the prepare handle does this
+  // before every wait).
+  void leave_handler() {
+    if (entry_->busy_since_ns.load(std::memory_order_relaxed) != 0) entry_->busy_since_ns.store(0, std::memory_order_relaxed);
+  }
 
  private:
   BusyMark(void* map, busy_board::Entry* entry, uv_loop_t* loop);
