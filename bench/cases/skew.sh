@@ -1,12 +1,15 @@
-# Comparison 9: skewed load, 2 workers each. 4 client threads, each a closed
+# Comparison 9: skewed load, 2 workers each. Client processes, each a closed
 # loop of Connection: close requests; every 10th is /spin?ms=10 (10 ms of
 # busy loop in the worker), the rest /. What counts is the p99 of the fast
 # requests: a fast request dispatched to a worker busy spinning waits for it.
+# Two loads: 2 clients (as many as workers: a free worker is there for the
+# balancer to find) and 4 (both workers spinning at once much of the time:
+# a fast request must wait for one, whoever dispatches it).
 #   least-conn   rack-hello x2 behind rackd, dispatch: least-connections
 #   round-robin  the same, dispatch: round-robin
 #   reuseport    rack-hello x2 listening by themselves (SO_REUSEPORT)
 #   nginx        nginx `least_conn` proxying to 2 rack-hello (its own listeners)
-# Target: least-conn p99 <= 0.5x reuseport's.
+# Target: least-conn p99 <= 0.5x reuseport's at 2 clients; 4 is a reference.
 
 bench_skew() {
   say "skew: least-connections vs round-robin vs SO_REUSEPORT vs nginx least_conn, 10% CPU-heavy"
@@ -60,8 +63,12 @@ NGINX
     wait_http "${url[$peer]}" || return 1
     args+=(--peer "$peer=${url[$peer]}")
   done
-  python3 "$LIB/benchtool.py" skew --rounds "${SKEW_ROUNDS:-3}" --secs "${SKEW_SECS:-3}" "${args[@]}" |
-    while read -r line; do record skew "$(jq -r .peer <<<"$line")" 1 "$line"; done
+  local conns group
+  for conns in 2 4; do
+    group=skew; ((conns == 2)) || group=skew$conns
+    python3 "$LIB/benchtool.py" skew --conns "$conns" --rounds "${SKEW_ROUNDS:-3}" --secs "${SKEW_SECS:-3}" "${args[@]}" |
+      while read -r line; do record "$group" "$(jq -r .peer <<<"$line")" 1 "$line"; done
+  done
   rack_down "$dir/least-connections"
   rack_down "$dir/round-robin"
   for i in "$reuse_bg" "$up_bg" "$nginx_bg"; do stop_bg "$i"; done

@@ -249,35 +249,38 @@ def cmd_turns(a):
 LINE = re.compile(rb"L(\d{9}) ")
 
 
-def skew_turn(url, heavy_path, heavy_every, conns, secs):
-    """`conns` client threads, each a closed loop of Connection: close GETs;
-    every `heavy_every`-th request of a thread is `heavy_path` (a CPU-heavy
-    request), the rest `/`. Returns the latencies (ms) of each kind."""
-    import threading
-    fast, heavy, errors = [], [], [0]
-    lock = threading.Lock()
+def skew_client(args):
+    """One client process of skew_turn: a closed loop of Connection: close
+    GETs for `secs`; every `heavy_every`-th is `heavy_path`, starting at
+    request `k` of the cycle. Returns (fast ms, heavy ms, errors)."""
+    url, heavy_path, heavy_every, k, secs = args
+    fast, heavy, errors = [], [], 0
+    n = k  # clients start at different points of the cycle
     stop = time.monotonic() + secs
+    while time.monotonic() < stop:
+        is_heavy = n % heavy_every == 0
+        n += 1
+        t0 = time.perf_counter()
+        r = get(url.rstrip("/") + (heavy_path if is_heavy else "/"), timeout=5.0)
+        ms = (time.perf_counter() - t0) * 1000
+        if r is None or r[0] != 200:
+            errors += 1
+        else:
+            (heavy if is_heavy else fast).append(ms)
+    return fast, heavy, errors
 
-    def loop(k):
-        n = k  # threads start at different points of the cycle
-        while time.monotonic() < stop:
-            is_heavy = n % heavy_every == 0
-            n += 1
-            t0 = time.perf_counter()
-            r = get(url.rstrip("/") + (heavy_path if is_heavy else "/"), timeout=5.0)
-            ms = (time.perf_counter() - t0) * 1000
-            with lock:
-                if r is None or r[0] != 200:
-                    errors[0] += 1
-                else:
-                    (heavy if is_heavy else fast).append(ms)
 
-    ts = [threading.Thread(target=loop, args=(k,)) for k in range(conns)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    return fast, heavy, errors[0]
+def skew_turn(url, heavy_path, heavy_every, conns, secs):
+    """`conns` client processes, each a closed loop (skew_client). Processes,
+    not threads: with both workers spinning on a 2-core host, a thread
+    holding the GIL is preempted for milliseconds and every other client
+    thread waits with it, a delay no dispatcher causes. Returns the
+    latencies (ms) of each kind and the error count."""
+    import multiprocessing
+    with multiprocessing.get_context("fork").Pool(conns) as pool:
+        parts = pool.map(skew_client, [(url, heavy_path, heavy_every, k, secs) for k in range(conns)])
+    return ([ms for f, _, _ in parts for ms in f], [ms for _, h, _ in parts for ms in h],
+            sum(e for _, _, e in parts))
 
 
 def pct(v, q):
