@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client.h"
+#include "paths.h"
 #include "pm2_file.h"
 #include "pm2_select.h"
 #include "rack/config.h"
@@ -23,12 +24,6 @@ using json = nlohmann::json;
 
 namespace rack::cli {
 namespace {
-
-std::string absolute(const std::string& path) {
-  std::error_code ec;
-  auto p = std::filesystem::absolute(path, ec);
-  return ec ? path : p.lexically_normal().string();
-}
 
 // Validates locally first: config errors are reported (exit 2) before
 // rackd is even started, and nothing changes.

@@ -17,6 +17,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "client.h"
+#include "paths.h"
 #include "rack/config.h"
 #include "rack/pm2.h"
 
@@ -186,12 +187,6 @@ std::optional<pm2::Conversion> convert_file(const std::string& path, const pm2::
     return std::nullopt;
   }
   return c;
-}
-
-std::string absolute(const std::string& p) {
-  std::error_code ec;
-  auto a = fs::absolute(p, ec);
-  return ec ? p : a.lexically_normal().string();
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "client_ip.h"
 
+#include "header_text.h"
+
 #include <arpa/inet.h>
 
 #include <charconv>
@@ -12,12 +14,6 @@ namespace {
 constexpr IpBytes kV4Prefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0};
 
 bool is_v4(const IpBytes& ip) { return std::memcmp(ip.data(), kV4Prefix.data(), 12) == 0; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool prefix_equal(const IpBytes& a, const IpBytes& b, int bits) {
   int full = bits / 8, rest = bits % 8;

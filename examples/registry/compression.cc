@@ -1,5 +1,7 @@
 #include "compression.h"
 
+#include "header_text.h"
+
 #if RACK_HAVE_BROTLI
 #include <brotli/encode.h>
 #endif
@@ -14,12 +16,6 @@
 namespace registry {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // RFC 9110 qvalue: "0", "0.5", "1", "1.000". nullopt when malformed.
 std::optional<double> parse_q(std::string_view v) {

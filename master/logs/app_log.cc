@@ -28,29 +28,29 @@ using std::chrono::system_clock;
 constexpr std::string_view kContinued = " [continued]";
 constexpr uint64_t kRetryMs = 200;
 
-// A uv timer whose memory lives until libuv's close callback, which runs
-// after the AppLog that owned it may be gone.
-struct Timer {
-  uv_timer_t* h = nullptr;
-
-  void init(uv_loop_t* loop, void* owner) {
-    h = new uv_timer_t;
-    uv_timer_init(loop, h);
-    h->data = owner;
-  }
-  void close() {
-    if (h == nullptr) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(h),
-             [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
-    h = nullptr;
-  }
-};
-
 uint64_t to_ms(config::Duration d) { return uint64_t(std::max<int64_t>(d.count(), 1)); }
 
 }  // namespace
 
 struct AppLog::Impl {
+  // A uv timer whose memory lives until libuv's close callback, which runs
+  // after the AppLog that owned it may be gone.
+  struct Timer {
+    uv_timer_t* h = nullptr;
+
+    void init(uv_loop_t* loop, void* owner) {
+      h = new uv_timer_t;
+      uv_timer_init(loop, h);
+      h->data = owner;
+    }
+    void close() {
+      if (h == nullptr) return;
+      uv_close(reinterpret_cast<uv_handle_t*>(h),
+               [](uv_handle_t* x) { delete reinterpret_cast<uv_timer_t*>(x); });
+      h = nullptr;
+    }
+  };
+
   struct Stream {
     LogStream which;
     std::unique_ptr<LogFile> file;

@@ -6,15 +6,6 @@ namespace rack::master {
 
 namespace {
 
-bool monotonic(MetricType t) {
-  return t == MetricType::Counter || t == MetricType::Histogram || t == MetricType::Summary;
-}
-
-// The cumulative count of `b` at le: its count at its largest boundary <= le.
-double count_at(const std::vector<std::pair<double, double>>& b, double le) {
-  auto it = std::upper_bound(b.begin(), b.end(), le, [](double x, const auto& p) { return x < p.first; });
-  return it == b.begin() ? 0 : std::prev(it)->second;
-}
 
 void add_histogram(MetricPoint& into, const MetricPoint& from) {
   into.sum += from.sum;

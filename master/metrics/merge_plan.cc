@@ -19,10 +19,6 @@ struct RefPoint {
 };
 using RefSeries = std::map<std::string_view, RefPoint>;  // keys point into the snapshots
 
-bool monotonic(MetricType t) {
-  return t == MetricType::Counter || t == MetricType::Histogram || t == MetricType::Summary;
-}
-
 // A gauge named like a counter (prom-client's nodejs_active_handles_total)
 // is exposed untyped: promtool's lint rejects a gauge called *_total and
 // accepts an untyped one, and PromQL treats the two alike. The name stays

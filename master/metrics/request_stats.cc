@@ -30,16 +30,6 @@ bool is_5xx(std::string_view key) {
   return false;
 }
 
-// The count at the largest boundary <= le (0 below the first): keeps a sum
-// of differently bucketed histograms cumulative.
-double count_at(const std::vector<std::pair<double, double>>& b, double le) {
-  double c = 0;
-  for (auto& [bound, n] : b) {
-    if (bound > le) break;
-    c = n;
-  }
-  return c;
-}
 
 std::vector<std::pair<double, double>> combine(const std::vector<std::pair<double, double>>& a,
                                                const std::vector<std::pair<double, double>>& b, double sign) {

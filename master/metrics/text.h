@@ -11,6 +11,7 @@
 //   out.str();   // "# HELP jobs_total Jobs done.\n# TYPE jobs_total counter\njobs_total{app=\"web\"} 3\n"
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -24,6 +25,10 @@
 namespace rack::master {
 
 enum class MetricType { Counter, Gauge, Histogram, Summary, Untyped };
+// Whether samples of the type only grow (and reset only with the process).
+inline bool monotonic(MetricType t) {
+  return t == MetricType::Counter || t == MetricType::Histogram || t == MetricType::Summary;
+}
 const char* to_string(MetricType t);
 
 // One label set of one family, as a worker reported it.
@@ -35,6 +40,14 @@ struct MetricPoint {
   double sum = 0;    // histogram, summary
   double count = 0;  // histogram, summary
 };
+
+// The cumulative count of histogram buckets `b` at `le`: the count at the
+// largest boundary <= le, 0 below the first. Keeps a sum of differently
+// bucketed histograms cumulative.
+inline double count_at(const std::vector<std::pair<double, double>>& b, double le) {
+  auto it = std::upper_bound(b.begin(), b.end(), le, [](double x, const auto& p) { return x < p.first; });
+  return it == b.begin() ? 0 : std::prev(it)->second;
+}
 
 struct MetricFamily {
   MetricType type = MetricType::Untyped;
