@@ -557,6 +557,24 @@ def blocks(lines):
     return out
 
 
+def earlier_notes(head, fresh):
+    """The report's head with each earlier partial run's note naming only
+    the sections it still holds: those in `fresh` come from this run now,
+    and a note left with none goes."""
+    out = []
+    for line in head:
+        got = re.match(r"(> \*\*Partial run .*\*\* sections )([\d, ]+)( and their summary rows .*)", line)
+        if got:
+            left = sorted(numbers(got.group(2)) - fresh)
+            if not left:
+                if out and out[-1] == "":
+                    out.pop()
+                continue
+            line = got.group(1) + ", ".join(map(str, left)) + got.group(3)
+        out.append(line)
+    return out
+
+
 def splice(new, old_path, ran, m):
     """A partial run (--only) rewrites only what it measured: the sections
     and summary rows of the comparisons in `ran` come from `new`, the others
@@ -570,7 +588,7 @@ def splice(new, old_path, ran, m):
     old_by_num = {frozenset(numbers(h.split(".")[0])): body for h, body in old_blocks.items() if h[3:4].isdigit()}
     when = re.search(r"run of `bench/run` \(([^,]+),", "\n".join(old))
     out = []
-    old_head = blocks(old)[0][1]  # with the notes of earlier partial runs
+    old_head = earlier_notes(blocks(old)[0][1], fresh)  # with the notes of earlier partial runs
     while old_head and old_head[-1] == "":
         old_head.pop()
     for h, body in blocks(new):
