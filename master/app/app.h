@@ -217,6 +217,7 @@ class ManagedApp final : public WorkerEvents {
   void enqueue(int fd, bool front);
   void drain_queue();
   void hold_poll(bool on);  // drain_queue() every 1 ms while on
+  bool holding() const;     // the front of the queue waits for a busy worker
 
   // Reloads (app/app_reload.cc).
   void finish_reload(bool ok, const std::string& error, int slot);

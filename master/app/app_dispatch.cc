@@ -32,8 +32,7 @@ void ManagedApp::on_capacity(Worker&) {
 }
 
 void ManagedApp::on_accept(int fd) {
-  bool holding = hold_timer_ && uv_is_active(reinterpret_cast<uv_handle_t*>(hold_timer_));
-  Handed h = queue_.empty() ? hand(fd, true) : holding ? Handed::Held : Handed::No;
+  Handed h = queue_.empty() ? hand(fd, true) : holding() ? Handed::Held : Handed::No;
   if (h == Handed::Yes) return;
   enqueue(fd, false);
   if (h != Handed::Held) return;
@@ -48,9 +47,8 @@ ManagedApp::Handed ManagedApp::hand(int fd, bool may_hold) {
   for (auto& [i, s] : slots_) {
     Worker* w = s->current;
     if (!w || !w->lifecycle().in_rotation()) continue;
-    auto busy_for = by_load ? w->busy_for(now) : std::chrono::nanoseconds{};
-    bool occupied = busy_for > std::chrono::nanoseconds{0} || w->has_unacked();
-    candidates_.push_back({w->id(), w->load(), w->load_waiting_since(), busy_for > kBusyAfter, busy_for, occupied});
+    candidates_.push_back({w->id(), w->load(), w->load_waiting_since(),
+                           by_load ? w->busy_for(now) : std::chrono::nanoseconds{}, w->has_unacked()});
   }
   while (!candidates_.empty()) {
     auto pick = dispatcher_.pick(candidates_, may_hold);
@@ -94,6 +92,10 @@ void ManagedApp::drain_queue() {
 // While a connection is held for a busy worker, the board is read again
 // every millisecond: a worker that comes free sends nothing (it clears its
 // entry with a store, and its Load report can come before that store).
+bool ManagedApp::holding() const {
+  return hold_timer_ && uv_is_active(reinterpret_cast<const uv_handle_t*>(hold_timer_));
+}
+
 void ManagedApp::hold_poll(bool on) {
   if (!on) {
     if (hold_timer_) uv_timer_stop(hold_timer_);
@@ -103,7 +105,7 @@ void ManagedApp::hold_poll(bool on) {
     hold_timer_ = new_handle<uv_timer_t>(this);
     uv_timer_init(ctx_.loop, hold_timer_);
   }
-  if (uv_is_active(reinterpret_cast<uv_handle_t*>(hold_timer_))) return;
+  if (holding()) return;
   uv_timer_start(hold_timer_, [](uv_timer_t* t) {
     if (auto* self = static_cast<ManagedApp*>(t->data)) self->drain_queue();
   }, 1, 1);

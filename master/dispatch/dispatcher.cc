@@ -14,12 +14,12 @@ std::optional<WorkerId> Dispatcher::pick(std::span<const Candidate> ready, bool 
   auto any = [&](auto pred) { return std::any_of(ready.begin(), ready.end(), pred); };
   auto all = [&](auto pred) { return std::all_of(ready.begin(), ready.end(), pred); };
   // One worker leaves no choice to wait for.
-  if (by_load && may_hold && ready.size() > 1 && any([](const Candidate& c) { return c.busy; }) &&
-      all([](const Candidate& c) { return c.busy || c.occupied; }))
+  if (by_load && may_hold && ready.size() > 1 && any([](const Candidate& c) { return c.busy(); }) &&
+      all([](const Candidate& c) { return c.occupied(); }))  // a busy one is occupied too
     return std::nullopt;
   // least-connections passes over a worker busy in one handler while any
   // other is not: its loop takes nothing until the handler returns.
-  bool skip_busy = by_load && any([](const Candidate& c) { return !c.busy; });
+  bool skip_busy = by_load && any([](const Candidate& c) { return !c.busy(); });
   // Every one busy (an overloaded host can keep a short handler from
   // running for a millisecond too): the one in its handler the shortest
   // time. A handler that has run long is the likeliest to run on.
@@ -33,7 +33,7 @@ std::optional<WorkerId> Dispatcher::pick(std::span<const Candidate> ready, bool 
   // The field: round-robin takes every worker; least-connections the
   // least loaded of those not busy, then of those the one in its handler
   // the shortest time, then the freshest oldest unreported hand-over.
-  auto counted = [&](const Candidate& c) { return !skip_busy || !c.busy; };
+  auto counted = [&](const Candidate& c) { return !skip_busy || !c.busy(); };
   uint64_t least = std::numeric_limits<uint64_t>::max();
   auto briefest = std::chrono::nanoseconds::max();
   std::optional<Clock::time_point> freshest;  // none waiting beats any time

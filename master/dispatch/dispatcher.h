@@ -18,26 +18,30 @@ enum class WorkerId : uint64_t {};
 
 using Clock = std::chrono::steady_clock;
 
+// How long a worker may be inside one handler before it counts as busy:
+// ten times a plain request's handler here, a tenth of a CPU-heavy one.
+inline constexpr std::chrono::microseconds kBusyAfter{1000};
+
 struct Candidate {
   WorkerId id;
   uint64_t load = 0;  // least-connections: last reported load + handed since
   // least-connections: when the oldest hand-over the worker has not
   // reported was made (LoadCount::waiting_since); none when all reported.
   std::optional<Clock::time_point> waiting_since = std::nullopt;
-  // least-connections: the worker has been inside one request handler for
-  // longer than kBusyAfter (its busy board entry, rack/busy_board.h), and
-  // for how long.
-  bool busy = false;
+  // least-connections: how long the worker has been inside one request
+  // handler (its busy board entry, rack/busy_board.h); 0 when in none.
   std::chrono::nanoseconds busy_for{0};
-  // least-connections: the worker cannot start on a connection this
-  // instant: it is inside a handler (however briefly) or has not yet
-  // taken a connection rackd handed it.
-  bool occupied = false;
-};
+  // least-connections: a connection rackd handed it that it has not yet
+  // acknowledged taking.
+  bool unacked = false;
 
-// How long a worker may be inside one handler before it counts as busy:
-// ten times a plain request's handler here, a tenth of a CPU-heavy one.
-inline constexpr std::chrono::microseconds kBusyAfter{1000};
+  // In one handler for longer than kBusyAfter: its loop takes nothing
+  // until that handler returns.
+  bool busy() const { return busy_for > kBusyAfter; }
+  // Cannot start on a connection this instant: inside a handler (however
+  // briefly), or yet to take one handed to it.
+  bool occupied() const { return busy_for.count() > 0 || unacked; }
+};
 
 // How long least-connections holds a connection in rackd while every
 // worker is busy, waiting for the first to come free, before it hands it
@@ -109,8 +113,8 @@ class ConnQueue {
   void push_back(int fd, Clock::time_point now) { items_.push_back({fd, now + timeout_}); }
   void push_front(int fd, Clock::time_point now) { items_.push_front({fd, now + timeout_}); }
   std::optional<int> front() const { return items_.empty() ? std::nullopt : std::optional<int>(items_.front().fd); }
-  // When the front connection was queued (for one carried across an
-  // upgrade: its deadline less the timeout).
+  // When the front connection was queued: its deadline less the timeout
+  // (an upgrade carries the deadline only).
   std::optional<Clock::time_point> front_since() const {
     if (items_.empty()) return std::nullopt;
     return items_.front().deadline - timeout_;

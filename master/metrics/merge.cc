@@ -6,7 +6,6 @@ namespace rack::master {
 
 namespace {
 
-
 void add_histogram(MetricPoint& into, const MetricPoint& from) {
   into.sum += from.sum;
   into.count += from.count;

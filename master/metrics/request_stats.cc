@@ -30,7 +30,6 @@ bool is_5xx(std::string_view key) {
   return false;
 }
 
-
 std::vector<std::pair<double, double>> combine(const std::vector<std::pair<double, double>>& a,
                                                const std::vector<std::pair<double, double>>& b, double sign) {
   std::vector<double> bounds;

@@ -201,34 +201,36 @@ TEST_CASE("least-connections: short requests avoid a worker stuck in a long one 
 }
 
 TEST_CASE("least-connections: a worker busy in one handler is passed over while another is free") {
+  using namespace std::chrono_literals;
   Dispatcher d(rack::config::Dispatch::LeastConnections);
   // Worker 1 holds one connection and has been in its handler for over a
   // millisecond (a CPU-heavy request); worker 2 holds three short ones.
-  std::vector<Candidate> ready = {{WorkerId{1}, 1, std::nullopt, true}, {WorkerId{2}, 3, std::nullopt, false}};
+  std::vector<Candidate> ready = {{WorkerId{1}, 1, std::nullopt, 1500ms}, {WorkerId{2}, 3, std::nullopt}};
+  CHECK(ready[0].busy());
+  CHECK_FALSE(ready[1].busy());
   for (int i = 0; i < 10; ++i) CHECK(*d.pick(ready) == WorkerId{2});
   // Both busy: the one in its handler the shortest time, whatever the
   // counts (a short handler held up by an overloaded host, beside a long one).
-  using namespace std::chrono_literals;
-  ready[0].busy_for = 1500ms;
-  ready[1].busy = true;
   ready[1].busy_for = 2ms;
   for (int i = 0; i < 4; ++i) CHECK(*d.pick(ready) == WorkerId{2});
   // ... unless the connection may be held in rackd: then none, to wait for
   // the first to come free. With one free, holding changes nothing.
   CHECK_FALSE(d.pick(ready, true).has_value());
-  ready[0].busy = false;
+  ready[0].busy_for = {};
   CHECK(*d.pick(ready, true) == WorkerId{1});
   // One busy, the other occupied (inside a short handler, or not yet
   // taking a connection handed to it): held too, for whichever frees first.
-  ready[0].occupied = true;
+  ready[0].unacked = true;
   CHECK_FALSE(d.pick(ready, true).has_value());
-  ready[0].occupied = false;
-  ready[0].busy = true;
+  ready[0].unacked = false;
+  ready[0].busy_for = 30us;
+  CHECK_FALSE(d.pick(ready, true).has_value());
+  ready[0].busy_for = 1500ms;
   // A lone worker leaves nothing to wait for.
   CHECK(*d.pick(std::span(ready).first(1), true) == WorkerId{1});
   // Round-robin ignores the board.
   Dispatcher rr(rack::config::Dispatch::RoundRobin);
-  ready[1].busy = false;
+  ready[1].busy_for = {};
   std::map<WorkerId, int> count;
   for (int i = 0; i < 10; ++i) count[*rr.pick(ready)]++;
   CHECK(count[WorkerId{1}] == 5);
@@ -263,8 +265,7 @@ TEST_CASE("least-connections: among equal loads, the worker inside its handler t
   Dispatcher d(rack::config::Dispatch::LeastConnections);
   // Neither past kBusyAfter: worker 1 has run 600 µs into its request
   // (likely a long one starting), worker 2 30 µs (a plain one).
-  std::vector<Candidate> ready = {{WorkerId{1}, 1, std::nullopt, false, 600us, true},
-                                  {WorkerId{2}, 1, std::nullopt, false, 30us, true}};
+  std::vector<Candidate> ready = {{WorkerId{1}, 1, std::nullopt, 600us}, {WorkerId{2}, 1, std::nullopt, 30us}};
   for (int i = 0; i < 4; ++i) CHECK(*d.pick(ready) == WorkerId{2});
   // The count still comes first.
   ready[0].load = 0;
