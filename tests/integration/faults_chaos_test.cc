@@ -16,31 +16,18 @@
 #include <vector>
 
 #include "harness.h"
+#include "tools.h"
 
 using namespace rack::test;
 
 namespace {
 
-std::size_t fd_count(pid_t pid) {
-  std::error_code ec;
-  std::size_t n = 0;
-  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
-    ++n;
-  return n;
-}
-
 // The /proc/<pid>/stat files rackd holds open: one per worker process once
 // the /proc scan (once a second) has seen it (ProcScanner).
 std::size_t stat_files(pid_t pid) {
-  std::error_code ec;
-  std::size_t n = 0;
-  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    std::string target = std::filesystem::read_symlink(it->path(), ec).string();
-    if (!ec && target.rfind("/proc/", 0) == 0 && target.ends_with("/stat")) ++n;
-  }
-  return n;
+  auto fds = fd_targets(pid);
+  return std::count_if(fds.begin(), fds.end(),
+                       [](const std::string& t) { return t.rfind("/proc/", 0) == 0 && t.ends_with("/stat"); });
 }
 
 // GET /v1/status over the control socket every 50 ms: how many samples

@@ -171,11 +171,7 @@ TEST_CASE("faults: a line cut short by a full disk is written whole after rackct
     MESSAGE("cannot mount a tmpfs here (needs root); LogFile's partial-line restart is covered by log_test.cc");
     return;
   }
-  {  // leaves 32 KiB: about a hundred lines, then a write stops inside one
-    std::ofstream filler(mnt + "/filler");
-    std::string block(4096, 'x');
-    for (int i = 0; i < (1024 - 32) * 1024 / 4096; ++i) filler << block;
-  }
+  disk->fill_leaving(32);  // about a hundred lines, then a write stops inside one
   // 1000 lines "NNNNN 000…000 NNNNN" of 303 bytes: tmpfs fills by the 4 KiB
   // page, which 303 never divides, so each full disk cuts a line.
   std::string done = rack.home() + "/done";

@@ -58,11 +58,7 @@ TEST_CASE("faults: a worker blocked writing logs rackd holds is blocked on logs 
     MESSAGE("cannot mount a tmpfs here (needs root): the full log disk cannot be made");
     return;
   }
-  {
-    std::ofstream filler(mnt + "/filler");  // leaves ~64 KiB free
-    std::string block(4096, 'x');
-    for (int i = 0; i < (1024 - 16) * 1024 / 4096; ++i) filler << block;
-  }
+  disk->fill_leaving(16);  // leaves ~64 KiB free
   std::string eco = rack.write_file(
       "eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" +
                       hello_app("chatty", 1, "    heartbeat_timeout: 1s\n    logs: {dir: " + mnt +

@@ -3,13 +3,13 @@
 // not harm the other apps.
 #include <doctest/doctest.h>
 
-#include <dirent.h>
 #include <sys/stat.h>
 
 #include <fstream>
 #include <sstream>
 
 #include "harness.h"
+#include "tools.h"
 
 using namespace rack::test;
 
@@ -19,15 +19,6 @@ std::string hostile(const std::string& name, const std::string& mode, const std:
   return "  - name: " + name + "\n    run: [python3, hostile_rack.py, " + mode + "]\n    cwd: " +
          std::string(RACK_SOURCE_DIR) + "/tests/apps\n    protocol: rack\n    listen: 127.0.0.1:0\n" +
          "    kill_timeout: 1s\n" + extra;
-}
-
-int fd_count(pid_t pid) {
-  int n = 0;
-  DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-  if (!d) return -1;
-  while (::readdir(d)) ++n;
-  ::closedir(d);
-  return n - 2;
 }
 
 uint64_t rss_bytes(pid_t pid) {
@@ -61,7 +52,7 @@ double metric(Rack& rack, const std::string& series) {
 // Samples rackd while the hostile apps run for `d`: the most descriptors
 // and the most memory it held.
 struct Peak {
-  int fds = 0;
+  std::size_t fds = 0;
   uint64_t rss = 0;
 };
 Peak watch(pid_t rackd, std::chrono::milliseconds d) {
@@ -84,7 +75,7 @@ TEST_CASE("hostile: ConnReturn with pipes, directories and foreign sockets is cl
   auto r = rack.ctl({"start", eco});
   REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
   pid_t rackd = rack.rackd_pid();
-  int before = fd_count(rackd);
+  std::size_t before = fd_count(rackd);
   Peak peak = watch(rackd, 4s);
   // Five descriptors a round, thousands of rounds: each is closed at once.
   CHECK_MESSAGE(peak.fds < before + 64, "rackd held " << peak.fds << " fds, " << before << " before");

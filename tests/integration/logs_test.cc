@@ -343,11 +343,7 @@ TEST_CASE("logs: disk full blocks the writer without losing a line, on_full: dro
   }
   // Leave ~64 KiB free: the 400 KiB the producers write cannot fit until
   // the filler is removed.
-  {
-    std::ofstream filler(mnt + "/filler");
-    std::string block(4096, 'x');
-    for (int i = 0; i < (1024 - 16) * 1024 / 4096; ++i) filler << block;
-  }
+  disk->fill_leaving(16);
   std::string done = rack.home() + "/done";
   fs::create_directories(done);
   std::string eco = "rack:\n  admin: 127.0.0.1:0\napps:\n" +

@@ -152,8 +152,7 @@ TEST_CASE("node: rackd out of file descriptors backs off, then serves everyone")
   // Room for 24 more descriptors: the connections a blocked worker cannot
   // take pile up in rackd's queue until accept4 fails with EMFILE.
   pid_t rackd = rack.rackd_pid();
-  auto open_fds = std::distance(std::filesystem::directory_iterator("/proc/" + std::to_string(rackd) + "/fd"),
-                                std::filesystem::directory_iterator{});
+  std::size_t open_fds = fd_count(rackd);
   rlimit old{}, tight{};
   REQUIRE(::prlimit(rackd, RLIMIT_NOFILE, nullptr, &old) == 0);
   tight.rlim_cur = tight.rlim_max = static_cast<rlim_t>(open_fds + 24);

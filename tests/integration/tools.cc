@@ -29,6 +29,12 @@ std::unique_ptr<SmallDisk> SmallDisk::mount(const std::string& dir) {
 
 SmallDisk::~SmallDisk() { ::umount2(dir_.c_str(), MNT_DETACH); }
 
+void SmallDisk::fill_leaving(std::size_t free_kib) {
+  std::ofstream filler(dir_ + "/filler");
+  std::string block(4096, 'x');
+  for (std::size_t i = 0; i < (1024 - free_kib) * 1024 / 4096; ++i) filler << block;
+}
+
 std::string which(const std::string& name) {
   const char* path = std::getenv("PATH");
   std::istringstream in(std::string(path ? path : "") + ":/usr/bin:/usr/sbin:/usr/local/bin");
@@ -45,6 +51,19 @@ std::string required_tool(const std::string& name, const std::string& package) {
   REQUIRE_MESSAGE(!p.empty(), name << " not found: install the Debian " << package << " package (scripts/install-deps)");
   return p;
 }
+
+std::vector<std::string> fd_targets(pid_t pid) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    std::error_code link_ec;
+    out.push_back(std::filesystem::read_symlink(it->path(), link_ec).string());
+  }
+  return out;
+}
+
+std::size_t fd_count(pid_t pid) { return fd_targets(pid).size(); }
 
 int free_port() {
   int s = ::socket(AF_INET, SOCK_STREAM, 0);

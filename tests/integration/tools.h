@@ -25,6 +25,9 @@ class SmallDisk {
  public:
   static std::unique_ptr<SmallDisk> mount(const std::string& dir);
   ~SmallDisk();
+  // Writes <dir>/filler, 4 KiB blocks up to all but `free_kib` KiB of the
+  // 1 MiB; remove it to make room again.
+  void fill_leaving(std::size_t free_kib);
   SmallDisk(const SmallDisk&) = delete;
   SmallDisk& operator=(const SmallDisk&) = delete;
 
@@ -46,6 +49,11 @@ std::string which(const std::string& name);
 // installs every tool these tests use, and CI has them.
 std::string required_tool(const std::string& name, const std::string& package);
 int free_port();
+// What a process's descriptors point at (/proc/<pid>/fd), and how many it
+// has; none when it is gone. An entry that closes while it is read counts
+// with an empty target.
+std::vector<std::string> fd_targets(pid_t pid);
+std::size_t fd_count(pid_t pid);
 std::string url_encode(const std::string& s);
 std::string read_text(const std::string& path);
 // The code block after `<!-- tested: NAME -->` in docs/<doc> (the
