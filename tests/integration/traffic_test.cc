@@ -1,6 +1,8 @@
 // Traffic: least-connections by real load.
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
 #include <map>
 #include <mutex>
 #include <vector>
@@ -122,4 +124,36 @@ TEST_CASE("traffic: with every worker busy, least-connections holds a short requ
   second.join();
   auto m = http_get(rack.admin(), "/metrics");
   CHECK(metric_sample(m.body, "rack_connections_held_total{app=\"web\"}").value_or(0) >= 1);
+}
+
+// A held connection waits in rackd, on no worker: kill -9 of a worker
+// meanwhile loses nothing. Both workers spin 3 s; a short request is held;
+// one of them is killed. The request is answered (by the replacement, or
+// by a spinner once the hold's 500 ms bound has passed).
+TEST_CASE("traffic: kill -9 of a worker while a connection is held for it loses nothing") {
+  Rack rack;
+  std::string eco = rack.write_file("eco.yaml", "rack:\n  admin: 127.0.0.1:0\napps:\n" +
+                                                    hello_app("web", 2, "    dispatch: least-connections\n"));
+  auto r = rack.ctl({"start", eco});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  REQUIRE(rack.wait_ready("web", 2));
+  auto at = rack.address("web");
+  auto pids = rack.pids("web");
+  REQUIRE(pids.size() == 2);
+  std::thread first([&] { http_get(at, "/spin?ms=3000", 10s); });  // may be killed: no check
+  std::this_thread::sleep_for(100ms);
+  std::thread second([&] { http_get(at, "/spin?ms=3000", 10s); });
+  std::this_thread::sleep_for(100ms);
+  std::thread short_request([&] {
+    auto res = http_get(at, "/whoami", 10s);
+    CHECK_MESSAGE(res.status == 200, res.error_text);
+  });
+  std::this_thread::sleep_for(100ms);
+  auto m = http_get(rack.admin(), "/metrics");
+  CHECK(metric_sample(m.body, "rack_connections_held_total{app=\"web\"}").value_or(0) >= 1);
+  CHECK(::kill(pids[0], SIGKILL) == 0);
+  short_request.join();
+  first.join();
+  second.join();
+  CHECK(rack.wait_ready("web", 2));
 }
